@@ -1,0 +1,518 @@
+"""Datasets → one table with a stable example index.
+
+Every source (NSMC, SST-2, Naver shopping, Steam, Korean hate speech, or any CSV/TSV the user
+names) is read losslessly into a ``pandas.DataFrame`` with the columns
+
+    idx     int64   dense 0..N-1, in source order then file order; later stages key on it
+    text    str
+    label   int64   class id into ``Dataset.label_names``
+    split   str     train | valid | test
+    source  str     dataset name the row came from
+
+Splits are deterministic: official train/test files are kept and a validation split is carved
+from train; a single-file dataset is split test ``test_size`` / valid ``valid_size`` of the rest
+(DistilKoBiLSTM's 0.1 / 0.05 with ``random_state=1``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import os
+import sys
+import urllib.request
+import zipfile
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .utils import atomic_path, sha256_file
+
+logger = logging.getLogger(__name__)
+
+DATA_ENV_VAR = "DISTIL_BILSTM_DATA"
+SPLITS = ("train", "valid", "test")
+
+# Long reviews and phrases can exceed csv's default 128 KiB field limit.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a named dataset and where it can be fetched from."""
+
+    filename: str
+    url: str | None = None
+    zip_member: str | None = None  # the file inside ``url`` when that is a zip archive
+    sha256: str | None = None  # pinned digest of the downloaded file (None: not pinned yet)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to read a dataset: its files, columns and label mapping."""
+
+    name: str
+    train: SourceFile
+    test: SourceFile | None
+    text_column: str | int
+    label_column: str | int
+    label_names: tuple[str, ...]
+    # raw label string → class id; None means "excluded by the dataset's own rules" (not an error)
+    label_map: dict[str, int | None]
+    has_header: bool = True
+    delimiter: str = "\t"
+    quoting: bool = False  # TSVs here are unquoted: texts contain bare '"' characters
+    note: str = ""
+
+
+_BAB2MIN = "https://raw.githubusercontent.com/bab2min/corpus/master/sentiment"
+_GLUE_SST2 = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
+_BINARY = {"0": 0, "1": 1}
+
+REGISTRY: dict[str, DatasetSpec] = {
+    "nsmc": DatasetSpec(
+        name="nsmc",
+        train=SourceFile("ratings_train.txt", "https://raw.githubusercontent.com/e9t/nsmc/master/ratings_train.txt"),
+        test=SourceFile("ratings_test.txt", "https://raw.githubusercontent.com/e9t/nsmc/master/ratings_test.txt"),
+        text_column="document",
+        label_column="label",
+        label_names=("negative", "positive"),
+        label_map=_BINARY,
+        note="Naver Sentiment Movie Corpus (e9t/nsmc), id<TAB>document<TAB>label",
+    ),
+    "sst2": DatasetSpec(
+        name="sst2",
+        train=SourceFile("train.tsv", _GLUE_SST2, zip_member="SST-2/train.tsv"),
+        # GLUE's SST-2 test labels are hidden: dev is the test split everyone reports.
+        test=SourceFile("dev.tsv", _GLUE_SST2, zip_member="SST-2/dev.tsv"),
+        text_column="sentence",
+        label_column="label",
+        label_names=("negative", "positive"),
+        label_map=_BINARY,
+        note="GLUE SST-2, sentence<TAB>label; dev.tsv is the test split",
+    ),
+    "naver_shopping": DatasetSpec(
+        name="naver_shopping",
+        train=SourceFile("naver_shopping.txt", f"{_BAB2MIN}/naver_shopping.txt"),
+        test=None,
+        text_column=1,
+        label_column=0,
+        label_names=("negative", "positive"),
+        # bab2min/corpus: ratings 1-2 negative, 4-5 positive; 3 is not part of the task.
+        label_map={"1": 0, "2": 0, "3": None, "4": 1, "5": 1},
+        has_header=False,
+        note="bab2min/corpus sentiment/naver_shopping.txt, rating<TAB>text",
+    ),
+    "steam": DatasetSpec(
+        name="steam",
+        train=SourceFile("steam.txt", f"{_BAB2MIN}/steam.txt"),
+        test=None,
+        text_column=1,
+        label_column=0,
+        label_names=("negative", "positive"),
+        label_map=_BINARY,
+        has_header=False,
+        note="bab2min/corpus sentiment/steam.txt, label<TAB>text",
+    ),
+    "korean_hate_speech": DatasetSpec(
+        name="korean_hate_speech",
+        train=SourceFile("train.tsv"),
+        test=SourceFile("dev.tsv"),
+        text_column="comments",
+        label_column="hate",
+        label_names=("none", "offensive", "hate"),
+        label_map={"none": 0, "offensive": 1, "hate": 2},
+        note="kocohub/korean-hate-speech labelled set; dev.tsv is the test split",
+    ),
+}
+
+
+class DataFormatError(ValueError):
+    """A data file does not have the shape we expect; the message names the file and line."""
+
+
+@dataclass
+class DataConfig:
+    """Which data to load and how to split it.
+
+    ``name`` is a registered dataset (``nsmc``, ``sst2``, ``naver_shopping``, ``steam``,
+    ``korean_hate_speech``), several joined with ``+`` (``nsmc+naver_shopping``), or a path to a
+    CSV/TSV file whose ``text_column`` and ``label_column`` are named.
+    """
+
+    name: str
+    data_dir: str | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    label_names: list[str] | None = None
+    valid_size: float = 0.05
+    test_size: float = 0.1
+    seed: int = 1
+    strict: bool = False
+    download: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("DataConfig.name must name a dataset or a file")
+        for field_name in ("valid_size", "test_size"):
+            value = getattr(self, field_name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"DataConfig.{field_name} must be in (0, 1), got {value}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DataConfig":
+        return cls(**values)
+
+
+@dataclass
+class Dataset:
+    """One table of examples with a dense, stable ``idx``."""
+
+    name: str
+    table: pd.DataFrame
+    label_names: list[str]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
+        return self.table[self.table["split"] == name]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 over (idx, text, label) of every row: any edit makes caches built on it stale."""
+        return fingerprint_rows(self.table["idx"], self.table["text"], self.table["label"])
+
+
+def fingerprint_rows(idx: Iterable[int], texts: Iterable[str], labels: Iterable[int]) -> str:
+    digest = hashlib.sha256()
+    payload = "\n".join(f"{i}\t{t}\t{y}" for i, t, y in zip(idx, texts, labels))
+    digest.update(payload.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """``--data-dir`` wins, then ``$DISTIL_BILSTM_DATA``, then ``./data``."""
+    if data_dir is not None:
+        return Path(data_dir)
+    if os.environ.get(DATA_ENV_VAR):
+        return Path(os.environ[DATA_ENV_VAR])
+    return Path("data")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files
+
+
+def _open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterable[tuple[int, list[str]]]:
+    """Yield (line number, fields). Undecodable bytes raise an error naming file and line."""
+    with open(path, encoding="utf-8", errors="strict", newline="") as fh:
+        if quoting:
+            reader = csv.reader(fh, delimiter=delimiter)
+        else:
+            reader = csv.reader(fh, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+        try:
+            for fields in reader:
+                yield reader.line_num, fields
+        except UnicodeDecodeError as err:
+            raise DataFormatError(
+                f"{path}: not valid UTF-8 near line {reader.line_num + 1} ({err.reason} at byte "
+                f"{err.start} of a read block); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)"
+            ) from None
+
+
+def _column_index(column: str | int, header: list[str] | None, path: Path, expected: list[str]) -> int:
+    if isinstance(column, int):
+        return column
+    if header is None or column not in header:
+        raise DataFormatError(
+            f"{path}: missing column(s) {[c for c in expected if header is None or c not in header]}; "
+            f"expected columns {expected}, found {header}"
+        )
+    return header.index(column)
+
+
+def read_labelled_file(
+    path: str | os.PathLike,
+    *,
+    text_column: str | int,
+    label_column: str | int,
+    label_map: dict[str, int | None],
+    has_header: bool = True,
+    delimiter: str = "\t",
+    quoting: bool = False,
+    strict: bool = False,
+) -> tuple[pd.DataFrame, Counter]:
+    """Read one labelled file into a frame with ``text``, ``label``, ``line`` columns.
+
+    Rows with an empty text, a label outside ``label_map`` or the wrong number of fields are
+    dropped and counted (``strict=True`` raises instead, naming file and line). Rows whose label
+    maps to ``None`` are excluded by the dataset's own rules and counted separately.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    rows = _open_rows(path, delimiter=delimiter, quoting=quoting)
+    header: list[str] | None = None
+    expected_names = [str(c) for c in (text_column, label_column)]
+    if has_header:
+        first = next(rows, None)
+        if first is None:
+            raise DataFormatError(f"{path}: empty file; expected a header with columns {expected_names}")
+        header = [h.strip().lstrip("\ufeff") for h in first[1]]
+    text_i = _column_index(text_column, header, path, expected_names)
+    label_i = _column_index(label_column, header, path, expected_names)
+    n_fields = len(header) if header is not None else None
+    min_fields = max(text_i, label_i) + 1
+
+    texts: list[str] = []
+    labels: list[int] = []
+    lines: list[int] = []
+    dropped: Counter = Counter()
+
+    def reject(reason: str, line: int, detail: str) -> None:
+        if strict:
+            raise DataFormatError(f"{path}, line {line}: {detail}")
+        dropped[reason] += 1
+
+    for line, fields in rows:
+        if not fields:  # a blank line
+            reject("blank line", line, "blank line")
+            continue
+        if (n_fields is not None and len(fields) != n_fields) or len(fields) < min_fields:
+            reject("malformed row", line, f"expected {n_fields or min_fields} fields, found {len(fields)}")
+            continue
+        text = fields[text_i].strip()
+        raw_label = fields[label_i].strip()
+        if not text:
+            reject("empty text", line, "empty text")
+            continue
+        if raw_label not in label_map:
+            reject(
+                "unknown label", line,
+                f"label {raw_label!r} in column {label_column!r} is not one of {sorted(label_map)}",
+            )
+            continue
+        label = label_map[raw_label]
+        if label is None:
+            dropped["excluded label"] += 1
+            continue
+        texts.append(text)
+        labels.append(label)
+        lines.append(line)
+    frame = pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.int64), "line": lines})
+    if dropped:
+        logger.info(
+            "%s: kept %d rows, dropped %d (%s)", path, len(frame), sum(dropped.values()),
+            ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
+        )
+    else:
+        logger.info("%s: kept %d rows", path, len(frame))
+    return frame, dropped
+
+
+def read_texts(path: str | os.PathLike, *, text_column: str | None = None) -> pd.DataFrame:
+    """Read an unlabelled transfer set: a TSV whose header names ``text_column`` (default: the
+    first of ``document``, ``text``, ``sentence``), or a plain file of one text per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    rows = _open_rows(path, delimiter="\t", quoting=False)
+    first = next(rows, None)
+    header = first[1] if first else []
+    candidates = [text_column] if text_column else ["document", "text", "sentence"]
+    column = next((c for c in candidates if c in header), None)
+    if column is None and text_column:
+        raise DataFormatError(f"{path}: missing column {text_column!r}; found {header}")
+    if column is None:  # plain text: every line, the first included, is one example
+        raw = (["\t".join(header)] if first else []) + ["\t".join(fields) for _, fields in rows]
+    else:
+        col_i = header.index(column)
+        raw = [fields[col_i] for _, fields in rows if len(fields) > col_i]
+    texts = [t.strip() for t in raw if t.strip()]
+    logger.info("%s: %d transfer texts (%d empty dropped)", path, len(texts), len(raw) - len(texts))
+    return pd.DataFrame({"text": texts})
+
+
+# --------------------------------------------------------------------------------------------
+# Locating and downloading files
+
+
+def _download(source: SourceFile, target: Path) -> None:
+    """Fetch ``source`` to ``target`` atomically, verifying its pinned sha256 when there is one."""
+    assert source.url is not None
+    logger.info("downloading %s -> %s", source.url, target)
+    with atomic_path(target) as tmp:
+        if source.zip_member:
+            with atomic_path(target.with_suffix(".zip")) as zip_tmp:
+                urllib.request.urlretrieve(source.url, zip_tmp)
+                with zipfile.ZipFile(zip_tmp) as archive, open(tmp, "wb") as out:
+                    out.write(archive.read(source.zip_member))
+        else:
+            urllib.request.urlretrieve(source.url, tmp)
+        digest = sha256_file(tmp)
+        if source.sha256 and digest != source.sha256:
+            raise DataFormatError(
+                f"{source.url}: sha256 {digest} does not match the pinned {source.sha256}; not saved"
+            )
+    if not source.sha256:
+        logger.warning("%s has no pinned checksum; downloaded sha256=%s", source.filename, digest)
+
+
+def locate_file(spec: DatasetSpec, source: SourceFile, data_dir: Path, *, download: bool) -> Path:
+    """Return ``data_dir/<dataset>/<file>``, downloading it when allowed and possible."""
+    target = data_dir / spec.name / source.filename
+    if target.is_file():
+        return target
+    where = f"put {source.filename} in {target.parent}/ (or point --data-dir / ${DATA_ENV_VAR} at a folder holding {spec.name}/)"
+    if download and source.url:
+        try:
+            _download(source, target)
+            return target
+        except OSError as err:
+            raise FileNotFoundError(
+                f"{target} is missing and downloading {source.url} failed ({err}); {where}"
+            ) from None
+    origin = f" It is published at {source.url}." if source.url else ""
+    raise FileNotFoundError(f"{target} is missing: {where}.{origin}")
+
+
+# --------------------------------------------------------------------------------------------
+# Splitting and assembling
+
+
+def _split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (stratified where every class has two members) split of positions."""
+    positions = np.arange(len(labels))
+    counts = np.bincount(labels) if len(labels) else np.array([])
+    stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
+    try:
+        keep, held = train_test_split(positions, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError:  # too few rows per class for the held-out size: fall back to a plain split
+        keep, held = train_test_split(positions, test_size=fraction, random_state=seed)
+    return np.sort(keep), np.sort(held)
+
+
+def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, test_size: float, seed: int) -> pd.DataFrame:
+    split = np.array(["train"] * len(frame), dtype=object)
+    if has_test:
+        split[frame["file_split"].to_numpy() == "test"] = "test"
+    else:
+        _, test_pos = _split_indices(frame["label"].to_numpy(), test_size, seed)
+        split[test_pos] = "test"
+    train_pos = np.flatnonzero(split == "train")
+    _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed)
+    split[train_pos[valid_rel]] = "valid"
+    frame = frame.copy()
+    frame["split"] = split
+    return frame
+
+
+def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
+    path = Path(config.name)
+    if not config.text_column or not config.label_column:
+        raise ValueError(f"{path}: a CSV/TSV file needs text_column and label_column (e.g. --text-column review --label-column rating)")
+    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
+    return DatasetSpec(
+        name=path.stem, train=SourceFile(path.name), test=None,
+        text_column=config.text_column, label_column=config.label_column,
+        label_names=tuple(config.label_names or ()), label_map={},
+        delimiter=delimiter, quoting=delimiter == ",",
+    ), path
+
+
+def _infer_label_map(path: Path, spec: DatasetSpec, label_names: list[str] | None) -> tuple[dict[str, int], tuple[str, ...]]:
+    """For a user file: labels are the given names, else the sorted distinct values of the column."""
+    if label_names:
+        return {name: i for i, name in enumerate(label_names)}, tuple(label_names)
+    values: set[str] = set()
+    rows = _open_rows(path, delimiter=spec.delimiter, quoting=spec.quoting)
+    header = [h.strip() for h in next(rows)[1]]
+    label_i = _column_index(spec.label_column, header, path, [str(spec.text_column), str(spec.label_column)])
+    for _, fields in rows:
+        if len(fields) > label_i and fields[label_i].strip():
+            values.add(fields[label_i].strip())
+    ordered = sorted(values, key=lambda v: (0, int(v)) if v.lstrip("-").isdigit() else (1, v))
+    if len(ordered) > 100:
+        raise DataFormatError(f"{path}: column {spec.label_column!r} has {len(ordered)} distinct values; is it really the label?")
+    return {v: i for i, v in enumerate(ordered)}, tuple(ordered)
+
+
+def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.DataFrame, tuple[str, ...], Counter]:
+    if name in REGISTRY:
+        spec = REGISTRY[name]
+        files = [("train", locate_file(spec, spec.train, data_dir, download=config.download))]
+        if spec.test is not None:
+            files.append(("test", locate_file(spec, spec.test, data_dir, download=config.download)))
+        label_map, label_names = dict(spec.label_map), spec.label_names
+    elif Path(name).suffix.lower() in {".csv", ".tsv", ".txt"}:
+        spec, path = _custom_spec(DataConfig(**{**config.to_dict(), "name": name}))
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        files = [("train", path)]
+        label_map, label_names = _infer_label_map(path, spec, config.label_names)
+    else:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}, or a path to a .csv/.tsv file")
+
+    frames = []
+    dropped: Counter = Counter()
+    for file_split, path in files:
+        frame, file_dropped = read_labelled_file(
+            path, text_column=spec.text_column, label_column=spec.label_column, label_map=label_map,
+            has_header=spec.has_header, delimiter=spec.delimiter, quoting=spec.quoting, strict=config.strict,
+        )
+        frame["file_split"] = file_split
+        frames.append(frame)
+        dropped.update(file_dropped)
+    table = pd.concat(frames, ignore_index=True)
+    table = _assign_splits(
+        table, has_test=len(files) > 1, valid_size=config.valid_size, test_size=config.test_size, seed=config.seed
+    )
+    table["source"] = spec.name
+    return table, label_names, dropped
+
+
+def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
+    """Load one dataset, or several joined with ``+``, into a single indexed table."""
+    if isinstance(config, str):
+        config = DataConfig(name=config, **overrides)
+    elif overrides:
+        config = DataConfig.from_dict({**config.to_dict(), **overrides})
+    data_dir = resolve_data_dir(config.data_dir)
+    tables, names, dropped = [], None, Counter()
+    for name in config.name.split("+"):
+        table, label_names, source_dropped = _load_source(name.strip(), config, data_dir)
+        if names is not None and tuple(label_names) != tuple(names):
+            raise ValueError(
+                f"cannot combine {name!r} (labels {list(label_names)}) with earlier sources (labels {list(names)})"
+            )
+        names = label_names
+        tables.append(table)
+        dropped.update(source_dropped)
+    table = pd.concat(tables, ignore_index=True)
+    table.insert(0, "idx", np.arange(len(table), dtype=np.int64))
+    table = table[["idx", "text", "label", "split", "source", "line"]]
+    dataset = Dataset(name=config.name, table=table, label_names=list(names or ()), dropped=dict(dropped))
+    counts = table["split"].value_counts()
+    logger.info(
+        "%s: %d examples (train %d, valid %d, test %d), %d labels",
+        config.name, len(table), counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0), dataset.num_labels,
+    )
+    return dataset

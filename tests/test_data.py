@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+from distil_bilstm.data import DataConfig, DataFormatError, load_dataset, read_labelled_file, read_texts
+
+from .conftest import write_lines
+
+
+def test_full_nsmc_train_is_read_losslessly(shared_data):
+    frame, dropped = read_labelled_file(
+        shared_data / "nsmc" / "ratings_train.txt", text_column="document", label_column="label",
+        label_map={"0": 0, "1": 1},
+    )
+    assert len(frame) + sum(dropped.values()) == 150_000
+    assert len(frame) == 150_000 - dropped.get("empty text", 0)
+    # texts with bare quote characters survive unchanged (quote processing would merge rows)
+    assert frame["text"].str.contains('"').sum() > 100
+    assert set(frame["label"].unique()) == {0, 1}
+
+
+def test_nsmc_slice_splits_and_idx(small_nsmc):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    table = dataset.table
+    assert len(table) == 160
+    assert table["idx"].tolist() == list(range(160))
+    assert (table["split"] == "test").sum() == 40
+    assert (table["split"] == "valid").sum() == 6  # 5% of 120
+    assert dataset.label_names == ["negative", "positive"]
+    # the first test row is the first line of ratings_test.txt
+    assert table.loc[120, "line"] == 2 and table.loc[120, "split"] == "test"
+
+
+def test_splits_are_deterministic_and_seed_controlled(small_nsmc):
+    first = load_dataset("nsmc", data_dir=small_nsmc, download=False).table["split"].tolist()
+    again = load_dataset("nsmc", data_dir=small_nsmc, download=False).table["split"].tolist()
+    other = load_dataset("nsmc", data_dir=small_nsmc, download=False, seed=7).table["split"].tolist()
+    assert first == again
+    assert first != other
+
+
+def test_single_file_split_test_then_valid(tmp_path):
+    lines = [f"{(i % 5) + 1}\t리뷰 {i}" for i in range(200)]
+    write_lines(tmp_path / "naver_shopping" / "naver_shopping.txt", lines)
+    dataset = load_dataset("naver_shopping", data_dir=tmp_path, download=False)
+    assert dataset.dropped == {"excluded label": 40}  # rating 3 is not part of the task
+    counts = dataset.table["split"].value_counts().to_dict()
+    assert counts == {"train": 136, "test": 16, "valid": 8}  # 0.1 of 160, then 0.05 of 144
+    assert dataset.table["label"].tolist()[:5] == [0, 0, 1, 1, 0]
+
+
+def test_combined_sources_share_one_index(tmp_path, small_nsmc):
+    write_lines(small_nsmc / "steam" / "steam.txt", [f"{i % 2}\tgame {i}" for i in range(30)])
+    dataset = load_dataset("nsmc+steam", data_dir=small_nsmc, download=False)
+    assert len(dataset) == 190
+    assert dataset.table["idx"].is_monotonic_increasing and dataset.table["idx"].iloc[-1] == 189
+    assert dataset.table["source"].value_counts().to_dict() == {"nsmc": 160, "steam": 30}
+
+
+def test_custom_csv_with_named_columns(tmp_path):
+    path = write_lines(tmp_path / "reviews.csv", ["review,stars"] + ['"good, really",pos', "bad,neg", '"he said ""ok""",pos'] * 10)
+    dataset = load_dataset(str(path), text_column="review", label_column="stars")
+    assert dataset.label_names == ["neg", "pos"]
+    assert dataset.table["text"].iloc[0] == "good, really"
+    assert dataset.table["text"].iloc[2] == 'he said "ok"'
+
+
+def test_missing_columns_name_file_and_expected(tmp_path):
+    write_lines(tmp_path / "nsmc" / "ratings_train.txt", ["id\ttext\tlabel", "1\thello\t0"])
+    write_lines(tmp_path / "nsmc" / "ratings_test.txt", ["id\tdocument\tlabel", "1\thello\t0"])
+    with pytest.raises(DataFormatError, match=r"ratings_train.txt: missing column\(s\) \['document'\]; expected columns \['document', 'label'\]"):
+        load_dataset("nsmc", data_dir=tmp_path, download=False)
+
+
+def test_bad_rows_dropped_and_counted_or_strict(tmp_path):
+    path = write_lines(tmp_path / "x.tsv", ["id\tdocument\tlabel", "1\tgood\t1", "2\t\t0", "3\tmeh\t7", "4\tbad\t0", "5\tshort"])
+    frame, dropped = read_labelled_file(path, text_column="document", label_column="label", label_map={"0": 0, "1": 1})
+    assert frame["text"].tolist() == ["good", "bad"]
+    assert dict(dropped) == {"empty text": 1, "unknown label": 1, "malformed row": 1}
+    with pytest.raises(DataFormatError, match=r"x.tsv, line 3: empty text"):
+        read_labelled_file(path, text_column="document", label_column="label", label_map={"0": 0, "1": 1}, strict=True)
+    path.write_text("id\tdocument\tlabel\n1\tgood\t1\n3\tmeh\t7\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"x.tsv, line 3: label '7' in column 'label' is not one of \['0', '1'\]"):
+        read_labelled_file(path, text_column="document", label_column="label", label_map={"0": 0, "1": 1}, strict=True)
+
+
+def test_non_utf8_file_is_a_clear_error(tmp_path):
+    path = write_lines(tmp_path / "cp949.tsv", ["id\tdocument\tlabel"] + [f"{i}\t좋은 영화\t1" for i in range(5)], encoding="cp949")
+    with pytest.raises(DataFormatError, match=r"cp949.tsv: not valid UTF-8 near line"):
+        read_labelled_file(path, text_column="document", label_column="label", label_map={"0": 0, "1": 1})
+
+
+def test_missing_file_says_where_to_put_it_without_downloading(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nsmc/ratings_train.txt is missing: put ratings_train.txt in .*nsmc/.*e9t/nsmc"):
+        load_dataset("nsmc", data_dir=tmp_path, download=False)
+
+
+def test_unknown_dataset_and_bad_config():
+    with pytest.raises(ValueError, match=r"unknown dataset 'imdb'"):
+        load_dataset("imdb")
+    with pytest.raises(ValueError, match=r"DataConfig.valid_size must be in \(0, 1\)"):
+        DataConfig(name="nsmc", valid_size=1.5)
+
+
+def test_fingerprint_changes_with_a_label(small_nsmc):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    same = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    assert dataset.fingerprint == same.fingerprint
+    same.table.loc[3, "label"] = 1 - same.table.loc[3, "label"]
+    del same.__dict__["fingerprint"]  # cached_property: recompute after the edit
+    assert dataset.fingerprint != same.fingerprint
+
+
+def test_read_texts_header_and_plain(tmp_path, shared_data):
+    lines = [l for l in open(shared_data / "nsmc" / "unlabeled.txt", encoding="utf-8").readlines()[:11]]
+    path = write_lines(tmp_path / "unlabeled.txt", [l.rstrip("\n") for l in lines])
+    assert len(read_texts(path)) == 10
+    plain = write_lines(tmp_path / "plain.txt", ["first text", "", "second text"])
+    assert read_texts(plain)["text"].tolist() == ["first text", "second text"]
