@@ -115,22 +115,20 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher_logits(args: argparse.Namespace) -> int:
-    from .data import Dataset, fingerprint_rows, load_dataset, read_texts
+    from .data import load_dataset, load_transfer_set
+    from .logit_store import default_store_dir
     from .teacher import cache_dataset_logits, load_teacher
 
     dataset = load_dataset(_data_config(args))
     teacher = load_teacher(args.teacher, device=args.device, num_labels=dataset.num_labels)
-    targets = [dataset]
-    for transfer in args.transfer_set or []:
-        frame = read_texts(transfer)
-        frame.insert(0, "idx", range(len(frame)))
-        frame["label"], frame["split"], frame["source"], frame["line"] = -1, "transfer", transfer, 0
-        targets.append(Dataset(name=f"{dataset.name}.transfer.{Path(transfer).stem}", table=frame, label_names=dataset.label_names))
+    targets = [dataset] + [load_transfer_set(path, dataset=dataset) for path in args.transfer_set or []]
     rows = []
     for target in targets:
         start = time.perf_counter()
         result = cache_dataset_logits(
-            teacher, target, store_dir=_store_dir(args, teacher.name, target.name), batch_size=args.batch_size,
+            teacher, target, batch_size=args.batch_size,
+            # --store names the main dataset's store; transfer sets always go beside it under --cache-dir
+            store_dir=_store_dir(args, teacher.name, target.name) if target is dataset else default_store_dir(args.cache_dir, teacher.name, target.name),
             max_length=args.max_length, chunk_size=args.chunk_size, recompute=args.recompute,
         )
         header = result.store.header
@@ -163,6 +161,49 @@ def cmd_teacher_import(args: argparse.Namespace) -> int:
     }
     finish_store(store, aligned, header)
     print(f"imported {len(idx):,} rows of {args.file} into {store}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from .student import preset_table
+
+    rows = preset_table(vocab_size=args.vocab_size, num_labels=args.num_labels)
+    print(_table(rows, [("preset", "preset"), ("embedding_dim", "embedding"), ("hidden_dim", "hidden"),
+                        ("params", "parameters"), ("size_mb", "float32 MB")]))
+    print(f"\nat vocab {args.vocab_size:,} and {args.num_labels} labels")
+    return 0
+
+
+def cmd_distil(args: argparse.Namespace) -> int:
+    from .config import DistilConfig, apply_overrides, load_mapping
+    from .pipeline import run_distillation
+
+    values = load_mapping(args.config) if args.config else {}
+    config = DistilConfig.from_dict(apply_overrides(values, args.set or []))
+    try:
+        metrics = run_distillation(config, resume=args.resume)
+    except KeyboardInterrupt as stop:
+        logger.warning("%s; continue with: distil-bilstm distil ... --resume", stop or "interrupted")
+        return 130
+    row = {k: metrics.get(k) for k in ("params", "size_bytes", "best_epoch", "epochs_trained", "valid_accuracy",
+                                          "test_accuracy", "teacher_test_accuracy", "train_seconds", "examples_per_second")}
+    print(_table([row], [("params", "parameters"), ("size_bytes", "bytes"), ("best_epoch", "best epoch"),
+                         ("epochs_trained", "epochs"), ("valid_accuracy", "valid acc"), ("test_accuracy", "test acc"),
+                         ("teacher_test_accuracy", "teacher test acc"), ("train_seconds", "train s"),
+                         ("examples_per_second", "examples/s")]))
+    print(f"\nrun saved to {metrics['run_dir']}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .pipeline import predict
+
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text, pred in zip(texts, predict(args.model, texts, device=args.device)):
+        print(json.dumps({"text": text, "label": pred.label, "probabilities": {k: round(v, 4) for k, v in pred.probabilities.items()}},
+                         ensure_ascii=False))
     return 0
 
 
@@ -224,6 +265,23 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("--cache-dir", default="teacher_model/logits")
     im.add_argument("--store", default=None)
     im.set_defaults(func=cmd_teacher_import)
+
+    presets = sub.add_parser("presets", help="print the student size presets with their parameter counts")
+    presets.add_argument("--vocab-size", type=int, default=3000)
+    presets.add_argument("--num-labels", type=int, default=2)
+    presets.set_defaults(func=cmd_presets)
+
+    distil = sub.add_parser("distil", help="train one BiLSTM student from cached teacher logits")
+    distil.add_argument("--config", default=None, help="YAML or JSON with DistilConfig keys (see configs/)")
+    distil.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key; repeatable")
+    distil.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    distil.set_defaults(func=cmd_distil)
+
+    pr = sub.add_parser("predict", help="classify texts with a trained student")
+    pr.add_argument("--model", required=True, help="a run folder written by `distil-bilstm distil`")
+    pr.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin)")
+    pr.add_argument("--device", default="auto")
+    pr.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -516,3 +516,13 @@ def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
         config.name, len(table), counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0), dataset.num_labels,
     )
     return dataset
+
+
+def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column: str | None = None) -> Dataset:
+    """Unlabelled texts (label -1, split ``transfer``) to distil on beside ``dataset``: an
+    augmented or in-domain set whose teacher logits get a store of their own."""
+    frame = read_texts(path, text_column=text_column)
+    frame.insert(0, "idx", np.arange(len(frame), dtype=np.int64))
+    frame["label"] = np.int64(-1)
+    frame["split"], frame["source"], frame["line"] = "transfer", str(path), 0
+    return Dataset(name=f"{dataset.name}.transfer.{Path(path).stem}", table=frame, label_names=list(dataset.label_names))

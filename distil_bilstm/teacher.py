@@ -32,6 +32,7 @@ from transformers import (
     get_linear_schedule_with_warmup,
 )
 
+from .batching import bucketed_batches, length_sorted_batches
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
 from .utils import resolve_device, sha256_file, write_json
 
@@ -120,27 +121,6 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Positions grouped into batches of similar length (longest first): little padding."""
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-
-
-def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 50) -> list[np.ndarray]:
-    """Training batches: shuffle, sort within buckets of ``bucket_batches`` batches, shuffle batches."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    lengths = np.asarray(lengths)
-    batches = []
-    bucket = batch_size * bucket_batches
-    for start in range(0, len(order), bucket):
-        chunk = np.asarray(order[start : start + bucket])
-        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
-        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
 @torch.inference_mode()
 def predict_logits(
     teacher: Teacher,
@@ -194,25 +174,56 @@ def adapt_vocabulary(
     config = VocabConfig.from_dict({**config.to_dict(), "vocab_size": vocab_size})
     save_vocab(train_wordpiece(texts, config), out_dir, config)
     new_tokenizer = load_vocab(out_dir)
-    old_embeddings = model.get_input_embeddings().weight.detach()  # (old_vocab, hidden)
-    old_vocab = old_tokenizer.get_vocab()
     new_vocab = new_tokenizer.get_vocab()
     tokens = sorted(new_vocab, key=new_vocab.get)
-    new_weight = torch.empty((len(tokens), old_embeddings.shape[1]), dtype=old_embeddings.dtype)
-    unk_id = old_tokenizer.unk_token_id
-    for new_id, token in enumerate(tokens):
-        if token in SPECIAL_TOKENS and token in old_vocab:
-            pieces = [old_vocab[token]]
-        else:
-            pieces = old_tokenizer(token.removeprefix("##"), add_special_tokens=False)["input_ids"] or [unk_id]
-        new_weight[new_id] = old_embeddings[pieces].mean(dim=0)
+    old_size = model.get_input_embeddings().weight.shape[0]
+    new_weight = transfer_embeddings(model.get_input_embeddings().weight.detach(), old_tokenizer, tokens)
     embedding = nn.Embedding(len(tokens), new_weight.shape[1], padding_idx=new_tokenizer.pad_token_id)
     embedding.weight.data.copy_(new_weight)
     model.set_input_embeddings(embedding)
     model.config.vocab_size = len(tokens)
     model.config.pad_token_id = new_tokenizer.pad_token_id
-    logger.info("adapted vocabulary: %d -> %d tokens (Fast Vocabulary Transfer)", len(old_vocab), len(tokens))
+    logger.info("adapted vocabulary: %d -> %d tokens (Fast Vocabulary Transfer)", old_size, len(tokens))
     return new_tokenizer
+
+
+def transfer_embeddings(
+    old_embeddings: torch.Tensor, old_tokenizer: PreTrainedTokenizerBase, new_tokens: Sequence[str]
+) -> torch.Tensor:
+    """Embeddings for ``new_tokens`` from another vocabulary (Fast Vocabulary Transfer, Gee et al.
+    2022): each token's row is the mean of ``old_embeddings`` over the pieces ``old_tokenizer``
+    makes of its string (``##`` stripped); special tokens take their own old row.
+    Returns ``(len(new_tokens), hidden)``."""
+    old_vocab = old_tokenizer.get_vocab()
+    unk_id = old_tokenizer.unk_token_id
+    rows = torch.empty((len(new_tokens), old_embeddings.shape[1]), dtype=old_embeddings.dtype)
+    for new_id, token in enumerate(new_tokens):
+        if token in SPECIAL_TOKENS and token in old_vocab:
+            pieces = [old_vocab[token]]
+        else:
+            pieces = old_tokenizer(token.removeprefix("##"), add_special_tokens=False)["input_ids"] or [unk_id]
+        rows[new_id] = old_embeddings[pieces].mean(dim=0)
+    return rows
+
+
+def student_embeddings_from_teacher(teacher_dir: str | os.PathLike, student_tokens: Sequence[str], dim: int) -> torch.Tensor:
+    """Initial student embeddings ``(len(student_tokens), dim)`` from a teacher (DistilBERT's
+    "initialise the student from the teacher", Sanh et al. 2019, adapted to another vocabulary
+    and width): transfer the teacher's input embeddings to the student vocabulary, then keep the
+    top ``dim`` principal components, scaled to unit standard deviation like ``nn.Embedding``'s
+    default initialisation. Row 0 ([PAD]) is zero."""
+    model = AutoModelForSequenceClassification.from_pretrained(str(teacher_dir))
+    tokenizer = AutoTokenizer.from_pretrained(str(teacher_dir))
+    with torch.no_grad():
+        rows = transfer_embeddings(model.get_input_embeddings().weight.detach().float(), tokenizer, student_tokens)
+        centered = rows - rows.mean(dim=0, keepdim=True)  # (V, hidden)
+        _, _, v_t = torch.linalg.svd(centered, full_matrices=False)  # v_t: (hidden, hidden), rows = components
+        projected = centered @ v_t[:dim].T  # (V, dim)
+        if projected.shape[1] < dim:  # a student wider than the teacher: pad with small noise
+            projected = torch.cat([projected, 0.01 * torch.randn(len(rows), dim - projected.shape[1])], dim=1)
+        projected = projected / projected.std()
+        projected[0] = 0.0
+    return projected
 
 
 # --------------------------------------------------------------------------------------------

@@ -117,3 +117,14 @@ def test_read_texts_header_and_plain(tmp_path, shared_data):
     assert len(read_texts(path)) == 10
     plain = write_lines(tmp_path / "plain.txt", ["first text", "", "second text"])
     assert read_texts(plain)["text"].tolist() == ["first text", "second text"]
+
+
+def test_transfer_set_is_unlabelled_and_indexed(tmp_path, small_nsmc):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    from distil_bilstm.data import load_transfer_set
+
+    path = write_lines(tmp_path / "aug.txt", ["id\tdocument", "1\t첫 문장", "2\t둘째 문장"])
+    transfer = load_transfer_set(path, dataset=dataset)
+    assert transfer.name == "nsmc.transfer.aug"
+    assert transfer.table[["idx", "text", "label"]].values.tolist() == [[0, "첫 문장", -1], [1, "둘째 문장", -1]]
+    assert transfer.label_names == dataset.label_names

@@ -8,7 +8,7 @@ import torch
 
 from distil_bilstm.data import load_dataset
 from distil_bilstm.teacher import (
-    FinetuneConfig, adapt_vocabulary, bucketed_batches, finetune, load_teacher, predict_logits, teacher_weights_hash,
+    FinetuneConfig, adapt_vocabulary, finetune, load_teacher, predict_logits, teacher_weights_hash,
 )
 
 
@@ -40,16 +40,6 @@ def test_weights_hash_changes_with_weights(tiny_teacher_dir):
         teacher.model.classifier.bias.add_(1.0)
     teacher.model.save_pretrained(tiny_teacher_dir)
     assert teacher_weights_hash(tiny_teacher_dir) != before
-
-
-def test_bucketed_batches_cover_everything_once():
-    import random
-
-    lengths = [5, 1, 9, 3, 3, 7, 2, 8, 6, 4]
-    batches = bucketed_batches(lengths, 3, random.Random(0), bucket_batches=2)
-    flat = sorted(int(i) for b in batches for i in b)
-    assert flat == list(range(10))
-    assert bucketed_batches(lengths, 3, random.Random(0), bucket_batches=2)[0].tolist() == batches[0].tolist()
 
 
 def test_adapt_vocabulary_means_old_embeddings(tiny_teacher_dir, tmp_path):
@@ -93,3 +83,15 @@ def test_finetune_config_validation():
         FinetuneConfig(base="x", out="y", epochs=2, lr=[1e-4, 1e-5, 1e-6])
     with pytest.raises(ValueError, match="FinetuneConfig.epochs must be >= 1"):
         FinetuneConfig(base="x", out="y", epochs=0)
+
+
+def test_student_embeddings_from_teacher(tiny_teacher_dir):
+    from distil_bilstm.teacher import student_embeddings_from_teacher
+
+    tokens = ["[PAD]", "[UNK]", "영화", "##요", "정말", "최악"]
+    rows = student_embeddings_from_teacher(tiny_teacher_dir, tokens, 4)
+    assert rows.shape == (6, 4)
+    assert rows[0].abs().sum() == 0  # [PAD] stays zero
+    assert rows.std().item() == pytest.approx(1.0, rel=0.3)
+    # wider than the teacher (hidden 16): padded, still the right shape
+    assert student_embeddings_from_teacher(tiny_teacher_dir, tokens, 20).shape == (6, 20)

@@ -1,0 +1,168 @@
+"""``DistilConfig``: everything one distillation run needs, with DistilKoBiLSTM's names.
+
+Loaded from YAML or JSON, then ``--set key=value`` overrides (values parsed as YAML scalars);
+an unknown key is an error, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .losses import LOSSES
+from .student import PRESETS, POOLINGS, StudentConfig
+
+SCHEDULERS = ("none", "step", "cyclic")
+EMBEDDING_INITS = ("random", "teacher")
+
+
+@dataclass(kw_only=True)
+class DistilConfig:
+    # data
+    dataset: str = "nsmc"
+    data_dir: str | None = None
+    valid_size: float = 0.05
+    split_seed: int = 1
+    max_length: int = 128
+    # vocabulary (tokenizer/<dataset>/vocab_size_N, built when missing)
+    vocab_size: int = 3000
+    vocab_root: str = "tokenizer"
+    # student (preset sets embedding/hidden; explicit embedding_dim/hidden_dim win)
+    preset: str | None = "base"
+    embedding_dim: int | None = None
+    hidden_dim: int | None = None
+    num_layers: int = 1
+    dropout: float = 0.3
+    pooling: str = "last"
+    relu_dim: int = 0
+    embedding_init: str = "random"  # random | teacher: PCA of the teacher's embeddings mapped to our vocabulary
+    # distillation
+    loss: str = "kl"
+    loss_rate: float = 0.1  # α: weight of the hard-label CE term
+    temperature: float = 2.0
+    teacher_path: str | None = None  # teacher checkpoint folder, or a logit store folder
+    cache_dir: str = "teacher_model/logits"
+    transfer_set: str | None = None  # logit store of unlabelled texts to add to training (soft loss only)
+    # optimisation
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    scheduler: str = "none"
+    step_size: int = 1  # StepLR: epochs per decay; CyclicLR: half-cycle in epochs
+    gamma: float = 0.5
+    train_epoch: int = 20  # maximum epochs; early stopping usually ends sooner
+    patience: int = 3  # epochs without a better valid accuracy before stopping (0: never stop early)
+    clip_grad: float = 5.0
+    seed: int = 42
+    device: str = "auto"
+    eval_batch_size: int = 512
+    # output
+    run_root: str = "runs"
+    run_name: str | None = None  # default: made from the hyperparameters
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        # YAML reads "2" as an int: normalise so that identical runs hash identically
+        for name in ("valid_size", "dropout", "loss_rate", "temperature", "lr", "weight_decay", "gamma", "clip_grad"):
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                setattr(self, name, float(value))
+
+        def check(ok: bool, name: str, message: str) -> None:
+            if not ok:
+                raise ValueError(f"DistilConfig.{name} {message}, got {getattr(self, name)!r}")
+
+        check(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
+        check(self.preset is None or self.preset in PRESETS, "preset", f"must be one of {list(PRESETS)} or null")
+        check(self.preset is not None or (self.embedding_dim and self.hidden_dim), "preset",
+              "may be null only when embedding_dim and hidden_dim are given")
+        check(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {SCHEDULERS}")
+        check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
+        check(self.embedding_init in EMBEDDING_INITS, "embedding_init", f"must be one of {EMBEDDING_INITS}")
+        check(self.embedding_init == "random" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
+        check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(self.lr > 0, "lr", "must be > 0")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.train_epoch >= 1, "train_epoch", "must be >= 1")
+        check(self.patience >= 0, "patience", "must be >= 0")
+        check(self.vocab_size > 5, "vocab_size", "must be > 5")
+        check(self.max_length >= 1, "max_length", "must be >= 1")
+        check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
+
+    # ---- derived
+
+    def student_config(self, *, vocab_size: int, num_labels: int) -> StudentConfig:
+        sizes = {k: v for k, v in (("embedding_dim", self.embedding_dim), ("hidden_dim", self.hidden_dim)) if v}
+        common = dict(vocab_size=vocab_size, num_labels=num_labels, num_layers=self.num_layers, dropout=self.dropout,
+                      pooling=self.pooling, relu_dim=self.relu_dim, **sizes)
+        return StudentConfig.from_preset(self.preset, **common) if self.preset else StudentConfig(**common)
+
+    def default_run_name(self) -> str:
+        """``<dataset>/<preset>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""
+        size = self.preset or f"e{self.embedding_dim}h{self.hidden_dim}"
+        init = "-tinit" if self.embedding_init == "teacher" else ""
+        kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
+        name = f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}"
+        return f"{self.dataset.replace('/', '_')}/{name}"
+
+    def identity(self) -> str:
+        """Hash of everything that changes the result (not where it is written or the device)."""
+        ignored = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root"}
+        payload = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def run_dir(self) -> Path:
+        return Path(self.run_root) / (self.run_name or self.default_run_name())
+
+    # ---- (de)serialisation
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DistilConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: list[str] | None = None) -> "DistilConfig":
+        return cls.from_dict(apply_overrides(load_mapping(path), overrides or []))
+
+
+def load_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot parse config ({err})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config must be a mapping of key: value")
+    return values
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as a YAML scalar (``0.1`` → float, ``null`` → None)."""
+    if "=" not in item:
+        raise ValueError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    merged = dict(values)
+    for item in overrides:
+        key, value = parse_override(item)
+        merged[key] = value
+    return merged

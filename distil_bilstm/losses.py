@@ -1,0 +1,78 @@
+"""Distillation losses. Every function returns a scalar mean over the batch.
+
+Notation: ``s`` student logits, ``t`` teacher logits (both ``(batch, labels)``), ``y`` gold labels
+``(batch,)`` with ``-1`` for examples that have none (transfer sets), α = ``alpha`` (the seed's
+``loss_rate``), T = ``temperature``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("kl", "mse", "ce")
+UNLABELLED = -1
+
+
+def soft_kl(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per-example T²·KL(softmax(t/T) ‖ softmax(s/T)), shape ``(batch,)``.
+
+    The T² factor keeps the soft-target gradients on the same scale as the hard ones when T
+    changes (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge in a Neural Network", §2).
+    """
+    log_p_s = F.log_softmax(s / temperature, dim=-1)
+    log_p_t = F.log_softmax(t / temperature, dim=-1)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(dim=-1)
+    return kl * temperature**2
+
+
+def soft_mse(s: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Per-example mean squared error between logits (Tang et al. 2019, "Distilling Task-Specific
+    Knowledge from BERT into Simple Neural Networks", eq. 2), shape ``(batch,)``."""
+    return ((s - t) ** 2).mean(dim=-1)
+
+
+def _hard_ce(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-example CE; 0 where ``y`` is UNLABELLED."""
+    return F.cross_entropy(s, y.clamp_min(0), reduction="none") * (y != UNLABELLED)
+
+
+def kd_kl_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, *, alpha: float, temperature: float) -> torch.Tensor:
+    """loss = α·CE(s, y) + (1 − α)·T²·KL(softmax(t/T) ‖ softmax(s/T))   (Hinton et al. 2015;
+    DistilKoBiLSTM's default). An example without a gold label contributes only its soft term,
+    with weight 1 (Tang et al. 2019 train their transfer-set examples on the teacher alone)."""
+    return _mix(_hard_ce(s, y), soft_kl(s, t, temperature), y, alpha)
+
+
+def kd_mse_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, *, alpha: float) -> torch.Tensor:
+    """loss = α·CE(s, y) + (1 − α)·MSE(s, t)   (Tang et al. 2019); unlabelled examples: MSE only."""
+    return _mix(_hard_ce(s, y), soft_mse(s, t), y, alpha)
+
+
+def ce_loss(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Plain cross entropy on gold labels: the no-teacher baseline (the seed's KoBiLSTM rows)."""
+    labelled = y != UNLABELLED
+    if not labelled.any():
+        raise ValueError("the ce loss needs labelled examples; this batch has none")
+    return F.cross_entropy(s[labelled], y[labelled])
+
+
+def _mix(hard: torch.Tensor, soft: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
+    labelled = y != UNLABELLED
+    per_example = torch.where(labelled, alpha * hard + (1.0 - alpha) * soft, soft)
+    return per_example.mean()
+
+
+def distillation_loss(
+    kind: str, s: torch.Tensor, t: torch.Tensor | None, y: torch.Tensor, *, alpha: float, temperature: float
+) -> torch.Tensor:
+    """Dispatch on ``kind`` (``kl``, ``mse``, ``ce``)."""
+    if kind == "ce":
+        return ce_loss(s, y)
+    if t is None:
+        raise ValueError(f"loss {kind!r} needs teacher logits")
+    if kind == "kl":
+        return kd_kl_loss(s, t, y, alpha=alpha, temperature=temperature)
+    if kind == "mse":
+        return kd_mse_loss(s, t, y, alpha=alpha)
+    raise ValueError(f"unknown loss {kind!r}; choose from {LOSSES}")

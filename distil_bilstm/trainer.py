@@ -1,0 +1,333 @@
+"""Trainer: fits any ``model(input_ids, lengths) -> logits`` to gold labels and teacher logits.
+
+It knows nothing about the model beyond that call. Optional behaviour (TensorBoard) hangs on
+callbacks. Per epoch it evaluates on the valid split, keeps the best weights by valid accuracy,
+stops early after ``patience`` epochs without improvement, and at the end reports the test
+accuracy of the best weights.
+
+Resuming is exact: the checkpoint holds model, optimizer, scheduler, torch RNG state, epoch and
+step, and each epoch's batch order is a pure function of (seed, epoch), so a resumed run reaches
+the same final weights as an uninterrupted one. Ctrl-C finishes the current step, saves a
+checkpoint and stops; a second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from .batching import bucketed_batches, length_sorted_batches
+from .config import DistilConfig
+from .losses import distillation_loss
+from .tokenization import EncodedTexts
+from .utils import atomic_path
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+BEST_WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class SplitTensors:
+    """One split, ready for batching: row ``i`` has tokens ``encoded[i]``, gold label ``labels[i]``
+    (-1 when unlabelled) and teacher logits ``teacher[i]`` (gathered once from the store by idx)."""
+
+    encoded: EncodedTexts
+    labels: torch.Tensor  # (N,) int64
+    teacher: torch.Tensor | None = None  # (N, num_labels) float32
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class Callback:
+    """Hooks; every method is optional."""
+
+    def on_step(self, trainer: "Trainer", *, loss: float, lr: float) -> None: ...
+
+    def on_epoch_end(self, trainer: "Trainer", *, metrics: dict) -> None: ...
+
+    def on_fit_end(self, trainer: "Trainer", *, metrics: dict) -> None: ...
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        config: DistilConfig,
+        train: SplitTensors,
+        valid: SplitTensors,
+        test: SplitTensors | None,
+        run_dir: str | Path,
+        device: torch.device,
+        callbacks: Sequence[Callback] = (),
+    ):
+        if config.loss != "ce" and train.teacher is None:
+            raise ValueError(f"loss {config.loss!r} needs teacher logits for the training split")
+        self.model = model.to(device)
+        self.config = config
+        self.train_data, self.valid_data, self.test_data = train, valid, test
+        self.run_dir = Path(run_dir)
+        self.device = device
+        self.callbacks = list(callbacks)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        self.scheduler = self._make_scheduler()
+        # progress state: all of it goes into the checkpoint
+        self.epoch = 0  # epochs fully done
+        self.step_in_epoch = 0  # steps done inside the current epoch
+        self.global_step = 0
+        self.best_valid_accuracy = -1.0
+        self.best_epoch = 0
+        self.epochs_without_improvement = 0
+        self.train_seconds = 0.0
+        self.train_examples_seen = 0
+        self.history: list[dict] = []
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_scheduler(self):
+        c = self.config
+        if c.scheduler == "step":  # stepped once per epoch
+            return torch.optim.lr_scheduler.StepLR(self.optimizer, step_size=c.step_size, gamma=c.gamma)
+        if c.scheduler == "cyclic":  # stepped once per batch; Adam has no momentum to cycle
+            return torch.optim.lr_scheduler.CyclicLR(
+                self.optimizer, base_lr=c.lr * 0.1, max_lr=c.lr, step_size_up=max(1, c.step_size * self.steps_per_epoch),
+                cycle_momentum=False,
+            )
+        return None
+
+    def request_stop(self) -> None:
+        """Stop after the current step, saving a checkpoint (what Ctrl-C does)."""
+        self._stop_requested = True
+
+    # ------------------------------------------------------------------ batches
+
+    def epoch_batches(self, epoch: int) -> list:
+        """The batch order of ``epoch``: depends only on (seed, epoch), so resume replays it."""
+        rng = random.Random(self.config.seed * 1_000_003 + epoch)
+        return bucketed_batches(self.train_data.encoded.lengths.tolist(), self.config.batch_size, rng)
+
+    def _batch(self, split: SplitTensors, rows: torch.Tensor):
+        input_ids, lengths = split.encoded.batch(rows)
+        teacher = split.teacher.index_select(0, rows).to(self.device) if split.teacher is not None else None
+        return input_ids.to(self.device), lengths, split.labels.index_select(0, rows).to(self.device), teacher
+
+    # ------------------------------------------------------------------ training
+
+    def train_epoch(self) -> float:
+        """Run the rest of the current epoch; returns its mean training loss."""
+        c = self.config
+        self.model.train()
+        batches = self.epoch_batches(self.epoch)
+        total_loss, total_n = 0.0, 0
+        bar = tqdm(total=len(batches), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{c.train_epoch}",
+                   unit="batch", leave=False)
+        start = time.perf_counter()
+        for positions in batches[self.step_in_epoch :]:
+            rows = torch.from_numpy(positions)
+            input_ids, lengths, labels, teacher = self._batch(self.train_data, rows)
+            logits = self.model(input_ids, lengths)  # (batch, labels)
+            loss = distillation_loss(c.loss, logits, teacher, labels, alpha=c.loss_rate, temperature=c.temperature)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if c.clip_grad:
+                nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad)
+            self.optimizer.step()
+            if c.scheduler == "cyclic":
+                self.scheduler.step()
+            self.step_in_epoch += 1
+            self.global_step += 1
+            value = loss.item()
+            total_loss += value * len(rows)
+            total_n += len(rows)
+            self.train_examples_seen += len(rows)
+            if self.global_step % c.log_every == 0:
+                for cb in self.callbacks:
+                    cb.on_step(self, loss=value, lr=self.optimizer.param_groups[0]["lr"])
+                bar.set_postfix(loss=f"{value:.4f}")
+            bar.update(1)
+            if self._stop_requested:
+                self.train_seconds += time.perf_counter() - start
+                bar.close()
+                self.save_checkpoint()
+                raise KeyboardInterrupt(f"stopped at epoch {self.epoch + 1} step {self.step_in_epoch}; checkpoint saved in {self.run_dir}")
+        bar.close()
+        self.train_seconds += time.perf_counter() - start
+        return total_loss / max(1, total_n)
+
+    @torch.inference_mode()
+    def evaluate(self, split: SplitTensors) -> dict:
+        """Accuracy and CE loss on gold labels (rows with label -1 are skipped)."""
+        self.model.eval()
+        correct, loss_sum, n = 0, 0.0, 0
+        for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
+            input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
+            logits = self.model(input_ids, lengths)
+            keep = labels >= 0
+            correct += int((logits.argmax(dim=1)[keep] == labels[keep]).sum())
+            loss_sum += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum")) if keep.any() else 0.0
+            n += int(keep.sum())
+        return {"accuracy": correct / n if n else float("nan"), "loss": loss_sum / n if n else float("nan")}
+
+    def fit(self, *, resume: bool = False) -> dict:
+        c = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and (self.run_dir / CHECKPOINT).is_file():
+            self.load_checkpoint()
+            logger.info("resumed from %s at epoch %d step %d", self.run_dir / CHECKPOINT, self.epoch + 1, self.step_in_epoch)
+        previous = self._install_sigint()
+        try:
+            while self.epoch < c.train_epoch and not self._early_stopped():
+                train_loss = self.train_epoch()
+                valid = self.evaluate(self.valid_data)
+                improved = valid["accuracy"] > self.best_valid_accuracy
+                if improved:
+                    self.best_valid_accuracy, self.best_epoch = valid["accuracy"], self.epoch + 1
+                    self.epochs_without_improvement = 0
+                    self._save_best()
+                else:
+                    self.epochs_without_improvement += 1
+                if c.scheduler == "step":
+                    self.scheduler.step()
+                metrics = {"epoch": self.epoch + 1, "train_loss": train_loss, "valid_accuracy": valid["accuracy"],
+                           "valid_loss": valid["loss"], "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
+                self.history.append(metrics)
+                logger.info("epoch %d: train loss %.4f, valid acc %.4f%s", self.epoch + 1, train_loss, valid["accuracy"],
+                            " (best)" if improved else "")
+                self.epoch += 1
+                self.step_in_epoch = 0
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, metrics=metrics)
+                self.save_checkpoint()
+        finally:
+            self._restore_sigint(previous)
+        return self._final_metrics()
+
+    def _early_stopped(self) -> bool:
+        return bool(self.config.patience) and self.epochs_without_improvement >= self.config.patience
+
+    def _final_metrics(self) -> dict:
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(self.run_dir / BEST_WEIGHTS, device=str(self.device)))
+        test = self.evaluate(self.test_data) if self.test_data is not None and len(self.test_data) else {}
+        metrics = {
+            "valid_accuracy": self.best_valid_accuracy,
+            "test_accuracy": test.get("accuracy"),
+            "best_epoch": self.best_epoch,
+            "epochs_trained": self.epoch,
+            "early_stopped": self._early_stopped(),
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "size_bytes": (self.run_dir / BEST_WEIGHTS).stat().st_size,
+            "train_seconds": round(self.train_seconds, 2),
+            "examples_per_second": round(self.train_examples_seen / self.train_seconds, 1) if self.train_seconds else None,
+            "history": self.history,
+        }
+        for cb in self.callbacks:
+            cb.on_fit_end(self, metrics=metrics)
+        return metrics
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _save_best(self) -> None:
+        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        with atomic_path(self.run_dir / BEST_WEIGHTS) as tmp:
+            save_file(state, str(tmp))
+
+    def save_checkpoint(self) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "progress": {
+                "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
+                "best_valid_accuracy": self.best_valid_accuracy, "best_epoch": self.best_epoch,
+                "epochs_without_improvement": self.epochs_without_improvement, "train_seconds": self.train_seconds,
+                "train_examples_seen": self.train_examples_seen,
+            },
+            "history": self.history,
+            "config_identity": self.config.identity(),
+        }
+        with atomic_path(self.run_dir / CHECKPOINT) as tmp:
+            torch.save(state, tmp)
+
+    def load_checkpoint(self) -> None:
+        state = torch.load(self.run_dir / CHECKPOINT, map_location=self.device, weights_only=True)
+        if state["config_identity"] != self.config.identity():
+            raise ValueError(
+                f"{self.run_dir / CHECKPOINT} was written by a run with other hyperparameters; "
+                "use another run_name or delete the checkpoint"
+            )
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        for key, value in state["progress"].items():
+            setattr(self, key, value)
+        self.history = list(state["history"])
+
+    # ------------------------------------------------------------------ Ctrl-C
+
+    def _install_sigint(self):
+        if threading.current_thread() is not threading.main_thread():
+            return None
+
+        def handler(signum, frame):
+            if self._stop_requested:  # second Ctrl-C: abort now
+                raise KeyboardInterrupt
+            logger.warning("Ctrl-C: saving a checkpoint after this step (press again to abort)")
+            self._stop_requested = True
+
+        return signal.signal(signal.SIGINT, handler)
+
+    @staticmethod
+    def _restore_sigint(previous) -> None:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+class TensorBoardCallback(Callback):
+    """Scalars per step (loss, lr) and per epoch (accuracy, loss); hparams at the end."""
+
+    def __init__(self, log_dir: str | Path, hparams: dict):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+        # TensorBoard's HParams dashboard takes only scalars and strings
+        self.hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v)) for k, v in hparams.items()}
+
+    def on_step(self, trainer: Trainer, *, loss: float, lr: float) -> None:
+        self.writer.add_scalar("train/loss", loss, trainer.global_step)
+        self.writer.add_scalar("train/lr", lr, trainer.global_step)
+
+    def on_epoch_end(self, trainer: Trainer, *, metrics: dict) -> None:
+        for key in ("train_loss", "valid_accuracy", "valid_loss", "lr"):
+            self.writer.add_scalar(f"epoch/{key}", metrics[key], metrics["epoch"])
+        self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer, *, metrics: dict) -> None:
+        final = {f"hparam/{k}": metrics[k] for k in ("valid_accuracy", "test_accuracy") if metrics.get(k) is not None}
+        self.writer.add_hparams(self.hparams, final, run_name=".")
+        self.writer.close()

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import pytest
+
+from distil_bilstm.config import DistilConfig, apply_overrides, parse_override
+
+
+def test_yaml_with_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("dataset: sst2\nloss: ce\nvocab_size: 5000\n")
+    config = DistilConfig.from_file(path, ["loss_rate=0.3", "preset=small", "scheduler=step"])
+    assert (config.dataset, config.vocab_size, config.loss_rate, config.preset) == ("sst2", 5000, 0.3, "small")
+    assert DistilConfig.from_dict(config.to_dict()) == config
+
+
+def test_unknown_keys_fail():
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \['learning_rate'\]"):
+        DistilConfig.from_dict(apply_overrides({"loss": "ce"}, ["learning_rate=0.1"]))
+    with pytest.raises(ValueError, match="--set expects key=value"):
+        parse_override("lr")
+
+
+def test_validation_names_the_field():
+    with pytest.raises(ValueError, match="DistilConfig.loss_rate must be in"):
+        DistilConfig(loss="ce", loss_rate=1.5)
+    with pytest.raises(ValueError, match="DistilConfig.teacher_path is required for loss='kl'"):
+        DistilConfig(loss="kl")
+    with pytest.raises(ValueError, match="DistilConfig.scheduler must be one of"):
+        DistilConfig(loss="ce", scheduler="cosine")
+
+
+def test_run_name_comes_from_hyperparameters():
+    config = DistilConfig(loss="kl", teacher_path="t", loss_rate=0.1, temperature=2, preset="base", vocab_size=3000)
+    name = config.default_run_name()
+    assert name.startswith("nsmc/base-v3000-kl-a0.1-T2-lr0.002-bs64-s42-")
+    assert config.identity() == DistilConfig(loss="kl", teacher_path="t", device="cpu", run_root="elsewhere").identity()
+    assert config.identity() != DistilConfig(loss="kl", teacher_path="t", temperature=3).identity()
+    assert config.student_config(vocab_size=3000, num_labels=2).hidden_dim == 128

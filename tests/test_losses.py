@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from distil_bilstm.losses import ce_loss, distillation_loss, kd_kl_loss, kd_mse_loss, soft_kl
+
+S = torch.tensor([[0.0, 0.0]])
+T = torch.tensor([[1.0, 0.0]])
+Y = torch.tensor([0])
+
+
+def test_kl_is_zero_for_equal_logits():
+    logits = torch.randn(4, 3)
+    torch.testing.assert_close(soft_kl(logits, logits.clone(), 2.0), torch.zeros(4))
+
+
+def test_kl_golden_values_and_the_t_squared_factor():
+    # T=1: p_t = (0.731059, 0.268941), p_s = (0.5, 0.5): KL = Σ p_t·ln(p_t/p_s) = 0.110944
+    assert soft_kl(S, T, 1.0).item() == pytest.approx(0.110944, abs=1e-5)
+    # T=2: p_t = softmax(0.5, 0) = (0.622459, 0.377541): KL = 0.030300, times T² = 4 → 0.121199
+    assert soft_kl(S, T, 2.0).item() == pytest.approx(0.121199, abs=1e-5)
+
+
+def test_alpha_one_is_plain_ce_and_alpha_zero_is_soft_only():
+    s, t, y = torch.randn(5, 2), torch.randn(5, 2), torch.tensor([0, 1, 1, 0, 1])
+    torch.testing.assert_close(kd_kl_loss(s, t, y, alpha=1.0, temperature=3.0), F.cross_entropy(s, y))
+    torch.testing.assert_close(kd_kl_loss(s, t, y, alpha=0.0, temperature=3.0), soft_kl(s, t, 3.0).mean())
+
+
+def test_mse_golden_value():
+    # CE([0, 0], 0) = ln 2 = 0.693147; MSE([0, 0], [1, 0]) = 0.5; α = 0.5 → 0.596574
+    assert kd_mse_loss(S, T, Y, alpha=0.5).item() == pytest.approx(0.5 * math.log(2) + 0.5 * 0.5, abs=1e-6)
+    assert kd_mse_loss(S, T, Y, alpha=0.5).item() == pytest.approx(0.596574, abs=1e-6)
+
+
+def test_unlabelled_examples_get_the_soft_term_only():
+    s = torch.tensor([[0.0, 0.0], [0.0, 0.0]])
+    t = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    y = torch.tensor([0, -1])
+    expected = ((0.1 * math.log(2) + 0.9 * 0.121199) + 0.121199) / 2
+    assert kd_kl_loss(s, t, y, alpha=0.1, temperature=2.0).item() == pytest.approx(expected, abs=1e-5)
+    assert ce_loss(s, y).item() == pytest.approx(math.log(2), abs=1e-6)  # the unlabelled row is ignored
+
+
+def test_dispatch_errors():
+    with pytest.raises(ValueError, match="loss 'kl' needs teacher logits"):
+        distillation_loss("kl", S, None, Y, alpha=0.1, temperature=2.0)
+    with pytest.raises(ValueError, match="unknown loss 'l1'"):
+        distillation_loss("l1", S, T, Y, alpha=0.1, temperature=2.0)
+    with pytest.raises(ValueError, match="the ce loss needs labelled examples"):
+        ce_loss(S, torch.tensor([-1]))

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from distil_bilstm.student import BiLSTMClassifier, StudentConfig, count_parameters, preset_table
+
+SEED_COUNTS = {"large": 1_175_554, "base": 391_170, "small": 146_434, "mini": 52_418, "tiny": 27_394}
+
+
+def test_preset_parameter_counts_match_the_seed():
+    assert {r["preset"]: r["params"] for r in preset_table(vocab_size=3000, num_labels=2)} == SEED_COUNTS
+
+
+@pytest.mark.parametrize("variant", [{}, {"pooling": "attention"}, {"relu_dim": 24}, {"num_layers": 2}])
+def test_padding_never_changes_a_prediction(variant):
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(StudentConfig(vocab_size=50, embedding_dim=8, hidden_dim=8, **variant)).eval()
+    sentence = torch.tensor([[7, 3, 9, 12, 4]])
+    alone = model(sentence, torch.tensor([5]))
+    # the same sentence inside a batch padded to 3x its length, next to a longer and a shorter one
+    batch = torch.zeros((3, 15), dtype=torch.long)
+    batch[0, :15] = torch.randint(1, 50, (15,))
+    batch[1, :5] = sentence[0]
+    batch[2, :2] = torch.tensor([5, 6])
+    in_batch = model(batch, torch.tensor([15, 5, 2]))
+    torch.testing.assert_close(in_batch[1], alone[0], rtol=1e-5, atol=1e-6)
+
+
+def test_attention_and_relu_variants_add_parameters():
+    base = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8)))
+    attention = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8, pooling="attention")))
+    relu = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8, relu_dim=400)))
+    assert attention - base == 16 + 1  # Linear(2 * hidden, 1)
+    assert relu - base == (16 * 400 + 400) + (400 * 2 + 2) - (16 * 2 + 2)
+
+
+def test_student_config_validation():
+    with pytest.raises(ValueError, match="StudentConfig.pooling must be one of"):
+        StudentConfig(vocab_size=10, pooling="max")
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        StudentConfig.from_preset("huge", vocab_size=10)
+    assert StudentConfig.from_dict(StudentConfig(vocab_size=10).to_dict()) == StudentConfig(vocab_size=10)

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from distil_bilstm.config import DistilConfig
+from distil_bilstm.data import load_dataset
+from distil_bilstm.student import BiLSTMClassifier, StudentConfig
+from distil_bilstm.tokenization import VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
+from distil_bilstm.trainer import CHECKPOINT, Callback, SplitTensors, Trainer
+
+
+@pytest.fixture
+def splits(small_nsmc, tmp_path):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    config = VocabConfig(vocab_size=300, min_frequency=1, limit_alphabet=200)
+    save_vocab(train_wordpiece(dataset.split("train")["text"], config), tmp_path / "vocab", config)
+    tokenizer = load_vocab(tmp_path / "vocab")
+    generator = torch.Generator().manual_seed(0)
+    out = {}
+    for name in ("train", "valid", "test"):
+        frame = dataset.split(name)
+        out[name] = SplitTensors(
+            encoded=encode_texts(tokenizer, frame["text"].tolist(), max_length=32),
+            labels=torch.tensor(frame["label"].to_numpy()),
+            teacher=torch.randn(len(frame), 2, generator=generator),  # fixed "teacher" logits: plain data
+        )
+    return out, len(tokenizer)
+
+
+def make_trainer(splits, run_dir, **overrides):
+    data, vocab_size = splits
+    config = DistilConfig(**{"loss": "kl", "teacher_path": "t", "batch_size": 16, "train_epoch": 3, "patience": 0,
+                             "log_every": 1, "scheduler": "step", "dropout": 0.3, **overrides})
+    torch.manual_seed(config.seed)
+    model = BiLSTMClassifier(StudentConfig(vocab_size=vocab_size, embedding_dim=8, hidden_dim=8, dropout=config.dropout))
+    return Trainer(model, config=config, train=data["train"], valid=data["valid"], test=data["test"],
+                   run_dir=run_dir, device=torch.device("cpu"))
+
+
+class StopAt(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_step(self, trainer, *, loss, lr):
+        if trainer.global_step == self.step:
+            trainer.request_stop()
+
+
+def test_fit_writes_best_weights_and_metrics(splits, tmp_path):
+    metrics = make_trainer(splits, tmp_path / "run").fit()
+    assert metrics["epochs_trained"] == 3 and len(metrics["history"]) == 3
+    assert metrics["valid_accuracy"] == max(h["valid_accuracy"] for h in metrics["history"])
+    assert metrics["params"] == sum(t.numel() for t in load_file(tmp_path / "run" / "model.safetensors").values())
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["examples_per_second"] > 0
+    assert metrics["history"][1]["lr"] == pytest.approx(0.002 * 0.5**2)  # StepLR(step_size=1, gamma=0.5)
+
+
+@pytest.mark.parametrize("stop_step", [3, 8])  # inside epoch 1, and exactly at the end of epoch 1 (8 steps/epoch)
+def test_resume_reaches_the_same_weights(splits, tmp_path, stop_step):
+    reference = make_trainer(splits, tmp_path / "ref")
+    reference.fit()
+    interrupted = make_trainer(splits, tmp_path / "run")
+    interrupted.callbacks.append(StopAt(stop_step))
+    with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
+        interrupted.fit()
+    assert (tmp_path / "run" / CHECKPOINT).is_file()
+    resumed = make_trainer(splits, tmp_path / "run")
+    metrics = resumed.fit(resume=True)
+    assert metrics["epochs_trained"] == 3
+    for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=f"{name} differs after resume")
+
+
+def test_resume_refuses_other_hyperparameters(splits, tmp_path):
+    first = make_trainer(splits, tmp_path / "run")
+    first.callbacks.append(StopAt(2))
+    with pytest.raises(KeyboardInterrupt):
+        first.fit()
+    with pytest.raises(ValueError, match="written by a run with other hyperparameters"):
+        make_trainer(splits, tmp_path / "run", temperature=5.0).fit(resume=True)
+
+
+def test_early_stopping_with_patience(splits, tmp_path):
+    metrics = make_trainer(splits, tmp_path / "run", lr=1e-9, train_epoch=10, patience=2).fit()
+    # with a frozen model valid accuracy never improves after epoch 1
+    assert metrics["early_stopped"] and metrics["epochs_trained"] == 3 and metrics["best_epoch"] == 1
+
+
+def test_ce_baseline_needs_no_teacher(splits, tmp_path):
+    data, vocab_size = splits
+    data = {k: SplitTensors(v.encoded, v.labels, None) for k, v in data.items()}
+    metrics = make_trainer((data, vocab_size), tmp_path / "run", loss="ce", teacher_path=None, train_epoch=1).fit()
+    assert metrics["epochs_trained"] == 1
+    with pytest.raises(ValueError, match="loss 'kl' needs teacher logits"):
+        make_trainer((data, vocab_size), tmp_path / "run2")
