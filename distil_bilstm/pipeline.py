@@ -98,6 +98,9 @@ def run_distillation(config: DistilConfig, *, resume: bool = False, callbacks: S
             model.embedding.weight.copy_(student_embeddings_from_teacher(teacher_dir, tokens, student_config.embedding_dim))
         logger.info("student embeddings initialised from the teacher at %s", teacher_dir)
     run_dir = config.run_dir()
+    if not resume and (run_dir / "checkpoint.pt").is_file():
+        raise ValueError(f"{run_dir} already holds a run with these hyperparameters; pass --resume to continue it, "
+                         "or set run_name (or another seed) for a new one")
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", config.to_dict())
     write_json(run_dir / "student.json", {**student_config.to_dict(), "label_names": dataset.label_names})

@@ -24,3 +24,23 @@ def test_cli_error_is_one_clear_line(tmp_path, caplog):
     code = main(["vocab", "--dataset", "nsmc", "--data-dir", str(tmp_path), "--no-download"])
     assert code == 1
     assert "ratings_train.txt is missing" in caplog.text
+
+
+def test_teacher_logits_then_import(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
+    args = ["teacher", "logits", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--no-download",
+            "--teacher", str(tiny_teacher_dir), "--cache-dir", str(tmp_path / "logits"), "--device", "cpu"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "| nsmc | 160 | 160 |" in first  # 160 examples, 160 teacher forward passes
+    assert main(args) == 0
+    assert "| nsmc | 160 | 0 |" in capsys.readouterr().out  # second run: zero forward passes
+
+    import numpy as np
+
+    store = np.load(tmp_path / "logits" / "tiny_teacher" / "nsmc" / "logits.npy")
+    csv = tmp_path / "external.csv"
+    csv.write_text("idx,logit_0,logit_1\n" + "".join(f"{i},{a},{b}\n" for i, (a, b) in enumerate(store)))
+    assert main(["teacher", "import", str(csv), "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--no-download",
+                 "--cache-dir", str(tmp_path / "logits")]) == 0
+    imported = np.load(tmp_path / "logits" / "external" / "nsmc" / "logits.npy")
+    np.testing.assert_allclose(imported, store, rtol=1e-6)

@@ -29,6 +29,10 @@ def test_distil_end_to_end_with_a_tiny_teacher(tmp_path, small_nsmc, tiny_teache
     assert (tmp_path / "tok" / "nsmc" / "vocab_size_300" / "vocab.txt").is_file()  # built on demand
     assert (tmp_path / "logits" / "tiny_teacher" / "nsmc" / "header.json").is_file()  # cached on demand
 
+    with pytest.raises(ValueError, match="already holds a run with these hyperparameters; pass --resume"):
+        run_distillation(config)  # a finished run is never overwritten
+    assert run_distillation(config, resume=True)["test_accuracy"] == metrics["test_accuracy"]
+
     preds = predict(run_dir, ["정말 재미있어요", "최악의 영화"], device="cpu")
     assert [p.label in ("negative", "positive") for p in preds] == [True, True]
     assert sum(preds[0].probabilities.values()) == pytest.approx(1.0, abs=1e-5)
