@@ -36,3 +36,12 @@ def test_run_name_comes_from_hyperparameters():
     assert config.identity() == DistilConfig(loss="kl", teacher_path="t", device="cpu", run_root="elsewhere").identity()
     assert config.identity() != DistilConfig(loss="kl", teacher_path="t", temperature=3).identity()
     assert config.student_config(vocab_size=3000, num_labels=2).hidden_dim == 128
+
+
+def test_shipped_configs_are_valid():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 3
+    for path in configs:
+        assert DistilConfig.from_file(path).loss in ("kl", "mse", "ce"), path
