@@ -8,6 +8,7 @@ Transfer for Language Model Compression") for a language the base vocabulary doe
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -72,8 +73,6 @@ class Teacher:
 
 def teacher_weights_hash(path: str | os.PathLike) -> str:
     """sha256 over ``config.json`` and the weight files of a checkpoint folder."""
-    import hashlib
-
     folder = Path(path)
     digest = hashlib.sha256()
     files = [folder / "config.json"] + sorted(p for p in folder.iterdir() if p.name in WEIGHT_FILES or p.name.endswith(".safetensors"))
