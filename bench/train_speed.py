@@ -31,11 +31,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.config import DistilConfig  # noqa: E402
-from distil_bilstm.data import load_dataset  # noqa: E402
 from distil_bilstm.losses import kd_kl_loss  # noqa: E402
-from distil_bilstm.pipeline import data_config, ensure_vocab, split_tensors  # noqa: E402
+from distil_bilstm.pipeline import RunResources, split_tensors  # noqa: E402
 from distil_bilstm.student import BiLSTMClassifier  # noqa: E402
-from distil_bilstm.tokenization import load_vocab  # noqa: E402
 from distil_bilstm.trainer import SplitTensors, TensorBoardCallback, Trainer  # noqa: E402
 
 
@@ -94,12 +92,7 @@ def our_run(train: SplitTensors, valid: SplitTensors, *, vocab_size: int, batch_
 
 def subset(split: SplitTensors, n: int) -> SplitTensors:
     rows = torch.arange(min(n, len(split)))
-    ids, lengths = split.encoded.batch(rows)
-    from distil_bilstm.tokenization import EncodedTexts
-
-    flat = torch.cat([ids[i, : lengths[i]] for i in range(len(rows))])
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
-    return SplitTensors(EncodedTexts(flat, offsets, lengths), split.labels[rows], split.teacher[rows])
+    return SplitTensors(split.encoded.select(rows), split.labels[rows], split.teacher[rows])
 
 
 def main() -> None:
@@ -115,14 +108,15 @@ def main() -> None:
 
     torch.set_num_threads(torch.get_num_threads())
     config = DistilConfig(dataset="nsmc", data_dir=args.data_dir, vocab_size=3000, loss="ce")
-    dataset = load_dataset(data_config(config))
-    tokenizer = load_vocab(ensure_vocab(config, dataset))
+    resources = RunResources()
+    dataset = resources.dataset(config)
+    folder, tokenizer = resources.vocabulary(config, dataset)
     from distil_bilstm.logit_store import LogitStore
 
     store = None
     if (Path(args.teacher_store) / "header.json").is_file():
         store = LogitStore.open(args.teacher_store, fingerprint=dataset.fingerprint)
-    splits = split_tensors(dataset, tokenizer, max_length=128, store=store)
+    splits = split_tensors(resources.encoded_splits(dataset, folder, tokenizer, max_length=128), store)
     train = splits["train"]
     if train.teacher is None:
         train = SplitTensors(train.encoded, train.labels, torch.randn(len(train), 2))

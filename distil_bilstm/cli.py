@@ -89,10 +89,11 @@ def cmd_vocab(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str):
+def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str, *, main: bool = True):
+    """``--store`` names the main dataset's store; anything else (transfer sets) goes under ``--cache-dir``."""
     from .logit_store import default_store_dir
 
-    return args.store or default_store_dir(args.cache_dir, teacher_name, dataset_name)
+    return (args.store if main else None) or default_store_dir(args.cache_dir, teacher_name, dataset_name)
 
 
 def cmd_teacher_finetune(args: argparse.Namespace) -> int:
@@ -104,7 +105,7 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         base=args.base or default_base_model(), out=args.out, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
-        seed=args.seed, device=args.device,
+        include_valid=args.include_valid, seed=args.seed, device=args.device,
     )
     report = finetune(config, dataset)
     rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "test": h.get("test_accuracy")}
@@ -116,7 +117,6 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
 
 def cmd_teacher_logits(args: argparse.Namespace) -> int:
     from .data import load_dataset, load_transfer_set
-    from .logit_store import default_store_dir
     from .teacher import cache_dataset_logits, load_teacher
 
     dataset = load_dataset(_data_config(args))
@@ -127,8 +127,7 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         result = cache_dataset_logits(
             teacher, target, batch_size=args.batch_size,
-            # --store names the main dataset's store; transfer sets always go beside it under --cache-dir
-            store_dir=_store_dir(args, teacher.name, target.name) if target is dataset else default_store_dir(args.cache_dir, teacher.name, target.name),
+            store_dir=_store_dir(args, teacher.name, target.name, main=target is dataset),
             max_length=args.max_length, chunk_size=args.chunk_size, recompute=args.recompute,
         )
         header = result.store.header
@@ -195,6 +194,39 @@ def cmd_distil(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grid(args: argparse.Namespace) -> int:
+    from .grid import load_grid, run_grid, run_grid_ray
+
+    runs = load_grid(args.config, args.set or [])
+    summary = Path(runs[0].config.run_root) / f"grid-{Path(args.config).stem}.json"
+    try:
+        if args.backend == "ray":
+            results = run_grid_ray(runs, scheduler=args.scheduler, cpus_per_trial=args.cpus_per_trial,
+                                   address=args.address, name=Path(args.config).stem)
+        else:
+            results = run_grid(runs, workers=args.workers, summary_path=summary)
+    except KeyboardInterrupt:
+        logger.warning("grid interrupted; rerun the same command to resume (finished runs are skipped)")
+        return 130
+    rows = [{"run": Path(r["run_dir"]).name, **r} for r in results]
+    print(_table(rows, [("run", "run"), ("status", "status"), ("valid_accuracy", "valid acc"),
+                        ("test_accuracy", "test acc"), ("train_seconds", "train s"), ("error", "error")]))
+    failed = sum(r["status"] == "failed" for r in results)
+    print(f"\n{len(results)} runs: {len(results) - failed} ok, {failed} failed"
+          + (f"; status in {summary}" if args.backend == "local" else ""))
+    print(f"compare them: distil-bilstm compare {runs[0].config.run_root} --out results")
+    return 1 if failed else 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .report import compare
+
+    result = compare(args.runs_dir, args.out)
+    print(result["markdown"])
+    print(f"{result['finished']} finished runs; wrote {args.out}/results.csv, results.md, accuracy_vs_params.png")
+    return 0
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     import json
 
@@ -241,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--max-train-examples", type=int, default=None, help="train on a random subset (quick runs)")
     ft.add_argument("--adapt-vocab", type=int, default=None, metavar="N", help="Fast Vocabulary Transfer to an N-piece in-domain vocabulary")
     ft.add_argument("--adapt-texts", nargs="*", default=[], metavar="FILE", help="unlabelled in-domain texts for the adapted vocabulary")
+    ft.add_argument("--include-valid", action="store_true",
+                    help="train on train + valid (the whole training file); valid accuracy is then not reported")
     ft.add_argument("--seed", type=int, default=42)
     ft.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     ft.set_defaults(func=cmd_teacher_finetune)
@@ -276,6 +310,21 @@ def build_parser() -> argparse.ArgumentParser:
     distil.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key; repeatable")
     distil.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     distil.set_defaults(func=cmd_distil)
+
+    grid = sub.add_parser("grid", help="run every combination of a config's list-valued keys (resumable)")
+    grid.add_argument("--config", required=True, help="YAML/JSON of DistilConfig keys; a list value is a grid axis")
+    grid.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key (a YAML list makes an axis)")
+    grid.add_argument("--workers", type=int, default=1, help="parallel runs; torch threads are split so the total stays within the cores")
+    grid.add_argument("--backend", choices=["local", "ray"], default="local", help="ray: Ray Tune trials (pip install 'distil-bilstm[ray]')")
+    grid.add_argument("--scheduler", choices=["fifo", "asha"], default=None, help="Ray Tune scheduler (asha stops weak trials early)")
+    grid.add_argument("--cpus-per-trial", type=int, default=1, help="Ray: CPUs (and torch threads) per trial")
+    grid.add_argument("--address", default=None, help="Ray: a running cluster to join (e.g. auto or ray://host:10001)")
+    grid.set_defaults(func=cmd_grid)
+
+    cmp_ = sub.add_parser("compare", help="results.csv, results.md and accuracy_vs_params.png of the runs under a folder")
+    cmp_.add_argument("runs_dir", help="folder holding run folders, e.g. runs/ or runs/nsmc")
+    cmp_.add_argument("--out", default="results", help="output folder")
+    cmp_.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("predict", help="classify texts with a trained student")
     pr.add_argument("--model", required=True, help="a run folder written by `distil-bilstm distil`")

@@ -47,7 +47,6 @@ class DistilConfig:
     temperature: float = 2.0
     teacher_path: str | None = None  # teacher checkpoint folder, or a logit store folder
     cache_dir: str = "teacher_model/logits"
-    transfer_set: str | None = None  # logit store of unlabelled texts to add to training (soft loss only)
     # optimisation
     batch_size: int = 64
     lr: float = 2e-3
@@ -111,9 +110,18 @@ class DistilConfig:
         name = f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}"
         return f"{self.dataset.replace('/', '_')}/{name}"
 
+    def inert_keys(self) -> set[str]:
+        """Keys that cannot change this run's result: CE ignores α, T and (with random embeddings)
+        the teacher; MSE ignores T. A grid over ``loss × temperature`` thus trains CE once."""
+        if self.loss == "ce":
+            return {"loss_rate", "temperature"} | ({"teacher_path"} if self.embedding_init == "random" else set())
+        return {"temperature"} if self.loss == "mse" else set()
+
     def identity(self) -> str:
-        """Hash of everything that changes the result (not where it is written or the device)."""
+        """Hash of everything that changes the result (not where it is written, the device, or
+        keys this loss ignores)."""
         ignored = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root"}
+        ignored |= self.inert_keys()
         payload = {k: v for k, v in self.to_dict().items() if k not in ignored}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -55,6 +57,54 @@ def open_teacher_logits(config: DistilConfig, dataset: Dataset, *, device: torch
     return result.store
 
 
+class RunResources:
+    """What runs share: each dataset, vocabulary (with its encoded splits) and logit store is
+    loaded once per distinct value and reused by every later run that asks for it (a grid of
+    runs over ``loss`` × ``preset`` reads and tokenises NSMC once). ``loads`` counts real loads."""
+
+    def __init__(self) -> None:
+        self._datasets: dict[str, Dataset] = {}
+        self._vocabs: dict[tuple, tuple[Path, object]] = {}
+        self._encoded: dict[tuple, dict] = {}
+        self._stores: dict[tuple, LogitStore] = {}
+        self.loads: Counter = Counter()
+
+    def dataset(self, config: DistilConfig | DataConfig) -> Dataset:
+        data = data_config(config) if isinstance(config, DistilConfig) else config
+        key = json.dumps(asdict(data), sort_keys=True, default=str)
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(data)
+            self.loads["dataset"] += 1
+        return self._datasets[key]
+
+    def vocabulary(self, config: DistilConfig, dataset: Dataset) -> tuple[Path, object]:
+        key = (config.vocab_root, dataset.name, config.vocab_size)
+        if key not in self._vocabs:
+            folder = ensure_vocab(config, dataset)
+            self._vocabs[key] = (folder, load_vocab(folder))
+            self.loads["vocabulary"] += 1
+        return self._vocabs[key]
+
+    def encoded_splits(self, dataset: Dataset, folder: Path, tokenizer, *, max_length: int) -> dict:
+        """``{split: (EncodedTexts, labels, idx)}``, tokenised once per (dataset, vocabulary, max_length)."""
+        key = (dataset.fingerprint, str(folder), max_length)
+        if key not in self._encoded:
+            self._encoded[key] = {
+                name: (encode_texts(tokenizer, frame["text"].tolist(), max_length=max_length),
+                       torch.tensor(frame["label"].to_numpy()), torch.tensor(frame["idx"].to_numpy()))
+                for name, frame in ((n, dataset.split(n)) for n in ("train", "valid", "test"))
+            }
+            self.loads["encoding"] += 1
+        return self._encoded[key]
+
+    def teacher_logits(self, config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
+        key = (str(Path(config.teacher_path).resolve()), config.cache_dir, dataset.fingerprint)
+        if key not in self._stores:
+            self._stores[key] = open_teacher_logits(config, dataset, device=device)
+            self.loads["teacher_logits"] += 1
+        return self._stores[key]
+
+
 def teacher_checkpoint_dir(config: DistilConfig, store: LogitStore | None) -> Path:
     """The teacher checkpoint behind ``teacher_path`` (which may name its logit store instead)."""
     path = Path(config.teacher_path)
@@ -66,27 +116,28 @@ def teacher_checkpoint_dir(config: DistilConfig, store: LogitStore | None) -> Pa
     return recorded
 
 
-def split_tensors(dataset: Dataset, tokenizer, *, max_length: int, store: LogitStore | None) -> dict[str, SplitTensors]:
-    splits = {}
-    for name in ("train", "valid", "test"):
-        frame = dataset.split(name)
-        idx = torch.tensor(frame["idx"].to_numpy())
-        splits[name] = SplitTensors(
-            encoded=encode_texts(tokenizer, frame["text"].tolist(), max_length=max_length),
-            labels=torch.tensor(frame["label"].to_numpy()),
-            teacher=store.gather(idx) if store is not None else None,
-        )
-    return splits
+def split_tensors(encoded: dict, store: LogitStore | None) -> dict[str, SplitTensors]:
+    """Training tensors per split; the teacher's logits are gathered from the store by ``idx``."""
+    return {
+        name: SplitTensors(encoded=texts, labels=labels, teacher=store.gather(idx) if store is not None else None)
+        for name, (texts, labels, idx) in encoded.items()
+    }
 
 
-def run_distillation(config: DistilConfig, *, resume: bool = False, callbacks: Sequence = (), dataset: Dataset | None = None) -> dict:
-    """Train one student as ``config`` says; returns (and writes) its metrics."""
+def run_distillation(
+    config: DistilConfig, *, resume: bool = False, callbacks: Sequence = (), resources: RunResources | None = None
+) -> dict:
+    """Train one student as ``config`` says; returns (and writes) its metrics.
+
+    Pass the same ``resources`` to several runs to load their data, vocabularies and teacher
+    logits once (``distil-bilstm grid`` does).
+    """
     device = resolve_device(config.device)
-    dataset = dataset or load_dataset(data_config(config))
-    folder = ensure_vocab(config, dataset)
-    tokenizer = load_vocab(folder)
-    store = open_teacher_logits(config, dataset, device=device) if config.loss != "ce" else None
-    splits = split_tensors(dataset, tokenizer, max_length=config.max_length, store=store)
+    resources = resources or RunResources()
+    dataset = resources.dataset(config)
+    folder, tokenizer = resources.vocabulary(config, dataset)
+    store = resources.teacher_logits(config, dataset, device=device) if config.loss != "ce" else None
+    splits = split_tensors(resources.encoded_splits(dataset, folder, tokenizer, max_length=config.max_length), store)
 
     torch.manual_seed(config.seed)
     student_config = config.student_config(vocab_size=len(tokenizer), num_labels=dataset.num_labels)

@@ -245,6 +245,9 @@ class FinetuneConfig:
     max_train_examples: int | None = None
     adapt_vocab: int | None = None
     adapt_texts: list[str] = field(default_factory=list)  # extra unlabelled in-domain files for the vocabulary
+    # Train on train + valid, i.e. the whole official training file (the shared teachers' recipe);
+    # valid accuracy is then not reported, since it would be measured on training data.
+    include_valid: bool = False
     eval_batch_size: int = 128
     seed: int = 42
     device: str = "auto"
@@ -294,11 +297,12 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
     out = Path(config.out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
 
-    train = dataset.split("train")
+    train_splits = ("train", "valid") if config.include_valid else ("train",)
+    train = dataset.table[dataset.table["split"].isin(train_splits)]
     if config.max_train_examples and config.max_train_examples < len(train):
         train = train.sample(n=config.max_train_examples, random_state=config.seed)
     if config.adapt_vocab:
-        vocab_texts = dataset.split("train")["text"].tolist()
+        vocab_texts = dataset.table[dataset.table["split"].isin(train_splits)]["text"].tolist()
         for extra in config.adapt_texts:
             vocab_texts += read_texts(extra)["text"].tolist()
         tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=staging / "adapted_vocab")
@@ -341,7 +345,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
         entry = {"epoch": epoch + 1, "train_loss": running}
         for split in ("valid", "test"):
             frame = dataset.split(split)
-            if len(frame):
+            if len(frame) and split not in train_splits:
                 logits = predict_logits(teacher, frame["text"].tolist(), batch_size=config.eval_batch_size,
                                         max_length=config.max_length, desc=f"eval {split}")
                 entry[f"{split}_accuracy"] = accuracy(logits, frame["label"].to_numpy())

@@ -151,6 +151,14 @@ class EncodedTexts:
         input_ids = torch.where(mask, self.ids[positions], torch.zeros((), dtype=self.ids.dtype))
         return input_ids, lengths
 
+    def select(self, rows: torch.Tensor) -> "EncodedTexts":
+        """A new, compact ``EncodedTexts`` of the given rows, in that order."""
+        input_ids, lengths = self.batch(rows)
+        keep = torch.arange(input_ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (rows, max_len)
+        offsets = torch.zeros_like(lengths)
+        offsets[1:] = lengths.cumsum(0)[:-1]
+        return EncodedTexts(input_ids[keep], offsets, lengths.clone())
+
 
 def encode_texts(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int = 128) -> EncodedTexts:
     """Tokenize without special tokens (the BiLSTM needs none); an empty result becomes one [UNK]."""

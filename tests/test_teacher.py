@@ -95,3 +95,13 @@ def test_student_embeddings_from_teacher(tiny_teacher_dir):
     assert rows.std().item() == pytest.approx(1.0, rel=0.3)
     # wider than the teacher (hidden 16): padded, still the right shape
     assert student_embeddings_from_teacher(tiny_teacher_dir, tokens, 20).shape == (6, 20)
+
+
+def test_finetune_include_valid_trains_on_the_whole_training_file(tiny_teacher_dir, small_nsmc, tmp_path):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), epochs=1, lr=1e-3,
+                            batch_size=16, max_length=32, include_valid=True, device="cpu")
+    report = finetune(config, dataset)
+    assert report["train_examples"] == len(dataset.split("train")) + len(dataset.split("valid"))
+    # valid rows were trained on, so no valid accuracy is reported; test still is
+    assert report["valid_accuracy"] is None and report["test_accuracy"] is not None

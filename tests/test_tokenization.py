@@ -56,3 +56,7 @@ def test_encode_and_pad(tmp_path):
     assert ids.shape == (2, int(lengths.max()))
     assert ids[0, lengths[0]:].eq(0).all()
     assert ids[1, : lengths[1]].tolist() == tokenizer("정말 재미있어요", add_special_tokens=False, truncation=True, max_length=4)["input_ids"]
+    # select: a compact copy of some rows that pads back to the same batch
+    picked = encoded.select(torch.tensor([2, 0]))
+    assert len(picked) == 2 and len(picked.ids) == int(lengths.sum())
+    assert [t.tolist() for t in picked.batch(torch.tensor([0, 1]))] == [ids.tolist(), lengths.tolist()]

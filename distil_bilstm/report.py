@@ -1,0 +1,182 @@
+"""``distil-bilstm compare``: one table and one plot of every finished run under a folder.
+
+The table extends DistilKoBiLSTM's README table (Model | Total Parameters | Model Size | Acc)
+with the hyperparameters that differ between runs, and puts each teacher in a row of its own so
+that retention (student accuracy / teacher accuracy) is visible.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .utils import read_json
+
+logger = logging.getLogger(__name__)
+
+LOSS_NAMES = {"kl": "KD (KL)", "mse": "KD (MSE)", "ce": "CE"}
+COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-valid checkpoint
+    ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
+    ("retention", "Retention"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
+    ("hidden", "Hidden"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
+    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("train_s", "Train time (s)"),
+]
+
+
+def collect_runs(runs_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """(finished runs, unfinished or failed runs) under ``runs_dir``, one dict per run folder."""
+    finished, other = [], []
+    for config_file in sorted(Path(runs_dir).rglob("config.json")):
+        folder = config_file.parent
+        if not (folder / "student.json").is_file():
+            continue  # not a run folder (e.g. a teacher checkpoint)
+        config = read_json(config_file)
+        if (folder / "metrics.json").is_file():
+            finished.append({"run_dir": str(folder), "config": config, "metrics": read_json(folder / "metrics.json"),
+                             "student": read_json(folder / "student.json")})
+        else:
+            status = read_json(folder / "status.json") if (folder / "status.json").is_file() else {}
+            other.append({"run_dir": str(folder), "status": status.get("status", "unfinished"), "error": status.get("error")})
+    return finished, other
+
+
+def teacher_summary(path: str | Path) -> dict:
+    """Parameters and size of a checkpoint folder, read from safetensors headers (no weights loaded)."""
+    from safetensors import safe_open
+
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no *.safetensors weights to count")
+    params = 0
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            params += sum(math.prod(handle.get_slice(k).get_shape()) for k in handle.keys())
+    summary = {"params": params, "size_bytes": sum(f.stat().st_size for f in files)}
+    config = Path(path) / "config.json"
+    if config.is_file():  # a Hugging Face config: its vocabulary and widths
+        values = read_json(config)
+        summary.update(vocab=values.get("vocab_size"), embedding=values.get("hidden_size"), hidden=values.get("hidden_size"))
+    return summary
+
+
+def student_row(run: dict) -> dict:
+    c, m, s = run["config"], run["metrics"], run["student"]
+    kd = c["loss"] != "ce"
+    preset = c.get("preset") or "custom"
+    init = " + teacher emb" if c.get("embedding_init") == "teacher" else ""
+    teacher_acc = m.get("teacher_test_accuracy")
+    return {
+        "kind": "student", "model": f"BiLSTM {preset.title()} · {LOSS_NAMES.get(c['loss'], c['loss'])}{init}",
+        "preset": preset, "params": m["params"], "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"),
+        "valid_acc": m.get("valid_accuracy"), "dataset": m.get("dataset", c["dataset"]), "vocab": c["vocab_size"],
+        "embedding": s["embedding_dim"], "hidden": s["hidden_dim"], "loss": c["loss"],
+        "alpha": c["loss_rate"] if kd else None, "T": c["temperature"] if c["loss"] == "kl" else None,
+        "epochs": m.get("epochs_trained"), "best_epoch": m.get("best_epoch"), "train_s": m.get("train_seconds"),
+        "teacher": m.get("teacher_path") if kd else None, "teacher_test_acc": teacher_acc, "run_dir": run["run_dir"],
+    }
+
+
+def results_table(runs: list[dict]) -> pd.DataFrame:
+    """Students plus one row per teacher behind them, sorted by dataset, then size."""
+    students = [student_row(r) for r in runs]
+    teachers = {}
+    for row in students:
+        path = row["teacher"]
+        if path and path not in teachers and Path(path).is_dir():
+            teachers[path] = {"kind": "teacher", "model": f"Teacher: {Path(path).name}", "dataset": row["dataset"],
+                              "test_acc": row["teacher_test_acc"], "retention": 1.0, **teacher_summary(path)}
+    # CE runs have no teacher of their own: give them the retention against their dataset's teacher
+    by_dataset = {t["dataset"]: t["test_acc"] for t in teachers.values() if t["test_acc"]}
+    for row in students:
+        reference = row["teacher_test_acc"] or by_dataset.get(row["dataset"])
+        row["retention"] = row["test_acc"] / reference if reference and row["test_acc"] is not None else None
+    frame = pd.DataFrame([*teachers.values(), *students])
+    if frame.empty:
+        return frame
+    frame["order"] = (frame["kind"] == "student").astype(int)
+    frame = frame.sort_values(["dataset", "order", "params", "loss"], ascending=[True, True, False, False], na_position="first")
+    return frame.drop(columns="order").reset_index(drop=True)
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    def cell(key: str, row) -> str:
+        value = row.get(key)
+        if key == "size":
+            value = row.get("size_bytes")
+            return f"{value / 2**20:.2f} MB" if pd.notna(value) else ""
+        if key == "acc":
+            value = row.get("test_acc")
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if key in ("acc", "valid_acc", "test_acc"):
+            return f"{100 * value:.2f}"
+        if key == "retention":
+            return f"{100 * value:.1f}%"
+        if key in ("params",):
+            return f"{int(value):,}"
+        if key in ("vocab", "embedding", "hidden", "epochs", "best_epoch"):
+            return f"{int(value)}"
+        if key == "train_s":
+            return f"{value:,.0f}"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(h for _, h in COLUMNS) + " |"
+    rule = "|" + "|".join("---" if k in ("model", "dataset", "loss") else "---:" for k, _ in COLUMNS) + "|"
+    rows = ["| " + " | ".join(cell(k, row) for k, _ in COLUMNS) + " |" for row in frame.to_dict("records")]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
+    """Test accuracy against parameters (log x): KD and CE students in two colours, teachers as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    datasets = sorted(frame["dataset"].dropna().unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.5), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        part = frame[frame["dataset"] == dataset]
+        students = part[part["kind"] == "student"]
+        for kd, colour, label in ((True, "tab:blue", "KD students"), (False, "tab:orange", "CE students")):
+            group = students[(students["loss"] != "ce") == kd]
+            if len(group):
+                ax.scatter(group["params"], 100 * group["test_acc"], color=colour, label=label, zorder=3)
+                for row in group.to_dict("records"):
+                    ax.annotate(row["preset"], (row["params"], 100 * row["test_acc"]), textcoords="offset points",
+                                xytext=(4, -10 if not kd else 4), fontsize=8, color=colour)
+        for row in part[part["kind"] == "teacher"].to_dict("records"):
+            if pd.notna(row["test_acc"]):
+                ax.axhline(100 * row["test_acc"], color="black", linestyle="--", linewidth=1,
+                           label=f"{row['model']} ({row['params'] / 1e6:.1f}M params): {100 * row['test_acc']:.2f}")
+        ax.set_xscale("log")
+        ax.set_xlabel("student parameters (log scale)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{dataset}: accuracy vs size")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def compare(runs_dir: str | Path, out_dir: str | Path) -> dict:
+    """Write ``results.csv``, ``results.md`` and ``accuracy_vs_params.png`` for ``runs_dir``."""
+    finished, other = collect_runs(runs_dir)
+    if not finished:
+        raise FileNotFoundError(f"{runs_dir}: no finished runs (folders with metrics.json) to compare")
+    frame = results_table(finished)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "results.csv", index=False)
+    markdown = to_markdown(frame)
+    if other:
+        markdown += f"\n{len(other)} run(s) not finished: " + "; ".join(
+            f"{Path(o['run_dir']).name} ({o['status']}{': ' + o['error'] if o.get('error') else ''})" for o in other) + "\n"
+    (out / "results.md").write_text(markdown, encoding="utf-8")
+    plot_accuracy_vs_params(frame, out / "accuracy_vs_params.png")
+    logger.info("compared %d finished runs (%d not finished) into %s", len(finished), len(other), out)
+    return {"finished": len(finished), "other": len(other), "table": frame, "markdown": markdown}

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from distil_bilstm.cli import main
+from distil_bilstm.grid import (
+    FAILED, FINISHED, execute_run, expand_grid, plan_grid, run_grid, run_status, threads_per_worker,
+)
+from distil_bilstm.pipeline import RunResources
+from distil_bilstm.trainer import Callback
+
+
+def tiny_grid(tmp_path, small_nsmc, teacher_dir, **axes) -> dict:
+    return {
+        "dataset": "nsmc", "data_dir": str(small_nsmc), "vocab_size": 300, "vocab_root": str(tmp_path / "tok"),
+        "preset": "mini", "loss": "kl", "teacher_path": str(teacher_dir), "cache_dir": str(tmp_path / "logits"),
+        "batch_size": 32, "train_epoch": 1, "patience": 0, "run_root": str(tmp_path / "runs"), "device": "cpu", **axes,
+    }
+
+
+def test_expand_grid_is_the_product_of_the_lists_and_keeps_scalars():
+    combos = expand_grid({"vocab_size": [3000, 5000], "temperature": [2, 3], "preset": ["base", "small", "tiny"], "lr": 0.002})
+    assert len(combos) == 2 * 2 * 3
+    assert all(c["lr"] == 0.002 for c in combos)
+    assert {(c["vocab_size"], c["temperature"], c["preset"]) for c in combos} == {
+        (v, t, p) for v in (3000, 5000) for t in (2, 3) for p in ("base", "small", "tiny")}
+    assert expand_grid({"lr": 0.1}) == [{"lr": 0.1}]  # no list: one run
+    with pytest.raises(ValueError, match="grid key 'preset' is an empty list"):
+        expand_grid({"preset": []})
+
+
+def test_plan_grid_validates_every_combination_and_merges_identical_runs():
+    runs = plan_grid({"loss": ["kl", "ce"], "temperature": [2, 3], "teacher_path": "t"})
+    # CE ignores T, so its two combinations are one run: 2 KL + 1 CE
+    assert sorted((r.config.loss, r.config.temperature) for r in runs) == [("ce", 2.0), ("kl", 2.0), ("kl", 3.0)]
+    assert len({r.config.identity() for r in runs}) == 3
+    with pytest.raises(ValueError, match=r"1 combination\(s\) are invalid:\n  loss=kl: DistilConfig.teacher_path is required"):
+        plan_grid({"loss": ["kl", "ce"]})  # no teacher for the KL run, caught before anything runs
+    with pytest.raises(ValueError, match="run_name would give all 2 runs one folder"):
+        plan_grid({"preset": ["base", "small"], "loss": "ce", "run_name": "mine"})
+
+
+def test_threads_per_worker_stays_within_the_cores():
+    assert threads_per_worker(1, cores=8) == (1, 8)
+    assert threads_per_worker(3, cores=8) == (3, 2)
+    assert threads_per_worker(4, cores=2) == (2, 1)  # clamped
+    with pytest.raises(ValueError, match="--workers must be >= 1"):
+        threads_per_worker(0, cores=2)
+
+
+def test_grid_runs_loads_once_skips_finished_and_survives_a_failing_run(tmp_path, small_nsmc, tiny_teacher_dir):
+    values = tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"], preset=["mini", "tiny"])
+    runs = plan_grid(values)
+    assert len(runs) == 4
+    # make one run fail: its vocabulary file is garbage (a real error from the tokenizer loader)
+    bad = plan_grid({**values, "vocab_size": 301, "loss": "ce", "preset": "mini"})[0]
+    bad_vocab = tmp_path / "tok" / "nsmc" / "vocab_size_301"
+    bad_vocab.mkdir(parents=True)
+    (bad_vocab / "vocab.txt").write_text("[PAD]\n[UNK]\n", encoding="utf-8")
+    runs.insert(1, bad)
+
+    resources = RunResources()
+    results = [execute_run(run.config, resources=resources) for run in runs]  # run_grid's sequential path
+    assert [r["status"] for r in results] == [FINISHED, FAILED, FINISHED, FINISHED, FINISHED]
+    assert results[1]["error"].startswith("ValueError: ") and "vocab_size_301" in results[1]["error"]
+    status = json.loads((bad.run_dir / "status.json").read_text())
+    assert status["status"] == FAILED and "Traceback" in status["traceback"]
+    # data read, tokenised and teacher logits computed once for the four good runs
+    assert resources.loads["dataset"] == 1 and resources.loads["teacher_logits"] == 1
+    assert resources.loads["encoding"] == 1  # one vocabulary (300) serves all four
+    assert all((r.run_dir / "metrics.json").is_file() for r in runs if r is not bad)
+
+    # rerun: every finished run is skipped, the failed one is retried (and fails again)
+    summary = tmp_path / "runs" / "grid.json"
+    again = run_grid(runs, summary_path=summary)
+    assert [r.get("skipped") for r in again] == [True, None, True, True, True]
+    assert [r["status"] for r in again] == [FINISHED, FAILED, FINISHED, FINISHED, FINISHED]
+    assert [r["status"] for r in json.loads(summary.read_text())["runs"]] == [r["status"] for r in again]
+
+
+class StopAfter(Callback):
+    """Ctrl-C stand-in: ask the Trainer to checkpoint and stop after ``step`` steps."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step(self, trainer, *, loss, lr):
+        if trainer.global_step == self.step:
+            trainer.request_stop()
+
+
+def test_grid_resumes_an_interrupted_run(tmp_path, small_nsmc, tiny_teacher_dir):
+    [run] = plan_grid(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss="ce", preset="mini", train_epoch=2,
+                                log_every=1))  # callbacks see every step
+    with pytest.raises(KeyboardInterrupt):
+        execute_run(run.config, callbacks=[StopAfter(3)])  # Ctrl-C is not a failure: it stops the grid
+    assert run_status(run) == "interrupted" and not (run.run_dir / "status.json").exists()
+    [row] = run_grid([run])
+    assert row["status"] == FINISHED and row["skipped"] is False
+    assert json.loads((run.run_dir / "metrics.json").read_text())["epochs_trained"] == 2
+
+
+def test_cli_grid_with_two_workers(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
+    config = tmp_path / "grid.yaml"
+    config.write_text(yaml.safe_dump(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"])), encoding="utf-8")
+    assert main(["grid", "--config", str(config), "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs: 2 ok, 0 failed" in out
+    summary = json.loads((tmp_path / "runs" / "grid-grid.json").read_text())
+    assert [r["status"] for r in summary["runs"]] == [FINISHED, FINISHED]
+    assert main(["grid", "--config", str(config)]) == 0  # rerun: both skipped
+    assert capsys.readouterr().out.count("| finished |") == 2
+
+
+def test_grid_with_ray_tune(tmp_path, small_nsmc, tiny_teacher_dir, monkeypatch):
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.tune")
+    from distil_bilstm.grid import run_grid_ray
+
+    monkeypatch.chdir(tmp_path)
+    runs = plan_grid(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"], train_epoch=2))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        results = run_grid_ray(runs, scheduler="asha", storage_path=tmp_path / "ray_results")
+    finally:
+        ray.shutdown()
+    assert len(results) == 2 and {r["status"] for r in results} <= {FINISHED, "stopped"}
+    assert any(r["status"] == FINISHED for r in results)
+    finished = [r for r in runs if (r.run_dir / "metrics.json").is_file()]
+    assert finished and all(json.loads((r.run_dir / "metrics.json").read_text())["valid_accuracy"] > 0 for r in finished)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pandas as pd
+
+from distil_bilstm.cli import main
+from distil_bilstm.config import DistilConfig
+from distil_bilstm.pipeline import RunResources, run_distillation
+from distil_bilstm.report import teacher_summary
+
+
+def test_compare_two_tiny_runs_writes_csv_markdown_and_png(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
+    resources = RunResources()
+    common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=300, vocab_root=str(tmp_path / "tok"),
+                  teacher_path=str(tiny_teacher_dir), cache_dir=str(tmp_path / "logits"), batch_size=32,
+                  train_epoch=1, run_root=str(tmp_path / "runs"), device="cpu")
+    kd = run_distillation(DistilConfig(preset="mini", loss="kl", **common), resources=resources)
+    ce = run_distillation(DistilConfig(preset="tiny", loss="ce", **common), resources=resources)
+    # an unfinished run folder is listed, not tabulated
+    broken = tmp_path / "runs" / "nsmc" / "broken"
+    broken.mkdir(parents=True)
+    (broken / "config.json").write_text("{}")
+    (broken / "student.json").write_text("{}")
+
+    out = tmp_path / "results"
+    assert main(["compare", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["kind"]) == ["teacher", "student", "student"]
+    teacher = table.iloc[0]
+    assert teacher["params"] == teacher_summary(tiny_teacher_dir)["params"] > 0
+    assert teacher["test_acc"] == kd["teacher_test_accuracy"]
+    students = table.iloc[1:].set_index("loss")
+    assert students.loc["kl", "params"] == kd["params"] and students.loc["ce", "params"] == ce["params"]
+    assert students.loc["kl", "retention"] == kd["test_accuracy"] / kd["teacher_test_accuracy"]
+
+    markdown = (out / "results.md").read_text()
+    lines = markdown.splitlines()
+    assert lines[0].startswith("| Model | Total Parameters | Model Size | Acc | Retention |")
+    assert lines[2].startswith("| Teacher: tiny_teacher |")
+    assert "BiLSTM Mini · KD (KL)" in markdown and "BiLSTM Tiny · CE" in markdown
+    assert f"{100 * kd['test_accuracy']:.2f}" in markdown
+    assert "1 run(s) not finished: broken (unfinished)" in markdown
+    png = out / "accuracy_vs_params.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert "| Model |" in capsys.readouterr().out
+
+
+def test_compare_without_finished_runs_fails_clearly(tmp_path, caplog):
+    (tmp_path / "runs").mkdir()
+    assert main(["compare", str(tmp_path / "runs")]) == 1
+    assert "no finished runs (folders with metrics.json) to compare" in caplog.text
