@@ -272,9 +272,12 @@ def run_grid_ray(
     by_dir = {}
     for result in result_grid:
         run_dir = Path(result.config["workdir"]) / DistilConfig.from_dict(result.config["config"]).run_dir()
-        status = FINISHED if (run_dir / "metrics.json").is_file() else FAILED if result.error else STOPPED
-        by_dir[str(run_dir)] = {"run_dir": str(run_dir), "status": status, "epochs": (result.metrics or {}).get("epoch"),
-                                "valid_accuracy": (result.metrics or {}).get("valid_accuracy"),
+        finished = (run_dir / "metrics.json").is_file()
+        status = FINISHED if finished else FAILED if result.error else STOPPED  # stopped: by the scheduler
+        last = result.metrics or {}
+        by_dir[str(run_dir)] = {"run_dir": str(run_dir), "status": status, "epochs": last.get("epoch"),
+                                **(_headline(read_json(run_dir / "metrics.json")) if finished
+                                   else {"valid_accuracy": last.get("valid_accuracy")}),
                                 **({"error": str(result.error).splitlines()[0]} if result.error else {})}
     return done + [{"axes": r.axes, **by_dir.get(str(r.run_dir.resolve()), {"run_dir": str(r.run_dir), "status": FAILED})}
                    for r in todo]

@@ -19,6 +19,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -205,7 +206,11 @@ class Trainer:
                 else:
                     self.epochs_without_improvement += 1
                 if c.scheduler == "step":
-                    self.scheduler.step()
+                    with warnings.catch_warnings():
+                        # A resume that lands on an epoch's last step takes no optimizer.step() in this
+                        # process before this call; PyTorch then warns although the order is right.
+                        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                        self.scheduler.step()
                 metrics = {"epoch": self.epoch + 1, "train_loss": train_loss, "valid_accuracy": valid["accuracy"],
                            "valid_loss": valid["loss"], "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
                 self.history.append(metrics)

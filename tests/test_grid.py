@@ -10,7 +10,7 @@ from distil_bilstm.grid import (
     FAILED, FINISHED, execute_run, expand_grid, plan_grid, run_grid, run_status, threads_per_worker,
 )
 from distil_bilstm.pipeline import RunResources
-from distil_bilstm.trainer import Callback
+from tests.test_trainer import StopAt  # Ctrl-C stand-in: asks the Trainer to checkpoint and stop
 
 
 def tiny_grid(tmp_path, small_nsmc, teacher_dir, **axes) -> dict:
@@ -81,22 +81,11 @@ def test_grid_runs_loads_once_skips_finished_and_survives_a_failing_run(tmp_path
     assert [r["status"] for r in json.loads(summary.read_text())["runs"]] == [r["status"] for r in again]
 
 
-class StopAfter(Callback):
-    """Ctrl-C stand-in: ask the Trainer to checkpoint and stop after ``step`` steps."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step(self, trainer, *, loss, lr):
-        if trainer.global_step == self.step:
-            trainer.request_stop()
-
-
 def test_grid_resumes_an_interrupted_run(tmp_path, small_nsmc, tiny_teacher_dir):
     [run] = plan_grid(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss="ce", preset="mini", train_epoch=2,
                                 log_every=1))  # callbacks see every step
     with pytest.raises(KeyboardInterrupt):
-        execute_run(run.config, callbacks=[StopAfter(3)])  # Ctrl-C is not a failure: it stops the grid
+        execute_run(run.config, callbacks=[StopAt(3)])  # Ctrl-C is not a failure: it stops the grid
     assert run_status(run) == "interrupted" and not (run.run_dir / "status.json").exists()
     [row] = run_grid([run])
     assert row["status"] == FINISHED and row["skipped"] is False
