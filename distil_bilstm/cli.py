@@ -105,7 +105,7 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         base=args.base or default_base_model(), out=args.out, epochs=args.epochs, lr=args.lr,
         batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
-        include_valid=args.include_valid, seed=args.seed, device=args.device,
+        adapt_alphabet=args.adapt_alphabet, include_valid=args.include_valid, seed=args.seed, device=args.device,
     )
     report = finetune(config, dataset)
     rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "test": h.get("test_accuracy")}
@@ -273,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--max-train-examples", type=int, default=None, help="train on a random subset (quick runs)")
     ft.add_argument("--adapt-vocab", type=int, default=None, metavar="N", help="Fast Vocabulary Transfer to an N-piece in-domain vocabulary")
     ft.add_argument("--adapt-texts", nargs="*", default=[], metavar="FILE", help="unlabelled in-domain texts for the adapted vocabulary")
+    ft.add_argument("--adapt-alphabet", type=int, default=2000, metavar="N",
+                    help="characters the adapted vocabulary keeps (a word with a character outside them becomes [UNK])")
     ft.add_argument("--include-valid", action="store_true",
                     help="train on train + valid (the whole training file); valid accuracy is then not reported")
     ft.add_argument("--seed", type=int, default=42)

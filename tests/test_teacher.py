@@ -83,6 +83,23 @@ def test_finetune_config_validation():
         FinetuneConfig(base="x", out="y", epochs=2, lr=[1e-4, 1e-5, 1e-6])
     with pytest.raises(ValueError, match="FinetuneConfig.epochs must be >= 1"):
         FinetuneConfig(base="x", out="y", epochs=0)
+    with pytest.raises(ValueError, match="FinetuneConfig.adapt_alphabet must be >= 1"):
+        FinetuneConfig(base="x", out="y", adapt_vocab=100, adapt_alphabet=0)
+
+
+@pytest.mark.parametrize("alphabet", [30, 2000])
+def test_finetune_adapt_alphabet_limits_the_characters_kept(tiny_teacher_dir, small_nsmc, tmp_path, alphabet):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), epochs=1, lr=1e-3, batch_size=16,
+                            max_length=32, max_train_examples=16, adapt_vocab=300, adapt_alphabet=alphabet, device="cpu")
+    report = finetune(config, dataset)
+    vocab = load_teacher(tmp_path / "tiny", device="cpu").tokenizer.get_vocab()
+    characters = {t for t in vocab if len(t) == 1}
+    train_characters = set("".join(dataset.split("train")["text"])) - {" "}
+    if alphabet == 30:  # only the 30 most frequent characters: rarer ones make their words [UNK]
+        assert len(characters) == 30 and report["train_unk_rate"] > 0.2
+    else:  # every character of this slice is kept
+        assert len(characters) == len(train_characters) and report["train_unk_rate"] < 0.01
 
 
 def test_student_embeddings_from_teacher(tiny_teacher_dir):
