@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,7 +187,7 @@ def run_grid(runs: list[GridRun], *, workers: int = 1, summary_path: str | Path 
 
     workers, threads = threads_per_worker(workers)
     workers = min(workers, max(1, len(runs)))
-    counts = {s: sum(run_status(r) == s for r in runs) for s in (FINISHED, "interrupted", FAILED)}
+    counts = Counter(run_status(r) for r in runs)
     logger.info("grid: %d runs (%d finished, %d interrupted, %d failed before), %d worker(s) × %d thread(s)",
                 len(runs), counts[FINISHED], counts["interrupted"], counts[FAILED], workers, threads)
     results: dict[int, dict] = {}
@@ -245,8 +246,9 @@ def run_grid_ray(
     except ImportError:
         raise ImportError("--backend ray needs Ray Tune: pip install 'distil-bilstm[ray]'") from None
 
-    todo = [r for r in runs if run_status(r) != FINISHED]
-    done = [{"axes": r.axes, "run_dir": str(r.run_dir), "status": FINISHED, "skipped": True} for r in runs if run_status(r) == FINISHED]
+    already_finished = [run_status(r) == FINISHED for r in runs]
+    todo = [r for r, f in zip(runs, already_finished) if not f]
+    done = [{"axes": r.axes, "run_dir": str(r.run_dir), "status": FINISHED, "skipped": True} for r, f in zip(runs, already_finished) if f]
     if not todo:
         return done
     if not ray.is_initialized():

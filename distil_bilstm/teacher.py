@@ -304,11 +304,12 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
 
     train_splits = ("train", "valid") if config.include_valid else ("train",)
-    train = dataset.table[dataset.table["split"].isin(train_splits)]
-    if config.max_train_examples and config.max_train_examples < len(train):
-        train = train.sample(n=config.max_train_examples, random_state=config.seed)
-    if config.adapt_vocab:
-        vocab_texts = dataset.table[dataset.table["split"].isin(train_splits)]["text"].tolist()
+    pool = dataset.table[dataset.table["split"].isin(train_splits)]
+    train = pool
+    if config.max_train_examples and config.max_train_examples < len(pool):
+        train = pool.sample(n=config.max_train_examples, random_state=config.seed)
+    if config.adapt_vocab:  # the vocabulary sees every training text, even when training on a sample
+        vocab_texts = pool["text"].tolist()
         for extra in config.adapt_texts:
             vocab_texts += read_texts(extra)["text"].tolist()
         tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=staging / "adapted_vocab",
