@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .embeddings import LIBRARIES as SKIPGRAM_LIBRARIES
 from .losses import LOSSES
 from .student import PRESETS, POOLINGS, StudentConfig
 
 SCHEDULERS = ("none", "step", "cyclic")
-EMBEDDING_INITS = ("random", "teacher")
+EMBEDDING_INITS = ("random", "teacher", "skipgram")
 
 
 @dataclass(kw_only=True)
@@ -40,7 +41,11 @@ class DistilConfig:
     dropout: float = 0.3
     pooling: str = "last"
     relu_dim: int = 0
-    embedding_init: str = "random"  # random | teacher: PCA of the teacher's embeddings mapped to our vocabulary
+    # random | teacher: PCA of the teacher's embeddings mapped to our vocabulary | skipgram: vectors
+    # trained on the vocabulary's tokens of the train split + embedding_texts (distil-bilstm embeddings)
+    embedding_init: str = "random"
+    embedding_texts: list[str] = field(default_factory=list)  # unlabelled in-domain texts for skipgram (paths or data-dir names)
+    skipgram_library: str = "fasttext"  # fasttext | gensim
     # distillation
     loss: str = "kl"
     loss_rate: float = 0.1  # α: weight of the hard-label CE term
@@ -72,6 +77,10 @@ class DistilConfig:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 setattr(self, name, float(value))
 
+        if isinstance(self.embedding_texts, str):  # one file; in a grid a list is an axis, so a scalar is common
+            self.embedding_texts = [self.embedding_texts]
+        self.embedding_texts = [str(t) for t in (self.embedding_texts or [])]
+
         def check(ok: bool, name: str, message: str) -> None:
             if not ok:
                 raise ValueError(f"DistilConfig.{name} {message}, got {getattr(self, name)!r}")
@@ -83,7 +92,8 @@ class DistilConfig:
         check(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {SCHEDULERS}")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
         check(self.embedding_init in EMBEDDING_INITS, "embedding_init", f"must be one of {EMBEDDING_INITS}")
-        check(self.embedding_init == "random" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
+        check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
+        check(self.skipgram_library in SKIPGRAM_LIBRARIES, "skipgram_library", f"must be one of {SKIPGRAM_LIBRARIES}")
         check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
         check(self.temperature > 0, "temperature", "must be > 0")
         check(self.lr > 0, "lr", "must be > 0")
@@ -105,17 +115,21 @@ class DistilConfig:
     def default_run_name(self) -> str:
         """``<dataset>/<preset>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""
         size = self.preset or f"e{self.embedding_dim}h{self.hidden_dim}"
-        init = "-tinit" if self.embedding_init == "teacher" else ""
+        init = {"random": "", "teacher": "-tinit", "skipgram": "-sg"}[self.embedding_init]
+        if self.embedding_init == "skipgram" and self.skipgram_library != "fasttext":
+            init += f"-{self.skipgram_library}"
         kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
         name = f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}"
         return f"{self.dataset.replace('/', '_')}/{name}"
 
     def inert_keys(self) -> set[str]:
-        """Keys that cannot change this run's result: CE ignores α, T and (with random embeddings)
-        the teacher; MSE ignores T. A grid over ``loss × temperature`` thus trains CE once."""
+        """Keys that cannot change this run's result: CE ignores α, T and (unless its embeddings come
+        from the teacher) the teacher; MSE ignores T; the skip-gram keys matter only with skip-gram
+        init. A grid over ``loss × temperature`` thus trains CE once."""
+        inert = set() if self.embedding_init == "skipgram" else {"embedding_texts", "skipgram_library"}
         if self.loss == "ce":
-            return {"loss_rate", "temperature"} | ({"teacher_path"} if self.embedding_init == "random" else set())
-        return {"temperature"} if self.loss == "mse" else set()
+            return inert | {"loss_rate", "temperature"} | ({"teacher_path"} if self.embedding_init != "teacher" else set())
+        return inert | ({"temperature"} if self.loss == "mse" else set())
 
     def identity(self) -> str:
         """Hash of everything that changes the result (not where it is written, the device, or

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import itertools
 import logging
 import os
 import sys
@@ -27,7 +28,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -328,9 +329,11 @@ def read_labelled_file(
     return frame, dropped
 
 
-def read_texts(path: str | os.PathLike, *, text_column: str | None = None) -> pd.DataFrame:
-    """Read an unlabelled transfer set: a TSV whose header names ``text_column`` (default: the
-    first of ``document``, ``text``, ``sentence``), or a plain file of one text per line."""
+def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[str]:
+    """Stream the texts of an unlabelled file: a TSV whose header names ``text_column`` (default:
+    the first of ``document``, ``text``, ``sentence``), or a plain file of one text per line.
+    Texts are stripped; empty ones are skipped (``keep_empty``: yielded as ``""``, so that every
+    row has its output). Nothing is held in memory but the current line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -342,13 +345,58 @@ def read_texts(path: str | os.PathLike, *, text_column: str | None = None) -> pd
     if column is None and text_column:
         raise DataFormatError(f"{path}: missing column {text_column!r}; found {header}")
     if column is None:  # plain text: every line, the first included, is one example
-        raw = (["\t".join(header)] if first else []) + ["\t".join(fields) for _, fields in rows]
+        raw = itertools.chain([("\t".join(header))] if first else [], ("\t".join(fields) for _, fields in rows))
     else:
         col_i = header.index(column)
-        raw = [fields[col_i] for _, fields in rows if len(fields) > col_i]
-    texts = [t.strip() for t in raw if t.strip()]
-    logger.info("%s: %d transfer texts (%d empty dropped)", path, len(texts), len(raw) - len(texts))
+        raw = (fields[col_i] for _, fields in rows if len(fields) > col_i)
+    for text in raw:
+        if text.strip() or keep_empty:
+            yield text.strip()
+
+
+def read_texts(path: str | os.PathLike, *, text_column: str | None = None) -> pd.DataFrame:
+    """:func:`iter_texts` as a one-column (``text``) table."""
+    texts = list(iter_texts(path, text_column=text_column))
+    logger.info("%s: %d transfer texts", path, len(texts))
     return pd.DataFrame({"text": texts})
+
+
+class LeakageGuard:
+    """Drops every text equal (after stripping) to a validation or test text of ``dataset``.
+
+    Whatever unlabelled or augmented text reaches training (transfer sets, skip-gram corpora)
+    passes through one of these, so selection on validation and the test score stay honest.
+    ``seen`` and ``dropped`` count what went through it.
+    """
+
+    def __init__(self, dataset: "Dataset"):
+        held_out = dataset.table.loc[dataset.table["split"].isin(("valid", "test")), "text"]
+        self._held_out = frozenset(t.strip() for t in held_out)
+        self.seen = 0
+        self.dropped = 0
+
+    def __contains__(self, text: str) -> bool:
+        return text.strip() in self._held_out
+
+    def __call__(self, texts: Iterable[str]) -> Iterator[str]:
+        for text in texts:
+            self.seen += 1
+            if text in self:
+                self.dropped += 1
+                continue
+            yield text
+
+
+def resolve_text_file(name: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
+    """A texts file given as a path, or relative to the data folder (``nsmc/unlabeled.txt``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    under_data = resolve_data_dir(data_dir) / path
+    if under_data.is_file():
+        return under_data
+    looked = str(path) if path.is_absolute() else f"{path} and {under_data}"
+    raise FileNotFoundError(f"texts file {str(name)!r} not found (looked at {looked})")
 
 
 # --------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ from pathlib import Path
 import torch
 
 from .config import DistilConfig, apply_overrides, load_mapping
-from .utils import read_json, write_json
+from .rundir import RunDir
+from .utils import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +101,12 @@ def load_grid(path: str | Path, overrides: list[str] | None = None) -> list[Grid
 
 def run_status(run: GridRun) -> str:
     """``finished`` / ``interrupted`` (a checkpoint to resume) / ``failed`` / ``pending``."""
-    if (run.run_dir / "metrics.json").is_file():
+    folder = RunDir(run.run_dir)
+    if folder.is_finished():
         return FINISHED
-    if (run.run_dir / "checkpoint.pt").is_file():
+    if folder.has_checkpoint():
         return "interrupted"
-    status = run.run_dir / "status.json"
-    return read_json(status).get("status", "pending") if status.is_file() else "pending"
+    return folder.read_status().get("status", "pending")
 
 
 def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
@@ -116,7 +117,7 @@ def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
     status, started = run_status(run), time.perf_counter()
     if status == FINISHED:
         logger.info("skip %s: finished", run.run_dir)
-        return {"run_dir": str(run.run_dir), "status": FINISHED, "skipped": True, **_headline(read_json(run.run_dir / "metrics.json"))}
+        return {"run_dir": str(run.run_dir), "status": FINISHED, "skipped": True, **_headline(RunDir(run.run_dir).read_metrics())}
     resume = status == "interrupted"
     logger.info("%s %s", "resume" if resume else "start", run.run_dir)
     try:
@@ -127,12 +128,11 @@ def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
         logger.error("run %s failed: %s: %s", run.run_dir, type(err).__name__, err)
         record = {"status": FAILED, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(),
                   "identity": config.identity(), "config": config.to_dict()}
-        run.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run.run_dir / "status.json", record)
+        folder = RunDir(run.run_dir)
+        folder.mkdir()
+        folder.write_status(record)
         return {"run_dir": str(run.run_dir), "status": FAILED, "error": record["error"]}
-    status_file = run.run_dir / "status.json"
-    if status_file.exists():
-        status_file.unlink()  # an earlier failure of this run is history now
+    RunDir(run.run_dir).clear_status()  # an earlier failure of this run is history now
     return {"run_dir": str(run.run_dir), "status": FINISHED, "skipped": False,
             "seconds": round(time.perf_counter() - started, 1), **_headline(metrics)}
 
@@ -274,11 +274,11 @@ def run_grid_ray(
     by_dir = {}
     for result in result_grid:
         run_dir = Path(result.config["workdir"]) / DistilConfig.from_dict(result.config["config"]).run_dir()
-        finished = (run_dir / "metrics.json").is_file()
+        finished = RunDir(run_dir).is_finished()
         status = FINISHED if finished else FAILED if result.error else STOPPED  # stopped: by the scheduler
         last = result.metrics or {}
         by_dir[str(run_dir)] = {"run_dir": str(run_dir), "status": status, "epochs": last.get("epoch"),
-                                **(_headline(read_json(run_dir / "metrics.json")) if finished
+                                **(_headline(RunDir(run_dir).read_metrics()) if finished
                                    else {"valid_accuracy": last.get("valid_accuracy")}),
                                 **({"error": str(result.error).splitlines()[0]} if result.error else {})}
     return done + [{"axes": r.axes, **by_dir.get(str(r.run_dir.resolve()), {"run_dir": str(r.run_dir), "status": FAILED})}

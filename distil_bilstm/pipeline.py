@@ -1,29 +1,31 @@
-"""One distillation run end to end, and loading a finished run for prediction.
+"""One distillation run end to end.
 
     data → vocabulary (built when missing) → teacher logits (cached when missing) → student → Trainer
+
+Loading a finished run to classify texts lives in :mod:`distil_bilstm.inference`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
 import torch
-from safetensors.torch import load_file
 
 from .config import DistilConfig
 from .data import DataConfig, Dataset, load_dataset
+from .embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
 from .logit_store import LogitStore, default_store_dir
-from .student import BiLSTMClassifier, StudentConfig
-from .tokenization import VocabConfig, build_vocabularies, encode_texts, load_vocab, vocab_dir, vocab_hash
+from .rundir import RunDir
+from .student import BiLSTMClassifier
+from .tokenization import VocabConfig, build_vocabularies, encode_texts, load_vocab, vocab_dir, vocab_hash, vocab_tokens
 from .teacher import cache_dataset_logits, load_teacher, student_embeddings_from_teacher
 from .trainer import SplitTensors, TensorBoardCallback, Trainer
-from .utils import read_json, resolve_device, write_json
+from .utils import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +34,13 @@ def data_config(config: DistilConfig) -> DataConfig:
     return DataConfig(name=config.dataset, data_dir=config.data_dir, valid_size=config.valid_size, seed=config.split_seed)
 
 
-def ensure_vocab(config: DistilConfig, dataset: Dataset) -> Path:
+def ensure_vocab(dataset: Dataset, *, vocab_root: str | Path, vocab_size: int) -> Path:
     """``tokenizer/<dataset>/vocab_size_N``; trained on the train split when it does not exist yet."""
-    folder = vocab_dir(config.vocab_root, dataset.name, config.vocab_size)
+    folder = vocab_dir(vocab_root, dataset.name, vocab_size)
     if not (folder / "vocab.txt").is_file():
         logger.info("no vocabulary at %s: building it from the train split", folder)
         build_vocabularies(dataset.split("train")["text"].tolist(), dataset.split("valid")["text"].tolist(),
-                           sizes=[config.vocab_size], out_root=config.vocab_root, dataset=dataset.name, base=VocabConfig())
+                           sizes=[vocab_size], out_root=vocab_root, dataset=dataset.name, base=VocabConfig())
     return folder
 
 
@@ -60,13 +62,15 @@ def open_teacher_logits(config: DistilConfig, dataset: Dataset, *, device: torch
 class RunResources:
     """What runs share: each dataset, vocabulary (with its encoded splits) and logit store is
     loaded once per distinct value and reused by every later run that asks for it (a grid of
-    runs over ``loss`` × ``preset`` reads and tokenises NSMC once). ``loads`` counts real loads."""
+    runs over ``loss`` × ``preset`` reads and tokenises NSMC once); skip-gram vectors likewise.
+    ``loads`` counts real loads."""
 
     def __init__(self) -> None:
         self._datasets: dict[str, Dataset] = {}
         self._vocabs: dict[tuple, tuple[Path, object]] = {}
         self._encoded: dict[tuple, dict] = {}
         self._stores: dict[tuple, LogitStore] = {}
+        self._vectors: dict[tuple, SkipgramVectors] = {}
         self.loads: Counter = Counter()
 
     def dataset(self, config: DistilConfig | DataConfig) -> Dataset:
@@ -80,7 +84,7 @@ class RunResources:
     def vocabulary(self, config: DistilConfig, dataset: Dataset) -> tuple[Path, object]:
         key = (config.vocab_root, dataset.name, config.vocab_size)
         if key not in self._vocabs:
-            folder = ensure_vocab(config, dataset)
+            folder = ensure_vocab(dataset, vocab_root=config.vocab_root, vocab_size=config.vocab_size)
             self._vocabs[key] = (folder, load_vocab(folder))
             self.loads["vocabulary"] += 1
         return self._vocabs[key]
@@ -96,6 +100,16 @@ class RunResources:
             }
             self.loads["encoding"] += 1
         return self._encoded[key]
+
+    def skipgram(self, config: DistilConfig, dataset: Dataset, vocab_folder: Path, tokenizer, *, dim: int) -> SkipgramVectors:
+        """Skip-gram vectors of this vocabulary at width ``dim`` (built and cached on first use)."""
+        key = (str(vocab_folder), dataset.fingerprint, dim, config.skipgram_library, tuple(config.embedding_texts))
+        if key not in self._vectors:
+            self._vectors[key] = ensure_skipgram(
+                dataset, vocab_folder=vocab_folder, tokenizer=tokenizer, text_files=config.embedding_texts,
+                config=SkipgramConfig(dim=dim, library=config.skipgram_library), data_dir=config.data_dir)
+            self.loads["skipgram"] += 1
+        return self._vectors[key]
 
     def teacher_logits(self, config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
         key = (str(Path(config.teacher_path).resolve()), config.cache_dir, dataset.fingerprint)
@@ -114,6 +128,26 @@ def teacher_checkpoint_dir(config: DistilConfig, store: LogitStore | None) -> Pa
     if not (recorded / "config.json").is_file():
         raise FileNotFoundError(f"embedding_init=teacher needs the teacher checkpoint; {path} and {recorded} are not one")
     return recorded
+
+
+def init_student_embeddings(model: BiLSTMClassifier, config: DistilConfig, *, dataset: Dataset, vocab_folder: Path,
+                            tokenizer, store: LogitStore | None, resources: "RunResources") -> dict:
+    """Overwrite the student's default (random) embedding rows as ``config.embedding_init`` says;
+    returns what the run's metrics should record about it."""
+    weight = model.embedding.weight  # (vocab, embedding_dim)
+    if config.embedding_init == "teacher":
+        teacher_dir = teacher_checkpoint_dir(config, store)
+        tokens = vocab_tokens(tokenizer)
+        with torch.no_grad():
+            weight.copy_(student_embeddings_from_teacher(teacher_dir, tokens, weight.shape[1]))
+        logger.info("student embeddings initialised from the teacher at %s", teacher_dir)
+        return {"embedding_init": "teacher", "embedding_source": str(teacher_dir)}
+    if config.embedding_init == "skipgram":
+        vectors = resources.skipgram(config, dataset, vocab_folder, tokenizer, dim=weight.shape[1])
+        rows = init_embedding_from_vectors(weight, vectors, padding_idx=model.embedding.padding_idx)
+        logger.info("student embeddings: %d of %d rows from skip-gram vectors (%s)", rows, len(weight), vectors.folder)
+        return {"embedding_init": "skipgram", "embedding_source": str(vectors.folder), "embedding_rows_initialised": rows}
+    return {"embedding_init": config.embedding_init}
 
 
 def split_tensors(encoded: dict, store: LogitStore | None) -> dict[str, SplitTensors]:
@@ -142,23 +176,17 @@ def run_distillation(
     torch.manual_seed(config.seed)
     student_config = config.student_config(vocab_size=len(tokenizer), num_labels=dataset.num_labels)
     model = BiLSTMClassifier(student_config)
-    if config.embedding_init == "teacher":
-        teacher_dir = teacher_checkpoint_dir(config, store)
-        tokens = [t for t, _ in sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])]
-        with torch.no_grad():
-            model.embedding.weight.copy_(student_embeddings_from_teacher(teacher_dir, tokens, student_config.embedding_dim))
-        logger.info("student embeddings initialised from the teacher at %s", teacher_dir)
-    run_dir = config.run_dir()
-    if not resume and (run_dir / "checkpoint.pt").is_file():
-        raise ValueError(f"{run_dir} already holds a run with these hyperparameters; pass --resume to continue it, "
+    init_info = init_student_embeddings(model, config, dataset=dataset, vocab_folder=folder, tokenizer=tokenizer, store=store,
+                            resources=resources)
+    run = RunDir(config.run_dir())
+    if not resume and run.has_checkpoint():
+        raise ValueError(f"{run.path} already holds a run with these hyperparameters; pass --resume to continue it, "
                          "or set run_name (or another seed) for a new one")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
-    write_json(run_dir / "student.json", {**student_config.to_dict(), "label_names": dataset.label_names})
-    vocab_copy = run_dir / "vocab"
-    if vocab_copy.exists():
-        shutil.rmtree(vocab_copy)
-    shutil.copytree(folder, vocab_copy)
+    run.mkdir()
+    run.write_config(config.to_dict())
+    run.write_student("bilstm", student_config.to_dict(), label_names=dataset.label_names)
+    run.copy_vocab(folder)
+    run_dir = run.path
     logger.info("run %s: %s student, %d parameters, %d train / %d valid / %d test examples", run_dir,
                 config.preset or "custom", sum(p.numel() for p in model.parameters()),
                 len(splits["train"]), len(splits["valid"]), len(splits["test"]))
@@ -175,56 +203,8 @@ def run_distillation(
         **({"teacher_valid_accuracy": store.header.get("teacher_valid_accuracy"),
             "teacher_test_accuracy": store.header.get("teacher_test_accuracy"),
             "teacher_path": store.header.get("teacher_path")} if store is not None else {}),
+        **init_info,
         **metrics,
     }
-    write_json(run_dir / "metrics.json", metrics)
+    run.write_metrics(metrics)
     return metrics
-
-
-# ------------------------------------------------------------------------------------------------
-# prediction
-
-
-@dataclass
-class Prediction:
-    label: str
-    label_id: int
-    probabilities: dict[str, float]
-
-
-class Predictor:
-    """A finished run, ready to classify texts (the seed's ``predict_sentiment``)."""
-
-    def __init__(self, model: BiLSTMClassifier, tokenizer, label_names: list[str], *, max_length: int, device: torch.device):
-        self.model, self.tokenizer, self.label_names = model.eval(), tokenizer, label_names
-        self.max_length, self.device = max_length, device
-
-    @classmethod
-    def from_run_dir(cls, run_dir: str | Path, *, device: str = "auto") -> "Predictor":
-        run_dir = Path(run_dir)
-        if not (run_dir / "model.safetensors").is_file():
-            raise FileNotFoundError(f"{run_dir}: no model.safetensors; is this a finished `distil-bilstm distil` run?")
-        resolved = resolve_device(device)
-        student = read_json(run_dir / "student.json")
-        label_names = student.pop("label_names")
-        model = BiLSTMClassifier(StudentConfig.from_dict(student))
-        model.load_state_dict(load_file(run_dir / "model.safetensors"))
-        max_length = read_json(run_dir / "config.json").get("max_length", 128)
-        return cls(model.to(resolved), load_vocab(run_dir / "vocab"), label_names, max_length=max_length, device=resolved)
-
-    @torch.inference_mode()
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        if isinstance(texts, str):
-            texts = [texts]
-        encoded = encode_texts(self.tokenizer, list(texts), max_length=self.max_length)
-        input_ids, lengths = encoded.batch(torch.arange(len(encoded)))
-        probs = torch.softmax(self.model(input_ids.to(self.device), lengths), dim=-1).cpu()
-        return [
-            Prediction(self.label_names[int(p.argmax())], int(p.argmax()), {n: float(v) for n, v in zip(self.label_names, p)})
-            for p in probs
-        ]
-
-
-def predict(run_dir: str | Path, texts: Sequence[str], *, device: str = "auto") -> list[Prediction]:
-    """Classify ``texts`` with the student saved in ``run_dir``."""
-    return Predictor.from_run_dir(run_dir, device=device).predict(texts)

@@ -13,15 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from .rundir import RunDir
 from .utils import read_json
 
 logger = logging.getLogger(__name__)
 
 LOSS_NAMES = {"kl": "KD (KL)", "mse": "KD (MSE)", "ce": "CE"}
+INIT_NAMES = {"random": "", "teacher": " + teacher emb", "skipgram": " + skip-gram emb"}
 COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-valid checkpoint
     ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
     ("retention", "Retention"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
-    ("hidden", "Hidden"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
+    ("hidden", "Hidden"), ("init", "Emb init"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
     ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("train_s", "Train time (s)"),
 ]
 
@@ -29,17 +31,16 @@ COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-v
 def collect_runs(runs_dir: str | Path) -> tuple[list[dict], list[dict]]:
     """(finished runs, unfinished or failed runs) under ``runs_dir``, one dict per run folder."""
     finished, other = [], []
-    for config_file in sorted(Path(runs_dir).rglob("config.json")):
-        folder = config_file.parent
-        if not (folder / "student.json").is_file():
+    for config_file in sorted(Path(runs_dir).rglob(RunDir.CONFIG)):
+        run = RunDir(config_file.parent)
+        if not run.is_run():
             continue  # not a run folder (e.g. a teacher checkpoint)
-        config = read_json(config_file)
-        if (folder / "metrics.json").is_file():
-            finished.append({"run_dir": str(folder), "config": config, "metrics": read_json(folder / "metrics.json"),
-                             "student": read_json(folder / "student.json")})
+        if run.is_finished():
+            finished.append({"run_dir": str(run.path), "config": run.read_config(), "metrics": run.read_metrics(),
+                             "student": run.read_student()})
         else:
-            status = read_json(folder / "status.json") if (folder / "status.json").is_file() else {}
-            other.append({"run_dir": str(folder), "status": status.get("status", "unfinished"), "error": status.get("error")})
+            status = run.read_status()
+            other.append({"run_dir": str(run.path), "status": status.get("status", "unfinished"), "error": status.get("error")})
     return finished, other
 
 
@@ -66,10 +67,13 @@ def student_row(run: dict) -> dict:
     c, m, s = run["config"], run["metrics"], run["student"]
     kd = c["loss"] != "ce"
     preset = c.get("preset") or "custom"
-    init = " + teacher emb" if c.get("embedding_init") == "teacher" else ""
+    init_kind = c.get("embedding_init", "random")
+    init = init_kind if c.get("skipgram_library", "fasttext") == "fasttext" or init_kind != "skipgram" \
+        else f"skipgram ({c['skipgram_library']})"
+    model = f"BiLSTM {preset.title()} · {LOSS_NAMES.get(c['loss'], c['loss'])}{INIT_NAMES.get(init_kind, '')}"
     teacher_acc = m.get("teacher_test_accuracy")
     return {
-        "kind": "student", "model": f"BiLSTM {preset.title()} · {LOSS_NAMES.get(c['loss'], c['loss'])}{init}",
+        "kind": "student", "model": model, "init": init,
         "preset": preset, "params": m["params"], "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"),
         "valid_acc": m.get("valid_accuracy"), "dataset": m.get("dataset", c["dataset"]), "vocab": c["vocab_size"],
         "embedding": s["embedding_dim"], "hidden": s["hidden_dim"], "loss": c["loss"],
@@ -97,7 +101,8 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame["order"] = (frame["kind"] == "student").astype(int)
-    frame = frame.sort_values(["dataset", "order", "params", "loss"], ascending=[True, True, False, False], na_position="first")
+    frame = frame.sort_values(["dataset", "order", "params", "loss", "init"], ascending=[True, True, False, False, True],
+                              na_position="first")
     return frame.drop(columns="order").reset_index(drop=True)
 
 
@@ -146,7 +151,8 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
             if len(group):
                 ax.scatter(group["params"], 100 * group["test_acc"], color=colour, label=label, zorder=3)
                 for row in group.to_dict("records"):
-                    ax.annotate(row["preset"], (row["params"], 100 * row["test_acc"]), textcoords="offset points",
+                    tag = row["preset"] + ("" if row.get("init") in (None, "random") else f" · {row['init']}")
+                    ax.annotate(tag, (row["params"], 100 * row["test_acc"]), textcoords="offset points",
                                 xytext=(4, -10 if not kd else 4), fontsize=8, color=colour)
         for row in part[part["kind"] == "teacher"].to_dict("records"):
             if pd.notna(row["test_acc"]):

@@ -124,6 +124,11 @@ def load_vocab(path: str | os.PathLike) -> BertTokenizerFast:
     return tokenizer
 
 
+def vocab_tokens(tokenizer) -> list[str]:
+    """The vocabulary's tokens in id order (``tokens[i]`` is token id ``i``)."""
+    return [token for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])]
+
+
 def vocab_hash(path: str | os.PathLike) -> str:
     path = Path(path)
     return sha256_file(path if path.name == "vocab.txt" else path / "vocab.txt")

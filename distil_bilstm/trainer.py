@@ -33,13 +33,12 @@ from tqdm.auto import tqdm
 from .batching import bucketed_batches, length_sorted_batches
 from .config import DistilConfig
 from .losses import distillation_loss
+from .rundir import RunDir
 from .tokenization import EncodedTexts
 from .utils import atomic_path
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
-BEST_WEIGHTS = "model.safetensors"
 
 
 @dataclass
@@ -83,7 +82,8 @@ class Trainer:
         self.model = model.to(device)
         self.config = config
         self.train_data, self.valid_data, self.test_data = train, valid, test
-        self.run_dir = Path(run_dir)
+        self.run = RunDir(run_dir)  # where checkpoints and the best weights go
+        self.run_dir = self.run.path
         self.device = device
         self.callbacks = list(callbacks)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -189,10 +189,10 @@ class Trainer:
 
     def fit(self, *, resume: bool = False) -> dict:
         c = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if resume and (self.run_dir / CHECKPOINT).is_file():
+        self.run.mkdir()
+        if resume and self.run.has_checkpoint():
             self.load_checkpoint()
-            logger.info("resumed from %s at epoch %d step %d", self.run_dir / CHECKPOINT, self.epoch + 1, self.step_in_epoch)
+            logger.info("resumed from %s at epoch %d step %d", self.run.checkpoint_file, self.epoch + 1, self.step_in_epoch)
         previous = self._install_sigint()
         try:
             while self.epoch < c.train_epoch and not self._early_stopped():
@@ -231,7 +231,7 @@ class Trainer:
     def _final_metrics(self) -> dict:
         from safetensors.torch import load_file
 
-        self.model.load_state_dict(load_file(self.run_dir / BEST_WEIGHTS, device=str(self.device)))
+        self.model.load_state_dict(load_file(self.run.weights_file, device=str(self.device)))
         test = self.evaluate(self.test_data) if self.test_data is not None and len(self.test_data) else {}
         metrics = {
             "valid_accuracy": self.best_valid_accuracy,
@@ -240,7 +240,7 @@ class Trainer:
             "epochs_trained": self.epoch,
             "early_stopped": self._early_stopped(),
             "params": sum(p.numel() for p in self.model.parameters()),
-            "size_bytes": (self.run_dir / BEST_WEIGHTS).stat().st_size,
+            "size_bytes": (self.run.weights_file).stat().st_size,
             "train_seconds": round(self.train_seconds, 2),
             "examples_per_second": round(self.train_examples_seen / self.train_seconds, 1) if self.train_seconds else None,
             "history": self.history,
@@ -253,7 +253,7 @@ class Trainer:
 
     def _save_best(self) -> None:
         state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        with atomic_path(self.run_dir / BEST_WEIGHTS) as tmp:
+        with atomic_path(self.run.weights_file) as tmp:
             save_file(state, str(tmp))
 
     def save_checkpoint(self) -> None:
@@ -272,14 +272,14 @@ class Trainer:
             "history": self.history,
             "config_identity": self.config.identity(),
         }
-        with atomic_path(self.run_dir / CHECKPOINT) as tmp:
+        with atomic_path(self.run.checkpoint_file) as tmp:
             torch.save(state, tmp)
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.run_dir / CHECKPOINT, map_location=self.device, weights_only=True)
+        state = torch.load(self.run.checkpoint_file, map_location=self.device, weights_only=True)
         if state["config_identity"] != self.config.identity():
             raise ValueError(
-                f"{self.run_dir / CHECKPOINT} was written by a run with other hyperparameters; "
+                f"{self.run.checkpoint_file} was written by a run with other hyperparameters; "
                 "use another run_name or delete the checkpoint"
             )
         self.model.load_state_dict(state["model"])

@@ -8,13 +8,16 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
+def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
     """Resolve ``auto`` once (cuda if available, else cpu); anything else is checked, not trusted."""
+    import torch  # here, not at the top: inference of an ONNX export runs without torch
+
     if isinstance(device, torch.device):
         return device
     if device == "auto":
@@ -60,3 +63,9 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
         while block := fh.read(chunk_size):
             digest.update(block)
     return digest.hexdigest()
+
+
+def count_lines(path: str | Path) -> int:
+    """Newlines in a file, read in 1 MiB blocks (for progress bars' totals)."""
+    with open(path, "rb") as fh:
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))

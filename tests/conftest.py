@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,34 @@ def tiny_teacher_dir(tmp_path: Path, small_nsmc: Path) -> Path:
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+GOOD = ["정말 재미있는 영화", "배우 연기가 최고", "감동적인 이야기 강력 추천", "great fun film", "loved every minute"]
+BAD = ["시간 낭비 최악", "지루하고 뻔한 전개", "돈이 아까운 영화", "boring and dull", "a waste of time"]
+
+
+def write_reviews(data_dir, *, n_train: int = 240, n_test: int = 40, seed: int = 0):
+    """A data folder with a small SST-2-shaped dataset (train.tsv / dev.tsv, sentence<TAB>label)
+    that needs no shared data: phrases recombined at random."""
+    rng = random.Random(seed)
+    for name, n in (("train.tsv", n_train), ("dev.tsv", n_test)):
+        lines = ["sentence\tlabel"]
+        for i in range(n):
+            label = i % 2
+            lines.append(f"{' '.join(rng.sample(GOOD if label else BAD, 2) + [f'리뷰{rng.randrange(50)}'])}\t{label}")
+        (data_dir / "sst2").mkdir(parents=True, exist_ok=True)
+        (data_dir / "sst2" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A trained Tiny student (CE, 2 epochs) on the small SST-2-shaped data: a real run folder."""
+    from distil_bilstm.config import DistilConfig
+    from distil_bilstm.pipeline import run_distillation
+
+    root = tmp_path_factory.mktemp("tiny_run")
+    config = DistilConfig(dataset="sst2", data_dir=str(write_reviews(root / "data")), vocab_size=120,
+                          vocab_root=str(root / "tok"), preset="tiny", loss="ce", batch_size=16, train_epoch=2,
+                          patience=0, run_root=str(root / "runs"), device="cpu")
+    return Path(run_distillation(config)["run_dir"])

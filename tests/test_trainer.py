@@ -9,7 +9,8 @@ from distil_bilstm.config import DistilConfig
 from distil_bilstm.data import load_dataset
 from distil_bilstm.student import BiLSTMClassifier, StudentConfig
 from distil_bilstm.tokenization import VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
-from distil_bilstm.trainer import CHECKPOINT, Callback, SplitTensors, Trainer
+from distil_bilstm.rundir import RunDir
+from distil_bilstm.trainer import Callback, SplitTensors, Trainer
 
 
 @pytest.fixture
@@ -66,7 +67,7 @@ def test_resume_reaches_the_same_weights(splits, tmp_path, stop_step):
     interrupted.callbacks.append(StopAt(stop_step))
     with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
         interrupted.fit()
-    assert (tmp_path / "run" / CHECKPOINT).is_file()
+    assert (tmp_path / "run" / RunDir.CHECKPOINT).is_file()
     resumed = make_trainer(splits, tmp_path / "run")
     metrics = resumed.fit(resume=True)
     assert metrics["epochs_trained"] == 3

@@ -1,0 +1,196 @@
+"""``distil-bilstm serve``: a trained student behind HTTP (FastAPI + uvicorn).
+
+    POST /predict   {"texts": ["...", ...]} → {"predictions": [{label, label_id, probabilities, truncated}], ...}
+    GET  /health    {"status": "ok", "model": {...}}
+    GET  /          a small page (Korean and English): a text box, a button, the label and probability bars
+    GET  /docs      OpenAPI documentation
+
+``create_app`` is a factory: nothing is loaded at import. It serves whatever ``--model`` points at:
+a run folder (PyTorch) or an export folder (ONNX, ONNX int8, TorchScript).
+
+Bad input always gets a 4xx with a JSON ``{"error": ...}``, never a 500: a body over the size
+limit (413), bytes that are not UTF-8 or not JSON (400), a missing or non-list ``texts``, an empty
+list, more texts than the batch limit, a non-string or empty text (422). A text over the
+character limit is cut to it and its prediction says ``"truncated": true``.
+"""
+
+# no ``from __future__ import annotations`` here: FastAPI reads the route functions' annotations
+# (``request: Request``, imported inside create_app) as real objects
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .inference import Predictor
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class ServeConfig:
+    max_texts: int = 64  # texts per request
+    max_chars: int = 2000  # characters per text; longer ones are cut and flagged
+    max_body_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for name in ("max_texts", "max_chars", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ServeConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[bool]]:
+    """The texts of a /predict body (cut to ``max_chars``) and which were cut; ``BadRequest`` otherwise."""
+    if len(body) > config.max_body_bytes:
+        raise BadRequest(413, f"request body is {len(body)} bytes; the limit is {config.max_body_bytes}")
+    try:
+        decoded = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise BadRequest(400, f"request body is not valid UTF-8 (byte {err.start}); send UTF-8 JSON") from None
+    try:
+        payload = json.loads(decoded)
+    except json.JSONDecodeError as err:
+        raise BadRequest(400, f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    if not isinstance(payload, dict) or "texts" not in payload:
+        raise BadRequest(422, 'expected a JSON object with a "texts" field: {"texts": ["...", ...]}')
+    texts = payload["texts"]
+    if not isinstance(texts, list):
+        raise BadRequest(422, f'"texts" must be a list of strings, got {type(texts).__name__}')
+    if not texts:
+        raise BadRequest(422, '"texts" is empty; send at least one text')
+    if len(texts) > config.max_texts:
+        raise BadRequest(422, f'"texts" has {len(texts)} items; at most {config.max_texts} per request')
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise BadRequest(422, f"texts[{i}] is {type(text).__name__}, not a string")
+        if not text.strip():
+            raise BadRequest(422, f"texts[{i}] is empty")
+    truncated = [len(t) > config.max_chars for t in texts]
+    return [t[: config.max_chars] for t in texts], truncated
+
+
+PREDICT_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {
+            "schema": {"type": "object", "required": ["texts"],
+                       "properties": {"texts": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
+            "example": {"texts": ["정말 재미있게 봤어요", "a waste of two hours"]},
+        }},
+    },
+}
+
+
+def create_app(model: str | Path | Predictor, *, config: ServeConfig | None = None):
+    """The FastAPI app serving ``model`` (a folder, loaded now, or a ready ``Predictor``)."""
+    from fastapi import FastAPI, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    config = config or ServeConfig()
+    predictor = model if isinstance(model, Predictor) else Predictor.load(model)
+    app = FastAPI(title="distil-bilstm", version="1", description=f"Sentence classification with a distilled student "
+                  f"({predictor.kind}, labels {predictor.label_names}).")
+    app.state.predictor, app.state.config = predictor, config
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > config.max_body_bytes:
+            return JSONResponse({"error": f"request body is {declared} bytes; the limit is {config.max_body_bytes}"},
+                                status_code=413)
+        try:
+            return await call_next(request)
+        except Exception:  # a bug of ours: say so in JSON, log the traceback, never show it
+            logger.exception("error while serving %s %s", request.method, request.url.path)
+            return JSONResponse({"error": "internal error; see the server log"}, status_code=500)
+
+    @app.post("/predict", openapi_extra=PREDICT_OPENAPI, summary="Classify texts")
+    async def predict(request: Request):
+        try:
+            texts, truncated = parse_request(await request.body(), config)
+        except BadRequest as err:
+            return JSONResponse({"error": err.message}, status_code=err.status)
+        predictions = await run_in_threadpool(predictor.predict, texts)
+        return {"predictions": [{**p.to_dict(), "truncated": cut} for p, cut in zip(predictions, truncated)],
+                "labels": predictor.label_names, "limits": {"max_chars": config.max_chars, "max_texts": config.max_texts}}
+
+    @app.get("/health", summary="Liveness and what is served")
+    async def health():
+        return {"status": "ok", "model": predictor.describe()}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return PAGE
+
+    return app
+
+
+def run_server(model: str | Path, *, host: str = "127.0.0.1", port: int = 8000, config: ServeConfig | None = None,
+               log_level: str = "info") -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(model, config=config), host=host, port=port, log_level=log_level)
+
+
+PAGE = """<!doctype html>
+<html lang="ko">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>distil-bilstm</title>
+<style>
+  body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+  textarea { width: 100%; height: 6rem; font-size: 1rem; padding: .5rem; box-sizing: border-box; }
+  button { margin-top: .5rem; font-size: 1rem; padding: .4rem 1.2rem; cursor: pointer; }
+  #label { font-size: 1.4rem; font-weight: bold; margin: 1rem 0 .5rem; min-height: 1.6rem; }
+  .row { display: flex; align-items: center; gap: .5rem; margin: .25rem 0; }
+  .name { width: 6rem; } .track { flex: 1; background: #eee; height: 1rem; border-radius: .5rem; overflow: hidden; }
+  .fill { background: #3b82f6; height: 100%; } .pct { width: 4rem; text-align: right; font-variant-numeric: tabular-nums; }
+  #error { color: #b91c1c; } small { color: #666; }
+</style>
+</head>
+<body>
+<h1>distil-bilstm</h1>
+<p>문장을 입력하고 분류 버튼을 누르세요. · Type a sentence and press Classify.</p>
+<textarea id="text" placeholder="정말 재미있게 봤어요 / a moving, funny film"></textarea>
+<br><button id="classify" type="button">분류 · Classify</button>
+<div id="label" aria-live="polite"></div>
+<div id="bars"></div>
+<div id="error" role="alert"></div>
+<p><small><a href="/docs">API</a> · POST /predict {"texts": [...]}</small></p>
+<script>
+const $ = (id) => document.getElementById(id);
+async function classify() {
+  $("error").textContent = ""; $("label").textContent = "…"; $("bars").innerHTML = "";
+  try {
+    const response = await fetch("/predict", {method: "POST", headers: {"Content-Type": "application/json"},
+                                              body: JSON.stringify({texts: [$("text").value]})});
+    const body = await response.json();
+    if (!response.ok) { $("label").textContent = ""; $("error").textContent = body.error; return; }
+    const p = body.predictions[0];
+    $("label").textContent = p.label + (p.truncated ? "  (잘림 · truncated)" : "");
+    for (const [name, prob] of Object.entries(p.probabilities)) {
+      const row = document.createElement("div"); row.className = "row";
+      row.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';
+      row.querySelector(".name").textContent = name;
+      row.querySelector(".fill").style.width = (100 * prob).toFixed(1) + "%";
+      row.querySelector(".pct").textContent = (100 * prob).toFixed(1) + "%";
+      $("bars").appendChild(row);
+    }
+  } catch (err) { $("label").textContent = ""; $("error").textContent = String(err); }
+}
+$("classify").addEventListener("click", classify);
+$("text").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) classify(); });
+</script>
+</body>
+</html>
+"""

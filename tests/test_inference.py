@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from distil_bilstm.cli import main
+from distil_bilstm.evaluation import classification_scores
+from distil_bilstm.inference import Predictor, TextEncoder, pad
+from distil_bilstm.rundir import RunDir
+from distil_bilstm.tokenization import encode_texts, load_vocab
+
+TEXTS = ["정말 재미있는 영화 리뷰3", "지루하고 뻔한 전개", "", "great fun film " * 60, "a", "돈이 아까운 영화 boring and dull"]
+
+
+def test_rundir_round_trip(tmp_path):
+    run = RunDir(tmp_path / "run")
+    assert not run.is_run() and not run.is_finished()
+    run.mkdir()
+    run.write_config({"max_length": 64})
+    run.write_student("bilstm", {"vocab_size": 10}, label_names=["neg", "pos"])
+    assert run.is_run() and not run.is_finished() and run.read_config() == {"max_length": 64}
+    assert run.read_student() == {"format": 1, "architecture": "bilstm", "vocab_size": 10, "label_names": ["neg", "pos"]}
+    run.write_status({"status": "failed"})
+    assert run.read_status()["status"] == "failed"
+    run.clear_status()
+    assert run.read_status() == {}
+    run.write_metrics({"test_accuracy": 0.5})
+    assert run.is_finished() and run.read_metrics()["test_accuracy"] == 0.5
+    with pytest.raises(FileNotFoundError, match="not a trained student run \\(missing model.safetensors, vocab.txt\\)"):
+        run.require_model()
+
+
+def test_text_encoder_matches_training_tokenisation(tiny_run):
+    vocab = RunDir(tiny_run).vocab_dir
+    encoder = TextEncoder(vocab, max_length=16)
+    reference = encode_texts(load_vocab(vocab), TEXTS, max_length=16)
+    ours = encoder.encode(TEXTS)
+    for i, row in enumerate(ours):
+        start, length = int(reference.offsets[i]), int(reference.lengths[i])
+        assert row == reference.ids[start:start + length].tolist(), TEXTS[i]
+    ids, lengths = pad(ours)
+    assert ids.shape == (len(TEXTS), 16) and lengths.tolist() == [len(r) for r in ours] and ids[2, 1:].sum() == 0
+
+
+def test_predictions_in_input_order_whatever_the_window(tiny_run):
+    predictor = Predictor.load(tiny_run, device="cpu", batch_size=2)
+    predictor.window = 3  # windows of 3 texts, each sorted by length inside
+    windowed = predictor.logits(TEXTS * 3)
+    one_by_one = np.stack([Predictor.load(tiny_run, device="cpu").logits([t])[0] for t in TEXTS * 3])
+    np.testing.assert_allclose(windowed, one_by_one, atol=1e-5)  # exact on padded batches, order kept
+    preds = predictor.predict(TEXTS)
+    assert [p.label for p in preds] == [predictor.label_names[i] for i in windowed[: len(TEXTS)].argmax(1)]
+    assert all(abs(sum(p.probabilities.values()) - 1) < 1e-6 for p in preds)
+    assert predictor.predict("하나만")[0].label in predictor.label_names
+
+
+def test_inference_imports_no_training_code(tiny_run):
+    code = ("import sys; from distil_bilstm.inference import Predictor; Predictor.load(sys.argv[1], device='cpu')"
+            ".predict(['좋아요']); heavy = [m for m in ('pandas', 'sklearn', 'tensorboard', 'transformers', "
+            "'distil_bilstm.trainer', 'distil_bilstm.pipeline') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code, str(tiny_run)], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_classification_scores_by_hand():
+    gold = np.array([0, 0, 0, 1, 1, 2])
+    predicted = np.array([0, 1, 0, 1, 0, 1])
+    scores = classification_scores(gold, predicted, ["a", "b", "c"])
+    assert scores["accuracy"] == pytest.approx(3 / 6)
+    assert scores["confusion_matrix"] == [[2, 1, 0], [1, 1, 0], [0, 1, 0]]
+    # a: P 2/3 R 2/3; b: P 1/3 R 1/2; c: never predicted, P = R = 0
+    assert scores["per_class"]["a"] == {"precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3),
+                                        "f1": pytest.approx(2 / 3), "support": 3}
+    assert scores["per_class"]["b"]["f1"] == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
+    assert scores["macro_f1"] == pytest.approx((2 / 3 + 0.4 + 0) / 3)
+
+
+def test_evaluate_a_labelled_file(tiny_run, tmp_path, capsys, caplog):
+    predictor = Predictor.load(tiny_run, device="cpu")
+    texts = ["정말 재미있는 영화", "시간 낭비 최악", "loved every minute", "boring and dull"]
+    predicted = [p.label for p in predictor.predict(texts)]
+    path = tmp_path / "eval.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{t}\t{g}\n" for t, g in zip(texts, ["positive", "0", "1", "negative"])),
+                    encoding="utf-8")
+    assert main(["evaluate", "--model", str(tiny_run), "--file", str(path), "--json", "--device", "cpu"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    gold = ["positive", "negative", "positive", "negative"]
+    assert report["examples"] == 4
+    assert report["accuracy"] == pytest.approx(np.mean([p == g for p, g in zip(predicted, gold)]))
+    assert sum(map(sum, report["confusion_matrix"])) == 4 and report["examples_per_second"] > 0
+
+    assert main(["evaluate", "--model", str(tiny_run), "--file", str(path), "--device", "cpu"]) == 0
+    assert "confusion matrix" in capsys.readouterr().out
+    path.write_text("text\tlabel\n좋아요\tpositive\n별로\tneutral\n", encoding="utf-8")
+    assert main(["evaluate", "--model", str(tiny_run), "--file", str(path)]) == 1
+    assert "eval.tsv, line 3: label 'neutral' in column 'label' is not one of" in caplog.text
+
+
+def test_predict_streams_a_file_larger_than_a_window(tiny_run, tmp_path, capsys):
+    path = tmp_path / "reviews.txt"
+    texts = [f"{TEXTS[i % len(TEXTS)]} {i}".strip() for i in range(700)]
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = tmp_path / "preds.csv"
+    assert main(["predict", "--model", str(tiny_run), "--file", str(path), "--out", str(out), "--batch-size", "16"]) == 0
+    assert "700 rows" in capsys.readouterr().out
+    with open(out, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["text"] for r in rows] == texts
+    expected = Predictor.load(tiny_run, device="cpu").predict(texts[:50])
+    assert [r["label"] for r in rows[:50]] == [p.label for p in expected]
+    assert float(rows[0]["p_negative"]) + float(rows[0]["p_positive"]) == pytest.approx(1.0, abs=1e-5)
+
+    assert main(["predict", "--model", str(tiny_run), "좋아요", "별로"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [json.loads(line)["text"] for line in lines] == ["좋아요", "별로"]
