@@ -107,7 +107,7 @@ def main() -> None:
                        "batch256_examples_per_second": throughput(predictor.logits, sample[: args.student_texts]),
                        **latency(one.logits, sample[: args.batch1])}
                 if label == "torch fp32":  # the same model without length sorting: each batch padded to its longest text
-                    predictor.window = predictor.batch_size
+                    predictor.window = predictor.scorer.batch_size
                     row["batch256_unsorted_examples_per_second"] = throughput(predictor.logits, sample[: args.student_texts])
                 rows.append(row)
 

@@ -1,4 +1,4 @@
-"""Inference: load a trained student — a run folder or an exported one — and classify texts.
+"""Inference: load a trained model — a student or baseline run folder, or an export — and classify texts.
 
 Nothing here imports training code (no pandas, scikit-learn, TensorBoard or transformers): the
 tokenisation uses the ``tokenizers`` library alone (the same ids as training's
@@ -136,20 +136,57 @@ class OnnxBackend:
 # --------------------------------------------------------------------------------------------
 
 
-class Predictor:
-    """A trained student ready to classify texts: ``Predictor.load(folder).predict([...])``."""
+class StudentScorer:
+    """Texts → logits for a student: tokenise, batch by length, pad, run the backend."""
 
-    def __init__(self, backend, encoder: TextEncoder, label_names: list[str], *, batch_size: int = 256,
-                 window: int | None = None, source: str = "", kind: str = "torch"):
+    def __init__(self, backend, encoder: TextEncoder, *, batch_size: int = 256):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.backend, self.encoder, self.label_names = backend, encoder, list(label_names)
-        self.batch_size, self.window = batch_size, window or 16 * batch_size
+        self.backend, self.encoder, self.batch_size = backend, encoder, batch_size
+
+    def __call__(self, texts: list[str], num_labels: int) -> np.ndarray:
+        from .batching import length_sorted_batches
+
+        rows = self.encoder.encode(texts)
+        logits = np.empty((len(rows), num_labels), dtype=np.float32)
+        for batch in length_sorted_batches([len(r) for r in rows], self.batch_size):
+            logits[batch] = self.backend(*pad([rows[i] for i in batch]))
+        return logits
+
+    def describe(self) -> dict:
+        return {"max_tokens": self.encoder.max_length, "vocab_size": self.encoder.vocab_size}
+
+
+class NgramScorer:
+    """Texts → logits for an n-gram baseline run (TF-IDF + a linear model, numpy only)."""
+
+    batch_size = 256
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, texts: list[str], num_labels: int) -> np.ndarray:
+        return self.model.logits(texts)
+
+    def describe(self) -> dict:
+        return {"features": sum(len(b) for b in self.model.blocks)}
+
+
+class Predictor:
+    """A trained model ready to classify texts: ``Predictor.load(folder).predict([...])``.
+
+    Texts are scored in windows (``window`` texts at a time, default 16 batches) and come back
+    in input order, so a stream of any length needs only one window in memory."""
+
+    def __init__(self, scorer, label_names: list[str], *, window: int | None = None, source: str = "",
+                 kind: str = "torch"):
+        self.scorer, self.label_names = scorer, list(label_names)
+        self.window = window or 16 * scorer.batch_size
         self.source, self.kind = source, kind
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", batch_size: int = 256, threads: int | None = None) -> "Predictor":
-        """A run folder (``distil-bilstm distil``) or an export folder (``distil-bilstm export``)."""
+        """A run folder (``distil``, ``grid``, ``baseline``) or an export folder (``export``)."""
         path = Path(path)
         export = ExportDir(path)
         if export.is_export():
@@ -160,33 +197,29 @@ class Predictor:
                 backend = OnnxBackend(model_file, threads=threads)
             else:
                 backend = TorchBackend.from_torchscript(model_file, device=device)
-            return cls(backend, encoder, info["label_names"], batch_size=batch_size, source=str(path), kind=info["format"])
+            return cls(StudentScorer(backend, encoder, batch_size=batch_size), info["label_names"], source=str(path),
+                       kind=info["format"])
         run = RunDir(path)
         run.require_model()
-        _, _, label_names = split_student_json(run.read_student())
+        architecture, _, label_names = split_student_json(run.read_student())
+        if architecture == "tfidf-lr":
+            from .ngrams import TfidfLinearModel
+
+            return cls(NgramScorer(TfidfLinearModel.load_run(path)), label_names, source=str(path), kind=architecture)
         max_length = run.read_config().get("max_length", 128) if run.config_file.is_file() else 128
-        encoder = TextEncoder(run.vocab_dir, max_length=max_length)
-        return cls(TorchBackend.from_run(run, device=device), encoder, label_names, batch_size=batch_size,
-                   source=str(path), kind="torch")
+        scorer = StudentScorer(TorchBackend.from_run(run, device=device), TextEncoder(run.vocab_dir, max_length=max_length),
+                               batch_size=batch_size)
+        return cls(scorer, label_names, source=str(path), kind="torch")
 
     def scored(self, texts: Iterable[str]) -> Iterator[tuple[str, np.ndarray]]:
         """``(text, logits (num_labels,))`` per text, in input order, for a stream of any length."""
         texts = iter(texts)
         while window := list(itertools.islice(texts, self.window)):
-            yield from zip(window, self._window_logits(window))
+            yield from zip(window, self.scorer(window, len(self.label_names)))
 
     def logits_iter(self, texts: Iterable[str]) -> Iterator[np.ndarray]:
         for _, row in self.scored(texts):
             yield row
-
-    def _window_logits(self, texts: list[str]) -> np.ndarray:
-        from .batching import length_sorted_batches
-
-        rows = self.encoder.encode(texts)
-        logits = np.empty((len(rows), len(self.label_names)), dtype=np.float32)
-        for batch in length_sorted_batches([len(r) for r in rows], self.batch_size):
-            logits[batch] = self.backend(*pad([rows[i] for i in batch]))
-        return logits
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         rows = list(self.logits_iter(texts))
@@ -205,8 +238,7 @@ class Predictor:
         return Prediction(self.label_names[best], best, {n: float(p) for n, p in zip(self.label_names, probs)})
 
     def describe(self) -> dict:
-        return {"source": self.source, "format": self.kind, "labels": self.label_names,
-                "max_tokens": self.encoder.max_length, "vocab_size": self.encoder.vocab_size}
+        return {"source": self.source, "format": self.kind, "labels": self.label_names, **self.scorer.describe()}
 
 
 def predict(model: str | Path, texts: Sequence[str], *, device: str = "auto") -> list[Prediction]:

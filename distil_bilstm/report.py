@@ -83,9 +83,27 @@ def student_row(run: dict) -> dict:
     }
 
 
+def baseline_row(run: dict) -> dict:
+    """An n-gram baseline run (``distil-bilstm baseline``): the reference every student must beat."""
+    c, m = run["config"], run["metrics"]
+    return {
+        "kind": "baseline", "model": f"Baseline: TF-IDF + LR (C={m['C']:g})", "preset": "baseline", "params": m["params"],
+        "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"), "valid_acc": m.get("valid_accuracy"),
+        "dataset": m.get("dataset", c["dataset"]), "vocab": m.get("features"), "train_s": m.get("train_seconds"),
+        "loss": None, "init": None, "teacher": None, "teacher_test_acc": None, "run_dir": run["run_dir"],
+    }
+
+
+def is_baseline(run: dict) -> bool:
+    return run["student"].get("architecture") == "tfidf-lr"
+
+
+ORDER = {"teacher": 0, "baseline": 1, "student": 2}
+
+
 def results_table(runs: list[dict]) -> pd.DataFrame:
-    """Students plus one row per teacher behind them, sorted by dataset, then size."""
-    students = [student_row(r) for r in runs]
+    """Students and baselines plus one row per teacher behind them, sorted by dataset, then kind and size."""
+    students = [baseline_row(r) if is_baseline(r) else student_row(r) for r in runs]
     teachers = {}
     for row in students:
         path = row["teacher"]
@@ -100,7 +118,7 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame([*teachers.values(), *students])
     if frame.empty:
         return frame
-    frame["order"] = (frame["kind"] == "student").astype(int)
+    frame["order"] = frame["kind"].map(ORDER)
     frame = frame.sort_values(["dataset", "order", "params", "loss", "init"], ascending=[True, True, False, False, True],
                               na_position="first")
     return frame.drop(columns="order").reset_index(drop=True)
@@ -135,7 +153,8 @@ def to_markdown(frame: pd.DataFrame) -> str:
 
 
 def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
-    """Test accuracy against parameters (log x): KD and CE students in two colours, teachers as lines."""
+    """Test accuracy against parameters (log x): KD and CE students in two colours, teachers and
+    baselines as reference lines."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -154,10 +173,11 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
                     tag = row["preset"] + ("" if row.get("init") in (None, "random") else f" · {row['init']}")
                     ax.annotate(tag, (row["params"], 100 * row["test_acc"]), textcoords="offset points",
                                 xytext=(4, -10 if not kd else 4), fontsize=8, color=colour)
-        for row in part[part["kind"] == "teacher"].to_dict("records"):
-            if pd.notna(row["test_acc"]):
-                ax.axhline(100 * row["test_acc"], color="black", linestyle="--", linewidth=1,
-                           label=f"{row['model']} ({row['params'] / 1e6:.1f}M params): {100 * row['test_acc']:.2f}")
+        for kind, style in (("teacher", "--"), ("baseline", ":")):
+            for row in part[part["kind"] == kind].to_dict("records"):
+                if pd.notna(row["test_acc"]):
+                    ax.axhline(100 * row["test_acc"], color="black" if kind == "teacher" else "tab:green", linestyle=style,
+                               linewidth=1, label=f"{row['model']} ({row['params'] / 1e6:.2f}M params): {100 * row['test_acc']:.2f}")
         ax.set_xscale("log")
         ax.set_xlabel("student parameters (log scale)")
         ax.set_ylabel("test accuracy (%)")

@@ -63,7 +63,8 @@ class RunDir:
 
     def require_model(self) -> None:
         """Raise a clear error unless this folder holds a trained student."""
-        missing = [p.name for p in (self.student_file, self.weights_file, self.vocab_dir / "vocab.txt") if not p.is_file()]
+        missing = [p.name for p in (self.student_file, self.weights_file) if not p.is_file()]
+        missing += [] if self.vocab_dir.is_dir() else [f"{self.VOCAB}/"]
         if missing:
             raise FileNotFoundError(f"{self.path}: not a trained student run (missing {', '.join(missing)}); "
                                     "point --model at a folder written by `distil-bilstm distil` or `grid`")

@@ -31,7 +31,7 @@ def test_rundir_round_trip(tmp_path):
     assert run.read_status() == {}
     run.write_metrics({"test_accuracy": 0.5})
     assert run.is_finished() and run.read_metrics()["test_accuracy"] == 0.5
-    with pytest.raises(FileNotFoundError, match="not a trained student run \\(missing model.safetensors, vocab.txt\\)"):
+    with pytest.raises(FileNotFoundError, match="not a trained student run \\(missing model.safetensors, vocab/\\)"):
         run.require_model()
 
 

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distil_bilstm.baseline import BaselineConfig, train_baseline
+from distil_bilstm.cli import main
+from distil_bilstm.inference import Predictor
+from distil_bilstm.ngrams import TfidfBlock, char_wb_ngrams, word_ngrams
+
+from .conftest import write_reviews
+
+TEXTS = ["정말  재미있는 영화!! 최고", "a  Moving, FUNNY film", "", "x", "돈이 아까운 영화 boring and dull ㅋㅋ",
+         "tab\tand\nnewline separated words"]
+
+
+@pytest.mark.parametrize("analyzer,n_range", [("word", (1, 2)), ("word", (2, 3)), ("char_wb", (1, 4)), ("char_wb", (2, 5))])
+def test_analyzers_match_scikit_learn(analyzer, n_range):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    sk = TfidfVectorizer(analyzer=analyzer, ngram_range=n_range).build_analyzer()
+    ours = word_ngrams if analyzer == "word" else char_wb_ngrams
+    for text in TEXTS:
+        assert ours(text, n_range) == sk(text), text
+
+
+def test_tfidf_block_matches_scikit_learn_features():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True).fit(TEXTS * 2)
+    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    block = TfidfBlock("char_wb", (1, 3), terms, vectorizer.idf_)
+    expected = vectorizer.transform(TEXTS + ["unseen ngrams only: qqq"]).toarray()
+    for row, (idx, weights) in zip(expected, block.transform(TEXTS + ["unseen ngrams only: qqq"])):
+        dense = np.zeros(len(terms))
+        dense[idx] = weights
+        np.testing.assert_allclose(dense, row, atol=1e-12)
+
+
+def test_baseline_run_round_trips_without_pickle(tmp_path):
+    from scipy.sparse import hstack
+
+    from distil_bilstm.baseline import _vectorizers
+    from distil_bilstm.data import load_dataset
+
+    data_dir = write_reviews(tmp_path / "data")
+    config = BaselineConfig(dataset="sst2", data_dir=str(data_dir), c_values=[0.5, 4.0], run_root=str(tmp_path / "runs"))
+    dataset = load_dataset("sst2", data_dir=data_dir, download=False)
+    metrics = train_baseline(config, dataset=dataset)
+    run = tmp_path / "runs" / "sst2" / metrics["run_dir"].split("/")[-1]
+    assert {p.name for p in run.iterdir()} == {"config.json", "student.json", "model.safetensors", "vocab", "metrics.json"}
+    assert {p.suffix for p in run.rglob("*") if p.is_file()} == {".json", ".safetensors"}  # data only, nothing pickled
+    assert json.loads((run / "student.json").read_text())["architecture"] == "tfidf-lr"
+    assert metrics["C"] in (0.5, 4.0) and [h["C"] for h in metrics["history"]] == [0.5, 4.0]
+    assert metrics["params"] == metrics["features"] + 1 and metrics["examples_per_second"] > 0
+
+    # the same probabilities as scikit-learn's model refitted with the chosen C
+    from sklearn.linear_model import LogisticRegression
+
+    train = dataset.split("train")
+    vectorizers = _vectorizers(config)
+    x = hstack([v.fit_transform(train["text"]) for _, v in vectorizers]).tocsr()
+    model = LogisticRegression(C=metrics["C"], max_iter=config.max_iter).fit(x, train["label"])
+    texts = dataset.split("test")["text"].tolist()[:20] + TEXTS
+    expected = model.predict_proba(hstack([v.transform(texts) for _, v in vectorizers]).tocsr())
+    predictor = Predictor.load(run)
+    ours = np.array([[p.probabilities[n] for n in predictor.label_names] for p in predictor.predict(texts)])
+    np.testing.assert_allclose(ours, expected, atol=1e-6)
+    assert metrics["test_accuracy"] == pytest.approx(
+        float((predictor.logits(dataset.split("test")["text"].tolist()).argmax(1) == dataset.split("test")["label"]).mean()))
+
+
+def test_baseline_cli_compare_and_evaluate(tmp_path, capsys):
+    data_dir = write_reviews(tmp_path / "data")
+    assert main(["baseline", "--dataset", "sst2", "--data-dir", str(data_dir), "--no-download", "--c", "1",
+                 "--run-root", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    run_dir = out.strip().splitlines()[-1].split("baseline saved to ")[1].split(";")[0]
+    assert main(["evaluate", "--model", run_dir, "--dataset", "sst2", "--data-dir", str(data_dir), "--json"]) == 0
+    assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
+    assert main(["compare", str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    table = pd.read_csv(tmp_path / "results" / "results.csv")
+    assert list(table["kind"]) == ["baseline"] and table.iloc[0]["model"] == "Baseline: TF-IDF + LR (C=1)"
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="BaselineConfig.c_values must be positive"):
+        BaselineConfig(c_values=[0])
+    with pytest.raises(ValueError, match=r"BaselineConfig.word_ngrams must be \[low, high\]"):
+        BaselineConfig(word_ngrams=[2, 1])
+    with pytest.raises(ValueError, match="BaselineConfig.kind must be one of"):
+        BaselineConfig(kind="fasttext")
