@@ -292,9 +292,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_texts, read_evaluation_file
     from .inference import Predictor
 
-    predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if bool(args.file) == bool(args.dataset):
         raise ValueError("evaluate needs either --dataset NAME [--split test] or --file F")
+    predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if args.file:
         texts, gold = read_evaluation_file(args.file, label_names=predictor.label_names,
                                            text_column=args.text_column or "text", label_column=args.label_column or "label")

@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from .batching import length_sorted_batches
 from .rundir import ExportDir, RunDir, split_student_json
 from .utils import read_json
 
@@ -145,8 +146,6 @@ class StudentScorer:
         self.backend, self.encoder, self.batch_size = backend, encoder, batch_size
 
     def __call__(self, texts: list[str], num_labels: int) -> np.ndarray:
-        from .batching import length_sorted_batches
-
         rows = self.encoder.encode(texts)
         logits = np.empty((len(rows), num_labels), dtype=np.float32)
         for batch in length_sorted_batches([len(r) for r in rows], self.batch_size):

@@ -154,7 +154,7 @@ PAGE = """<!doctype html>
   #label { font-size: 1.4rem; font-weight: bold; margin: 1rem 0 .5rem; min-height: 1.6rem; }
   .row { display: flex; align-items: center; gap: .5rem; margin: .25rem 0; }
   .name { width: 6rem; } .track { flex: 1; background: #eee; height: 1rem; border-radius: .5rem; overflow: hidden; }
-  .fill { background: #3b82f6; height: 100%; } .pct { width: 4rem; text-align: right; font-variant-numeric: tabular-nums; }
+  .fill { display: block; background: #3b82f6; height: 100%; } .pct { width: 4rem; text-align: right; font-variant-numeric: tabular-nums; }
   #error { color: #b91c1c; } small { color: #666; }
 </style>
 </head>

@@ -108,6 +108,9 @@ def test_the_page_in_a_real_browser(tiny_run):
         expected = Predictor.load(tiny_run, device="cpu").predict(["정말 재미있는 영화 최고"])[0].label
         assert label == expected
         assert len(driver.find_elements(By.CSS_SELECTOR, "#bars .row")) == 2
+        tracks = [e.size["width"] for e in driver.find_elements(By.CSS_SELECTOR, "#bars .track")]
+        fills = [e.size["width"] for e in driver.find_elements(By.CSS_SELECTOR, "#bars .fill")]
+        assert sum(fills) == pytest.approx(tracks[0], abs=3)  # the bars are drawn: their widths add up to 100%
     finally:
         driver.quit()
         server.should_exit = True
