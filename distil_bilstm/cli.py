@@ -34,9 +34,9 @@ def _fmt(value) -> str:
 # shared argument groups
 
 
-def _add_data_args(parser: argparse.ArgumentParser) -> None:
+def _add_data_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", required=True, help="nsmc, sst2, naver_shopping, steam, korean_hate_speech, A+B, or a .csv/.tsv path")
+    group.add_argument("--dataset", required=required, help="nsmc, sst2, naver_shopping, steam, korean_hate_speech, A+B, or a .csv/.tsv path")
     group.add_argument("--data-dir", default=None, help="folder holding nsmc/, sst2/, ... (default: $DISTIL_BILSTM_DATA or ./data)")
     group.add_argument("--text-column", default=None, help="text column of a CSV/TSV file")
     group.add_argument("--label-column", default=None, help="label column of a CSV/TSV file")
@@ -166,6 +166,22 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
         })
     print(_table(rows, [("set", "set"), ("examples", "examples"), ("computed", "teacher forward"), ("seconds", "seconds"),
                         ("rate", "examples/s"), ("valid", "teacher valid acc"), ("test", "teacher test acc"), ("store", "store")]))
+    return 0
+
+
+def cmd_teacher_ensemble(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .ensemble import build_ensemble
+
+    weights = "auto" if args.weights == "auto" else [float(w) for w in args.weights.split(",")]
+    dataset = load_dataset(_data_config(args)) if args.dataset else None
+    header = build_ensemble(args.store, out=args.out, weights=weights, dataset=dataset)
+    rows = [{"member": m["teacher_path"], "weight": m["weight"], "test": m.get("teacher_test_accuracy")} for m in header["members"]]
+    rows.append({"member": "ensemble", "weight": 1.0, "test": header.get("teacher_test_accuracy"),
+                 "valid": header.get("teacher_valid_accuracy")})
+    print(_table(rows, [("member", "teacher"), ("weight", "weight"), ("valid", "valid acc"), ("test", "test acc")]))
+    print(f"\nensemble store in {args.out} ({header['weights_chosen']} weights); distil from it with "
+          f"--set teacher_path={args.out}")
     return 0
 
 
@@ -409,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lg = teacher_sub.add_parser("logits", help="run a teacher once over every example and cache its logits")
     _add_data_args(lg)
-    lg.add_argument("--teacher", required=True, help="teacher checkpoint folder or hub id")
+    lg.add_argument("--teacher", required=True, help="teacher checkpoint folder, hub id, or a baseline run folder")
     lg.add_argument("--transfer-set", nargs="*", metavar="FILE", help="unlabelled texts to cache too (one store each)")
     lg.add_argument("--cache-dir", default="teacher_model/logits", help="stores go to CACHE_DIR/<teacher>/<dataset>/")
     lg.add_argument("--store", default=None, help="explicit store folder (overrides --cache-dir)")
@@ -419,6 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--recompute", action="store_true", help="recompute a store that exists (e.g. after the data changed)")
     lg.add_argument("--device", default="auto")
     lg.set_defaults(func=cmd_teacher_logits)
+
+    en = teacher_sub.add_parser("ensemble", help="one store from several teachers' stores: the log of their weighted mean probabilities")
+    _add_data_args(en, required=False)
+    en.add_argument("--store", action="append", required=True, help="a member's logit store folder (repeat, at least two)")
+    en.add_argument("--weights", default="auto", help="comma-separated weights summing to 1, or auto (chosen on the validation "
+                    "split; needs --dataset and members that did not train on it)")
+    en.add_argument("--out", required=True, help="the ensemble store folder")
+    en.set_defaults(func=cmd_teacher_ensemble)
 
     im = teacher_sub.add_parser("import", help="import logits computed elsewhere (CSV, .npy/.npz, DistilKoBiLSTM pickle)")
     _add_data_args(im)

@@ -35,7 +35,7 @@ from transformers import (
 
 from .batching import bucketed_batches, length_sorted_batches
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
-from .utils import resolve_device, sha256_file, write_json
+from .utils import read_json, resolve_device, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +61,56 @@ class Teacher:
     path: str
     weights_hash: str  # sha256 of config + weights: a changed teacher makes its logit caches stale
     device: torch.device
+    trained_on: list[str] | None = None  # dataset splits it was trained on (eval.json); None: not recorded
 
     @property
     def num_labels(self) -> int:
         return int(self.model.config.num_labels)
 
+    def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True) -> np.ndarray:
+        return predict_logits(self, texts, batch_size=batch_size, max_length=max_length, progress=progress)
+
     @property
     def name(self) -> str:
         return Path(self.path).name or str(self.path).replace("/", "_")
+
+
+@dataclass
+class NgramTeacher:
+    """A baseline run (``distil-bilstm baseline``) used as a teacher: its logits are its
+    log-probabilities, so an ensemble or a student sees exactly its probabilities."""
+
+    model: "object"  # ngrams.TfidfLinearModel
+    path: str
+    weights_hash: str
+    num_labels: int
+    trained_on: list[str] | None = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def logits(self, texts: Sequence[str], **_) -> np.ndarray:
+        logits = self.model.logits(texts).astype(np.float64)
+        return (logits - logsumexp(logits)).astype(np.float32)
+
+
+def logsumexp(logits: np.ndarray) -> np.ndarray:
+    """``log Σ_j exp(z_j)`` per row, kept as a column ``(N, 1)``."""
+    top = logits.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
+def load_ngram_teacher(path: str | os.PathLike) -> NgramTeacher:
+    from .ngrams import TfidfLinearModel
+    from .rundir import RunDir, split_student_json
+
+    run = RunDir(path)
+    _, _, label_names = split_student_json(run.read_student())
+    digest = hashlib.sha256()
+    for file in (run.weights_file, *sorted(run.vocab_dir.iterdir())):
+        digest.update(sha256_file(file).encode())
+    return NgramTeacher(TfidfLinearModel.load_run(run.path), str(path), digest.hexdigest(), len(label_names), ["train"])
 
 
 def teacher_weights_hash(path: str | os.PathLike) -> str:
@@ -87,6 +129,11 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
     """Load a fine-tuned classifier and its tokenizer; check it has ``num_labels`` outputs."""
     device = resolve_device(device)
     path = str(path)
+    if _is_baseline_run(path):
+        teacher = load_ngram_teacher(path)
+        if num_labels is not None and teacher.num_labels != num_labels:
+            raise ValueError(f"baseline {path} has {teacher.num_labels} labels but the dataset has {num_labels}")
+        return teacher
     local = Path(path).is_dir()
     if not local and (Path(path).exists() or path.startswith((".", "/"))):
         raise FileNotFoundError(f"{path}: not a checkpoint folder (expected config.json and model weights)")
@@ -98,7 +145,16 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
         raise ValueError(f"teacher {path} has {model.config.num_labels} labels but the dataset has {num_labels}")
     model.to(device).eval()
     weights_hash = teacher_weights_hash(path) if local else f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
-    return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device)
+    eval_file = Path(path) / "eval.json"
+    trained_on = read_json(eval_file).get("trained_on") if local and eval_file.is_file() else None
+    return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device, trained_on=trained_on)
+
+
+def _is_baseline_run(path: str) -> bool:
+    from .rundir import RunDir
+
+    run = RunDir(path)
+    return run.is_run() and run.read_student().get("architecture") == "tfidf-lr"
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,6 +430,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
         "history": history,
         "valid_accuracy": history[-1].get("valid_accuracy"),
         "test_accuracy": history[-1].get("test_accuracy"),
+        "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
         "seconds": round(time.perf_counter() - start, 1),
         "device": str(device),
     }
@@ -422,11 +479,12 @@ def cache_dataset_logits(
         "num_labels": teacher.num_labels,
         "label_names": list(dataset.label_names),
         "max_length": max_length,
+        "teacher_trained_on": teacher.trained_on,
     }
     start = time.perf_counter()
 
     def compute(texts):
-        return predict_logits(teacher, texts, batch_size=batch_size, max_length=max_length, progress=progress)
+        return teacher.logits(texts, batch_size=batch_size, max_length=max_length, progress=progress)
 
     result = build_store(store_dir, texts=table["text"].tolist(), compute=compute, header=header,
                          chunk_size=chunk_size, recompute=recompute, summarize=summarize)
