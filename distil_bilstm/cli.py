@@ -110,7 +110,7 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
         ("tokenise_seconds", "tokenise s"), ("train_seconds", "train s")]))
     print(f"\nvectors in {vectors.folder}; use them with --set embedding_init=skipgram"
           + (f" --set embedding_texts={','.join(args.texts)}" if args.texts else "")
-          + (f" --set skipgram_library={args.library}" if args.library != "fasttext" else ""))
+          + (f" --set skipgram_library={args.library}" if args.library != "gensim" else ""))
     return 0
 
 
@@ -390,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
     emb.add_argument("--preset", default="base", choices=["large", "base", "small", "mini", "tiny"],
                      help="the student whose embedding width the vectors get (default base: 64)")
     emb.add_argument("--dim", type=int, default=None, help="vector width (overrides --preset)")
-    emb.add_argument("--library", choices=["fasttext", "gensim"], default="fasttext")
+    emb.add_argument("--library", choices=["gensim", "fasttext"], default="gensim")
     emb.add_argument("--window", type=int, default=5)
     emb.add_argument("--epochs", type=int, default=5)
     emb.add_argument("--min-count", type=int, default=1)

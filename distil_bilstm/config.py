@@ -45,7 +45,7 @@ class DistilConfig:
     # trained on the vocabulary's tokens of the train split + embedding_texts (distil-bilstm embeddings)
     embedding_init: str = "random"
     embedding_texts: list[str] = field(default_factory=list)  # unlabelled in-domain texts for skipgram (paths or data-dir names)
-    skipgram_library: str = "fasttext"  # fasttext | gensim
+    skipgram_library: str = "gensim"  # gensim | fasttext
     # distillation
     loss: str = "kl"
     loss_rate: float = 0.1  # α: weight of the hard-label CE term
@@ -116,7 +116,7 @@ class DistilConfig:
         """``<dataset>/<preset>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""
         size = self.preset or f"e{self.embedding_dim}h{self.hidden_dim}"
         init = {"random": "", "teacher": "-tinit", "skipgram": "-sg"}[self.embedding_init]
-        if self.embedding_init == "skipgram" and self.skipgram_library != "fasttext":
+        if self.embedding_init == "skipgram" and self.skipgram_library != "gensim":
             init += f"-{self.skipgram_library}"
         kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
         name = f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}"

@@ -68,8 +68,8 @@ def student_row(run: dict) -> dict:
     kd = c["loss"] != "ce"
     preset = c.get("preset") or "custom"
     init_kind = c.get("embedding_init", "random")
-    init = init_kind if c.get("skipgram_library", "fasttext") == "fasttext" or init_kind != "skipgram" \
-        else f"skipgram ({c['skipgram_library']})"
+    # runs from before the key existed trained fastText vectors
+    init = f"skipgram ({c.get('skipgram_library', 'fasttext')})" if init_kind == "skipgram" else init_kind
     model = f"BiLSTM {preset.title()} · {LOSS_NAMES.get(c['loss'], c['loss'])}{INIT_NAMES.get(init_kind, '')}"
     teacher_acc = m.get("teacher_test_accuracy")
     return {

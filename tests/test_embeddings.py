@@ -140,7 +140,7 @@ def test_distil_with_skipgram_init_builds_once_and_records_it(tmp_path):
                   loss="ce", embedding_init="skipgram", batch_size=32, train_epoch=1, patience=0,
                   run_root=str(tmp_path / "runs"), device="cpu")
     metrics = run_distillation(DistilConfig(**common), resources=resources)
-    assert metrics["embedding_init"] == "skipgram" and "/skipgram/fasttext-d8-" in metrics["embedding_source"]
+    assert metrics["embedding_init"] == "skipgram" and "/skipgram/gensim-d8-" in metrics["embedding_source"]
     assert metrics["embedding_rows_initialised"] > 10
     assert json.loads((tmp_path / "runs" / "sst2" / metrics["run_dir"].split("/")[-1] / "config.json").read_text())[
         "embedding_init"] == "skipgram"
@@ -160,6 +160,6 @@ def test_embeddings_cli(tmp_path, capsys, caplog):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "vocab coverage" in out and "embedding_init=skipgram" in out
-    assert list((tmp_path / "tok" / "sst2" / "vocab_size_120" / "skipgram").glob("fasttext-d8-*/vectors.safetensors"))
+    assert list((tmp_path / "tok" / "sst2" / "vocab_size_120" / "skipgram").glob("gensim-d8-*/vectors.safetensors"))
     assert main(argv[:-1] + [str(tmp_path / "missing.txt")]) == 1  # a clear error naming the file, no traceback
     assert "texts file" in caplog.text and "missing.txt' not found" in caplog.text
