@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--teacher", required=True)
     parser.add_argument("--cache-dir", default="teacher_model/logits")
     parser.add_argument("--student", action="append", required=True, metavar="NAME=RUN_DIR")
+    parser.add_argument("--baseline", default=None, metavar="RUN_DIR", help="a baseline run, measured alongside")
     parser.add_argument("--batch1", type=int, default=300, help="texts timed one at a time")
     parser.add_argument("--teacher-texts", type=int, default=2048, help="texts for the teacher's batch-256 throughput")
     parser.add_argument("--student-texts", type=int, default=20000, help="texts for the students' batch-256 throughput")
@@ -91,13 +92,16 @@ def main() -> None:
     del teacher
 
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in args.student:
-            name, run_path = spec.split("=", 1)
+        specs = [s.split("=", 1) for s in args.student] + ([["baseline", args.baseline]] if args.baseline else [])
+        for name, run_path in specs:
             run = RunDir(run_path)
-            variants = [("torch fp32", run.path, [RunDir.WEIGHTS])]
-            for fmt in ("onnx", "onnx-int8"):
-                info = export_student(run.path, Path(tmp) / f"{name}-{fmt}", ExportConfig(format=fmt))
-                variants.append((fmt, Path(tmp) / f"{name}-{fmt}", [info["model_file"]]))
+            if name == "baseline":
+                variants = [("n-gram, numpy", run.path, [RunDir.WEIGHTS, f"{RunDir.VOCAB}/ngrams.json"])]
+            else:
+                variants = [("torch fp32", run.path, [RunDir.WEIGHTS])]
+                for fmt in ("onnx", "onnx-int8"):
+                    info = export_student(run.path, Path(tmp) / f"{name}-{fmt}", ExportConfig(format=fmt))
+                    variants.append((fmt, Path(tmp) / f"{name}-{fmt}", [info["model_file"]]))
             for label, folder, files in variants:
                 predictor = Predictor.load(folder, device="cpu", batch_size=256)
                 accuracy = float((predictor.logits(texts).argmax(1) == gold).mean())

@@ -147,7 +147,7 @@ def to_markdown(frame: pd.DataFrame) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     header = "| " + " | ".join(h for _, h in COLUMNS) + " |"
-    rule = "|" + "|".join("---" if k in ("model", "dataset", "loss") else "---:" for k, _ in COLUMNS) + "|"
+    rule = "|" + "|".join("---" if k in ("model", "dataset", "init", "loss") else "---:" for k, _ in COLUMNS) + "|"
     rows = ["| " + " | ".join(cell(k, row) for k, _ in COLUMNS) + " |" for row in frame.to_dict("records")]
     return "\n".join([header, rule, *rows]) + "\n"
 
