@@ -131,6 +131,7 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
         adapt_alphabet=args.adapt_alphabet, include_valid=args.include_valid, seed=args.seed, device=args.device,
+        mlm_texts=args.mlm_texts, mlm_epochs=args.mlm_epochs, mlm_lr=args.mlm_lr, mlm_max_texts=args.mlm_max_texts,
     )
     report = finetune(config, dataset)
     rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "test": h.get("test_accuracy")}
@@ -417,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--adapt-texts", nargs="*", default=[], metavar="FILE", help="unlabelled in-domain texts for the adapted vocabulary")
     ft.add_argument("--adapt-alphabet", type=int, default=2000, metavar="N",
                     help="characters the adapted vocabulary keeps (a word with a character outside them becomes [UNK])")
+    ft.add_argument("--mlm-texts", nargs="*", default=[], metavar="FILE",
+                    help="unlabelled in-domain texts for masked-LM training of the encoder before fine-tuning "
+                         "(resumable; validation and test texts are left out; the encoder is saved to OUT.mlm/encoder)")
+    ft.add_argument("--mlm-epochs", type=int, default=1)
+    ft.add_argument("--mlm-lr", type=float, default=1e-4)
+    ft.add_argument("--mlm-max-texts", type=int, default=None, help="use the first N texts of --mlm-texts")
     ft.add_argument("--include-valid", action="store_true",
                     help="train on train + valid (the whole training file); valid accuracy is then not reported")
     ft.add_argument("--seed", type=int, default=42)

@@ -285,6 +285,28 @@ def student_embeddings_from_teacher(teacher_dir: str | os.PathLike, student_toke
 # Fine-tuning
 
 
+def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: Path, device: torch.device) -> dict:
+    """Masked-LM training of ``model``'s encoder on ``config.mlm_texts`` (validation and test texts
+    left out), resumable from ``<out>.mlm/``; the adapted encoder is saved to ``<out>.mlm/encoder``
+    so that other fine-tunings can start from it (``--base``)."""
+    import itertools
+
+    from .data import LeakageGuard, iter_texts
+    from .mlm import MlmConfig, continue_pretraining
+
+    guard = LeakageGuard(dataset)
+    texts = list(itertools.islice(guard(t for f in config.mlm_texts for t in iter_texts(f)), config.mlm_max_texts))
+    state_dir = Path(f"{out}.mlm")
+    mlm = MlmConfig(epochs=config.mlm_epochs, lr=config.mlm_lr, batch_size=config.batch_size, max_length=config.max_length,
+                    seed=config.seed)
+    report = continue_pretraining(model, tokenizer, texts, mlm, state_dir=state_dir, device=device)
+    model.save_pretrained(state_dir / "encoder")
+    tokenizer.save_pretrained(state_dir / "encoder")
+    logger.info("masked LM: loss %.3f -> %.3f over %d steps; encoder saved to %s", report["loss_first_50"],
+                report["loss_last_50"], report["steps"], state_dir / "encoder")
+    return {**report, "held_out_dropped": guard.dropped, "encoder": str(state_dir / "encoder")}
+
+
 @dataclass
 class FinetuneConfig:
     """How ``teacher finetune`` trains. ``lr`` may be one rate per epoch; each epoch then has its
@@ -308,6 +330,11 @@ class FinetuneConfig:
     # Train on train + valid, i.e. the whole official training file (the shared teachers' recipe);
     # valid accuracy is then not reported, since it would be measured on training data.
     include_valid: bool = False
+    # domain-adaptive pretraining before fine-tuning: masked LM on these unlabelled in-domain files
+    mlm_texts: list[str] = field(default_factory=list)
+    mlm_epochs: int = 1
+    mlm_lr: float = 1e-4
+    mlm_max_texts: int | None = None  # the first N texts of mlm_texts (after the leakage guard)
     eval_batch_size: int = 128
     seed: int = 42
     device: str = "auto"
@@ -327,6 +354,10 @@ class FinetuneConfig:
             raise ValueError(f"FinetuneConfig.adapt_vocab must be > {len(SPECIAL_TOKENS)}, got {self.adapt_vocab}")
         if self.adapt_alphabet < 1:
             raise ValueError(f"FinetuneConfig.adapt_alphabet must be >= 1, got {self.adapt_alphabet}")
+        if self.mlm_epochs < 1 or self.mlm_lr <= 0:
+            raise ValueError(f"FinetuneConfig.mlm_epochs must be >= 1 and mlm_lr > 0, got {self.mlm_epochs}, {self.mlm_lr}")
+        if self.mlm_max_texts is not None and self.mlm_max_texts < 1:
+            raise ValueError(f"FinetuneConfig.mlm_max_texts must be >= 1, got {self.mlm_max_texts}")
 
     def lr_for_epoch(self, epoch: int) -> float:
         return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
@@ -371,6 +402,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
         tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=staging / "adapted_vocab",
                                      vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet))
     model.to(device)
+    mlm_report = _domain_adapt(model, tokenizer, dataset, config, out=out, device=device) if config.mlm_texts else None
 
     encoded = tokenize_for_teacher(tokenizer, train["text"].tolist(), config.max_length)
     labels = torch.tensor(train["label"].to_numpy(), dtype=torch.long)
@@ -431,6 +463,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
         "valid_accuracy": history[-1].get("valid_accuracy"),
         "test_accuracy": history[-1].get("test_accuracy"),
         "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
+        **({"masked_lm": mlm_report} if mlm_report else {}),
         "seconds": round(time.perf_counter() - start, 1),
         "device": str(device),
     }
