@@ -20,6 +20,8 @@ def predict_file(predictor: Predictor, path: str | Path, *, out: str | Path | No
     per label, one output row per input row in input order (an empty text is classified as
     [UNK]). Texts are read and written in windows; the output appears only when complete."""
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file to predict")
     out = Path(out) if out else path.with_name(path.name + ".predictions.csv")
     texts = iter_texts(path, text_column=text_column, keep_empty=True)
     rows, start = 0, time.perf_counter()

@@ -40,6 +40,7 @@ import torch
 
 from .inference import OnnxBackend, TorchBackend
 from .rundir import ExportDir, RunDir, split_student_json
+from .student import STUDENTS
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,9 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
     if out.path.exists() and any(out.path.iterdir()) and not config.overwrite:
         raise ValueError(f"{out.path} is not empty; choose another --out or pass --overwrite")
     architecture, values, label_names = split_student_json(run.read_student())
+    if architecture not in STUDENTS:
+        raise ValueError(f"{run.path} is a {architecture} run, which export does not take (it exports neural students: "
+                         f"{', '.join(STUDENTS)}); predict, evaluate and serve use the run folder directly")
     model = TorchBackend.from_run(run, device="cpu").model.eval()
     vocab_size = values["vocab_size"]
     out.path.parent.mkdir(parents=True, exist_ok=True)

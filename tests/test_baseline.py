@@ -73,7 +73,7 @@ def test_baseline_run_round_trips_without_pickle(tmp_path):
         float((predictor.logits(dataset.split("test")["text"].tolist()).argmax(1) == dataset.split("test")["label"]).mean()))
 
 
-def test_baseline_cli_compare_and_evaluate(tmp_path, capsys):
+def test_baseline_cli_compare_and_evaluate(tmp_path, capsys, caplog):
     data_dir = write_reviews(tmp_path / "data")
     assert main(["baseline", "--dataset", "sst2", "--data-dir", str(data_dir), "--no-download", "--c", "1",
                  "--run-root", str(tmp_path / "runs")]) == 0
@@ -82,6 +82,8 @@ def test_baseline_cli_compare_and_evaluate(tmp_path, capsys):
     assert main(["evaluate", "--model", run_dir, "--dataset", "sst2", "--data-dir", str(data_dir), "--json"]) == 0
     assert 0 <= json.loads(capsys.readouterr().out)["accuracy"] <= 1
     assert main(["compare", str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
+    assert main(["export", "--model", run_dir, "--out", str(tmp_path / "x")]) == 1  # a clear refusal, no traceback
+    assert "is a tfidf-lr run, which export does not take" in caplog.text
     table = pd.read_csv(tmp_path / "results" / "results.csv")
     assert list(table["kind"]) == ["baseline"] and table.iloc[0]["model"] == "Baseline: TF-IDF + LR (C=1)"
 
