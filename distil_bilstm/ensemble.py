@@ -26,6 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .inference import softmax
 from .logit_store import LogitStore, finish_store
 
 logger = logging.getLogger(__name__)
@@ -33,12 +34,7 @@ logger = logging.getLogger(__name__)
 
 def log_mean_probabilities(members: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     """``log Σ_i w_i softmax(z_i)`` of member logits ``(N, C)`` each, computed stably."""
-    total = None
-    for logits, weight in zip(members, weights):
-        logits = np.asarray(logits, dtype=np.float64)
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
-        total = weight * probs if total is None else total + weight * probs
+    total = sum(w * softmax(np.asarray(z, dtype=np.float64)) for z, w in zip(members, weights))
     return np.log(np.clip(total, 1e-300, None)).astype(np.float32)
 
 
@@ -50,19 +46,15 @@ def simplex_grid(k: int) -> list[tuple[float, ...]]:
 
 def auto_weights(members: Sequence[np.ndarray], labels: np.ndarray) -> tuple[tuple[float, ...], float]:
     """The grid weights with the best accuracy on ``labels``; ties go to the most even weights."""
+    probs = [softmax(m) for m in members]  # once, not once per weight vector
     best = None
     for weights in simplex_grid(len(members)):
-        mixed = sum(w * _softmax(m) for w, m in zip(weights, members))
+        mixed = sum(w * p for w, p in zip(weights, probs))
         accuracy = float((mixed.argmax(1) == labels).mean())
         evenness = -float(np.abs(np.asarray(weights) - 1 / len(weights)).sum())
         if best is None or (accuracy, evenness) > best[0]:
             best = ((accuracy, evenness), weights)
     return best[1], best[0][0]
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
 
 
 def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.PathLike, weights: Sequence[float] | str,

@@ -108,7 +108,7 @@ def _quantize_int8(fp32: Path, out: Path) -> None:
                      op_types_to_quantize=["LSTM", "MatMul", "Gemm", "Gather"])
 
 
-def _torchscript(model: torch.nn.Module, path: Path, *, vocab_size: int) -> None:
+def _torchscript(model: torch.nn.Module, path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scripted = torch.jit.script(model)  # script, not trace: the padding logic depends on the lengths
@@ -150,7 +150,7 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
     try:
         target = staging.model_path(config.format)
         if config.format == "torchscript":
-            _torchscript(model, target, vocab_size=vocab_size)
+            _torchscript(model, target)
             backend = TorchBackend.from_torchscript(target, device="cpu")
         else:
             fp32 = staging.model_path("onnx")

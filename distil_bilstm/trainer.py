@@ -40,7 +40,6 @@ from .utils import atomic_path
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass
 class SplitTensors:
     """One split, ready for batching: row ``i`` has tokens ``encoded[i]``, gold label ``labels[i]``
@@ -83,7 +82,6 @@ class Trainer:
         self.config = config
         self.train_data, self.valid_data, self.test_data = train, valid, test
         self.run = RunDir(run_dir)  # where checkpoints and the best weights go
-        self.run_dir = self.run.path
         self.device = device
         self.callbacks = list(callbacks)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -168,7 +166,7 @@ class Trainer:
                 self.train_seconds += time.perf_counter() - start
                 bar.close()
                 self.save_checkpoint()
-                raise KeyboardInterrupt(f"stopped at epoch {self.epoch + 1} step {self.step_in_epoch}; checkpoint saved in {self.run_dir}")
+                raise KeyboardInterrupt(f"stopped at epoch {self.epoch + 1} step {self.step_in_epoch}; checkpoint saved in {self.run.path}")
         bar.close()
         self.train_seconds += time.perf_counter() - start
         return total_loss / max(1, total_n)
@@ -240,7 +238,7 @@ class Trainer:
             "epochs_trained": self.epoch,
             "early_stopped": self._early_stopped(),
             "params": sum(p.numel() for p in self.model.parameters()),
-            "size_bytes": (self.run.weights_file).stat().st_size,
+            "size_bytes": self.run.weights_file.stat().st_size,
             "train_seconds": round(self.train_seconds, 2),
             "examples_per_second": round(self.train_examples_seen / self.train_seconds, 1) if self.train_seconds else None,
             "history": self.history,
