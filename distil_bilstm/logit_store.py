@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 import torch
 
 from .utils import atomic_path, read_json, sha256_file, write_json
@@ -121,13 +122,18 @@ def build_store(
     path: str | os.PathLike,
     *,
     texts: Sequence[str],
-    compute: Callable[[Sequence[str]], np.ndarray],
+    compute: Callable[[Sequence[str], Callable[[int], None]], np.ndarray],
     header: dict,
     chunk_size: int = 8192,
     recompute: bool = False,
     summarize: Callable[[np.ndarray], dict] | None = None,
+    progress: bool = True,
 ) -> BuildResult:
     """Compute (or reuse) the logits of ``texts`` with ``compute`` and return the opened store.
+
+    ``compute(texts, advance)`` returns the logits of one chunk and may call ``advance(n)`` after
+    each batch of ``n`` texts: one progress bar runs over the whole set (chunks inside it), with
+    examples/s and ETA, starting at the examples that earlier runs already computed.
 
     ``header`` must hold ``dataset_fingerprint``, ``teacher_hash`` and ``num_labels``; a complete
     store with the same three is reused with zero forward passes, a different one is refused
@@ -162,19 +168,31 @@ def build_store(
 
     computed = 0
     n_chunks = (len(texts) + chunk_size - 1) // chunk_size
-    for chunk in range(n_chunks):
-        chunk_file = chunks_dir / f"{chunk:05d}.npy"
+    bounds = [(c * chunk_size, min(len(texts), (c + 1) * chunk_size)) for c in range(n_chunks)]
+    chunk_files = [chunks_dir / f"{c:05d}.npy" for c in range(n_chunks)]
+    done = sum(hi - lo for (lo, hi), f in zip(bounds, chunk_files) if f.is_file())
+    bar = tqdm(total=len(texts), initial=done, desc=f"teacher logits ({n_chunks} chunks)", unit="ex", unit_scale=True,
+               disable=not progress)
+    for chunk, ((lo, hi), chunk_file) in enumerate(zip(bounds, chunk_files)):
         if chunk_file.is_file():
             continue
-        lo, hi = chunk * chunk_size, min(len(texts), (chunk + 1) * chunk_size)
-        logits = np.asarray(compute(texts[lo:hi]), dtype=np.float32)
+        advanced = 0
+
+        def advance(n: int) -> None:
+            nonlocal advanced
+            advanced += n
+            bar.update(n)
+
+        logits = np.asarray(compute(texts[lo:hi], advance), dtype=np.float32)
         if logits.shape != (hi - lo, header["num_labels"]):
             raise ValueError(f"teacher returned logits of shape {logits.shape} for {hi - lo} texts")
         with atomic_path(chunk_file) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, logits, allow_pickle=False)
+        bar.update(hi - lo - advanced)  # a teacher that does not report its batches
         computed += hi - lo
-        logger.info("chunk %d/%d done (idx %d..%d)", chunk + 1, n_chunks, lo, hi - 1)
+        logger.debug("chunk %d/%d done (idx %d..%d)", chunk + 1, n_chunks, lo, hi - 1)
+    bar.close()
 
     parts = [np.load(chunks_dir / f"{c:05d}.npy", allow_pickle=False) for c in range(n_chunks)]
     logits = np.concatenate(parts) if parts else np.zeros((0, header["num_labels"]), dtype=np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
@@ -189,11 +190,40 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
     plt.close(fig)
 
 
-def compare(runs_dir: str | Path, out_dir: str | Path) -> dict:
-    """Write ``results.csv``, ``results.md`` and ``accuracy_vs_params.png`` for ``runs_dir``."""
+def add_baselines(finished: list[dict], baseline_roots: Sequence[str | Path]) -> list[str]:
+    """Every dataset in the table gets its baseline row: one under ``runs_dir`` already, else the
+    newest baseline run of the same data (same fingerprint) under ``baseline_roots`` is added to
+    ``finished``. Returns the datasets that have none anywhere."""
+    have = {r["metrics"].get("dataset_fingerprint") for r in finished if is_baseline(r)}
+    wanted = {r["metrics"].get("dataset_fingerprint"): r["metrics"].get("dataset", r["config"].get("dataset"))
+              for r in finished if not is_baseline(r)}
+    missing = []
+    for fingerprint, dataset in wanted.items():
+        if fingerprint in have or dataset is None:
+            continue
+        found = []
+        for root in baseline_roots:
+            for metrics in Path(root).glob(f"{str(dataset).replace('/', '_')}/baseline-*/{RunDir.METRICS}"):
+                run = RunDir(metrics.parent)
+                if run.is_finished() and run.read_metrics().get("dataset_fingerprint") == fingerprint:
+                    found.append(run)
+        if found:
+            run = max(found, key=lambda r: (r.path / RunDir.METRICS).stat().st_mtime)
+            finished.append({"run_dir": str(run.path), "config": run.read_config(), "metrics": run.read_metrics(),
+                             "student": run.read_student()})
+            have.add(fingerprint)
+        else:
+            missing.append(str(dataset))
+    return missing
+
+
+def compare(runs_dir: str | Path, out_dir: str | Path, *, baseline_roots: Sequence[str | Path] = ("runs",)) -> dict:
+    """Write ``results.csv``, ``results.md`` and ``accuracy_vs_params.png`` for ``runs_dir``,
+    with each dataset's baseline row (see :func:`add_baselines`)."""
     finished, other = collect_runs(runs_dir)
     if not finished:
         raise FileNotFoundError(f"{runs_dir}: no finished runs (folders with metrics.json) to compare")
+    missing = add_baselines(finished, baseline_roots)
     frame = results_table(finished)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,6 +232,9 @@ def compare(runs_dir: str | Path, out_dir: str | Path) -> dict:
     if other:
         markdown += f"\n{len(other)} run(s) not finished: " + "; ".join(
             f"{Path(o['run_dir']).name} ({o['status']}{': ' + o['error'] if o.get('error') else ''})" for o in other) + "\n"
+    for dataset in missing:
+        markdown += (f"\nNo baseline for {dataset}: `distil-bilstm baseline --dataset {dataset} --run-root {runs_dir}` "
+                     "adds the TF-IDF row a student has to beat.\n")
     (out / "results.md").write_text(markdown, encoding="utf-8")
     plot_accuracy_vs_params(frame, out / "accuracy_vs_params.png")
     logger.info("compared %d finished runs (%d not finished) into %s", len(finished), len(other), out)

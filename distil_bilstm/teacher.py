@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -67,8 +67,9 @@ class Teacher:
     def num_labels(self) -> int:
         return int(self.model.config.num_labels)
 
-    def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True) -> np.ndarray:
-        return predict_logits(self, texts, batch_size=batch_size, max_length=max_length, progress=progress)
+    def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        return predict_logits(self, texts, batch_size=batch_size, max_length=max_length, progress=progress, on_batch=on_batch)
 
     @property
     def name(self) -> str:
@@ -185,8 +186,10 @@ def predict_logits(
     max_length: int = 128,
     progress: bool = True,
     desc: str = "teacher",
+    on_batch: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """Teacher logits ``(len(texts), num_labels)`` float32, in the order of ``texts``."""
+    """Teacher logits ``(len(texts), num_labels)`` float32, in the order of ``texts``.
+    ``on_batch(n)`` is called after each batch of ``n`` texts (a caller's own progress bar)."""
     model, pad_id = teacher.model, teacher.tokenizer.pad_token_id or 0
     model.eval()
     encoded = tokenize_for_teacher(teacher.tokenizer, texts, max_length)
@@ -197,6 +200,8 @@ def predict_logits(
         logits = model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits
         out[positions] = logits.float().cpu().numpy()
         bar.update(len(positions))
+        if on_batch:
+            on_batch(len(positions))
     bar.close()
     return out
 
@@ -516,11 +521,11 @@ def cache_dataset_logits(
     }
     start = time.perf_counter()
 
-    def compute(texts):
-        return teacher.logits(texts, batch_size=batch_size, max_length=max_length, progress=progress)
+    def compute(texts, advance):
+        return teacher.logits(texts, batch_size=batch_size, max_length=max_length, progress=False, on_batch=advance)
 
     result = build_store(store_dir, texts=table["text"].tolist(), compute=compute, header=header,
-                         chunk_size=chunk_size, recompute=recompute, summarize=summarize)
+                         chunk_size=chunk_size, recompute=recompute, summarize=summarize, progress=progress)
     seconds = time.perf_counter() - start
     if result.computed_examples:
         logger.info("teacher ran on %d examples in %.1f s (%.0f examples/s)", result.computed_examples, seconds,

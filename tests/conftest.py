@@ -1,4 +1,7 @@
-"""Shared fixtures: small slices of ../shared data, tiny real tokenizers and models in tmp_path."""
+"""Shared fixtures: slices of the built-in NSMC sample, tiny real tokenizers and models in tmp_path.
+
+Every test runs from a fresh clone; only the few that check the full shared files (``shared_data``)
+skip without them, and say so."""
 
 from __future__ import annotations
 
@@ -26,16 +29,19 @@ def head_lines(path: Path, n: int) -> list[str]:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
+    """The full shared files: only for tests about those files themselves (their size, format)."""
     if not (SHARED_DATA / "nsmc" / "ratings_train.txt").is_file():
-        pytest.skip(f"shared data not found at {SHARED_DATA}")
+        pytest.skip(f"checks the full NSMC files, which a fresh clone does not have (looked in {SHARED_DATA})")
     return SHARED_DATA
 
 
 @pytest.fixture
-def small_nsmc(tmp_path: Path, shared_data: Path) -> Path:
-    """A data dir with the first 120 train / 40 test rows of the shared NSMC files."""
+def small_nsmc(tmp_path: Path) -> Path:
+    """A data dir with the first 120 train / 40 test rows of the built-in NSMC sample."""
+    from distil_bilstm.data import SAMPLE_DIR
+
     for name, n in (("ratings_train.txt", 121), ("ratings_test.txt", 41)):
-        write_lines(tmp_path / "data" / "nsmc" / name, head_lines(shared_data / "nsmc" / name, n))
+        write_lines(tmp_path / "data" / "nsmc" / name, head_lines(SAMPLE_DIR / "nsmc_sample" / name, n))
     return tmp_path / "data"
 
 

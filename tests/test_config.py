@@ -27,6 +27,24 @@ def test_validation_names_the_field():
         DistilConfig(loss="kl")
     with pytest.raises(ValueError, match="DistilConfig.scheduler must be one of"):
         DistilConfig(loss="ce", scheduler="cosine")
+    # trainer and student settings too, when the config is made (log_every=0 once divided by zero)
+    with pytest.raises(ValueError, match=r"DistilConfig.log_every must be >= 1 .*got 0"):
+        DistilConfig(loss="ce", log_every=0)
+    with pytest.raises(ValueError, match=r"DistilConfig.dropout must be in \[0, 1\), got 1.5"):
+        DistilConfig(loss="ce", dropout=1.5)
+    with pytest.raises(ValueError, match="DistilConfig.num_layers must be >= 1"):
+        DistilConfig(loss="ce", num_layers=0)
+    with pytest.raises(ValueError, match="DistilConfig.pooling must be one of"):
+        DistilConfig(loss="ce", pooling="max")
+
+
+def test_a_grid_validates_student_settings_of_every_combination_before_any_work(tmp_path):
+    from distil_bilstm.grid import load_grid
+
+    path = tmp_path / "grid.yaml"
+    path.write_text("loss: ce\ndataset: missing_file.csv\ndropout: [0.2, 1.5]\nlog_every: [10, 0]\n")
+    with pytest.raises(ValueError, match=r"3 combination\(s\) are invalid:\n  dropout=0.2, log_every=0: DistilConfig.log_every"):
+        load_grid(path)  # the dataset file does not even exist: nothing was loaded
 
 
 def test_run_name_comes_from_hyperparameters():

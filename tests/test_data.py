@@ -111,9 +111,10 @@ def test_fingerprint_changes_with_a_label(small_nsmc):
     assert dataset.fingerprint != same.fingerprint
 
 
-def test_read_texts_header_and_plain(tmp_path, shared_data):
-    lines = [l for l in open(shared_data / "nsmc" / "unlabeled.txt", encoding="utf-8").readlines()[:11]]
-    path = write_lines(tmp_path / "unlabeled.txt", [l.rstrip("\n") for l in lines])
+def test_read_texts_header_and_plain(tmp_path):
+    # unlabeled.txt's shape: id<TAB>document, a header line
+    path = write_lines(tmp_path / "unlabeled.txt", ["id\tdocument", *(f"{i}\t리뷰 \"{i}\" 입니다" for i in range(10))])
+    assert read_texts(path)["text"].tolist()[:2] == ['리뷰 "0" 입니다', '리뷰 "1" 입니다']
     assert len(read_texts(path)) == 10
     plain = write_lines(tmp_path / "plain.txt", ["first text", "", "second text"])
     assert read_texts(plain)["text"].tolist() == ["first text", "second text"]
@@ -128,3 +129,83 @@ def test_transfer_set_is_unlabelled_and_indexed(tmp_path, small_nsmc):
     assert transfer.name == "nsmc.transfer.aug"
     assert transfer.table[["idx", "text", "label"]].values.tolist() == [[0, "첫 문장", -1], [1, "둘째 문장", -1]]
     assert transfer.label_names == dataset.label_names
+
+
+# ---- inputs that cannot crash it: each gets one message naming the file and what is wrong
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_zero_byte_file_is_named(tmp_path, suffix):
+    path = tmp_path / f"empty{suffix}"
+    path.write_bytes(b"")
+    with pytest.raises(DataFormatError, match=f"{path}: empty file .*header row"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize("header", ["text,label", "text\tlabel"])
+def test_header_only_file_is_named(tmp_path, header):
+    path = tmp_path / ("header.csv" if "," in header else "header.tsv")
+    path.write_text(header + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=f"{path}: no data rows"):
+        load_dataset(str(path))
+
+
+def test_header_only_registry_file_is_named(tmp_path):
+    write_lines(tmp_path / "sst2" / "train.tsv", ["sentence\tlabel"])
+    write_lines(tmp_path / "sst2" / "dev.tsv", ["sentence\tlabel", "fine\t1"])
+    with pytest.raises(DataFormatError, match=r"train.tsv: no data rows \(only the header"):
+        load_dataset("sst2", data_dir=tmp_path, download=False)
+
+
+def _toy(tmp_path, header="review,rating", stray=("7", "positive")):
+    rows = [header] + [f"review number {i},{i % 2}" for i in range(40)] + [f"odd one {s},{s}" for s in stray]
+    return write_lines(tmp_path / "toy.csv", rows)
+
+
+def test_common_column_names_are_found_without_flags(tmp_path):
+    dataset = load_dataset(str(_toy(tmp_path, stray=())))
+    assert dataset.label_names == ["0", "1"] and len(dataset) == 40
+    other = write_lines(tmp_path / "other.tsv", ["Sentence\tSentiment", "good\t1", "bad\t0", "fine\t1", "poor\t0"])
+    assert load_dataset(str(other)).table["text"].tolist()[:2] == ["good", "bad"]
+    unnamed = write_lines(tmp_path / "unnamed.csv", ["body,score", "good,1", "bad,0"])
+    with pytest.raises(DataFormatError, match=r"no text column among \['body', 'score'\].*--text-column"):
+        load_dataset(str(unnamed))
+
+
+def test_declared_labels_drop_and_count_strays(tmp_path):
+    path = _toy(tmp_path)
+    dataset = load_dataset(DataConfig(name=str(path), label_names=["0", "1"]))
+    assert dataset.label_names == ["0", "1"] and len(dataset) == 40
+    assert dataset.dropped == {"unknown label": 2}
+    with pytest.raises(DataFormatError, match=r"toy.csv, line 42: label '7' in column 'rating' is not one of \['0', '1'\]"):
+        load_dataset(DataConfig(name=str(path), label_names=["0", "1"], strict=True))
+
+
+def test_rare_label_gets_a_warning_naming_it_and_its_line(tmp_path, caplog):
+    rows = ["text,label"] + [f"review {i},{i % 2}" for i in range(2000)] + ["typo row,7"]
+    path = write_lines(tmp_path / "big.csv", rows)
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(str(path))
+    assert dataset.num_labels == 3  # undeclared: kept, but the user is told
+    assert "label '7' appears on 1 of 2001 rows (first at line 2002)" in caplog.text and "--labels" in caplog.text
+
+
+def test_cli_reports_a_bad_file_in_one_line(tmp_path, caplog):
+    from distil_bilstm.cli import main
+
+    path = tmp_path / "empty.tsv"
+    path.write_bytes(b"")
+    assert main(["baseline", "--dataset", str(path), "--run-root", str(tmp_path / "runs")]) == 1
+    assert f"{path}: empty file" in caplog.text and "Traceback" not in caplog.text
+    toy = _toy(tmp_path)
+    assert main(["baseline", "--dataset", str(toy), "--labels", "0,1", "--strict", "--run-root", str(tmp_path / "runs")]) == 1
+    assert "line 42: label '7'" in caplog.text
+
+
+def test_builtin_sample_needs_no_data_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISTIL_BILSTM_DATA", raising=False)
+    dataset = load_dataset("nsmc_sample", data_dir=tmp_path / "nowhere")
+    counts = dataset.table["split"].value_counts().to_dict()
+    assert counts == {"train": 4750, "valid": 250, "test": 1000}
+    assert dataset.label_names == ["negative", "positive"]

@@ -46,28 +46,32 @@ def test_stale_fingerprint_is_refused_then_recomputed(tiny_teacher_dir, small_ns
     assert redo.computed_examples == 160 and redo.store.header["dataset_fingerprint"] == changed.fingerprint
 
 
-def test_resume_after_interruption_gives_identical_bytes(tiny_teacher_dir, small_nsmc, tmp_path):
+def test_resume_after_interruption_gives_identical_bytes(tiny_teacher_dir, small_nsmc, tmp_path, capsys):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
     teacher = load_teacher(tiny_teacher_dir, device="cpu")
     texts = dataset.table["text"].tolist()
     header = {"dataset_fingerprint": dataset.fingerprint, "teacher_hash": teacher.weights_hash, "num_labels": 2}
     calls = []
 
-    def compute(chunk):
+    def compute(chunk, advance):
         calls.append(len(chunk))
         if len(calls) == 3:
             raise KeyboardInterrupt  # killed while the third chunk runs
-        return predict_logits(teacher, chunk, max_length=32, progress=False)
+        return predict_logits(teacher, chunk, max_length=32, progress=False, on_batch=advance)
 
     with pytest.raises(KeyboardInterrupt):
         build_store(tmp_path / "resumed", texts=texts, compute=compute, header=header, chunk_size=40)
     assert not (tmp_path / "resumed" / "header.json").exists()  # never looks complete
     with pytest.raises(FileNotFoundError, match="no complete logit store"):
         LogitStore.open(tmp_path / "resumed")
+    capsys.readouterr()
     calls.clear()
-    resumed = build_store(tmp_path / "resumed", texts=texts, compute=lambda c: (calls.append(len(c)), predict_logits(teacher, c, max_length=32, progress=False))[1], header=header, chunk_size=40)
+    resumed = build_store(tmp_path / "resumed", texts=texts, compute=lambda c, _: (calls.append(len(c)), predict_logits(teacher, c, max_length=32, progress=False))[1], header=header, chunk_size=40)
     assert calls == [40, 40] and resumed.computed_examples == 80  # only the two missing chunks
-    whole = build_store(tmp_path / "whole", texts=texts, compute=lambda c: predict_logits(teacher, c, max_length=32, progress=False), header=header, chunk_size=40)
+    # one progress bar over the whole set, starting where the interrupted run stopped
+    bar = capsys.readouterr().err
+    assert "teacher logits (4 chunks):  50%" in bar and "160/160" in bar and "ex/s" in bar
+    whole = build_store(tmp_path / "whole", texts=texts, compute=lambda c, _: predict_logits(teacher, c, max_length=32, progress=False), header=header, chunk_size=40)
     assert (tmp_path / "resumed" / "logits.npy").read_bytes() == (tmp_path / "whole" / "logits.npy").read_bytes()
     assert whole.computed_examples == 160
 

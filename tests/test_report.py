@@ -22,7 +22,8 @@ def test_compare_two_tiny_runs_writes_csv_markdown_and_png(tmp_path, small_nsmc,
     (broken / "student.json").write_text("{}")
 
     out = tmp_path / "results"
-    assert main(["compare", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    elsewhere = tmp_path / "elsewhere"
+    assert main(["compare", str(tmp_path / "runs"), "--out", str(out), "--baselines", str(elsewhere)]) == 0
     table = pd.read_csv(out / "results.csv")
     assert list(table["kind"]) == ["teacher", "student", "student"]
     teacher = table.iloc[0]
@@ -42,6 +43,16 @@ def test_compare_two_tiny_runs_writes_csv_markdown_and_png(tmp_path, small_nsmc,
     png = out / "accuracy_vs_params.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     assert "| Model |" in capsys.readouterr().out
+    assert "No baseline for nsmc: `distil-bilstm baseline --dataset nsmc" in markdown
+
+    # a baseline of the same data anywhere under --baselines joins the table; one of other data does not
+    from distil_bilstm.baseline import BaselineConfig, train_baseline
+
+    train_baseline(BaselineConfig(dataset="nsmc", data_dir=str(small_nsmc), c_values=[1.0], run_root=str(elsewhere)))
+    train_baseline(BaselineConfig(dataset="nsmc_sample", c_values=[1.0], run_root=str(elsewhere / "other")))
+    assert main(["compare", str(tmp_path / "runs"), "--out", str(out), "--baselines", str(elsewhere)]) == 0
+    assert list(pd.read_csv(out / "results.csv")["kind"]) == ["teacher", "baseline", "student", "student"]
+    assert "No baseline" not in (out / "results.md").read_text()
 
 
 def test_compare_without_finished_runs_fails_clearly(tmp_path, caplog):

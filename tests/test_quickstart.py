@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distil_bilstm.cli import main
+from distil_bilstm.quickstart import QuickstartConfig, QuickstartLayout, hangul_share, run_quickstart, vocab_transfer_size
+
+
+def reduced(tmp_path, data_dir, base, **overrides) -> QuickstartConfig:
+    """The quickstart's flow at test size: a 1-layer BERT as the base, 1 teacher and 1 student epoch."""
+    values = dict(dataset="nsmc", data_dir=str(data_dir), base=str(base), out=str(tmp_path / "qs"), teacher_epochs=1,
+                  adapt_vocab=0, preset="tiny", vocab_size=1200, train_epoch=1, device="cpu")
+    return QuickstartConfig(**{**values, **overrides})
+
+
+def test_quickstart_runs_every_stage_and_a_rerun_reuses_them(tmp_path, small_nsmc, tiny_teacher_dir):
+    stages = []
+    result = run_quickstart(reduced(tmp_path, small_nsmc, tiny_teacher_dir), on_stage=stages.append)
+    assert stages == ["data", "teacher", "students", "baseline", "compare", "predict"]
+    assert list(result["seconds"]) == stages and result["total_seconds"] >= sum(result["seconds"].values()) - 0.5
+    layout: QuickstartLayout = result["layout"]
+    teacher = layout.teacher("nsmc")
+    assert json.loads((teacher / "eval.json").read_text())["trained_on"] == ["train"]
+    assert [r["status"] for r in result["runs"]] == ["finished", "finished"]
+    assert list(layout.logits.rglob("header.json")) and (layout.vocab_root / "nsmc" / "vocab_size_1200" / "vocab.txt").is_file()
+    markdown = result["report"]["markdown"]
+    for row in ("Teacher: teacher-nsmc", "Baseline: TF-IDF + LR", "BiLSTM Tiny · KD (KL)", "BiLSTM Tiny · CE"):
+        assert row in markdown
+    assert (layout.results / "accuracy_vs_params.png").stat().st_size > 0
+    assert len(result["predictions"]) == 4
+    assert {p.label for _, p in result["predictions"]} <= {"negative", "positive"}
+
+    eval_mtime = (teacher / "eval.json").stat().st_mtime_ns
+    again = run_quickstart(reduced(tmp_path, small_nsmc, tiny_teacher_dir))
+    assert (teacher / "eval.json").stat().st_mtime_ns == eval_mtime  # the teacher is not fine-tuned again
+    assert [r.get("skipped") for r in again["runs"]] == [True, True]  # nor the students trained again
+
+
+def test_quickstart_cli_prints_table_predictions_and_next_steps(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
+    code = main(["quickstart", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--base", str(tiny_teacher_dir),
+                 "--out", str(tmp_path / "qs"), "--teacher-epochs", "1", "--adapt-vocab", "0", "--preset", "tiny",
+                 "--train-epoch", "1", "--device", "cpu"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| Model |" in out and "predictions of" in out and "next:" in out
+    assert f"distil-bilstm predict --model {tmp_path / 'qs' / 'runs' / 'nsmc'}" in out
+    assert "done in" in out and "students" in out
+
+
+def test_quickstart_with_a_given_teacher_skips_fine_tuning(tmp_path, small_nsmc, tiny_teacher_dir):
+    result = run_quickstart(reduced(tmp_path, small_nsmc, "unused-base", teacher=str(tiny_teacher_dir), baseline=False))
+    assert result["teacher"] == str(tiny_teacher_dir) and not result["layout"].teacher("nsmc").exists()
+    assert "baseline" not in result["seconds"]
+
+
+def test_vocabulary_transfer_only_for_korean_text(small_nsmc):
+    from distil_bilstm.data import load_dataset
+
+    assert hangul_share(["정말 좋다", "great"]) == pytest.approx(4 / 9)
+    nsmc = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    assert vocab_transfer_size(QuickstartConfig(), nsmc) == 4000
+    assert vocab_transfer_size(QuickstartConfig(adapt_vocab=0), nsmc) is None
+    assert vocab_transfer_size(QuickstartConfig(adapt_vocab=3000), nsmc) == 3000
+
+
+def test_quickstart_config_is_validated():
+    with pytest.raises(ValueError, match="QuickstartConfig.train_epoch must be >= 1"):
+        QuickstartConfig(train_epoch=0)
+    with pytest.raises(ValueError, match="QuickstartConfig.adapt_vocab must be >= 0"):
+        QuickstartConfig(adapt_vocab=-1)
