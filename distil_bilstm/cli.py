@@ -576,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--device", default="auto")
-    ev.set_defaults(func=cmd_evaluate, strict=False, no_download=False)
+    ev.set_defaults(func=cmd_evaluate, strict=False, no_download=False, labels=None)
 
     ex = sub.add_parser("export", help="export a trained student to ONNX, ONNX int8 or TorchScript")
     ex.add_argument("--model", required=True, help="a run folder")
