@@ -38,6 +38,28 @@ def stop_tensorboards(workdir: Path) -> int:
     return stopped
 
 
+def terminal_text(text: str) -> str:
+    """What a terminal (and Jupyter) shows for ``text``: each line ends as its last ``\\r`` left it."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
+
+
+def squash_streams(notebook) -> None:
+    """Merge each cell's consecutive stdout/stderr outputs and resolve progress bars' carriage
+    returns, so that the saved notebook holds what a reader would have seen, not every redraw."""
+    for cell in notebook.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            if output.output_type == "stream" and merged and merged[-1].output_type == "stream" and merged[-1].name == output.name:
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.output_type == "stream":
+                output.text = terminal_text(output.text)
+        if "outputs" in cell:
+            cell.outputs = merged
+
+
 def inject_parameters(notebook, assignments: list[str]) -> None:
     """Insert ``NAME = VALUE`` lines after the cell tagged ``parameters``."""
     tagged = [i for i, cell in enumerate(notebook.cells) if "parameters" in cell.get("metadata", {}).get("tags", [])]
@@ -81,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_tensorboards(workdir)
     seconds = time.perf_counter() - start
     if args.save:
+        squash_streams(notebook)
         nbformat.write(notebook, path)
     print(f"{path}: {len(notebook.cells)} cells ran without error in {seconds:.0f} s (workdir {workdir})")
     return 0
