@@ -190,7 +190,10 @@ def cmd_teacher_ensemble(args: argparse.Namespace) -> int:
     weights = "auto" if args.weights == "auto" else [float(w) for w in args.weights.split(",")]
     dataset = load_dataset(_data_config(args)) if args.dataset else None
     header = build_ensemble(args.store, out=args.out, weights=weights, dataset=dataset)
-    rows = [{"member": m["teacher_path"], "weight": m["weight"], "test": m.get("teacher_test_accuracy")} for m in header["members"]]
+    # a member's valid accuracy is a measurement only when it did not train on the validation split
+    rows = [{"member": m["teacher_path"], "weight": m["weight"], "test": m.get("teacher_test_accuracy"),
+             "valid": m.get("teacher_valid_accuracy") if "valid" not in (m.get("teacher_trained_on") or ["valid"]) else None}
+            for m in header["members"]]
     rows.append({"member": "ensemble", "weight": 1.0, "test": header.get("teacher_test_accuracy"),
                  "valid": header.get("teacher_valid_accuracy")})
     print(_table(rows, [("member", "teacher"), ("weight", "weight"), ("valid", "valid acc"), ("test", "test acc")]))

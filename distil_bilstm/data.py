@@ -499,7 +499,8 @@ def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, te
 # Column names found in a user's file without --text-column / --label-column, in this order.
 TEXT_COLUMNS = ("text", "document", "sentence", "review", "comments")
 LABEL_COLUMNS = ("label", "rating", "sentiment")
-# Without --labels, a label on fewer than this share of rows is most likely a typo: warn about it.
+# Without --labels, a label on fewer than this share of rows (or on a single row) is most likely a
+# typo: warn about it.
 RARE_LABEL_SHARE = 0.001
 
 
@@ -559,7 +560,7 @@ def _infer_label_map(path: Path, spec: DatasetSpec, label_names: list[str] | Non
         raise DataFormatError(f"{path}: column {spec.label_column!r} has {len(counts)} distinct values; is it really the label?")
     total = sum(counts.values())
     for value, count in sorted(counts.items()):
-        if count < RARE_LABEL_SHARE * total:
+        if count < RARE_LABEL_SHARE * total or count == 1 < total:  # a class of one row cannot be learned either
             logger.warning("%s: label %r appears on %d of %d rows (first at line %d): a typo? Declare the label set with "
                            "--labels to drop such rows", path, value, count, total, first_line[value])
     ordered = sorted(counts, key=lambda v: (0, int(v)) if v.lstrip("-").isdigit() else (1, v))

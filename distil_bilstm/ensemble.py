@@ -105,6 +105,8 @@ def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.Pa
         "dataset": first.header.get("dataset"), "dataset_fingerprint": first.header["dataset_fingerprint"],
         "num_labels": first.num_labels, "label_names": first.header.get("label_names"), "max_length": None,
         "members": [{"store": str(s.path), "teacher_path": s.header.get("teacher_path"), "weight": w,
+                     "teacher_trained_on": s.header.get("teacher_trained_on"),
+                     "teacher_valid_accuracy": s.header.get("teacher_valid_accuracy"),
                      "teacher_test_accuracy": s.header.get("teacher_test_accuracy")} for s, w in zip(stores, weights)],
         "weights": weights, "weights_chosen": "auto (valid accuracy)" if valid_accuracy is not None else "given",
         "teacher_trained_on": None if None in trained_on else sorted({split for t in trained_on for split in t}),

@@ -190,6 +190,15 @@ def test_rare_label_gets_a_warning_naming_it_and_its_line(tmp_path, caplog):
     assert "label '7' appears on 1 of 2001 rows (first at line 2002)" in caplog.text and "--labels" in caplog.text
 
 
+def test_a_label_on_one_row_of_a_small_file_is_flagged_too(tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        dataset = load_dataset(str(_toy(tmp_path)))  # 20 × "0", 20 × "1", one "7", one "positive"
+    assert dataset.label_names == ["0", "1", "7", "positive"]
+    assert "label '7' appears on 1 of 42 rows (first at line 42)" in caplog.text
+    assert "label 'positive' appears on 1 of 42 rows (first at line 43)" in caplog.text
+    assert "label '0'" not in caplog.text
+
+
 def test_cli_reports_a_bad_file_in_one_line(tmp_path, caplog):
     from distil_bilstm.cli import main
 
