@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, LeakageGuard, iter_texts, resolve_text_file
 from .tokenization import vocab_hash, vocab_tokens
-from .utils import count_lines, read_json, sha256_file, write_json
+from .utils import apply_umask, count_lines, read_json, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -265,6 +265,7 @@ def ensure_skipgram(
         header = _build(dataset, staging=staging, tokenizer=tokenizer, files=files, inputs=inputs, config=config)
         if folder.exists():
             shutil.rmtree(folder)
+        apply_umask(staging)
         os.replace(staging, folder)  # whole folder appears at once: a half-built cache is never read
     finally:
         if staging.exists():

@@ -41,6 +41,7 @@ import torch
 from .inference import OnnxBackend, TorchBackend
 from .rundir import ExportDir, RunDir, split_student_json
 from .student import STUDENTS
+from .utils import apply_umask
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
         staging.write_info(info)
         if out.path.exists():
             shutil.rmtree(out.path)
+        apply_umask(staging.path)
         os.replace(staging.path, out.path)  # the folder appears complete or not at all
     finally:
         if staging.path.exists():

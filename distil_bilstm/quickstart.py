@@ -170,7 +170,7 @@ def run_quickstart(config: QuickstartConfig, *, on_stage: Callable[[str], None] 
         if not (baseline.run_dir() / "metrics.json").is_file():
             train_baseline(baseline, dataset=dataset)
     stage("compare")
-    report = compare(layout.runs, layout.results)
+    report = compare(layout.runs, layout.results, baseline_roots=[layout.runs])
     stage("predict")
     best = max(runs, key=lambda r: r.get("valid_accuracy") or 0.0)
     predictor = Predictor.load(best["run_dir"], device="cpu")

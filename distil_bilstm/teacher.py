@@ -35,7 +35,7 @@ from transformers import (
 
 from .batching import bucketed_batches, length_sorted_batches
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
-from .utils import read_json, resolve_device, sha256_file, write_json
+from .utils import apply_umask, read_json, resolve_device, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -476,6 +476,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
     if out.exists():
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    apply_umask(staging)
     os.replace(staging, out)
     return report
 

@@ -41,10 +41,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        apply_umask(tmp_path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def apply_umask(path: str | Path) -> None:
+    """Give ``path`` (and, for a folder, everything under it) the modes a plain ``open``/``mkdir``
+    would have: ``tempfile`` makes files 0600 and folders 0700, which would leave artefacts
+    written through a temporary name unreadable to the rest of a team."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path = Path(path)
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in paths:
+        if item.exists() and not item.is_symlink():
+            item.chmod((0o777 if item.is_dir() else 0o666) & ~umask)
 
 
 def write_json(path: str | Path, obj: Any) -> None:
