@@ -9,6 +9,7 @@ Transfer for Language Model Compression") for a language the base vocabulary doe
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import os
@@ -35,7 +36,7 @@ from transformers import (
 
 from .batching import bucketed_batches, length_sorted_batches
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
-from .utils import apply_umask, read_json, resolve_device, sha256_file, write_json
+from .utils import apply_umask, atomic_path, read_json, resolve_device, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -228,11 +229,17 @@ def adapt_vocabulary(
     Gee et al. 2022: train an ``vocab_size``-piece vocabulary on ``texts``; each new token's
     embedding is the mean of the base model's embeddings of the pieces the *old* tokenizer makes
     of that token's string (``##`` stripped); special tokens take their old rows. The transformer
-    layers are kept. The new vocabulary is saved to ``out_dir`` and returned as a tokenizer.
+    layers are kept. The new vocabulary is saved to ``out_dir`` and returned as a tokenizer; a
+    vocabulary of the same settings already there is reused, not retrained (WordPiece training
+    does not order tied tokens reproducibly, and a resumed fine-tuning must keep its token ids).
     """
     config = vocab_config or VocabConfig(vocab_size=vocab_size, lowercase=False, strip_accents=False)
     config = VocabConfig.from_dict({**config.to_dict(), "vocab_size": vocab_size})
-    save_vocab(train_wordpiece(texts, config), out_dir, config)
+    existing = Path(out_dir) / "vocab_config.json"
+    if existing.is_file() and read_json(existing) == config.to_dict() and (Path(out_dir) / "vocab.txt").is_file():
+        logger.info("adapted vocabulary: reusing %s", out_dir)
+    else:
+        save_vocab(train_wordpiece(texts, config), out_dir, config)
     new_tokenizer = load_vocab(out_dir)
     new_vocab = new_tokenizer.get_vocab()
     tokens = sorted(new_vocab, key=new_vocab.get)
@@ -290,6 +297,9 @@ def student_embeddings_from_teacher(teacher_dir: str | os.PathLike, student_toke
 # Fine-tuning
 
 
+FINETUNE_CHECKPOINT = "finetune_checkpoint.pt"
+
+
 def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: Path, device: torch.device) -> dict:
     """Masked-LM training of ``model``'s encoder on ``config.mlm_texts`` (validation and test texts
     left out), resumable from ``<out>.mlm/``; the adapted encoder is saved to ``<out>.mlm/encoder``
@@ -341,6 +351,7 @@ class FinetuneConfig:
     mlm_lr: float = 1e-4
     mlm_max_texts: int | None = None  # the first N texts of mlm_texts (after the leakage guard)
     eval_batch_size: int = 128
+    checkpoint_every: int = 500  # fine-tuning steps between resumable checkpoints (<out>.finetune/)
     seed: int = 42
     device: str = "auto"
 
@@ -361,6 +372,8 @@ class FinetuneConfig:
             raise ValueError(f"FinetuneConfig.adapt_alphabet must be >= 1, got {self.adapt_alphabet}")
         if self.mlm_epochs < 1 or self.mlm_lr <= 0:
             raise ValueError(f"FinetuneConfig.mlm_epochs must be >= 1 and mlm_lr > 0, got {self.mlm_epochs}, {self.mlm_lr}")
+        if self.checkpoint_every < 1:
+            raise ValueError(f"FinetuneConfig.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.mlm_max_texts is not None and self.mlm_max_texts < 1:
             raise ValueError(f"FinetuneConfig.mlm_max_texts must be >= 1, got {self.mlm_max_texts}")
 
@@ -375,16 +388,88 @@ class FinetuneConfig:
         return cls(**values)
 
 
-def finetune(config: FinetuneConfig, dataset) -> dict:
+def train_epochs(model, encoded: list[list[int]], labels: torch.Tensor, config: "FinetuneConfig", *, pad_id: int,
+                 device: torch.device, state_dir: Path, identity: dict, evaluate: Callable[[], dict],
+                 on_step: Callable[[int, float], None] | None = None) -> list[dict]:
+    """The fine-tuning epochs (AdamW, per-epoch rate with warmup and linear decay, cross-entropy),
+    resumable: the state goes to ``state_dir`` every ``config.checkpoint_every`` steps, after each
+    epoch's evaluation and on Ctrl-C, and an epoch's batch order depends only on (seed, epoch), so
+    a resumed run reaches the same weights. Returns one history entry per epoch."""
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ], lr=config.lr_for_epoch(0))
+    checkpoint = state_dir / FINETUNE_CHECKPOINT
+    epoch, step, history, running = 0, 0, [], None
+    if checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state["identity"] != identity:
+            raise ValueError(f"{checkpoint} belongs to another fine-tuning setup; delete {state_dir} to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"].cpu())  # dropout
+        epoch, step, history, running = state["epoch"], state["step"], list(state["history"]), state["running"]
+        logger.info("fine-tuning: resumed from %s at epoch %d, step %d", checkpoint, epoch + 1, step)
+
+    def save() -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(checkpoint) as tmp:
+            torch.save({"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step, "history": history,
+                        "running": running}, tmp)
+
+    lengths = [len(e) for e in encoded]
+    while epoch < config.epochs:
+        batches = bucketed_batches(lengths, config.batch_size, random.Random(config.seed * 1_000_003 + epoch))
+        for group in optimizer.param_groups:
+            group["initial_lr"] = config.lr_for_epoch(epoch)
+        # last_epoch = steps already taken: the rate continues where the interrupted run left it
+        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * len(batches)), len(batches),
+                                                    last_epoch=step - 1)
+        model.train()
+        bar = tqdm(total=len(batches), initial=step, desc=f"finetune epoch {epoch + 1}/{config.epochs}", unit="batch")
+        try:
+            for positions in batches[step:]:
+                ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # (batch, labels)
+                loss = nn.functional.cross_entropy(logits, labels[positions].to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+                bar.update(1)
+                bar.set_postfix(loss=f"{running:.4f}")
+                if on_step:
+                    on_step(step, loss.item())
+                if step % config.checkpoint_every == 0:
+                    save()
+        except KeyboardInterrupt:
+            save()
+            bar.close()
+            raise KeyboardInterrupt(f"fine-tuning stopped at epoch {epoch + 1}, step {step}; rerun the same command "
+                                    f"to resume from {checkpoint}") from None
+        bar.close()
+        history.append({"epoch": epoch + 1, "train_loss": running, **evaluate()})
+        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in history[-1].items() if v is not None})
+        epoch, step, running = epoch + 1, 0, None
+        save()
+    return history
+
+
+def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
     """Fine-tune ``config.base`` on ``dataset``'s train split; save to ``config.out`` with eval.json.
 
-    The checkpoint is written to a temporary folder and renamed into place at the end, so an
-    interrupted run never leaves a half-written teacher that looks complete.
+    Resumable (:func:`train_epochs`; the state lives in ``<out>.finetune/`` until the teacher is
+    in place). The checkpoint is written to a temporary folder and renamed into place at the end,
+    so an interrupted run never leaves a half-written teacher that looks complete.
     """
     from .data import read_texts  # local: data is only needed here
 
     torch.manual_seed(config.seed)
-    rng = random.Random(config.seed)
     device = resolve_device(config.device)
     start = time.perf_counter()
     model = AutoModelForSequenceClassification.from_pretrained(
@@ -394,6 +479,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(config.base)
     out = Path(config.out)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
+    state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place
 
     train_splits = ("train", "valid") if config.include_valid else ("train",)
     pool = dataset.table[dataset.table["split"].isin(train_splits)]
@@ -404,7 +490,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
         vocab_texts = pool["text"].tolist()
         for extra in config.adapt_texts:
             vocab_texts += read_texts(extra)["text"].tolist()
-        tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=staging / "adapted_vocab",
+        tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=state_dir / "adapted_vocab",
                                      vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet))
     model.to(device)
     mlm_report = _domain_adapt(model, tokenizer, dataset, config, out=out, device=device) if config.mlm_texts else None
@@ -414,49 +500,26 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
     unk_rate = sum(r.count(tokenizer.unk_token_id) for r in encoded) / max(1, sum(len(r) for r in encoded))
     logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(encoded),
                 np.mean([len(r) for r in encoded]), 100 * unk_rate)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr_for_epoch(0))
-    pad_id = tokenizer.pad_token_id or 0
-    history = []
-    for epoch in range(config.epochs):
-        batches = bucketed_batches([len(e) for e in encoded], config.batch_size, rng)
-        for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"] = config.lr_for_epoch(epoch)
-        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * len(batches)), len(batches))
-        model.train()
-        bar = tqdm(batches, desc=f"finetune epoch {epoch + 1}/{config.epochs}", unit="batch")
-        running = None
-        for positions in bar:
-            ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
-            loss = nn.functional.cross_entropy(
-                model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits, labels[positions].to(device)
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-            bar.set_postfix(loss=f"{running:.4f}")
+    identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")},
+                "dataset": dataset.fingerprint, "train": len(encoded),
+                "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
+
+    def evaluate() -> dict:
         teacher = Teacher(model, tokenizer, str(out), "", device)
-        entry = {"epoch": epoch + 1, "train_loss": running}
+        result = {}
         for split in ("valid", "test"):
             frame = dataset.split(split)
             if len(frame) and split not in train_splits:
                 logits = predict_logits(teacher, frame["text"].tolist(), batch_size=config.eval_batch_size,
                                         max_length=config.max_length, desc=f"eval {split}")
-                entry[f"{split}_accuracy"] = accuracy(logits, frame["label"].to_numpy())
-        history.append(entry)
-        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in entry.items() if v is not None})
+                result[f"{split}_accuracy"] = accuracy(logits, frame["label"].to_numpy())
+        return result
+
+    history = train_epochs(model, encoded, labels, config, pad_id=tokenizer.pad_token_id or 0, device=device,
+                           state_dir=state_dir, identity=identity, evaluate=evaluate, on_step=on_step)
 
     model.save_pretrained(staging)  # safetensors
     tokenizer.save_pretrained(staging)
-    if (staging / "adapted_vocab").exists():
-        shutil.rmtree(staging / "adapted_vocab")
     report = {
         "base": config.base,
         "dataset": dataset.name,
@@ -478,6 +541,7 @@ def finetune(config: FinetuneConfig, dataset) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     apply_umask(staging)
     os.replace(staging, out)
+    shutil.rmtree(state_dir, ignore_errors=True)  # the teacher is in place: its fine-tuning state is spent
     return report
 
 

@@ -80,6 +80,43 @@ def test_finetune_tiny_model_writes_checkpoint_and_eval(tiny_teacher_dir, small_
     # the adapted vocabulary (its Hangul alphabet alone exceeds 200 pieces on this slice) replaced the base one
     assert len(reloaded.tokenizer) == reloaded.model.config.vocab_size != base_size
     assert not list(out.parent.glob(".tiny.*"))  # no staging folder left behind
+    assert not (out.parent / "tiny.finetune").exists()  # nor a fine-tuning state once the teacher is in place
+
+
+@pytest.mark.parametrize("adapt_vocab", [None, 200])
+def test_finetune_resumes_to_the_same_weights(tiny_teacher_dir, small_nsmc, tmp_path, caplog, adapt_vocab):
+    from safetensors.torch import load_file
+
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+
+    def config(name: str) -> FinetuneConfig:
+        return FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / name), epochs=2, lr=[1e-3, 5e-4], batch_size=16,
+                              max_length=32, max_train_examples=64, adapt_vocab=adapt_vocab, checkpoint_every=2, device="cpu")
+
+    whole = finetune(config("whole"), dataset)
+    steps = []
+
+    def interrupt(step, loss):
+        steps.append(step)
+        if len(steps) == 7:  # epoch 2 (4 batches an epoch), step 3
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config("resumed"), dataset, on_step=interrupt)
+    assert (tmp_path / "resumed.finetune" / "finetune_checkpoint.pt").is_file() and not (tmp_path / "resumed").exists()
+    with caplog.at_level("INFO"):
+        resumed = finetune(config("resumed"), dataset)
+    assert "fine-tuning: resumed from" in caplog.text and "at epoch 2, step 3" in caplog.text  # Ctrl-C saved the state
+    if adapt_vocab:
+        # WordPiece training does not order tied tokens reproducibly, so two separate runs may number
+        # their pieces differently; the resumed run must therefore reuse the interrupted run's vocabulary
+        assert "adapted vocabulary: reusing" in caplog.text
+        return
+    assert resumed["history"] == whole["history"]
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="FinetuneConfig.checkpoint_every must be >= 1"):
+        FinetuneConfig(base="x", out="y", checkpoint_every=0)
 
 
 def test_finetune_config_validation():
