@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .batching import bucketed_batches
-from .utils import atomic_path
+from .resumable import adamw, load_state, optimizer_step, save_state
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +115,7 @@ def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: Ml
     mlm = masked_lm_for(classifier).to(device)
     steps_per_epoch = math.ceil(len(encoded) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in mlm.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in mlm.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ], lr=config.lr)
+    optimizer = adamw(mlm, lr=config.lr, weight_decay=config.weight_decay)
     from transformers import get_linear_schedule_with_warmup
 
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
@@ -127,24 +123,16 @@ def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: Ml
     identity = {"config": config.to_dict(), "texts": len(encoded), "tokens": sum(lengths), "vocab": len(tokenizer)}
     step, losses, seconds = 0, [], 0.0
     checkpoint = state_dir / CHECKPOINT
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if state["identity"] != identity:
-            raise ValueError(f"{checkpoint} belongs to another masked-LM setup ({state['identity']}); delete it to start over")
-        mlm.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+    state = load_state(checkpoint, identity=identity, model=mlm, optimizer=optimizer, device=device, what="masked-LM")
+    if state is not None:
         scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"].cpu())
-        torch.set_rng_state(state["torch_rng"].cpu())  # dropout
         step, losses, seconds = state["step"], list(state["losses"]), state["seconds"]
         logger.info("masked LM: resumed from %s at step %d of %d", checkpoint, step, total_steps)
 
     def save() -> None:
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"identity": identity, "model": mlm.state_dict(), "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                        "torch_rng": torch.get_rng_state(), "step": step,
-                        "losses": losses, "seconds": seconds}, tmp)
+        save_state(checkpoint, identity=identity, model=mlm, optimizer=optimizer, scheduler=scheduler.state_dict(),
+                   generator=generator.get_state(), step=step, losses=losses, seconds=seconds)
 
     pad_id = tokenizer.pad_token_id or 0
     bar = tqdm(total=total_steps * config.batch_size, initial=min(step * config.batch_size, total_steps * config.batch_size),
@@ -158,11 +146,7 @@ def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: Ml
                 ids, attention, special = _batch(encoded, rows, pad_id, special_ids)
                 inputs, labels = mask_tokens(ids, special, tokenizer=tokenizer, mask_prob=config.mask_prob, generator=generator)
                 loss = mlm(input_ids=inputs.to(device), attention_mask=attention.to(device), labels=labels.to(device)).loss
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(mlm.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
+                optimizer_step(loss, model=mlm, optimizer=optimizer, scheduler=scheduler)
                 step += 1
                 value = loss.item()
                 losses.append(round(value, 4))

@@ -35,8 +35,9 @@ from transformers import (
 )
 
 from .batching import bucketed_batches, length_sorted_batches
+from .resumable import adamw, load_state, optimizer_step, save_state
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
-from .utils import apply_umask, atomic_path, read_json, resolve_device, sha256_file, write_json
+from .utils import apply_umask, read_json, resolve_device, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -395,29 +396,17 @@ def train_epochs(model, encoded: list[list[int]], labels: torch.Tensor, config: 
     resumable: the state goes to ``state_dir`` every ``config.checkpoint_every`` steps, after each
     epoch's evaluation and on Ctrl-C, and an epoch's batch order depends only on (seed, epoch), so
     a resumed run reaches the same weights. Returns one history entry per epoch."""
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ], lr=config.lr_for_epoch(0))
+    optimizer = adamw(model, lr=config.lr_for_epoch(0), weight_decay=config.weight_decay)
     checkpoint = state_dir / FINETUNE_CHECKPOINT
     epoch, step, history, running = 0, 0, [], None
-    if checkpoint.is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
-        if state["identity"] != identity:
-            raise ValueError(f"{checkpoint} belongs to another fine-tuning setup; delete {state_dir} to start over")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"].cpu())  # dropout
+    state = load_state(checkpoint, identity=identity, model=model, optimizer=optimizer, device=device, what="fine-tuning")
+    if state is not None:
         epoch, step, history, running = state["epoch"], state["step"], list(state["history"]), state["running"]
         logger.info("fine-tuning: resumed from %s at epoch %d, step %d", checkpoint, epoch + 1, step)
 
     def save() -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_path(checkpoint) as tmp:
-            torch.save({"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "torch_rng": torch.get_rng_state(), "epoch": epoch, "step": step, "history": history,
-                        "running": running}, tmp)
+        save_state(checkpoint, identity=identity, model=model, optimizer=optimizer, epoch=epoch, step=step,
+                   history=history, running=running)
 
     lengths = [len(e) for e in encoded]
     while epoch < config.epochs:
@@ -434,11 +423,7 @@ def train_epochs(model, encoded: list[list[int]], labels: torch.Tensor, config: 
                 ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
                 logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # (batch, labels)
                 loss = nn.functional.cross_entropy(logits, labels[positions].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
+                optimizer_step(loss, model=model, optimizer=optimizer, scheduler=scheduler)
                 step += 1
                 running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
                 bar.update(1)
