@@ -286,12 +286,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
-    from .quickstart import QuickstartConfig, run_quickstart
+    from .quickstart import STAGES, QuickstartConfig, run_quickstart
 
     overrides = {k: v for k, v in vars(args).items() if k in QuickstartConfig.__dataclass_fields__ and v is not None}
     config = QuickstartConfig(**overrides)
-    stages = ["data", "teacher", "students", "baseline", "compare", "predict"]
-    result = run_quickstart(config, on_stage=lambda name: logger.info("── [%d/%d] %s", stages.index(name) + 1, len(stages), name))
+    result = run_quickstart(config, on_stage=lambda name: logger.info("── [%d/%d] %s", STAGES.index(name) + 1, len(STAGES), name))
     layout = result["layout"]
     print("\n" + result["report"]["markdown"])
     print("predictions of", result["best_run"])

@@ -237,7 +237,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 # Reading files
 
 
-def _open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterable[tuple[int, list[str]]]:
+def _open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, fields). Undecodable bytes raise an error naming file and line."""
     with open(path, encoding="utf-8", errors="strict", newline="") as fh:
         if quoting:
@@ -252,6 +252,14 @@ def _open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterable[tuple[i
                 f"{path}: not valid UTF-8 near line {reader.line_num + 1} ({err.reason} at byte "
                 f"{err.start} of a read block); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)"
             ) from None
+
+
+def _take_header(rows: Iterator[tuple[int, list[str]]], path: Path, *, expected: str) -> list[str]:
+    """The first row of ``rows`` as column names (stripped, BOM removed); an empty file is refused."""
+    first = next(rows, None)
+    if first is None:
+        raise DataFormatError(f"{path}: empty file (no header, no rows); expected a header row with {expected}, then one row per example")
+    return [h.strip().lstrip("\ufeff") for h in first[1]]
 
 
 def _column_index(column: str | int, header: list[str] | None, path: Path, expected: list[str]) -> int:
@@ -289,10 +297,7 @@ def read_labelled_file(
     header: list[str] | None = None
     expected_names = [str(c) for c in (text_column, label_column)]
     if has_header:
-        first = next(rows, None)
-        if first is None:
-            raise DataFormatError(f"{path}: empty file; expected a header with columns {expected_names}")
-        header = [h.strip().lstrip("\ufeff") for h in first[1]]
+        header = _take_header(rows, path, expected=f"columns {expected_names}")
     text_i = _column_index(text_column, header, path, expected_names)
     label_i = _column_index(label_column, header, path, expected_names)
     n_fields = len(header) if header is not None else None
@@ -504,11 +509,6 @@ LABEL_COLUMNS = ("label", "rating", "sentiment")
 RARE_LABEL_SHARE = 0.001
 
 
-def _read_header(path: Path, *, delimiter: str, quoting: bool, expected: str) -> list[str]:
-    first = next(iter(_open_rows(path, delimiter=delimiter, quoting=quoting)), None)
-    if first is None:
-        raise DataFormatError(f"{path}: empty file (no header, no rows); expected a header row with {expected}, then one row per example")
-    return [h.strip().lstrip("\ufeff") for h in first[1]]
 
 
 def _find_column(given: str | None, header: list[str], candidates: tuple[str, ...], *, path: Path, what: str, flag: str) -> str:
@@ -527,7 +527,8 @@ def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    header = _read_header(path, delimiter=delimiter, quoting=delimiter == ",", expected="a text and a label column")
+    header = _take_header(_open_rows(path, delimiter=delimiter, quoting=delimiter == ","), path,
+                          expected="a text and a label column")
     text_column = _find_column(config.text_column, header, TEXT_COLUMNS, path=path, what="text", flag="--text-column")
     label_column = _find_column(config.label_column, header, LABEL_COLUMNS, path=path, what="label", flag="--label-column")
     return DatasetSpec(
@@ -547,7 +548,7 @@ def _infer_label_map(path: Path, spec: DatasetSpec, label_names: list[str] | Non
     counts: Counter = Counter()
     first_line: dict[str, int] = {}
     rows = _open_rows(path, delimiter=spec.delimiter, quoting=spec.quoting)
-    header = [h.strip().lstrip("\ufeff") for h in next(rows)[1]]
+    header = _take_header(rows, path, expected="a text and a label column")
     label_i = _column_index(spec.label_column, header, path, [str(spec.text_column), str(spec.label_column)])
     for line, fields in rows:
         if len(fields) > label_i and fields[label_i].strip():

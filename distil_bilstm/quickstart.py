@@ -20,6 +20,8 @@ from .data import DataConfig, Dataset
 
 logger = logging.getLogger(__name__)
 
+# what run_quickstart does, in order (``baseline`` only with ``QuickstartConfig.baseline``)
+STAGES = ("data", "teacher", "students", "baseline", "compare", "predict")
 EXAMPLES = ["정말 재미있게 봤어요. 배우들 연기가 최고", "시간 낭비였다. 지루하고 뻔한 전개",
             "기대 안 했는데 감동적이었다", "돈 아깝다 다시는 안 본다"]
 
