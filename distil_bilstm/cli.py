@@ -127,6 +127,32 @@ def cmd_embeddings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_augment(args: argparse.Namespace) -> int:
+    from .augment import AugmentConfig, augment_dataset
+    from .data import load_dataset
+
+    mask_token = args.mask_token
+    if args.teacher:  # the mask token the teacher was pretrained with
+        from transformers import AutoTokenizer
+
+        mask_token = AutoTokenizer.from_pretrained(args.teacher).mask_token or mask_token
+    config = AugmentConfig(n_iter=args.n_iter, p_mask=args.p_mask, p_pos=args.p_pos, p_ng=args.p_ng,
+                           max_ngram=args.max_ngram, mask_token=mask_token, language=args.language,
+                           pos=not args.no_pos, seed=args.seed)
+    dataset = load_dataset(_data_config(args))
+    start = time.perf_counter()
+    meta = augment_dataset(dataset, out=args.out, config=config)
+    print(_table([{**meta, "seconds": round(time.perf_counter() - start, 1),
+                   "pos": "on" if meta["pos"] else "off"}], [
+        ("sources", "training sentences"), ("rows", "rows written"), ("leaked_dropped", "dropped (valid/test)"),
+        ("language", "language"), ("pos", "POS rule"), ("seconds", "seconds")]))
+    if meta.get("pos_note"):
+        print(f"\n{meta['pos_note']}")
+    print(f"\n{args.out}: label it with `distil-bilstm teacher logits --dataset {args.dataset} --teacher TEACHER "
+          f"--transfer-set {args.out}`, then train with --set transfer_sets={args.out}")
+    return 0
+
+
 def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str, *, main: bool = True):
     """``--store`` names the main dataset's store; anything else (transfer sets) goes under ``--cache-dir``."""
     from .logit_store import default_store_dir
@@ -161,13 +187,22 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
     dataset = load_dataset(_data_config(args))
     teacher = load_teacher(args.teacher, device=args.device, num_labels=dataset.num_labels)
     targets = [dataset] + [load_transfer_set(path, dataset=dataset) for path in args.transfer_set or []]
+    if args.runtime != "torch":
+        teacher = _onnx_teacher(args, teacher, targets)
+    chunk_runner = None
+    if args.backend == "ray":
+        from .ray_logits import ray_chunk_runner
+
+        chunk_runner = ray_chunk_runner(teacher_path=args.teacher, num_labels=teacher.num_labels, runtime=args.runtime,
+                                        cache_dir=args.cache_dir, batch_size=args.batch_size, max_length=args.max_length,
+                                        workers=args.ray_workers, address=args.ray_address)
     rows = []
     for target in targets:
         start = time.perf_counter()
         result = cache_dataset_logits(
             teacher, target, batch_size=args.batch_size,
             store_dir=_store_dir(args, teacher.name, target.name, main=target is dataset),
-            max_length=args.max_length, chunk_size=args.chunk_size, recompute=args.recompute,
+            max_length=args.max_length, chunk_size=args.chunk_size, recompute=args.recompute, chunk_runner=chunk_runner,
         )
         header = result.store.header
         seconds = time.perf_counter() - start
@@ -181,6 +216,25 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
     print(_table(rows, [("set", "set"), ("examples", "examples"), ("computed", "teacher forward"), ("seconds", "seconds"),
                         ("rate", "examples/s"), ("valid", "teacher valid acc"), ("test", "teacher test acc"), ("store", "store")]))
     return 0
+
+
+def _onnx_teacher(args: argparse.Namespace, teacher, targets):
+    """The teacher in onnxruntime, checked against torch on a sample of the texts to label."""
+    import numpy as np
+
+    from .teacher import Teacher
+    from .teacher_runtime import compare_with_torch, load_onnx_teacher
+
+    if not isinstance(teacher, Teacher):
+        raise ValueError(f"--runtime {args.runtime} exports a transformer checkpoint; {args.teacher} is not one")
+    runner = load_onnx_teacher(teacher, runtime=args.runtime, cache_dir=args.cache_dir)
+    texts = [t for target in targets for t in target.table["text"].tolist()]
+    rng = np.random.default_rng(0)
+    sample = [texts[i] for i in rng.choice(len(texts), size=min(args.check_size, len(texts)), replace=False)]
+    runner.check = compare_with_torch(teacher, runner, sample, batch_size=args.batch_size, max_length=args.max_length)
+    print(f"{args.runtime} vs torch on {len(sample)} texts: argmax agreement {100 * runner.check['argmax_agreement']:.2f}%, "
+          f"max |Δlogit| {runner.check['max_abs_logit_diff']:.4f} (recorded in each store's header)")
+    return runner
 
 
 def cmd_teacher_ensemble(args: argparse.Namespace) -> int:
@@ -460,6 +514,23 @@ def build_parser() -> argparse.ArgumentParser:
     emb.add_argument("--rebuild", action="store_true", help="rebuild vectors that are cached already")
     emb.set_defaults(func=cmd_embeddings)
 
+    au = sub.add_parser("augment", help="a transfer set from the training split by Tang et al.'s rules "
+                                         "(mask, same part-of-speech word, n-gram)")
+    _add_data_args(au)
+    au.add_argument("--out", required=True, help="TSV to write (text, source_idx); an interrupted run resumes")
+    au.add_argument("--n-iter", type=int, default=20, help="samples drawn per training sentence (duplicates dropped)")
+    au.add_argument("--p-mask", type=float, default=0.1, help="probability that a word becomes the mask token")
+    au.add_argument("--p-pos", type=float, default=0.1, help="probability that a word becomes another word of its part of speech")
+    au.add_argument("--p-ng", type=float, default=0.25, help="probability that a sample is cut to a random n-gram")
+    au.add_argument("--max-ngram", type=int, default=5, help="n of the n-gram rule is uniform in 1..N")
+    au.add_argument("--mask-token", default="[MASK]")
+    au.add_argument("--teacher", default=None, help="take the mask token from this teacher's tokenizer")
+    au.add_argument("--language", choices=("auto", "ko", "en"), default="auto",
+                    help="part-of-speech tagger: kiwipiepy (ko) or TextBlob's PatternTagger (en); auto: by Hangul share")
+    au.add_argument("--no-pos", action="store_true", help="no part-of-speech rule (mask and n-gram only)")
+    au.add_argument("--seed", type=int, default=42)
+    au.set_defaults(func=cmd_augment)
+
     teacher = sub.add_parser("teacher", help="fine-tune a teacher, cache its logits, import logits")
     teacher_sub = teacher.add_subparsers(dest="teacher_command", metavar="TEACHER_COMMAND", required=True)
 
@@ -499,6 +570,14 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("--max-length", type=int, default=128)
     lg.add_argument("--chunk-size", type=int, default=8192, help="examples per resumable chunk")
     lg.add_argument("--recompute", action="store_true", help="recompute a store that exists (e.g. after the data changed)")
+    lg.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch",
+                    help="run the teacher in PyTorch, or exported to ONNX (fp32, or int8 weights) in onnxruntime; "
+                         "a non-torch runtime is first compared with torch on --check-size texts")
+    lg.add_argument("--check-size", type=int, default=1000, help="texts the runtime comparison uses")
+    lg.add_argument("--backend", choices=("local", "ray"), default="local",
+                    help="ray: chunks labelled by Ray actors (GPUs when the cluster has them), same store bytes")
+    lg.add_argument("--ray-address", default=None, help="Ray cluster to join (default: the running one, or a local one)")
+    lg.add_argument("--ray-workers", type=int, default=0, help="actors (0: one per GPU, else one per 2 CPUs)")
     lg.add_argument("--device", default="auto")
     lg.set_defaults(func=cmd_teacher_logits)
 

@@ -52,6 +52,11 @@ class DistilConfig:
     temperature: float = 2.0
     teacher_path: str | None = None  # teacher checkpoint folder, or a logit store folder
     cache_dir: str = "teacher_model/logits"
+    # transfer sets: unlabelled or augmented texts (paths or data-dir names) whose rows join the
+    # training split with label -1 (soft loss only); their logits are cached like the dataset's.
+    # In a grid, give a list of lists (each inner list is one run's sets).
+    transfer_sets: list[str] = field(default_factory=list)
+    transfer_per_epoch: int | None = None  # transfer rows drawn per epoch (None: all of them)
     # optimisation
     batch_size: int = 64
     lr: float = 2e-3
@@ -80,6 +85,9 @@ class DistilConfig:
         if isinstance(self.embedding_texts, str):  # one file; in a grid a list is an axis, so a scalar is common
             self.embedding_texts = [self.embedding_texts]
         self.embedding_texts = [str(t) for t in (self.embedding_texts or [])]
+        if isinstance(self.transfer_sets, str):
+            self.transfer_sets = [self.transfer_sets]
+        self.transfer_sets = [str(t) for t in (self.transfer_sets or [])]
 
         def check(ok: bool, name: str, message: str) -> None:
             if not ok:
@@ -110,6 +118,9 @@ class DistilConfig:
         check(self.clip_grad > 0, "clip_grad", "must be > 0")
         check(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
         check(self.log_every >= 1, "log_every", "must be >= 1 (training steps between loss logs)")
+        check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
+              "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
+        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
         check(self.embedding_dim is None or self.embedding_dim >= 1, "embedding_dim", "must be >= 1 or null")
         check(self.hidden_dim is None or self.hidden_dim >= 1, "hidden_dim", "must be >= 1 or null")
         try:  # the student's own checks (dropout, layers, pooling, ...) now, not after data and teacher logits
@@ -132,14 +143,19 @@ class DistilConfig:
         if self.embedding_init == "skipgram" and self.skipgram_library != "gensim":
             init += f"-{self.skipgram_library}"
         kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
-        name = f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}"
+        transfer = f"-tr{len(self.transfer_sets)}" if self.transfer_sets else ""
+        name = (f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}{transfer}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}"
+                f"-{self.identity()[:6]}")
         return f"{self.dataset.replace('/', '_')}/{name}"
 
     def inert_keys(self) -> set[str]:
         """Keys that cannot change this run's result: CE ignores α, T and (unless its embeddings come
         from the teacher) the teacher; MSE ignores T; the skip-gram keys matter only with skip-gram
-        init. A grid over ``loss × temperature`` thus trains CE once."""
+        init; ``transfer_per_epoch`` only with transfer sets. A grid over ``loss × temperature``
+        thus trains CE once."""
         inert = set() if self.embedding_init == "skipgram" else {"embedding_texts", "skipgram_library"}
+        if not self.transfer_sets:  # keeps the names of runs made before transfer sets existed
+            inert |= {"transfer_sets", "transfer_per_epoch"}
         if self.loss == "ce":
             return inert | {"loss_rate", "temperature"} | ({"teacher_path"} if self.embedding_init != "teacher" else set())
         return inert | ({"temperature"} if self.loss == "mse" else set())

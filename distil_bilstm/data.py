@@ -217,11 +217,38 @@ class Dataset:
         return fingerprint_rows(self.table["idx"], self.table["text"], self.table["label"])
 
 
+class RowFingerprint:
+    """sha256 over rows ``idx\ttext\tlabel`` joined by newlines, fed one row at a time (a
+    multi-million-row transfer set is fingerprinted while it streams past)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.rows = 0
+
+    def update(self, idx: int, text: str, label: int) -> None:
+        self._digest.update(f"{chr(10) if self.rows else ''}{idx}\t{text}\t{label}".encode("utf-8"))
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 def fingerprint_rows(idx: Iterable[int], texts: Iterable[str], labels: Iterable[int]) -> str:
-    digest = hashlib.sha256()
-    payload = "\n".join(f"{i}\t{t}\t{y}" for i, t, y in zip(idx, texts, labels))
-    digest.update(payload.encode("utf-8"))
-    return digest.hexdigest()
+    fingerprint = RowFingerprint()
+    for i, t, y in zip(idx, texts, labels):
+        fingerprint.update(i, t, y)
+    return fingerprint.hexdigest()
+
+
+def hangul_share(texts: list[str]) -> float:
+    """Share of letters that are Hangul syllables or jamo."""
+    letters = hangul = 0
+    for text in texts:
+        for ch in text:
+            if ch.isalpha():
+                letters += 1
+                hangul += "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e"
+    return hangul / max(1, letters)
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -631,9 +658,19 @@ def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
 
 def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column: str | None = None) -> Dataset:
     """Unlabelled texts (label -1, split ``transfer``) to distil on beside ``dataset``: an
-    augmented or in-domain set whose teacher logits get a store of their own."""
-    frame = read_texts(path, text_column=text_column)
+    augmented or in-domain set whose teacher logits get a store of their own.
+
+    A row whose text equals a validation or test text of ``dataset`` is dropped (and counted in
+    ``dropped["leaked"]``): training on the teacher's view of a held-out text would leak it."""
+    guard = LeakageGuard(dataset)
+    texts = list(guard(iter_texts(path, text_column=text_column)))
+    if guard.dropped:
+        logger.warning("%s: dropped %d of %d texts equal to a validation or test text of %s", path, guard.dropped,
+                       guard.seen, dataset.name)
+    logger.info("%s: %d transfer texts", path, len(texts))
+    frame = pd.DataFrame({"text": texts})
     frame.insert(0, "idx", np.arange(len(frame), dtype=np.int64))
     frame["label"] = np.int64(-1)
     frame["split"], frame["source"], frame["line"] = "transfer", str(path), 0
-    return Dataset(name=f"{dataset.name}.transfer.{Path(path).stem}", table=frame, label_names=list(dataset.label_names))
+    return Dataset(name=f"{dataset.name}.transfer.{Path(path).stem}", table=frame, label_names=list(dataset.label_names),
+                   dropped={"leaked": guard.dropped} if guard.dropped else {})

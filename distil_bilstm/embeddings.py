@@ -23,8 +23,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,7 +34,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, LeakageGuard, iter_texts, resolve_text_file
 from .tokenization import vocab_hash, vocab_tokens
-from .utils import apply_umask, count_lines, read_json, sha256_file, write_json
+from .utils import atomic_dir, count_lines, read_json, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -259,17 +257,8 @@ def ensure_skipgram(
         cached = open_vectors(folder, inputs)
         logger.info("skip-gram vectors from %s (%.1f%% of the vocabulary)", folder, 100 * cached.coverage)
         return cached
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_dir(folder) as staging:  # whole folder appears at once: a half-built cache is never read
         header = _build(dataset, staging=staging, tokenizer=tokenizer, files=files, inputs=inputs, config=config)
-        if folder.exists():
-            shutil.rmtree(folder)
-        apply_umask(staging)
-        os.replace(staging, folder)  # whole folder appears at once: a half-built cache is never read
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     logger.info("skip-gram vectors for %d of %d tokens (%.1f%%) in %.0f s -> %s", header["stats"]["known_tokens"],
                 header["stats"]["vocab_size"], 100 * header["stats"]["coverage"],
                 header["stats"]["tokenise_seconds"] + header["stats"]["train_seconds"], folder)

@@ -67,9 +67,8 @@ def expand_grid(values: dict) -> list[dict]:
 def plan_grid(values: dict, overrides: list[str] | None = None, *, source: str = "grid config") -> list[GridRun]:
     """Validate every combination before anything runs; drop combinations that are the same run."""
     values = apply_overrides(values, overrides or [])
-    axes = [k for k, v in values.items() if isinstance(v, (list, tuple))]
     runs, errors, seen = [], [], {}
-    for combo in expand_grid(values):
+    for combo, axes in _combinations(values, source):
         chosen = {k: combo[k] for k in axes}
         try:
             config = DistilConfig.from_dict(combo)
@@ -89,6 +88,25 @@ def plan_grid(values: dict, overrides: list[str] | None = None, *, source: str =
         raise ValueError(f"{source}: run_name would give all {len(runs)} runs one folder; leave it unset in a grid "
                          "(runs are named from their hyperparameters) and set run_root instead")
     return runs
+
+
+def _combinations(values: dict, source: str) -> list[tuple[dict, list[str]]]:
+    """(combination, the keys that vary) for every run of ``values``. ``variants:`` (a list of
+    mappings) makes several grids in one file: each variant's keys override the common ones and
+    the result is expanded like a grid of its own. It is how a file mixes runs that cannot be
+    crossed (CE runs, and KD runs with transfer sets that CE cannot use)."""
+    values = dict(values)
+    variants = values.pop("variants", None)
+    if variants is None:
+        return [(combo, [k for k, v in values.items() if isinstance(v, (list, tuple))]) for combo in expand_grid(values)]
+    if not isinstance(variants, list) or not variants or not all(isinstance(v, dict) for v in variants):
+        raise ValueError(f"{source}: variants must be a non-empty list of key: value mappings")
+    out = []
+    for variant in variants:
+        merged = {**values, **variant}
+        axes = list(dict.fromkeys([*variant, *(k for k, v in merged.items() if isinstance(v, (list, tuple)))]))
+        out += [(combo, axes) for combo in expand_grid(merged)]
+    return out
 
 
 def load_grid(path: str | Path, overrides: list[str] | None = None) -> list[GridRun]:

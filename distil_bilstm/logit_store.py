@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -128,6 +128,7 @@ def build_store(
     recompute: bool = False,
     summarize: Callable[[np.ndarray], dict] | None = None,
     progress: bool = True,
+    chunk_runner: "ChunkRunner | None" = None,
 ) -> BuildResult:
     """Compute (or reuse) the logits of ``texts`` with ``compute`` and return the opened store.
 
@@ -139,6 +140,10 @@ def build_store(
     store with the same three is reused with zero forward passes, a different one is refused
     unless ``recompute``. Partial chunks of the same plan are reused after an interruption.
     ``summarize(logits)`` may add entries (e.g. teacher accuracy per split) to the header.
+
+    ``chunk_runner`` computes the missing chunks elsewhere (``ray_logits.ray_chunk_runner``:
+    chunks as Ray tasks); whatever computes them, each chunk file is written here, atomically,
+    as its logits arrive, so an interrupted build of either kind resumes.
     """
     path = Path(path)
     expect = dict(fingerprint=header["dataset_fingerprint"], teacher_hash=header["teacher_hash"], num_labels=header["num_labels"])
@@ -159,6 +164,7 @@ def build_store(
         "num_examples": len(texts),
         "chunk_size": chunk_size,
         "max_length": header.get("max_length"),
+        "runtime": header.get("runtime", "torch"),  # chunks of another runtime are not mixed in
     }
     if chunks_dir.exists() and (recompute or not (chunks_dir / "plan.json").is_file() or read_json(chunks_dir / "plan.json") != plan):
         logger.info("%s: partial chunks from another plan; starting over", chunks_dir)
@@ -166,30 +172,23 @@ def build_store(
     chunks_dir.mkdir(parents=True, exist_ok=True)
     write_json(chunks_dir / "plan.json", plan)
 
-    computed = 0
     n_chunks = (len(texts) + chunk_size - 1) // chunk_size
     bounds = [(c * chunk_size, min(len(texts), (c + 1) * chunk_size)) for c in range(n_chunks)]
     chunk_files = [chunks_dir / f"{c:05d}.npy" for c in range(n_chunks)]
-    done = sum(hi - lo for (lo, hi), f in zip(bounds, chunk_files) if f.is_file())
+    missing = [(c, lo, hi) for c, ((lo, hi), f) in enumerate(zip(bounds, chunk_files)) if not f.is_file()]
+    done = len(texts) - sum(hi - lo for _, lo, hi in missing)
     bar = tqdm(total=len(texts), initial=done, desc=f"teacher logits ({n_chunks} chunks)", unit="ex", unit_scale=True,
                disable=not progress)
-    for chunk, ((lo, hi), chunk_file) in enumerate(zip(bounds, chunk_files)):
-        if chunk_file.is_file():
-            continue
-        advanced = 0
-
-        def advance(n: int) -> None:
-            nonlocal advanced
-            advanced += n
-            bar.update(n)
-
-        logits = np.asarray(compute(texts[lo:hi], advance), dtype=np.float32)
+    computed = 0
+    runner = chunk_runner or local_chunks(compute)
+    for chunk, logits in runner(texts, missing, bar.update):
+        lo, hi = bounds[chunk]
+        logits = np.asarray(logits, dtype=np.float32)
         if logits.shape != (hi - lo, header["num_labels"]):
             raise ValueError(f"teacher returned logits of shape {logits.shape} for {hi - lo} texts")
-        with atomic_path(chunk_file) as tmp:
+        with atomic_path(chunk_files[chunk]) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, logits, allow_pickle=False)
-        bar.update(hi - lo - advanced)  # a teacher that does not report its batches
         computed += hi - lo
         logger.debug("chunk %d/%d done (idx %d..%d)", chunk + 1, n_chunks, lo, hi - 1)
     bar.close()
@@ -199,6 +198,29 @@ def build_store(
     finish_store(path, logits, {**header, **(summarize(logits) if summarize else {})})
     shutil.rmtree(chunks_dir)
     return BuildResult(LogitStore.open(path, **expect), computed)
+
+
+# (texts, [(chunk, lo, hi), ...], advance) -> (chunk, logits) pairs in any order
+ChunkRunner = Callable[[Sequence[str], list[tuple[int, int, int]], Callable[[int], None]], Iterator[tuple[int, np.ndarray]]]
+
+
+def local_chunks(compute: Callable[[Sequence[str], Callable[[int], None]], np.ndarray]) -> ChunkRunner:
+    """The chunks one after the other in this process."""
+
+    def run(texts, missing, advance):
+        for chunk, lo, hi in missing:
+            advanced = 0
+
+            def on_batch(n: int) -> None:
+                nonlocal advanced
+                advanced += n
+                advance(n)
+
+            logits = compute(texts[lo:hi], on_batch)
+            advance(hi - lo - advanced)  # a teacher that does not report its batches
+            yield chunk, logits
+
+    return run
 
 
 def finish_store(path: str | os.PathLike, logits: np.ndarray, header: dict) -> None:

@@ -17,14 +17,15 @@ from typing import Sequence
 import torch
 
 from .config import DistilConfig
-from .data import DataConfig, Dataset, load_dataset
+from .data import DataConfig, Dataset, load_dataset, load_transfer_set
 from .embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
 from .logit_store import LogitStore, default_store_dir
 from .rundir import RunDir
 from .student import BiLSTMClassifier
-from .tokenization import VocabConfig, build_vocabularies, encode_texts, load_vocab, vocab_dir, vocab_hash, vocab_tokens
+from .tokenization import ConcatEncoded, VocabConfig, build_vocabularies, encode_texts, load_vocab, vocab_dir, vocab_hash, vocab_tokens
 from .teacher import cache_dataset_logits, load_teacher, student_embeddings_from_teacher
 from .trainer import SplitTensors, TensorBoardCallback, Trainer
+from .transfer import TransferSet, encode_transfer_set, transfer_store_dir
 from .utils import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,46 @@ def init_student_embeddings(model: BiLSTMClassifier, config: DistilConfig, *, da
     return {"embedding_init": config.embedding_init}
 
 
+def transfer_logits(config: DistilConfig, dataset: Dataset, transfer: TransferSet, *, device: torch.device) -> LogitStore:
+    """The teacher's logits for a transfer set: its store, labelled now when ``teacher_path`` is a
+    checkpoint and the store does not exist yet."""
+    store_dir = transfer_store_dir(teacher_path=config.teacher_path, cache_dir=config.cache_dir, name=transfer.name)
+    if not (store_dir / "header.json").is_file():
+        if (Path(config.teacher_path) / "header.json").is_file():
+            raise FileNotFoundError(
+                f"no teacher logits for transfer set {transfer.path} at {store_dir}; teacher_path is a store, so label the "
+                f"set with the teacher behind it: distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER "
+                f"--transfer-set {transfer.path}")
+        teacher = load_teacher(config.teacher_path, device=device, num_labels=dataset.num_labels)
+        cache_dataset_logits(teacher, load_transfer_set(transfer.path, dataset=dataset), store_dir=store_dir)
+        del teacher
+    return LogitStore.open(store_dir, fingerprint=transfer.fingerprint, num_labels=dataset.num_labels)
+
+
+def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Dataset, *, vocab_folder: Path, tokenizer,
+                       device: torch.device) -> tuple[SplitTensors, dict]:
+    """The training split followed by every transfer set's rows (label -1, teacher logits from
+    their stores); returns it with what the run's metrics record about the sets."""
+    parts, labels, teacher, used = [train.encoded], [train.labels], [train.teacher], []
+    for name in config.transfer_sets:
+        transfer = encode_transfer_set(name, dataset=dataset, tokenizer=tokenizer, vocab_folder=vocab_folder,
+                                       max_length=config.max_length, cache_root=config.cache_dir, data_dir=config.data_dir)
+        store = transfer_logits(config, dataset, transfer, device=device)
+        parts.append(transfer.encoded)
+        labels.append(torch.full((len(transfer),), -1, dtype=torch.int64))
+        teacher.append(store.logits)
+        used.append({"path": str(transfer.path), "rows": len(transfer), "leaked_dropped": transfer.header["leaked_dropped"],
+                     "store": str(store.path)})
+        logger.info("transfer set %s: %d rows (%d dropped as validation/test texts)", transfer.path, len(transfer),
+                    transfer.header["leaked_dropped"])
+    total = sum(u["rows"] for u in used)
+    split = SplitTensors(encoded=ConcatEncoded(parts), labels=torch.cat(labels), teacher=torch.cat(teacher),
+                         pool_start=len(train), pool_per_epoch=config.transfer_per_epoch)
+    info = {"transfer_sets": used, "transfer_rows": total,
+            "transfer_rows_per_epoch": min(total, config.transfer_per_epoch or total)}
+    return split, info
+
+
 def split_tensors(encoded: dict, store: LogitStore | None) -> dict[str, SplitTensors]:
     """Training tensors per split; the teacher's logits are gathered from the store by ``idx``."""
     return {
@@ -172,6 +213,10 @@ def run_distillation(
     folder, tokenizer = resources.vocabulary(config, dataset)
     store = resources.teacher_logits(config, dataset, device=device) if config.loss != "ce" else None
     splits = split_tensors(resources.encoded_splits(dataset, folder, tokenizer, max_length=config.max_length), store)
+    transfer_info = {}
+    if config.transfer_sets:
+        splits["train"], transfer_info = with_transfer_sets(splits["train"], config, dataset, vocab_folder=folder,
+                                                            tokenizer=tokenizer, device=device)
 
     torch.manual_seed(config.seed)
     student_config = config.student_config(vocab_size=len(tokenizer), num_labels=dataset.num_labels)
@@ -187,9 +232,9 @@ def run_distillation(
     run.write_student("bilstm", student_config.to_dict(), label_names=dataset.label_names)
     run.copy_vocab(folder)
     run_dir = run.path
-    logger.info("run %s: %s student, %d parameters, %d train / %d valid / %d test examples", run_dir,
+    logger.info("run %s: %s student, %d parameters, %d train (%d per epoch) / %d valid / %d test examples", run_dir,
                 config.preset or "custom", sum(p.numel() for p in model.parameters()),
-                len(splits["train"]), len(splits["valid"]), len(splits["test"]))
+                len(splits["train"]), splits["train"].epoch_size(), len(splits["valid"]), len(splits["test"]))
 
     hparams = {k: v for k, v in config.to_dict().items() if v is not None}
     trainer = Trainer(model, config=config, train=splits["train"], valid=splits["valid"], test=splits["test"],
@@ -204,6 +249,7 @@ def run_distillation(
             "teacher_test_accuracy": store.header.get("teacher_test_accuracy"),
             "teacher_path": store.header.get("teacher_path")} if store is not None else {}),
         **init_info,
+        **transfer_info,
         **metrics,
     }
     run.write_metrics(metrics)

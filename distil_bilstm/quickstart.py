@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .data import DataConfig, Dataset
+from .data import DataConfig, Dataset, hangul_share
 
 logger = logging.getLogger(__name__)
 
@@ -92,17 +92,6 @@ class QuickstartLayout:
     @property
     def results(self) -> Path:
         return self.root / "results"
-
-
-def hangul_share(texts: list[str]) -> float:
-    """Share of letters that are Hangul syllables or jamo."""
-    letters = hangul = 0
-    for text in texts:
-        for ch in text:
-            if ch.isalpha():
-                letters += 1
-                hangul += "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e"
-    return hangul / max(1, letters)
 
 
 def vocab_transfer_size(config: QuickstartConfig, dataset: Dataset) -> int | None:

@@ -25,7 +25,7 @@ COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-v
     ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
     ("retention", "Retention"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
     ("hidden", "Hidden"), ("init", "Emb init"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
-    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("train_s", "Train time (s)"),
+    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
 ]
 
 
@@ -73,6 +73,9 @@ def student_row(run: dict) -> dict:
     init = f"skipgram ({c.get('skipgram_library', 'fasttext')})" if init_kind == "skipgram" else init_kind
     model = f"BiLSTM {preset.title()} · {LOSS_NAMES.get(c['loss'], c['loss'])}{INIT_NAMES.get(init_kind, '')}"
     teacher_acc = m.get("teacher_test_accuracy")
+    transfer = m.get("transfer_sets") or []
+    if transfer:  # which sets and how many rows: "+ aug-n4, unlabeled (1,055,000 rows)"
+        model += f" + {', '.join(Path(t['path']).stem for t in transfer)}"
     return {
         "kind": "student", "model": model, "init": init,
         "preset": preset, "params": m["params"], "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"),
@@ -81,6 +84,7 @@ def student_row(run: dict) -> dict:
         "alpha": c["loss_rate"] if kd else None, "T": c["temperature"] if c["loss"] == "kl" else None,
         "epochs": m.get("epochs_trained"), "best_epoch": m.get("best_epoch"), "train_s": m.get("train_seconds"),
         "teacher": m.get("teacher_path") if kd else None, "teacher_test_acc": teacher_acc, "run_dir": run["run_dir"],
+        "transfer": m.get("transfer_rows") or None,
     }
 
 
@@ -139,7 +143,7 @@ def to_markdown(frame: pd.DataFrame) -> str:
             return f"{100 * value:.2f}"
         if key == "retention":
             return f"{100 * value:.1f}%"
-        if key in ("params",):
+        if key in ("params", "transfer"):
             return f"{int(value):,}"
         if key in ("vocab", "embedding", "hidden", "epochs", "best_epoch"):
             return f"{int(value)}"

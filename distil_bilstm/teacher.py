@@ -65,6 +65,9 @@ class Teacher:
     device: torch.device
     trained_on: list[str] | None = None  # dataset splits it was trained on (eval.json); None: not recorded
 
+    runtime = "torch"  # what computes the logits (teacher_runtime.OnnxTeacher: onnx, onnx-int8)
+    check: dict | None = None  # a non-reference runtime's agreement with torch
+
     @property
     def num_labels(self) -> int:
         return int(self.model.config.num_labels)
@@ -88,6 +91,8 @@ class NgramTeacher:
     weights_hash: str
     num_labels: int
     trained_on: list[str] | None = None
+    runtime = "numpy"
+    check = None
 
     @property
     def name(self) -> str:
@@ -179,7 +184,6 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     return ids, mask
 
 
-@torch.inference_mode()
 def predict_logits(
     teacher: Teacher,
     texts: Sequence[str],
@@ -192,15 +196,29 @@ def predict_logits(
 ) -> np.ndarray:
     """Teacher logits ``(len(texts), num_labels)`` float32, in the order of ``texts``.
     ``on_batch(n)`` is called after each batch of ``n`` texts (a caller's own progress bar)."""
-    model, pad_id = teacher.model, teacher.tokenizer.pad_token_id or 0
+    model = teacher.model
     model.eval()
-    encoded = tokenize_for_teacher(teacher.tokenizer, texts, max_length)
-    out = np.zeros((len(texts), teacher.num_labels), dtype=np.float32)
+
+    @torch.inference_mode()
+    def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        return model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits.float().cpu().numpy()
+
+    return batched_logits(teacher.tokenizer, texts, forward, num_labels=teacher.num_labels, batch_size=batch_size,
+                          max_length=max_length, progress=progress, desc=desc, on_batch=on_batch)
+
+
+def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], forward: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
+                   *, num_labels: int, batch_size: int, max_length: int, progress: bool = True, desc: str = "teacher",
+                   on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """``forward(input_ids, attention_mask)`` over length-sorted batches of ``texts``, results in
+    the order of ``texts``: the loop every teacher runtime (torch, ONNX) shares."""
+    pad_id = tokenizer.pad_token_id or 0
+    encoded = tokenize_for_teacher(tokenizer, texts, max_length)
+    out = np.zeros((len(texts), num_labels), dtype=np.float32)
     bar = tqdm(total=len(texts), desc=desc, unit="ex", disable=not progress, leave=False)
     for positions in length_sorted_batches([len(e) for e in encoded], batch_size):
         ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
-        logits = model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits
-        out[positions] = logits.float().cpu().numpy()
+        out[positions] = forward(ids, mask)
         bar.update(len(positions))
         if on_batch:
             on_batch(len(positions))
@@ -540,10 +558,12 @@ def cache_dataset_logits(
     chunk_size: int = 8192,
     recompute: bool = False,
     progress: bool = True,
+    chunk_runner=None,
 ):
     """Run ``teacher`` once over every example of ``dataset`` into an idx-keyed logit store.
 
     Returns a ``BuildResult``; its header carries the teacher's accuracy on each labelled split.
+    ``chunk_runner``: compute the chunks elsewhere (see ``logit_store.build_store``).
     """
     from .logit_store import build_store
 
@@ -557,6 +577,8 @@ def cache_dataset_logits(
             rows = (table["split"] == split).to_numpy() & (table["label"] >= 0).to_numpy()
             if rows.any():
                 result[f"teacher_{split}_accuracy"] = accuracy(logits[rows], table["label"].to_numpy()[rows])
+        # wall time of the process that finished the store (a resumed build counts its last part)
+        result["labelling_seconds"] = round(time.perf_counter() - start, 1)
         return result
 
     header = {
@@ -568,6 +590,8 @@ def cache_dataset_logits(
         "label_names": list(dataset.label_names),
         "max_length": max_length,
         "teacher_trained_on": teacher.trained_on,
+        "runtime": teacher.runtime,
+        **({"runtime_check": teacher.check} if teacher.check else {}),
     }
     start = time.perf_counter()
 
@@ -575,7 +599,8 @@ def cache_dataset_logits(
         return teacher.logits(texts, batch_size=batch_size, max_length=max_length, progress=False, on_batch=advance)
 
     result = build_store(store_dir, texts=table["text"].tolist(), compute=compute, header=header,
-                         chunk_size=chunk_size, recompute=recompute, summarize=summarize, progress=progress)
+                         chunk_size=chunk_size, recompute=recompute, summarize=summarize, progress=progress,
+                         chunk_runner=chunk_runner)
     seconds = time.perf_counter() - start
     if result.computed_examples:
         logger.info("teacher ran on %d examples in %.1f s (%.0f examples/s)", result.computed_examples, seconds,

@@ -154,7 +154,7 @@ class EncodedTexts:
         mask = steps.unsqueeze(0) < lengths.unsqueeze(1)
         positions = (self.offsets[rows].unsqueeze(1) + steps.unsqueeze(0)).clamp_max(len(self.ids) - 1)
         input_ids = torch.where(mask, self.ids[positions], torch.zeros((), dtype=self.ids.dtype))
-        return input_ids, lengths
+        return input_ids.long(), lengths  # ids may be stored as int32 (memory-mapped transfer sets)
 
     def select(self, rows: torch.Tensor) -> "EncodedTexts":
         """A new, compact ``EncodedTexts`` of the given rows, in that order."""
@@ -163,6 +163,32 @@ class EncodedTexts:
         offsets = torch.zeros_like(lengths)
         offsets[1:] = lengths.cumsum(0)[:-1]
         return EncodedTexts(input_ids[keep], offsets, lengths.clone())
+
+
+class ConcatEncoded:
+    """Several ``EncodedTexts`` seen as one: row ``i`` of the whole is a row of the part it falls in.
+
+    The gold training split stays in memory while a transfer set's ids stay memory-mapped; nothing
+    is copied to join them."""
+
+    def __init__(self, parts: Sequence[EncodedTexts]):
+        self.parts = list(parts)
+        sizes = torch.tensor([len(p) for p in self.parts], dtype=torch.int64)
+        self.starts = torch.cumsum(sizes, 0) - sizes  # (parts,) first global row of each part
+        self.lengths = torch.cat([p.lengths for p in self.parts])  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = self.lengths[rows]
+        input_ids = torch.zeros(len(rows), int(lengths.max()), dtype=torch.int64)  # (batch, max_len)
+        part_of = torch.searchsorted(self.starts, rows, right=True) - 1  # (batch,)
+        for part in part_of.unique().tolist():
+            where = (part_of == part).nonzero().squeeze(1)
+            ids, _ = self.parts[part].batch(rows[where] - self.starts[part])
+            input_ids[where, : ids.shape[1]] = ids
+        return input_ids, lengths
 
 
 def encode_texts(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int = 128) -> EncodedTexts:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
@@ -34,7 +35,7 @@ from .batching import bucketed_batches, length_sorted_batches
 from .config import DistilConfig
 from .losses import distillation_loss
 from .rundir import RunDir
-from .tokenization import EncodedTexts
+from .tokenization import ConcatEncoded, EncodedTexts
 from .utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,30 @@ class SplitTensors:
     """One split, ready for batching: row ``i`` has tokens ``encoded[i]``, gold label ``labels[i]``
     (-1 when unlabelled) and teacher logits ``teacher[i]`` (gathered once from the store by idx)."""
 
-    encoded: EncodedTexts
+    encoded: EncodedTexts | ConcatEncoded
     labels: torch.Tensor  # (N,) int64
     teacher: torch.Tensor | None = None  # (N, num_labels) float32
+    # rows from pool_start on form a pool (transfer sets) of which pool_per_epoch are drawn each
+    # epoch; the rows before it are used every epoch. None: every row, every epoch.
+    pool_start: int | None = None
+    pool_per_epoch: int | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def epoch_rows(self, *, seed: int, epoch: int) -> np.ndarray:
+        """The rows one training epoch uses: a pure function of (seed, epoch), so resume replays it."""
+        everything = np.arange(len(self), dtype=np.int64)
+        if self.pool_start is None or self.pool_per_epoch is None or self.pool_per_epoch >= len(self) - self.pool_start:
+            return everything
+        rng = np.random.default_rng([seed, epoch])
+        drawn = self.pool_start + rng.choice(len(self) - self.pool_start, size=self.pool_per_epoch, replace=False)
+        return np.concatenate([everything[: self.pool_start], np.sort(drawn)])
+
+    def epoch_size(self) -> int:
+        if self.pool_start is None or self.pool_per_epoch is None:
+            return len(self)
+        return self.pool_start + min(self.pool_per_epoch, len(self) - self.pool_start)
 
 
 class Callback:
@@ -85,7 +104,7 @@ class Trainer:
         self.device = device
         self.callbacks = list(callbacks)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.steps_per_epoch = math.ceil(len(train) / config.batch_size)
+        self.steps_per_epoch = math.ceil(train.epoch_size() / config.batch_size)
         self.scheduler = self._make_scheduler()
         # progress state: all of it goes into the checkpoint
         self.epoch = 0  # epochs fully done
@@ -121,7 +140,9 @@ class Trainer:
     def epoch_batches(self, epoch: int) -> list:
         """The batch order of ``epoch``: depends only on (seed, epoch), so resume replays it."""
         rng = random.Random(self.config.seed * 1_000_003 + epoch)
-        return bucketed_batches(self.train_data.encoded.lengths.tolist(), self.config.batch_size, rng)
+        rows = self.train_data.epoch_rows(seed=self.config.seed, epoch=epoch)  # (epoch_size,)
+        lengths = self.train_data.encoded.lengths.numpy()[rows]
+        return [rows[positions] for positions in bucketed_batches(lengths.tolist(), self.config.batch_size, rng)]
 
     def _batch(self, split: SplitTensors, rows: torch.Tensor):
         input_ids, lengths = split.encoded.batch(rows)

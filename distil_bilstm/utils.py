@@ -48,6 +48,26 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextmanager
+def atomic_dir(folder: str | Path) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``folder``; when the block succeeds it replaces
+    ``folder`` whole, so a reader never sees a half-built cache."""
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        yield staging
+        if folder.exists():
+            shutil.rmtree(folder)
+        apply_umask(staging)
+        os.replace(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
 def apply_umask(path: str | Path) -> None:
     """Give ``path`` (and, for a folder, everything under it) the modes a plain ``open``/``mkdir``
     would have: ``tempfile`` makes files 0600 and folders 0700, which would leave artefacts

@@ -43,6 +43,17 @@ def test_plan_grid_validates_every_combination_and_merges_identical_runs():
         plan_grid({"preset": ["base", "small"], "loss": "ce", "run_name": "mine"})
 
 
+def test_variants_mix_runs_that_cannot_be_crossed():
+    runs = plan_grid({"preset": ["base", "tiny"], "teacher_path": "t", "variants": [
+        {"loss": "ce"}, {"loss": "kl"}, {"loss": "kl", "transfer_sets": ["aug.tsv", "unl.txt", ["aug.tsv", "unl.txt"]]}]})
+    got = sorted((r.config.preset, r.config.loss, tuple(r.config.transfer_sets)) for r in runs)
+    assert len(got) == 2 * (1 + 1 + 3) and ("tiny", "kl", ("aug.tsv", "unl.txt")) in got and ("base", "ce", ()) in got
+    assert {r.label for r in runs if r.config.transfer_sets == ["aug.tsv"]} == {
+        "loss=kl, transfer_sets=aug.tsv, preset=base", "loss=kl, transfer_sets=aug.tsv, preset=tiny"}
+    with pytest.raises(ValueError, match="variants must be a non-empty list of key: value mappings"):
+        plan_grid({"teacher_path": "t", "variants": {"loss": "ce"}})
+
+
 def test_threads_per_worker_stays_within_the_cores():
     assert threads_per_worker(1, cores=8) == (1, 8)
     assert threads_per_worker(3, cores=8) == (3, 2)

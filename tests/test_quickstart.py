@@ -5,7 +5,8 @@ import json
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.quickstart import QuickstartConfig, QuickstartLayout, hangul_share, run_quickstart, vocab_transfer_size
+from distil_bilstm.data import hangul_share
+from distil_bilstm.quickstart import QuickstartConfig, QuickstartLayout, run_quickstart, vocab_transfer_size
 
 
 def reduced(tmp_path, data_dir, base, **overrides) -> QuickstartConfig:
