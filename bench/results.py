@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from pathlib import Path
@@ -70,10 +71,7 @@ def labelling_seconds(metrics: dict) -> float | None:
     return total
 
 
-def collect(config_path: str, overrides: list[str], *, train: bool, workers: int) -> dict:
-    runs = load_grid(config_path, overrides)
-    if train:
-        run_grid(runs, workers=workers)
+def collect(config_path: str, runs: list) -> dict:
     first = runs[0].config
     rows, teacher_acc = [], None
     for run in runs:
@@ -130,8 +128,14 @@ def main() -> None:
     parser.add_argument("--readme", default=None, help=f"rewrite the block between {START} and {END} in this file")
     parser.add_argument("--out", default="bench/results/results.json")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
 
-    results = [collect(c, args.set, train=args.train, workers=args.workers) for c in args.config or CONFIGS]
+    plans = {c: load_grid(c, args.set) for c in args.config or CONFIGS}
+    if args.train:  # one pool for every config's runs: no worker idles while another config's tail trains
+        pending = [r for runs in plans.values() for r in runs]
+        pending.sort(key=lambda r: (r.config.preset != "base", not r.config.transfer_sets))  # longest first
+        run_grid(pending, workers=args.workers)
+    results = [collect(c, runs) for c, runs in plans.items()]
     table = markdown(results)
     print(table)
     out = Path(args.out)

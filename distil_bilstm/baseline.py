@@ -24,7 +24,7 @@ import numpy as np
 from .data import DataConfig, Dataset, load_dataset
 from .ngrams import VOCAB_FILE, TfidfLinearModel
 from .rundir import RunDir
-from .utils import atomic_path, write_json
+from .utils import atomic_path, path_safe, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class BaselineConfig:
 
     def run_dir(self) -> Path:
         name = self.run_name or f"baseline-{self.kind}-{self.identity()[:6]}"
-        return Path(self.run_root) / self.dataset.replace("/", "_") / name
+        return Path(self.run_root) / path_safe(self.dataset) / name
 
 
 def _vectorizers(config: BaselineConfig):

@@ -181,12 +181,13 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher_logits(args: argparse.Namespace) -> int:
-    from .data import load_dataset, load_transfer_set
+    from .data import load_dataset, load_transfer_set, resolve_text_file
     from .teacher import cache_dataset_logits, load_teacher
 
     dataset = load_dataset(_data_config(args))
     teacher = load_teacher(args.teacher, device=args.device, num_labels=dataset.num_labels)
-    targets = [dataset] + [load_transfer_set(path, dataset=dataset) for path in args.transfer_set or []]
+    targets = [dataset] + [load_transfer_set(resolve_text_file(path, args.data_dir), dataset=dataset)
+                           for path in args.transfer_set or []]
     if args.runtime != "torch":
         teacher = _onnx_teacher(args, teacher, targets)
     chunk_runner = None
@@ -563,7 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     lg = teacher_sub.add_parser("logits", help="run a teacher once over every example and cache its logits")
     _add_data_args(lg)
     lg.add_argument("--teacher", required=True, help="teacher checkpoint folder, hub id, or a baseline run folder")
-    lg.add_argument("--transfer-set", nargs="*", metavar="FILE", help="unlabelled texts to cache too (one store each)")
+    lg.add_argument("--transfer-set", nargs="*", metavar="FILE",
+                    help="unlabelled or augmented texts to cache too, one store each (paths, or names under the data folder "
+                         "such as nsmc/unlabeled.txt); texts equal to a validation or test text are dropped and counted")
     lg.add_argument("--cache-dir", default="teacher_model/logits", help="stores go to CACHE_DIR/<teacher>/<dataset>/")
     lg.add_argument("--store", default=None, help="explicit store folder (overrides --cache-dir)")
     lg.add_argument("--batch-size", type=int, default=128)

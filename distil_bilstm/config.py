@@ -16,9 +16,14 @@ import yaml
 
 from .embeddings import LIBRARIES as SKIPGRAM_LIBRARIES
 from .losses import LOSSES
+from .metrics import SELECT_METRICS
 from .student import PRESETS, POOLINGS, StudentConfig
+from .utils import path_safe
 
 SCHEDULERS = ("none", "step", "cyclic")
+# keys added after runs were already named: at these values they leave a run's identity (and
+# folder name) as it was before the key existed
+ADDED_LATER = {"select_metric": "accuracy"}
 EMBEDDING_INITS = ("random", "teacher", "skipgram")
 
 
@@ -65,7 +70,8 @@ class DistilConfig:
     step_size: int = 1  # StepLR: epochs per decay; CyclicLR: half-cycle in epochs
     gamma: float = 0.5
     train_epoch: int = 20  # maximum epochs; early stopping usually ends sooner
-    patience: int = 3  # epochs without a better valid accuracy before stopping (0: never stop early)
+    patience: int = 3  # epochs without a better valid score before stopping (0: never stop early)
+    select_metric: str = "accuracy"  # accuracy | macro_f1: the valid score that picks the best epoch
     clip_grad: float = 5.0
     seed: int = 42
     device: str = "auto"
@@ -98,6 +104,7 @@ class DistilConfig:
         check(self.preset is not None or (self.embedding_dim and self.hidden_dim), "preset",
               "may be null only when embedding_dim and hidden_dim are given")
         check(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {SCHEDULERS}")
+        check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
         check(self.embedding_init in EMBEDDING_INITS, "embedding_init", f"must be one of {EMBEDDING_INITS}")
         check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
@@ -146,7 +153,7 @@ class DistilConfig:
         transfer = f"-tr{len(self.transfer_sets)}" if self.transfer_sets else ""
         name = (f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}{transfer}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}"
                 f"-{self.identity()[:6]}")
-        return f"{self.dataset.replace('/', '_')}/{name}"
+        return f"{path_safe(self.dataset)}/{name}"
 
     def inert_keys(self) -> set[str]:
         """Keys that cannot change this run's result: CE ignores α, T and (unless its embeddings come
@@ -165,7 +172,8 @@ class DistilConfig:
         keys this loss ignores)."""
         ignored = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root"}
         ignored |= self.inert_keys()
-        payload = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        payload = {k: v for k, v in self.to_dict().items()
+                   if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def run_dir(self) -> Path:

@@ -154,7 +154,8 @@ def init_student_embeddings(model: BiLSTMClassifier, config: DistilConfig, *, da
 def transfer_logits(config: DistilConfig, dataset: Dataset, transfer: TransferSet, *, device: torch.device) -> LogitStore:
     """The teacher's logits for a transfer set: its store, labelled now when ``teacher_path`` is a
     checkpoint and the store does not exist yet."""
-    store_dir = transfer_store_dir(teacher_path=config.teacher_path, cache_dir=config.cache_dir, name=transfer.name)
+    store_dir = transfer_store_dir(teacher_path=config.teacher_path, cache_dir=config.cache_dir, dataset=dataset,
+                                   path=transfer.path)
     if not (store_dir / "header.json").is_file():
         if (Path(config.teacher_path) / "header.json").is_file():
             raise FileNotFoundError(
@@ -238,7 +239,8 @@ def run_distillation(
 
     hparams = {k: v for k, v in config.to_dict().items() if v is not None}
     trainer = Trainer(model, config=config, train=splits["train"], valid=splits["valid"], test=splits["test"],
-                      run_dir=run_dir, device=device, callbacks=[TensorBoardCallback(run_dir, hparams), *callbacks])
+                      run_dir=run_dir, device=device, callbacks=[TensorBoardCallback(run_dir, hparams), *callbacks],
+                      label_names=dataset.label_names)
     metrics = trainer.fit(resume=resume)
     metrics = {
         "run_dir": str(run_dir),

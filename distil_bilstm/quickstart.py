@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from .data import DataConfig, Dataset, hangul_share
+from .utils import path_safe
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class QuickstartLayout:
     root: Path
 
     def teacher(self, dataset: str) -> Path:
-        return self.root / f"teacher-{dataset.replace('/', '_')}"
+        return self.root / f"teacher-{path_safe(dataset)}"
 
     @property
     def vocab_root(self) -> Path:

@@ -25,7 +25,7 @@ COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-v
     ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
     ("retention", "Retention"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
     ("hidden", "Hidden"), ("init", "Emb init"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
-    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
+    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("macro_f1", "Macro-F1"), ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
 ]
 
 
@@ -84,7 +84,7 @@ def student_row(run: dict) -> dict:
         "alpha": c["loss_rate"] if kd else None, "T": c["temperature"] if c["loss"] == "kl" else None,
         "epochs": m.get("epochs_trained"), "best_epoch": m.get("best_epoch"), "train_s": m.get("train_seconds"),
         "teacher": m.get("teacher_path") if kd else None, "teacher_test_acc": teacher_acc, "run_dir": run["run_dir"],
-        "transfer": m.get("transfer_rows") or None,
+        "transfer": m.get("transfer_rows") or None, "macro_f1": m.get("test_macro_f1"),
     }
 
 
@@ -139,7 +139,7 @@ def to_markdown(frame: pd.DataFrame) -> str:
             value = row.get("test_acc")
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
-        if key in ("acc", "valid_acc", "test_acc"):
+        if key in ("acc", "valid_acc", "test_acc", "macro_f1"):
             return f"{100 * value:.2f}"
         if key == "retention":
             return f"{100 * value:.1f}%"

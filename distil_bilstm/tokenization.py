@@ -20,7 +20,7 @@ import torch
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizerFast
 
-from .utils import atomic_path, read_json, sha256_file, write_json
+from .utils import atomic_path, path_safe, read_json, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class VocabConfig:
 
 def vocab_dir(root: str | os.PathLike, dataset: str, vocab_size: int) -> Path:
     """``tokenizer/<dataset>/vocab_size_N``: one folder per dataset and size."""
-    return Path(root) / dataset / f"vocab_size_{vocab_size}"
+    return Path(root) / path_safe(dataset) / f"vocab_size_{vocab_size}"
 
 
 def train_wordpiece(texts: Iterable[str], config: VocabConfig) -> BertWordPieceTokenizer:

@@ -1,9 +1,10 @@
 """Trainer: fits any ``model(input_ids, lengths) -> logits`` to gold labels and teacher logits.
 
 It knows nothing about the model beyond that call. Optional behaviour (TensorBoard) hangs on
-callbacks. Per epoch it evaluates on the valid split, keeps the best weights by valid accuracy,
-stops early after ``patience`` epochs without improvement, and at the end reports the test
-accuracy of the best weights.
+callbacks. Per epoch it evaluates on the valid split (accuracy, macro-F1, per-class scores), keeps
+the best weights by ``select_metric`` (valid accuracy or macro-F1), stops early after
+``patience`` epochs without improvement, and at the end reports the test scores of the best
+weights.
 
 Resuming is exact: the checkpoint holds model, optimizer, scheduler, torch RNG state, epoch and
 step, and each epoch's batch order is a pure function of (seed, epoch), so a resumed run reaches
@@ -34,6 +35,7 @@ from tqdm.auto import tqdm
 from .batching import bucketed_batches, length_sorted_batches
 from .config import DistilConfig
 from .losses import distillation_loss
+from .metrics import classification_scores
 from .rundir import RunDir
 from .tokenization import ConcatEncoded, EncodedTexts
 from .utils import atomic_path
@@ -94,6 +96,7 @@ class Trainer:
         run_dir: str | Path,
         device: torch.device,
         callbacks: Sequence[Callback] = (),
+        label_names: Sequence[str] | None = None,
     ):
         if config.loss != "ce" and train.teacher is None:
             raise ValueError(f"loss {config.loss!r} needs teacher logits for the training split")
@@ -103,6 +106,7 @@ class Trainer:
         self.run = RunDir(run_dir)  # where checkpoints and the best weights go
         self.device = device
         self.callbacks = list(callbacks)
+        self.label_names = list(label_names) if label_names else None  # per-class scores are keyed by them
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.steps_per_epoch = math.ceil(train.epoch_size() / config.batch_size)
         self.scheduler = self._make_scheduler()
@@ -110,7 +114,9 @@ class Trainer:
         self.epoch = 0  # epochs fully done
         self.step_in_epoch = 0  # steps done inside the current epoch
         self.global_step = 0
-        self.best_valid_accuracy = -1.0
+        self.best_valid_score = -1.0  # of config.select_metric
+        self.best_valid_accuracy = -1.0  # the scores of the best epoch
+        self.best_valid_macro_f1 = -1.0
         self.best_epoch = 0
         self.epochs_without_improvement = 0
         self.train_seconds = 0.0
@@ -194,17 +200,25 @@ class Trainer:
 
     @torch.inference_mode()
     def evaluate(self, split: SplitTensors) -> dict:
-        """Accuracy and CE loss on gold labels (rows with label -1 are skipped)."""
+        """Accuracy, macro-F1, per-class scores and CE loss on gold labels (rows with label -1 are skipped)."""
         self.model.eval()
-        correct, loss_sum, n = 0, 0.0, 0
+        gold, predicted, loss_sum = [], [], 0.0
+        num_labels = None
         for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
             input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
-            logits = self.model(input_ids, lengths)
+            logits = self.model(input_ids, lengths)  # (batch, labels)
+            num_labels = logits.shape[1]
             keep = labels >= 0
-            correct += int((logits.argmax(dim=1)[keep] == labels[keep]).sum())
-            loss_sum += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum")) if keep.any() else 0.0
-            n += int(keep.sum())
-        return {"accuracy": correct / n if n else float("nan"), "loss": loss_sum / n if n else float("nan")}
+            if keep.any():
+                loss_sum += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum"))
+                gold.append(labels[keep].cpu().numpy())
+                predicted.append(logits.argmax(dim=1)[keep].cpu().numpy())
+        if not gold:
+            return {"accuracy": float("nan"), "macro_f1": float("nan"), "loss": float("nan"), "per_class": {}}
+        names = self.label_names or [str(i) for i in range(num_labels)]
+        scores = classification_scores(np.concatenate(gold), np.concatenate(predicted), names)
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "loss": loss_sum / scores["examples"],
+                "per_class": scores["per_class"]}
 
     def fit(self, *, resume: bool = False) -> dict:
         c = self.config
@@ -217,9 +231,10 @@ class Trainer:
             while self.epoch < c.train_epoch and not self._early_stopped():
                 train_loss = self.train_epoch()
                 valid = self.evaluate(self.valid_data)
-                improved = valid["accuracy"] > self.best_valid_accuracy
+                improved = valid[c.select_metric] > self.best_valid_score
                 if improved:
-                    self.best_valid_accuracy, self.best_epoch = valid["accuracy"], self.epoch + 1
+                    self.best_valid_score, self.best_epoch = valid[c.select_metric], self.epoch + 1
+                    self.best_valid_accuracy, self.best_valid_macro_f1 = valid["accuracy"], valid["macro_f1"]
                     self.epochs_without_improvement = 0
                     self._save_best()
                 else:
@@ -231,7 +246,8 @@ class Trainer:
                         warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
                         self.scheduler.step()
                 metrics = {"epoch": self.epoch + 1, "train_loss": train_loss, "valid_accuracy": valid["accuracy"],
-                           "valid_loss": valid["loss"], "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
+                           "valid_macro_f1": valid["macro_f1"], "valid_loss": valid["loss"],
+                           "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
                 self.history.append(metrics)
                 logger.info("epoch %d: train loss %.4f, valid acc %.4f%s", self.epoch + 1, train_loss, valid["accuracy"],
                             " (best)" if improved else "")
@@ -253,8 +269,12 @@ class Trainer:
         self.model.load_state_dict(load_file(self.run.weights_file, device=str(self.device)))
         test = self.evaluate(self.test_data) if self.test_data is not None and len(self.test_data) else {}
         metrics = {
+            "select_metric": self.config.select_metric,
             "valid_accuracy": self.best_valid_accuracy,
+            "valid_macro_f1": self.best_valid_macro_f1,
             "test_accuracy": test.get("accuracy"),
+            "test_macro_f1": test.get("macro_f1"),
+            "test_per_class": test.get("per_class"),
             "best_epoch": self.best_epoch,
             "epochs_trained": self.epoch,
             "early_stopped": self._early_stopped(),
@@ -284,7 +304,8 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "progress": {
                 "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
-                "best_valid_accuracy": self.best_valid_accuracy, "best_epoch": self.best_epoch,
+                "best_valid_score": self.best_valid_score, "best_valid_accuracy": self.best_valid_accuracy,
+                "best_valid_macro_f1": self.best_valid_macro_f1, "best_epoch": self.best_epoch,
                 "epochs_without_improvement": self.epochs_without_improvement, "train_seconds": self.train_seconds,
                 "train_examples_seen": self.train_examples_seen,
             },
@@ -308,7 +329,11 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"].cpu())
         if state["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
-        for key, value in state["progress"].items():
+        progress = state["progress"]
+        # checkpoints from before select_metric selected on accuracy and kept no macro-F1
+        progress.setdefault("best_valid_score", progress["best_valid_accuracy"])
+        progress.setdefault("best_valid_macro_f1", float("nan"))
+        for key, value in progress.items():
             setattr(self, key, value)
         self.history = list(state["history"])
 
@@ -347,11 +372,12 @@ class TensorBoardCallback(Callback):
         self.writer.add_scalar("train/lr", lr, trainer.global_step)
 
     def on_epoch_end(self, trainer: Trainer, *, metrics: dict) -> None:
-        for key in ("train_loss", "valid_accuracy", "valid_loss", "lr"):
+        for key in ("train_loss", "valid_accuracy", "valid_macro_f1", "valid_loss", "lr"):
             self.writer.add_scalar(f"epoch/{key}", metrics[key], metrics["epoch"])
         self.writer.flush()
 
     def on_fit_end(self, trainer: Trainer, *, metrics: dict) -> None:
-        final = {f"hparam/{k}": metrics[k] for k in ("valid_accuracy", "test_accuracy") if metrics.get(k) is not None}
+        final = {f"hparam/{k}": metrics[k] for k in ("valid_accuracy", "valid_macro_f1", "test_accuracy", "test_macro_f1")
+                 if metrics.get(k) is not None}
         self.writer.add_hparams(self.hparams, final, run_name=".")
         self.writer.close()

@@ -137,10 +137,13 @@ def encode_transfer_set(name: str | os.PathLike, *, dataset: Dataset, tokenizer,
     return TransferSet(path=path, name=set_name, encoded=open_encoded(folder), header=header)
 
 
-def transfer_store_dir(*, teacher_path: str | os.PathLike, cache_dir: str | os.PathLike, name: str) -> Path:
-    """Where the transfer set's logits are: beside the main store when ``teacher_path`` names a
-    store, else ``<cache_dir>/<teacher folder name>/<name>`` (``teacher logits --transfer-set``)."""
+def transfer_store_dir(*, teacher_path: str | os.PathLike, cache_dir: str | os.PathLike, dataset: Dataset,
+                       path: str | os.PathLike) -> Path:
+    """Where a transfer set's logits are. ``teacher_path`` a checkpoint: ``<cache_dir>/<teacher
+    folder name>/<dataset>.transfer.<stem>`` (what ``teacher logits --transfer-set`` writes).
+    ``teacher_path`` a store ``S`` (e.g. an ensemble's): its sibling ``S.transfer.<stem>``, which for
+    a store made by ``teacher logits`` is the same folder."""
     teacher = Path(teacher_path)
     if (teacher / HEADER).is_file():
-        return default_store_dir(teacher.parent, "", name)
-    return default_store_dir(cache_dir, teacher.name, name)
+        return teacher.parent / f"{teacher.name}.transfer.{Path(path).stem}"
+    return default_store_dir(cache_dir, teacher.name, transfer_name(dataset, path))

@@ -28,6 +28,11 @@ def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
     return resolved
 
 
+def path_safe(name: str) -> str:
+    """A dataset name (which may be a file path) as one folder name: ``/`` becomes ``_``."""
+    return name.replace("/", "_")
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.evaluation import classification_scores
+from distil_bilstm.metrics import classification_scores
 from distil_bilstm.inference import Predictor, TextEncoder, pad
 from distil_bilstm.rundir import RunDir
 from distil_bilstm.tokenization import encode_texts, load_vocab
