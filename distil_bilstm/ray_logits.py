@@ -67,10 +67,10 @@ def ray_chunk_runner(*, teacher_path: str, num_labels: int, runtime: str = "torc
         pool = ActorPool([actor.remote(teacher_path, num_labels=num_labels, runtime=runtime, cache_dir=cache_dir,
                                        batch_size=batch_size, max_length=max_length, threads=per_actor)
                           for _ in range(count)])
+        sizes = {chunk: hi - lo for chunk, lo, hi in missing}
         jobs = [(chunk, list(texts[lo:hi])) for chunk, lo, hi in missing]
         for chunk, logits in pool.map_unordered(lambda a, job: a.run.remote(*job), jobs):
-            _, lo, hi = next(m for m in missing if m[0] == chunk)
-            advance(hi - lo)
+            advance(sizes[chunk])
             yield chunk, logits
 
     return run
