@@ -19,13 +19,14 @@ import torch
 from .config import DistilConfig
 from .data import DataConfig, Dataset, load_dataset, load_transfer_set
 from .embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
-from .logit_store import LogitStore, default_store_dir
+from .logit_store import LogitStore
 from .rundir import RunDir
 from .student import BiLSTMClassifier
 from .tokenization import ConcatEncoded, VocabConfig, build_vocabularies, encode_texts, load_vocab, vocab_dir, vocab_hash, vocab_tokens
 from .teacher import cache_dataset_logits, load_teacher, student_embeddings_from_teacher
 from .trainer import SplitTensors, TensorBoardCallback, Trainer
-from .transfer import TransferSet, encode_transfer_set, transfer_store_dir
+from .teacher_source import TeacherSource
+from .transfer import TransferSet, encode_transfer_set
 from .utils import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -45,17 +46,18 @@ def ensure_vocab(dataset: Dataset, *, vocab_root: str | Path, vocab_size: int) -
     return folder
 
 
-def open_teacher_logits(config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
-    """The logit store for (teacher, dataset), computing it once if it does not exist yet.
+def teacher_source(config: DistilConfig) -> TeacherSource:
+    return TeacherSource.resolve(config.teacher_path, cache_dir=config.cache_dir)
 
-    ``teacher_path`` may be a store folder (``header.json``) or a teacher checkpoint folder.
-    """
-    path = Path(config.teacher_path)
-    if (path / "header.json").is_file():
-        return LogitStore.open(path, fingerprint=dataset.fingerprint, num_labels=dataset.num_labels)
-    teacher = load_teacher(path, device=device, num_labels=dataset.num_labels)
-    store_dir = default_store_dir(config.cache_dir, teacher.name, dataset.name)
-    result = cache_dataset_logits(teacher, dataset, store_dir=store_dir)
+
+def open_teacher_logits(config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
+    """The logit store for (teacher, dataset), computing it once if it does not exist yet
+    (``teacher_path`` a checkpoint; a store is opened as it is)."""
+    source = teacher_source(config)
+    if source.is_store:
+        return LogitStore.open(source.path, fingerprint=dataset.fingerprint, num_labels=dataset.num_labels)
+    teacher = load_teacher(source.path, device=device, num_labels=dataset.num_labels)
+    result = cache_dataset_logits(teacher, dataset, store_dir=source.store_dir(dataset.name))
     del teacher
     return result.store
 
@@ -120,24 +122,13 @@ class RunResources:
         return self._stores[key]
 
 
-def teacher_checkpoint_dir(config: DistilConfig, store: LogitStore | None) -> Path:
-    """The teacher checkpoint behind ``teacher_path`` (which may name its logit store instead)."""
-    path = Path(config.teacher_path)
-    if (path / "config.json").is_file():
-        return path
-    recorded = Path(store.header.get("teacher_path", "")) if store is not None else path
-    if not (recorded / "config.json").is_file():
-        raise FileNotFoundError(f"embedding_init=teacher needs the teacher checkpoint; {path} and {recorded} are not one")
-    return recorded
-
-
 def init_student_embeddings(model: BiLSTMClassifier, config: DistilConfig, *, dataset: Dataset, vocab_folder: Path,
                             tokenizer, store: LogitStore | None, resources: "RunResources") -> dict:
     """Overwrite the student's default (random) embedding rows as ``config.embedding_init`` says;
     returns what the run's metrics should record about it."""
     weight = model.embedding.weight  # (vocab, embedding_dim)
     if config.embedding_init == "teacher":
-        teacher_dir = teacher_checkpoint_dir(config, store)
+        teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None)
         tokens = vocab_tokens(tokenizer)
         with torch.no_grad():
             weight.copy_(student_embeddings_from_teacher(teacher_dir, tokens, weight.shape[1]))
@@ -154,15 +145,15 @@ def init_student_embeddings(model: BiLSTMClassifier, config: DistilConfig, *, da
 def transfer_logits(config: DistilConfig, dataset: Dataset, transfer: TransferSet, *, device: torch.device) -> LogitStore:
     """The teacher's logits for a transfer set: its store, labelled now when ``teacher_path`` is a
     checkpoint and the store does not exist yet."""
-    store_dir = transfer_store_dir(teacher_path=config.teacher_path, cache_dir=config.cache_dir, dataset=dataset,
-                                   path=transfer.path)
+    source = teacher_source(config)
+    store_dir = source.transfer_store_dir(dataset.name, transfer.path)
     if not (store_dir / "header.json").is_file():
-        if (Path(config.teacher_path) / "header.json").is_file():
+        if source.is_store:
             raise FileNotFoundError(
                 f"no teacher logits for transfer set {transfer.path} at {store_dir}; teacher_path is a store, so label the "
                 f"set with the teacher behind it: distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER "
                 f"--transfer-set {transfer.path}")
-        teacher = load_teacher(config.teacher_path, device=device, num_labels=dataset.num_labels)
+        teacher = load_teacher(source.path, device=device, num_labels=dataset.num_labels)
         cache_dataset_logits(teacher, load_transfer_set(transfer.path, dataset=dataset), store_dir=store_dir)
         del teacher
     return LogitStore.open(store_dir, fingerprint=transfer.fingerprint, num_labels=dataset.num_labels)

@@ -29,7 +29,6 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import Dataset, LeakageGuard, RowFingerprint, iter_texts, resolve_text_file
-from .logit_store import HEADER, default_store_dir
 from .tokenization import EncodedTexts, vocab_hash
 from .utils import atomic_dir, read_json, write_json
 
@@ -135,15 +134,3 @@ def encode_transfer_set(name: str | os.PathLike, *, dataset: Dataset, tokenizer,
     else:
         logger.info("transfer set %s: %d rows from the encoded cache %s", path, header["rows"], folder)
     return TransferSet(path=path, name=set_name, encoded=open_encoded(folder), header=header)
-
-
-def transfer_store_dir(*, teacher_path: str | os.PathLike, cache_dir: str | os.PathLike, dataset: Dataset,
-                       path: str | os.PathLike) -> Path:
-    """Where a transfer set's logits are. ``teacher_path`` a checkpoint: ``<cache_dir>/<teacher
-    folder name>/<dataset>.transfer.<stem>`` (what ``teacher logits --transfer-set`` writes).
-    ``teacher_path`` a store ``S`` (e.g. an ensemble's): its sibling ``S.transfer.<stem>``, which for
-    a store made by ``teacher logits`` is the same folder."""
-    teacher = Path(teacher_path)
-    if (teacher / HEADER).is_file():
-        return teacher.parent / f"{teacher.name}.transfer.{Path(path).stem}"
-    return default_store_dir(cache_dir, teacher.name, transfer_name(dataset, path))

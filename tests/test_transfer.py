@@ -139,15 +139,3 @@ def test_cli_labels_a_transfer_set_named_under_the_data_folder(tmp_path, small_n
     assert "| nsmc.transfer.extra | 5 | 5 |" in capsys.readouterr().out
     assert main(args[:-4] + ["--transfer-set", "nsmc/missing.txt"]) == 1  # a clear error, no traceback
 
-
-def test_transfer_store_sits_beside_the_teacher_store(tmp_path, small_nsmc):
-    from distil_bilstm.transfer import transfer_store_dir
-
-    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    ensemble = tmp_path / "logits" / "ensemble-a-b"
-    write_lines(ensemble / "header.json", ["{}"])
-    assert transfer_store_dir(teacher_path=ensemble, cache_dir="c", dataset=dataset, path="x/aug.tsv") == \
-        tmp_path / "logits" / "ensemble-a-b.transfer.aug"
-    # a checkpoint: the folder `teacher logits --transfer-set` fills, which is also beside that teacher's own store
-    assert transfer_store_dir(teacher_path=tmp_path / "minilm", cache_dir=tmp_path / "c", dataset=dataset, path="u.txt") == \
-        tmp_path / "c" / "minilm" / "nsmc.transfer.u"

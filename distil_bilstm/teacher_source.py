@@ -1,0 +1,48 @@
+"""``teacher_path`` resolved once: a logit store, or a teacher checkpoint whose stores live under
+``cache_dir``. Everything that needs the teacher's logits, its transfer-set logits or its weights
+asks this object instead of re-guessing from the path.
+
+    store S:       logits  S                          transfer sets  S.transfer.<stem> (beside S)
+    checkpoint C:  logits  <cache_dir>/<C's name>/<dataset>   transfer sets  <cache_dir>/<C's name>/<dataset>.transfer.<stem>
+
+For a store made by ``teacher logits`` both rules name the same folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .logit_store import HEADER, default_store_dir
+
+
+@dataclass(frozen=True)
+class TeacherSource:
+    path: Path
+    is_store: bool
+    cache_dir: Path
+
+    @classmethod
+    def resolve(cls, teacher_path: str | os.PathLike, *, cache_dir: str | os.PathLike) -> "TeacherSource":
+        path = Path(teacher_path)
+        return cls(path=path, is_store=(path / HEADER).is_file(), cache_dir=Path(cache_dir))
+
+    def store_dir(self, dataset_name: str) -> Path:
+        """The folder holding (or about to hold) the teacher's logits of ``dataset_name``."""
+        return self.path if self.is_store else default_store_dir(self.cache_dir, self.path.name, dataset_name)
+
+    def transfer_store_dir(self, dataset_name: str, transfer_path: str | os.PathLike) -> Path:
+        stem = Path(transfer_path).stem
+        if self.is_store:
+            return self.path.parent / f"{self.path.name}.transfer.{stem}"
+        return default_store_dir(self.cache_dir, self.path.name, f"{dataset_name}.transfer.{stem}")
+
+    def checkpoint_dir(self, store_header: dict | None = None) -> Path:
+        """The teacher's weights: the checkpoint itself, or the one a store records it came from."""
+        if not self.is_store and (self.path / "config.json").is_file():
+            return self.path
+        recorded = Path((store_header or {}).get("teacher_path", "")) if self.is_store else self.path
+        if not (recorded / "config.json").is_file():
+            raise FileNotFoundError(f"embedding_init=teacher needs the teacher checkpoint; {self.path} and {recorded} are not one")
+        return recorded

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from distil_bilstm.teacher_source import TeacherSource
+from tests.conftest import write_lines
+
+
+def test_a_store_teacher_keeps_its_transfer_sets_beside_it(tmp_path):
+    ensemble = tmp_path / "logits" / "ensemble-a-b"
+    write_lines(ensemble / "header.json", [json.dumps({"teacher_path": str(tmp_path / "nowhere")})])
+    source = TeacherSource.resolve(ensemble, cache_dir="c")
+    assert source.is_store and source.store_dir("nsmc") == ensemble
+    assert source.transfer_store_dir("nsmc", "x/aug.tsv") == tmp_path / "logits" / "ensemble-a-b.transfer.aug"
+    with pytest.raises(FileNotFoundError, match="embedding_init=teacher needs the teacher checkpoint"):
+        source.checkpoint_dir(json.loads((ensemble / "header.json").read_text()))
+
+
+def test_a_checkpoint_teacher_files_its_stores_under_the_cache(tmp_path, tiny_teacher_dir):
+    source = TeacherSource.resolve(tiny_teacher_dir, cache_dir=tmp_path / "c")
+    assert not source.is_store and source.checkpoint_dir() == tiny_teacher_dir
+    assert source.store_dir("nsmc") == tmp_path / "c" / "tiny_teacher" / "nsmc"
+    # the folder `teacher logits --transfer-set` fills, beside the teacher's own store of the dataset
+    assert source.transfer_store_dir("nsmc", "data/u.txt") == tmp_path / "c" / "tiny_teacher" / "nsmc.transfer.u"
+    # a store made from that checkpoint leads back to it
+    store = source.store_dir("nsmc")
+    write_lines(store / "header.json", [json.dumps({"teacher_path": str(tiny_teacher_dir)})])
+    assert TeacherSource.resolve(store, cache_dir="c").checkpoint_dir({"teacher_path": str(tiny_teacher_dir)}) == tiny_teacher_dir
+    assert TeacherSource.resolve(store, cache_dir="c").transfer_store_dir("nsmc", "u.txt") == source.transfer_store_dir("nsmc", "u.txt")
+
+
+def test_teacher_init_through_a_store_finds_the_checkpoint_behind_it(tmp_path, small_nsmc, tiny_teacher_dir):
+    from distil_bilstm.config import DistilConfig
+    from distil_bilstm.pipeline import run_distillation
+
+    common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=300, vocab_root=str(tmp_path / "tok"), preset="tiny",
+                  loss="kl", cache_dir=str(tmp_path / "logits"), batch_size=16, train_epoch=1, patience=0,
+                  run_root=str(tmp_path / "runs"), device="cpu")
+    run_distillation(DistilConfig(**common, teacher_path=str(tiny_teacher_dir)))  # labels the store
+    store = tmp_path / "logits" / "tiny_teacher" / "nsmc"
+    metrics = run_distillation(DistilConfig(**common, teacher_path=str(store), embedding_init="teacher"))
+    assert metrics["embedding_source"] == str(tiny_teacher_dir)
