@@ -15,12 +15,11 @@ from typing import Any
 import yaml
 
 from .embeddings import LIBRARIES as SKIPGRAM_LIBRARIES
-from .losses import LOSSES
-from .metrics import SELECT_METRICS
+from .losses import LOSSES, DistillationLoss
+from .training_config import TrainingConfig
 from .student import PRESETS, POOLINGS, StudentConfig
 from .utils import path_safe
 
-SCHEDULERS = ("none", "step", "cyclic")
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
 ADDED_LATER = {"select_metric": "accuracy"}
@@ -103,37 +102,26 @@ class DistilConfig:
         check(self.preset is None or self.preset in PRESETS, "preset", f"must be one of {list(PRESETS)} or null")
         check(self.preset is not None or (self.embedding_dim and self.hidden_dim), "preset",
               "may be null only when embedding_dim and hidden_dim are given")
-        check(self.scheduler in SCHEDULERS, "scheduler", f"must be one of {SCHEDULERS}")
-        check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
         check(self.embedding_init in EMBEDDING_INITS, "embedding_init", f"must be one of {EMBEDDING_INITS}")
         check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
         check(self.skipgram_library in SKIPGRAM_LIBRARIES, "skipgram_library", f"must be one of {SKIPGRAM_LIBRARIES}")
         check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
         check(self.temperature > 0, "temperature", "must be > 0")
-        check(self.lr > 0, "lr", "must be > 0")
-        check(self.batch_size >= 1, "batch_size", "must be >= 1")
-        check(self.train_epoch >= 1, "train_epoch", "must be >= 1")
-        check(self.patience >= 0, "patience", "must be >= 0")
         check(self.vocab_size > 5, "vocab_size", "must be > 5")
         check(self.max_length >= 1, "max_length", "must be >= 1")
         check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
         check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
-        check(self.weight_decay >= 0, "weight_decay", "must be >= 0")
-        check(self.step_size >= 1, "step_size", "must be >= 1")
-        check(0.0 < self.gamma <= 1.0, "gamma", "must be in (0, 1]")
-        check(self.clip_grad > 0, "clip_grad", "must be > 0")
-        check(self.eval_batch_size >= 1, "eval_batch_size", "must be >= 1")
-        check(self.log_every >= 1, "log_every", "must be >= 1 (training steps between loss logs)")
         check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
               "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
         check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
         check(self.embedding_dim is None or self.embedding_dim >= 1, "embedding_dim", "must be >= 1 or null")
         check(self.hidden_dim is None or self.hidden_dim >= 1, "hidden_dim", "must be >= 1 or null")
-        try:  # the student's own checks (dropout, layers, pooling, ...) now, not after data and teacher logits
+        try:  # the student's and the Trainer's own checks now, not after data and teacher logits
             self.student_config(vocab_size=self.vocab_size, num_labels=2)
+            self.training_config()
         except ValueError as err:
-            raise ValueError(str(err).replace("StudentConfig.", "DistilConfig.")) from None
+            raise ValueError(str(err).replace("StudentConfig.", "DistilConfig.").replace("TrainingConfig.", "DistilConfig.")) from None
 
     # ---- derived
 
@@ -142,6 +130,13 @@ class DistilConfig:
         common = dict(vocab_size=vocab_size, num_labels=num_labels, num_layers=self.num_layers, dropout=self.dropout,
                       pooling=self.pooling, relu_dim=self.relu_dim, **sizes)
         return StudentConfig.from_preset(self.preset, **common) if self.preset else StudentConfig(**common)
+
+    def training_config(self) -> TrainingConfig:
+        """The optimisation keys, as the Trainer takes them."""
+        return TrainingConfig(**{k: getattr(self, k) for k in TrainingConfig.keys()})
+
+    def loss_function(self) -> DistillationLoss:
+        return DistillationLoss(kind=self.loss, alpha=self.loss_rate, temperature=self.temperature)
 
     def default_run_name(self) -> str:
         """``<dataset>/<preset>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""

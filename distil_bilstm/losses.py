@@ -7,6 +7,8 @@ Notation: ``s`` student logits, ``t`` teacher logits (both ``(batch, labels)``),
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -61,6 +63,27 @@ def _mix(hard: torch.Tensor, soft: torch.Tensor, y: torch.Tensor, alpha: float) 
     labelled = y != UNLABELLED
     per_example = torch.where(labelled, alpha * hard + (1.0 - alpha) * soft, soft)
     return per_example.mean()
+
+
+@dataclass(frozen=True)
+class DistillationLoss:
+    """The run's loss as one callable ``loss(s, t, y)``: what the Trainer is given instead of the
+    run's config, so that it knows nothing about how the loss is chosen."""
+
+    kind: str = "kl"
+    alpha: float = 0.1
+    temperature: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in LOSSES:
+            raise ValueError(f"DistillationLoss.kind must be one of {LOSSES}, got {self.kind!r}")
+
+    @property
+    def needs_teacher(self) -> bool:
+        return self.kind != "ce"
+
+    def __call__(self, s: torch.Tensor, t: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
+        return distillation_loss(self.kind, s, t, y, alpha=self.alpha, temperature=self.temperature)
 
 
 def distillation_loss(

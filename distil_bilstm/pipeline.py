@@ -229,7 +229,8 @@ def run_distillation(
                 len(splits["train"]), splits["train"].epoch_size(), len(splits["valid"]), len(splits["test"]))
 
     hparams = {k: v for k, v in config.to_dict().items() if v is not None}
-    trainer = Trainer(model, config=config, train=splits["train"], valid=splits["valid"], test=splits["test"],
+    trainer = Trainer(model, config=config.training_config(), loss=config.loss_function(), identity=config.identity(),
+                      train=splits["train"], valid=splits["valid"], test=splits["test"],
                       run_dir=run_dir, device=device, callbacks=[TensorBoardCallback(run_dir, hparams), *callbacks],
                       label_names=dataset.label_names)
     metrics = trainer.fit(resume=resume)

@@ -1,6 +1,7 @@
 """Trainer: fits any ``model(input_ids, lengths) -> logits`` to gold labels and teacher logits.
 
-It knows nothing about the model beyond that call. Optional behaviour (TensorBoard) hangs on
+It knows nothing about the model beyond that call, takes its own ``TrainingConfig`` (optimiser,
+schedule, epochs, early stopping) and the loss as a callable, and nothing of the run's config. Optional behaviour (TensorBoard) hangs on
 callbacks. Per epoch it evaluates on the valid split (accuracy, macro-F1, per-class scores), keeps
 the best weights by ``select_metric`` (valid accuracy or macro-F1), stops early after
 ``patience`` epochs without improvement, and at the end reports the test scores of the best
@@ -33,11 +34,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .batching import bucketed_batches, length_sorted_batches
-from .config import DistilConfig
-from .losses import distillation_loss
+from .losses import DistillationLoss
 from .metrics import classification_scores
 from .rundir import RunDir
 from .tokenization import ConcatEncoded, EncodedTexts
+from .training_config import TrainingConfig
 from .utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,9 @@ class Trainer:
         self,
         model: nn.Module,
         *,
-        config: DistilConfig,
+        config: TrainingConfig,
+        loss: DistillationLoss,
+        identity: str,
         train: SplitTensors,
         valid: SplitTensors,
         test: SplitTensors | None,
@@ -98,10 +101,12 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         label_names: Sequence[str] | None = None,
     ):
-        if config.loss != "ce" and train.teacher is None:
-            raise ValueError(f"loss {config.loss!r} needs teacher logits for the training split")
+        if loss.needs_teacher and train.teacher is None:
+            raise ValueError(f"loss {loss.kind!r} needs teacher logits for the training split")
         self.model = model.to(device)
         self.config = config
+        self.loss = loss
+        self.identity = identity  # of the run: a checkpoint of another run is refused on resume
         self.train_data, self.valid_data, self.test_data = train, valid, test
         self.run = RunDir(run_dir)  # where checkpoints and the best weights go
         self.device = device
@@ -170,7 +175,7 @@ class Trainer:
             rows = torch.from_numpy(positions)
             input_ids, lengths, labels, teacher = self._batch(self.train_data, rows)
             logits = self.model(input_ids, lengths)  # (batch, labels)
-            loss = distillation_loss(c.loss, logits, teacher, labels, alpha=c.loss_rate, temperature=c.temperature)
+            loss = self.loss(logits, teacher, labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if c.clip_grad:
@@ -310,14 +315,14 @@ class Trainer:
                 "train_examples_seen": self.train_examples_seen,
             },
             "history": self.history,
-            "config_identity": self.config.identity(),
+            "config_identity": self.identity,
         }
         with atomic_path(self.run.checkpoint_file) as tmp:
             torch.save(state, tmp)
 
     def load_checkpoint(self) -> None:
         state = torch.load(self.run.checkpoint_file, map_location=self.device, weights_only=True)
-        if state["config_identity"] != self.config.identity():
+        if state["config_identity"] != self.identity:
             raise ValueError(
                 f"{self.run.checkpoint_file} was written by a run with other hyperparameters; "
                 "use another run_name or delete the checkpoint"

@@ -37,8 +37,8 @@ def make_trainer(splits, run_dir, **overrides):
                              "log_every": 1, "scheduler": "step", "dropout": 0.3, **overrides})
     torch.manual_seed(config.seed)
     model = BiLSTMClassifier(StudentConfig(vocab_size=vocab_size, embedding_dim=8, hidden_dim=8, dropout=config.dropout))
-    return Trainer(model, config=config, train=data["train"], valid=data["valid"], test=data["test"],
-                   run_dir=run_dir, device=torch.device("cpu"))
+    return Trainer(model, config=config.training_config(), loss=config.loss_function(), identity=config.identity(),
+                   train=data["train"], valid=data["valid"], test=data["test"], run_dir=run_dir, device=torch.device("cpu"))
 
 
 class StopAt(Callback):
