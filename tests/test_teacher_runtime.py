@@ -25,7 +25,7 @@ def test_onnx_logits_match_torch_on_a_tiny_bert(tmp_path, small_nsmc, tiny_teach
     import onnx as onnx_lib
 
     nodes = {n.name: n.op_type for n in onnx_lib.load(str(int8.model_file)).graph.node}
-    quantized = [name for name, op in nodes.items() if op == "MatMulNBits"]
+    quantized = [name for name, op in nodes.items() if op == "MatMulInteger"]
     assert len(quantized) == 6  # q, k, v, attention output, intermediate, output of the one layer: int8 weights
     assert not any("classifier" in n or "pooler" in n for n in quantized)  # the head stays fp32
     assert check["sample"] == len(texts) and 0.0 < check["max_abs_logit_diff"] < 1.0 and check["argmax_agreement"] >= 0.9
