@@ -27,9 +27,7 @@ fly.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -41,7 +39,7 @@ import torch
 from .inference import OnnxBackend, TorchBackend
 from .rundir import ExportDir, RunDir, split_student_json
 from .student import STUDENTS
-from .utils import apply_umask
+from .utils import atomic_dir
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +143,9 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
                          f"{', '.join(STUDENTS)}); predict, evaluate and serve use the run folder directly")
     model = TorchBackend.from_run(run, device="cpu").model.eval()
     vocab_size = values["vocab_size"]
-    out.path.parent.mkdir(parents=True, exist_ok=True)
-    staging = ExportDir(tempfile.mkdtemp(prefix=f".{out.path.name}.", dir=out.path.parent))
     start = time.perf_counter()
-    try:
+    with atomic_dir(out.path) as folder:  # the folder appears complete or not at all
+        staging = ExportDir(folder)
         target = staging.model_path(config.format)
         if config.format == "torchscript":
             _torchscript(model, target)
@@ -179,13 +176,6 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
             "export_seconds": round(time.perf_counter() - start, 2),
         }
         staging.write_info(info)
-        if out.path.exists():
-            shutil.rmtree(out.path)
-        apply_umask(staging.path)
-        os.replace(staging.path, out.path)  # the folder appears complete or not at all
-    finally:
-        if staging.path.exists():
-            shutil.rmtree(staging.path)
     logger.info("exported %s as %s to %s (%d bytes, max |Δlogit| %.2e)", run.path, config.format, out.path,
                 info["size_bytes"], check["max_abs_diff"])
     return info

@@ -15,7 +15,6 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,7 +36,7 @@ from transformers import (
 from .batching import bucketed_batches, length_sorted_batches
 from .resumable import adamw, load_state, optimizer_step, save_state
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
-from .utils import apply_umask, read_json, resolve_device, sha256_file, write_json
+from .utils import atomic_dir, read_json, resolve_device, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -481,7 +480,6 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     )
     tokenizer = AutoTokenizer.from_pretrained(config.base)
     out = Path(config.out)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent if out.parent.exists() else None))
     state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place
 
     train_splits = ("train", "valid") if config.include_valid else ("train",)
@@ -521,8 +519,6 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     history = train_epochs(model, encoded, labels, config, pad_id=tokenizer.pad_token_id or 0, device=device,
                            state_dir=state_dir, identity=identity, evaluate=evaluate, on_step=on_step)
 
-    model.save_pretrained(staging)  # safetensors
-    tokenizer.save_pretrained(staging)
     report = {
         "base": config.base,
         "dataset": dataset.name,
@@ -538,12 +534,10 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
         "seconds": round(time.perf_counter() - start, 1),
         "device": str(device),
     }
-    write_json(staging / "eval.json", report)
-    if out.exists():
-        shutil.rmtree(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    apply_umask(staging)
-    os.replace(staging, out)
+    with atomic_dir(out) as staging:
+        model.save_pretrained(staging)  # safetensors
+        tokenizer.save_pretrained(staging)
+        write_json(staging / "eval.json", report)
     shutil.rmtree(state_dir, ignore_errors=True)  # the teacher is in place: its fine-tuning state is spent
     return report
 
