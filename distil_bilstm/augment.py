@@ -274,10 +274,7 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
         for i in range(start, len(texts)):
             rng = np.random.default_rng([config.seed, int(sources[i])])
             samples = augment_sentence(texts[i], analyses[i], lexicon=lexicon, config=config, rng=rng)
-            for sample in samples:
-                if sample in guard:
-                    guard.dropped += 1
-                    continue
+            for sample in guard(samples):
                 fh.write(_tsv_line([sample, str(int(sources[i]))]))
                 rows += 1
             bar.update(1)

@@ -87,12 +87,11 @@ class DistilConfig:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 setattr(self, name, float(value))
 
-        if isinstance(self.embedding_texts, str):  # one file; in a grid a list is an axis, so a scalar is common
-            self.embedding_texts = [self.embedding_texts]
-        self.embedding_texts = [str(t) for t in (self.embedding_texts or [])]
-        if isinstance(self.transfer_sets, str):
-            self.transfer_sets = [self.transfer_sets]
-        self.transfer_sets = [str(t) for t in (self.transfer_sets or [])]
+        for name in ("embedding_texts", "transfer_sets"):  # file lists
+            value = getattr(self, name)
+            if isinstance(value, str):  # one file; in a grid a list is an axis, so a scalar is common
+                value = [value]
+            setattr(self, name, [str(t) for t in (value or [])])
 
         def check(ok: bool, name: str, message: str) -> None:
             if not ok:

@@ -424,6 +424,7 @@ class LeakageGuard:
     def __init__(self, dataset: "Dataset"):
         held_out = dataset.table.loc[dataset.table["split"].isin(("valid", "test")), "text"]
         self._held_out = frozenset(t.strip() for t in held_out)
+        self._dataset_name = dataset.name
         self.seen = 0
         self.dropped = 0
 
@@ -437,6 +438,11 @@ class LeakageGuard:
                 self.dropped += 1
                 continue
             yield text
+
+    def warn_dropped(self, source: str | os.PathLike) -> None:
+        if self.dropped:
+            logger.warning("%s: dropped %d of %d texts equal to a validation or test text of %s", source, self.dropped,
+                           self.seen, self._dataset_name)
 
 
 def resolve_text_file(name: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
@@ -534,8 +540,6 @@ LABEL_COLUMNS = ("label", "rating", "sentiment")
 # Without --labels, a label on fewer than this share of rows (or on a single row) is most likely a
 # typo: warn about it.
 RARE_LABEL_SHARE = 0.001
-
-
 
 
 def _find_column(given: str | None, header: list[str], candidates: tuple[str, ...], *, path: Path, what: str, flag: str) -> str:
@@ -656,6 +660,11 @@ def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
     return dataset
 
 
+def transfer_name(dataset_name: str, path: str | os.PathLike) -> str:
+    """The name a transfer set (and its logit store) is filed under: ``<dataset>.transfer.<file stem>``."""
+    return f"{dataset_name}.transfer.{Path(path).stem}"
+
+
 def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column: str | None = None) -> Dataset:
     """Unlabelled texts (label -1, split ``transfer``) to distil on beside ``dataset``: an
     augmented or in-domain set whose teacher logits get a store of their own.
@@ -664,13 +673,11 @@ def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column:
     ``dropped["leaked"]``): training on the teacher's view of a held-out text would leak it."""
     guard = LeakageGuard(dataset)
     texts = list(guard(iter_texts(path, text_column=text_column)))
-    if guard.dropped:
-        logger.warning("%s: dropped %d of %d texts equal to a validation or test text of %s", path, guard.dropped,
-                       guard.seen, dataset.name)
+    guard.warn_dropped(path)
     logger.info("%s: %d transfer texts", path, len(texts))
     frame = pd.DataFrame({"text": texts})
     frame.insert(0, "idx", np.arange(len(frame), dtype=np.int64))
     frame["label"] = np.int64(-1)
     frame["split"], frame["source"], frame["line"] = "transfer", str(path), 0
-    return Dataset(name=f"{dataset.name}.transfer.{Path(path).stem}", table=frame, label_names=list(dataset.label_names),
+    return Dataset(name=transfer_name(dataset.name, path), table=frame, label_names=list(dataset.label_names),
                    dropped={"leaked": guard.dropped} if guard.dropped else {})

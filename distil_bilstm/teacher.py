@@ -77,7 +77,12 @@ class Teacher:
 
     @property
     def name(self) -> str:
-        return Path(self.path).name or str(self.path).replace("/", "_")
+        return teacher_name(self.path)
+
+
+def teacher_name(path: str | os.PathLike) -> str:
+    """The folder name teachers' stores and exports are filed under."""
+    return Path(path).name or str(path).replace("/", "_")
 
 
 @dataclass

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .teacher import Teacher, batched_logits
+from .teacher import Teacher, batched_logits, teacher_name
 from .utils import atomic_path, write_json
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class OnnxTeacher:
 
     @property
     def name(self) -> str:
-        return Path(self.path).name or str(self.path).replace("/", "_")
+        return teacher_name(self.path)
 
     def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True,
                on_batch: Callable[[int], None] | None = None) -> np.ndarray:

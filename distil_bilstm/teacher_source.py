@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .data import transfer_name
 from .logit_store import HEADER, default_store_dir
 
 
@@ -33,10 +34,9 @@ class TeacherSource:
         return self.path if self.is_store else default_store_dir(self.cache_dir, self.path.name, dataset_name)
 
     def transfer_store_dir(self, dataset_name: str, transfer_path: str | os.PathLike) -> Path:
-        stem = Path(transfer_path).stem
         if self.is_store:
-            return self.path.parent / f"{self.path.name}.transfer.{stem}"
-        return default_store_dir(self.cache_dir, self.path.name, f"{dataset_name}.transfer.{stem}")
+            return self.path.parent / transfer_name(self.path.name, transfer_path)
+        return default_store_dir(self.cache_dir, self.path.name, transfer_name(dataset_name, transfer_path))
 
     def checkpoint_dir(self, store_header: dict | None = None) -> Path:
         """The teacher's weights: the checkpoint itself, or the one a store records it came from."""

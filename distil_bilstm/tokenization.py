@@ -156,13 +156,18 @@ class EncodedTexts:
         input_ids = torch.where(mask, self.ids[positions], torch.zeros((), dtype=self.ids.dtype))
         return input_ids.long(), lengths  # ids may be stored as int32 (memory-mapped transfer sets)
 
+    @classmethod
+    def from_lengths(cls, ids: torch.Tensor, lengths: torch.Tensor) -> "EncodedTexts":
+        """Rows stored back to back in ``ids``: each starts where the one before ended."""
+        offsets = torch.zeros_like(lengths)
+        offsets[1:] = lengths.cumsum(0)[:-1]
+        return cls(ids, offsets, lengths)
+
     def select(self, rows: torch.Tensor) -> "EncodedTexts":
         """A new, compact ``EncodedTexts`` of the given rows, in that order."""
         input_ids, lengths = self.batch(rows)
         keep = torch.arange(input_ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)  # (rows, max_len)
-        offsets = torch.zeros_like(lengths)
-        offsets[1:] = lengths.cumsum(0)[:-1]
-        return EncodedTexts(input_ids[keep], offsets, lengths.clone())
+        return EncodedTexts.from_lengths(input_ids[keep], lengths.clone())
 
 
 class ConcatEncoded:
@@ -193,15 +198,17 @@ class ConcatEncoded:
 
 def encode_texts(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int = 128) -> EncodedTexts:
     """Tokenize without special tokens (the BiLSTM needs none); an empty result becomes one [UNK]."""
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
-    unk = tokenizer.unk_token_id
-    rows = [ids if ids else [unk] for ids in encoded]
+    rows = token_rows(tokenizer, texts, max_length=max_length)
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    offsets = np.zeros(len(rows), dtype=np.int64)
-    if len(rows) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1])
     flat = np.fromiter((t for r in rows for t in r), dtype=np.int64, count=int(lengths.sum()))
-    return EncodedTexts(torch.from_numpy(flat), torch.from_numpy(offsets), torch.from_numpy(lengths))
+    return EncodedTexts.from_lengths(torch.from_numpy(flat), torch.from_numpy(lengths))
+
+
+def token_rows(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int) -> list[list[int]]:
+    """The student's token ids of each text, no special tokens; an empty row becomes one [UNK]
+    (what training and the encoded transfer-set cache both store)."""
+    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    return [ids if ids else [tokenizer.unk_token_id] for ids in encoded]
 
 
 @dataclass

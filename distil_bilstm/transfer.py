@@ -28,20 +28,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import Dataset, LeakageGuard, RowFingerprint, iter_texts, resolve_text_file
-from .tokenization import EncodedTexts, vocab_hash
-from .utils import atomic_dir, read_json, write_json
+from .data import Dataset, LeakageGuard, RowFingerprint, iter_texts, resolve_text_file, transfer_name
+from .tokenization import EncodedTexts, token_rows, vocab_hash
+from .utils import atomic_dir, path_safe, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
 ENCODE_BATCH = 20_000  # texts tokenised at a time while the cache is built
 IDS_FILE, LENGTHS_FILE = "ids.i32", "lengths.npy"
-
-
-def transfer_name(dataset: Dataset, path: str | os.PathLike) -> str:
-    """The name a transfer set's logit store is filed under: ``<dataset>.transfer.<file stem>``
-    (what ``distil-bilstm teacher logits --transfer-set`` writes)."""
-    return f"{dataset.name}.transfer.{Path(path).stem}"
 
 
 @dataclass
@@ -67,18 +61,15 @@ def _source_key(path: Path, *, dataset: Dataset, vocab_sha: str, max_length: int
 
 def encoded_cache_dir(cache_root: str | os.PathLike, name: str, key: dict) -> Path:
     digest = hashlib.sha256(repr(sorted(key.items())).encode()).hexdigest()[:12]
-    return Path(cache_root) / "encoded" / name.replace("/", "_") / digest
+    return Path(cache_root) / "encoded" / path_safe(name) / digest
 
 
 def open_encoded(folder: Path) -> EncodedTexts:
     """The cache as an ``EncodedTexts`` whose ids are a copy-on-write memory map of ``ids.i32``."""
     lengths = np.load(folder / LENGTHS_FILE, allow_pickle=False).astype(np.int64)
-    offsets = np.zeros(len(lengths), dtype=np.int64)
-    if len(lengths) > 1:
-        offsets[1:] = np.cumsum(lengths[:-1])
     total = int(lengths.sum())
     ids = np.memmap(folder / IDS_FILE, dtype=np.int32, mode="c", shape=(total,)) if total else np.zeros(0, np.int32)
-    return EncodedTexts(torch.from_numpy(ids), torch.from_numpy(offsets), torch.from_numpy(lengths))
+    return EncodedTexts.from_lengths(torch.from_numpy(ids), torch.from_numpy(lengths))
 
 
 def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key: dict, progress: bool = True) -> dict:
@@ -86,14 +77,12 @@ def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key:
     guard = LeakageGuard(dataset)
     fingerprint = RowFingerprint()
     lengths: list[np.ndarray] = []
-    unk = tokenizer.unk_token_id
     bar = tqdm(desc=f"encode {path.name}", unit="text", unit_scale=True, disable=not progress)
     with atomic_dir(folder) as staging, open(staging / IDS_FILE, "wb") as ids_file:
         batch: list[str] = []
 
         def flush() -> None:
-            encoded = tokenizer(batch, add_special_tokens=False, truncation=True, max_length=key["max_length"])["input_ids"]
-            rows = [ids if ids else [unk] for ids in encoded]  # an empty row becomes one [UNK], as in training
+            rows = token_rows(tokenizer, batch, max_length=key["max_length"])
             lengths.append(np.fromiter((len(r) for r in rows), dtype=np.int32, count=len(rows)))
             ids_file.write(np.fromiter((t for r in rows for t in r), dtype=np.int32).tobytes())
             bar.update(len(batch))
@@ -113,9 +102,7 @@ def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key:
                   "leaked_dropped": guard.dropped}
         write_json(staging / "header.json", header)
     bar.close()
-    if guard.dropped:
-        logger.warning("%s: dropped %d of %d texts equal to a validation or test text of %s", path, guard.dropped,
-                       guard.seen, dataset.name)
+    guard.warn_dropped(path)
     return header
 
 
@@ -125,7 +112,7 @@ def encode_transfer_set(name: str | os.PathLike, *, dataset: Dataset, tokenizer,
     """The encoded transfer set ``name`` (a path, or a name under the data folder), built on first use."""
     path = resolve_text_file(name, data_dir)
     key = _source_key(path, dataset=dataset, vocab_sha=vocab_hash(vocab_folder), max_length=max_length)
-    set_name = transfer_name(dataset, path)
+    set_name = transfer_name(dataset.name, path)
     folder = encoded_cache_dir(cache_root, set_name, key)
     header = read_json(folder / "header.json") if (folder / "header.json").is_file() else None
     if header is None or any(header.get(k) != v for k, v in key.items()):
