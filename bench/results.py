@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distil_bilstm.grid import load_grid, run_grid  # noqa: E402
 from distil_bilstm.rundir import RunDir  # noqa: E402
 from distil_bilstm.utils import read_json  # noqa: E402
+from readme_block import rewrite_block  # noqa: E402  (bench/, this script's folder)
 
 CONFIGS = ["configs/transfer_sst2_grid.yaml", "configs/transfer_nsmc_grid.yaml"]
-START, END = "<!-- results:transfer:start -->", "<!-- results:transfer:end -->"
 
 
 def set_kind(path: str) -> str:
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every config")
     parser.add_argument("--train", action="store_true", help="train the runs that are not finished first")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--readme", default=None, help=f"rewrite the block between {START} and {END} in this file")
+    parser.add_argument("--readme", default=None, help="rewrite the <!-- results:transfer:start/end --> block in this file")
     parser.add_argument("--out", default="bench/results/results.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
@@ -142,13 +142,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     if args.readme:
-        text = Path(args.readme).read_text(encoding="utf-8")
-        if START not in text or END not in text:
-            raise SystemExit(f"{args.readme}: no {START} ... {END} block to rewrite")
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        Path(args.readme).write_text(f"{head}{START}\n{table}\n{END}{tail}", encoding="utf-8")
-        print(f"\n{args.readme}: table rewritten")
+        rewrite_block(args.readme, "transfer", table)
     print(f"written to {out}")
 
 

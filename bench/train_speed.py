@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distil_bilstm.config import DistilConfig  # noqa: E402
 from distil_bilstm.losses import kd_kl_loss  # noqa: E402
 from distil_bilstm.pipeline import RunResources, split_tensors  # noqa: E402
-from distil_bilstm.student import BiLSTMClassifier  # noqa: E402
+from distil_bilstm.students import make_student  # noqa: E402
 from distil_bilstm.trainer import SplitTensors, TensorBoardCallback, Trainer  # noqa: E402
 
 
@@ -83,8 +83,8 @@ def our_run(train: SplitTensors, valid: SplitTensors, *, vocab_size: int, batch_
     config = DistilConfig(loss="kl", teacher_path="bench", preset="base", batch_size=batch_size, seed=seed,
                           train_epoch=1, patience=0, device="cpu")
     torch.manual_seed(seed)
-    model = BiLSTMClassifier(config.student_config(vocab_size=vocab_size, num_labels=2))
-    trainer = Trainer(model, config=config, train=train, valid=valid, test=None, run_dir=run_dir,
+    model = make_student(config.student_settings(), vocab_size=vocab_size, num_labels=2).model
+    trainer = Trainer(model, config=config.training_config(), loss=config.loss_function(), identity=config.identity(), train=train, valid=valid, test=None, run_dir=run_dir,
                       device=torch.device("cpu"), callbacks=[TensorBoardCallback(run_dir, {"bench": 1})])
     trainer.train_epoch()
     return trainer.train_examples_seen / trainer.train_seconds

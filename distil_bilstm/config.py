@@ -1,34 +1,49 @@
-"""``DistilConfig``: everything one distillation run needs, with DistilKoBiLSTM's names.
+"""``DistilConfig``: one distillation run, composed of typed settings with one job each.
 
-Loaded from YAML or JSON, then ``--set key=value`` overrides (values parsed as YAML scalars);
-an unknown key is an error, never silently ignored.
+    DataSettings          dataset, split, max_length, vocabulary
+    StudentSettings       the student family and its keys        (students.py)
+    DistillationSettings  loss, α, T, teacher, transfer sets, hidden-state loss
+    TrainingConfig        optimiser, schedule, epochs, early stopping, device   (training_config.py)
+
+A config file keeps DistilKoBiLSTM's flat names (``vocab_size``, ``hidden_dim``, ``loss_rate`` …),
+or groups them under ``data:``, ``student:``, ``distillation:``, ``training:``; ``--set key=value``
+overrides either way (values parsed as YAML scalars). Each settings object checks its own values
+when the config is made; an unknown key is an error, never silently ignored. The flat dictionary is
+what a run folder's ``config.json`` holds and what the run's identity hashes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, make_dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from .embeddings import LIBRARIES as SKIPGRAM_LIBRARIES
-from .losses import LOSSES, DistillationLoss
+from .data import DataConfig
+from .losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
+from .students import EMBEDDING_INITS, STUDENTS, StudentSettings  # noqa: F401  (EMBEDDING_INITS: re-exported)
 from .training_config import TrainingConfig
-from .student import PRESETS, POOLINGS, StudentConfig
 from .utils import path_safe
 
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
-ADDED_LATER = {"select_metric": "accuracy"}
-EMBEDDING_INITS = ("random", "teacher", "skipgram")
+ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None, "hidden_loss": "none",
+               "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1}
+# keys that say where or how fast, not what: never part of a run's identity
+NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
+                "checkpoint_every"}
 
 
-@dataclass(kw_only=True)
-class DistilConfig:
-    # data
+def _check(owner: object, ok: bool, name: str, message: str) -> None:
+    if not ok:
+        raise ValueError(f"{type(owner).__name__}.{name} {message}, got {getattr(owner, name)!r}")
+
+
+@dataclass(kw_only=True, frozen=True)
+class DataSettings:
     dataset: str = "nsmc"
     data_dir: str | None = None
     valid_size: float = 0.05
@@ -37,20 +52,18 @@ class DistilConfig:
     # vocabulary (tokenizer/<dataset>/vocab_size_N, built when missing)
     vocab_size: int = 3000
     vocab_root: str = "tokenizer"
-    # student (preset sets embedding/hidden; explicit embedding_dim/hidden_dim win)
-    preset: str | None = "base"
-    embedding_dim: int | None = None
-    hidden_dim: int | None = None
-    num_layers: int = 1
-    dropout: float = 0.3
-    pooling: str = "last"
-    relu_dim: int = 0
-    # random | teacher: PCA of the teacher's embeddings mapped to our vocabulary | skipgram: vectors
-    # trained on the vocabulary's tokens of the train split + embedding_texts (distil-bilstm embeddings)
-    embedding_init: str = "random"
-    embedding_texts: list[str] = field(default_factory=list)  # unlabelled in-domain texts for skipgram (paths or data-dir names)
-    skipgram_library: str = "gensim"  # gensim | fasttext
-    # distillation
+
+    def __post_init__(self) -> None:
+        _check(self, 0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
+        _check(self, self.max_length >= 1, "max_length", "must be >= 1")
+        _check(self, self.vocab_size > 5, "vocab_size", "must be > 5")
+
+    def data_config(self) -> DataConfig:
+        return DataConfig(name=self.dataset, data_dir=self.data_dir, valid_size=self.valid_size, seed=self.split_seed)
+
+
+@dataclass(kw_only=True, frozen=True)
+class DistillationSettings:
     loss: str = "kl"
     loss_rate: float = 0.1  # α: weight of the hard-label CE term
     temperature: float = 2.0
@@ -58,114 +71,142 @@ class DistilConfig:
     cache_dir: str = "teacher_model/logits"
     # transfer sets: unlabelled or augmented texts (paths or data-dir names) whose rows join the
     # training split with label -1 (soft loss only); their logits are cached like the dataset's.
-    # In a grid, give a list of lists (each inner list is one run's sets).
-    transfer_sets: list[str] = field(default_factory=list)
+    transfer_sets: tuple[str, ...] = ()
     transfer_per_epoch: int | None = None  # transfer rows drawn per epoch (None: all of them)
-    # optimisation
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    scheduler: str = "none"
-    step_size: int = 1  # StepLR: epochs per decay; CyclicLR: half-cycle in epochs
-    gamma: float = 0.5
-    train_epoch: int = 20  # maximum epochs; early stopping usually ends sooner
-    patience: int = 3  # epochs without a better valid score before stopping (0: never stop early)
-    select_metric: str = "accuracy"  # accuracy | macro_f1: the valid score that picks the best epoch
-    clip_grad: float = 5.0
-    seed: int = 42
-    device: str = "auto"
-    eval_batch_size: int = 512
-    # output
-    run_root: str = "runs"
-    run_name: str | None = None  # default: made from the hyperparameters
-    log_every: int = 50
+    # DistilBERT's cosine loss between student and teacher sentence states (transformer students)
+    hidden_loss: str = "none"
+    hidden_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check(self, self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
+        _check(self, 0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
+        _check(self, self.temperature > 0, "temperature", "must be > 0")
+        _check(self, self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
+        _check(self, not self.transfer_sets or self.loss != "ce", "transfer_sets",
+               "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
+        _check(self, self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
+        _check(self, self.hidden_loss in HIDDEN_LOSSES, "hidden_loss", f"must be one of {HIDDEN_LOSSES}")
+        _check(self, self.hidden_loss_weight > 0, "hidden_loss_weight", "must be > 0")
+        _check(self, self.hidden_loss == "none" or bool(self.teacher_path), "hidden_loss", "needs teacher_path")
+
+    def loss_function(self) -> DistillationLoss:
+        return DistillationLoss(kind=self.loss, alpha=self.loss_rate, temperature=self.temperature,
+                                hidden=self.hidden_loss, hidden_weight=self.hidden_loss_weight)
+
+    def inert_keys(self) -> set[str]:
+        """CE ignores α and T; MSE ignores T; ``transfer_per_epoch`` needs transfer sets (and leaving
+        them out keeps the names of runs made before they existed); the weight needs a hidden loss."""
+        inert = set() if self.transfer_sets else {"transfer_sets", "transfer_per_epoch"}
+        inert |= {"hidden_loss_weight"} if self.hidden_loss == "none" else set()
+        if self.loss == "ce":
+            return inert | {"loss_rate", "temperature"}
+        return inert | ({"temperature"} if self.loss == "mse" else set())
+
+
+SECTIONS: dict[str, type] = {"data": DataSettings, "student": StudentSettings, "distillation": DistillationSettings,
+                             "training": TrainingConfig}
+LIST_KEYS = ("embedding_texts", "transfer_sets")  # file lists: one file may be given as a string
+FLOAT_KEYS = ("valid_size", "dropout", "loss_rate", "temperature", "lr", "weight_decay", "gamma", "clip_grad",
+              "warmup_ratio", "hidden_loss_weight")
+
+
+def _flat_fields() -> list[tuple]:
+    """DistilConfig's fields: every settings object's, under the same names and defaults (declared
+    once, in the settings), then where the run is written. File lists are lists in the flat config."""
+    out = []
+    for cls in SECTIONS.values():
+        for f in fields(cls):
+            empty = f.default == () or f.default_factory is not MISSING  # tuples in the frozen settings
+            default = field(default_factory=list) if empty else field(default=f.default)
+            out.append((f.name, f.type, default))
+    return out + [("run_root", str, field(default="runs")),  # output
+                  ("run_name", "str | None", field(default=None))]  # default: made from the hyperparameters
+
+
+class _RunConfig:
+    """``DistilConfig``'s behaviour; its fields come from the settings (:func:`_flat_fields`)."""
 
     def __post_init__(self) -> None:
         # YAML reads "2" as an int: normalise so that identical runs hash identically
-        for name in ("valid_size", "dropout", "loss_rate", "temperature", "lr", "weight_decay", "gamma", "clip_grad"):
+        for name in FLOAT_KEYS:
             value = getattr(self, name)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 setattr(self, name, float(value))
-
-        for name in ("embedding_texts", "transfer_sets"):  # file lists
+        for name in LIST_KEYS:
             value = getattr(self, name)
             if isinstance(value, str):  # one file; in a grid a list is an axis, so a scalar is common
                 value = [value]
             setattr(self, name, [str(t) for t in (value or [])])
+        if self.epoch_lrs is not None:
+            self.epoch_lrs = [float(v) for v in self.epoch_lrs]
+        try:  # every settings object checks its own values now, not after data and teacher logits
+            self._sections = {name: self._make(cls) for name, cls in SECTIONS.items()}
+        except ValueError as err:
+            message = str(err)
+            for cls in SECTIONS.values():
+                message = message.replace(f"{cls.__name__}.", "DistilConfig.")
+            raise ValueError(message) from None
 
         def check(ok: bool, name: str, message: str) -> None:
-            if not ok:
-                raise ValueError(f"DistilConfig.{name} {message}, got {getattr(self, name)!r}")
+            _check(self, ok, name, message)
 
-        check(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
-        check(self.preset is None or self.preset in PRESETS, "preset", f"must be one of {list(PRESETS)} or null")
-        check(self.preset is not None or (self.embedding_dim and self.hidden_dim), "preset",
-              "may be null only when embedding_dim and hidden_dim are given")
-        check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
-        check(self.embedding_init in EMBEDDING_INITS, "embedding_init", f"must be one of {EMBEDDING_INITS}")
+        # rules that span two settings
         check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
-        check(self.skipgram_library in SKIPGRAM_LIBRARIES, "skipgram_library", f"must be one of {SKIPGRAM_LIBRARIES}")
-        check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
-        check(self.temperature > 0, "temperature", "must be > 0")
-        check(self.vocab_size > 5, "vocab_size", "must be > 5")
-        check(self.max_length >= 1, "max_length", "must be >= 1")
-        check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
-        check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
-        check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
-              "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
-        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
-        check(self.embedding_dim is None or self.embedding_dim >= 1, "embedding_dim", "must be >= 1 or null")
-        check(self.hidden_dim is None or self.hidden_dim >= 1, "hidden_dim", "must be >= 1 or null")
-        try:  # the student's and the Trainer's own checks now, not after data and teacher logits
-            self.student_config(vocab_size=self.vocab_size, num_labels=2)
-            self.training_config()
-        except ValueError as err:
-            raise ValueError(str(err).replace("StudentConfig.", "DistilConfig.").replace("TrainingConfig.", "DistilConfig.")) from None
+        check(self.student != "transformer" or bool(self.teacher_path), "student",
+              "'transformer' is made from the teacher's layers and needs teacher_path")
+        check(self.hidden_loss == "none" or self.student == "transformer", "hidden_loss",
+              "compares the student's and the teacher's hidden states and needs student: transformer")
+        check(self.hidden_loss == "none" or not self.transfer_sets, "hidden_loss",
+              "takes the teacher's states of the gold training split only; leave transfer_sets out with it")
 
-    # ---- derived
+    def _make(self, cls: type):
+        values = {k: getattr(self, k) for k in (f.name for f in fields(cls))}
+        for key in ("embedding_texts", "transfer_sets", "layers", "epoch_lrs"):  # frozen settings keep tuples
+            if key in values and values[key] is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
 
-    def student_config(self, *, vocab_size: int, num_labels: int) -> StudentConfig:
-        sizes = {k: v for k, v in (("embedding_dim", self.embedding_dim), ("hidden_dim", self.hidden_dim)) if v}
-        common = dict(vocab_size=vocab_size, num_labels=num_labels, num_layers=self.num_layers, dropout=self.dropout,
-                      pooling=self.pooling, relu_dim=self.relu_dim, **sizes)
-        return StudentConfig.from_preset(self.preset, **common) if self.preset else StudentConfig(**common)
+    # ---- the settings, as the stages take them
+
+    def data_settings(self) -> DataSettings:
+        return self._sections["data"]
+
+    def student_settings(self) -> StudentSettings:
+        return self._sections["student"]
+
+    def distillation_settings(self) -> DistillationSettings:
+        return self._sections["distillation"]
 
     def training_config(self) -> TrainingConfig:
-        """The optimisation keys, as the Trainer takes them."""
-        return TrainingConfig(**{k: getattr(self, k) for k in TrainingConfig.keys()})
+        return self._sections["training"]
 
     def loss_function(self) -> DistillationLoss:
-        return DistillationLoss(kind=self.loss, alpha=self.loss_rate, temperature=self.temperature)
+        return self.distillation_settings().loss_function()
 
     def default_run_name(self) -> str:
-        """``<dataset>/<preset>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""
-        size = self.preset or f"e{self.embedding_dim}h{self.hidden_dim}"
-        init = {"random": "", "teacher": "-tinit", "skipgram": "-sg"}[self.embedding_init]
-        if self.embedding_init == "skipgram" and self.skipgram_library != "gensim":
-            init += f"-{self.skipgram_library}"
+        """``<dataset>/<student>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""
         kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
         transfer = f"-tr{len(self.transfer_sets)}" if self.transfer_sets else ""
-        name = (f"{size}{init}-v{self.vocab_size}-{self.loss}{kd}{transfer}-lr{self.lr:g}-bs{self.batch_size}-s{self.seed}"
-                f"-{self.identity()[:6]}")
+        hidden = f"-{self.hidden_loss}" if self.hidden_loss != "none" else ""
+        name = (f"{self.student_settings().run_name()}-v{self.vocab_size}-{self.loss}{kd}{hidden}{transfer}-lr{self.lr:g}"
+                f"-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}")
         return f"{path_safe(self.dataset)}/{name}"
 
     def inert_keys(self) -> set[str]:
-        """Keys that cannot change this run's result: CE ignores α, T and (unless its embeddings come
-        from the teacher) the teacher; MSE ignores T; the skip-gram keys matter only with skip-gram
-        init; ``transfer_per_epoch`` only with transfer sets. A grid over ``loss × temperature``
-        thus trains CE once."""
-        inert = set() if self.embedding_init == "skipgram" else {"embedding_texts", "skipgram_library"}
-        if not self.transfer_sets:  # keeps the names of runs made before transfer sets existed
-            inert |= {"transfer_sets", "transfer_per_epoch"}
-        if self.loss == "ce":
-            return inert | {"loss_rate", "temperature"} | ({"teacher_path"} if self.embedding_init != "teacher" else set())
-        return inert | ({"temperature"} if self.loss == "mse" else set())
+        """Keys that cannot change this run's result (each settings object knows its own), plus the
+        teacher for CE unless the student is made from it. A grid over ``loss × temperature`` thus
+        trains CE once."""
+        inert = self.student_settings().inert_keys() | self.distillation_settings().inert_keys()
+        if self.scheduler not in ("linear", "linear_epochs"):
+            inert |= {"warmup_ratio", "epoch_lrs"}
+        if self.loss == "ce" and self.embedding_init != "teacher" and self.student != "transformer":
+            inert.add("teacher_path")
+        return inert
 
     def identity(self) -> str:
         """Hash of everything that changes the result (not where it is written, the device, or
-        keys this loss ignores)."""
-        ignored = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root"}
-        ignored |= self.inert_keys()
+        keys this run ignores)."""
+        ignored = NOT_IDENTITY | self.inert_keys()
         payload = {k: v for k, v in self.to_dict().items()
                    if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -180,6 +221,7 @@ class DistilConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "DistilConfig":
+        values = flatten_sections(values)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -189,6 +231,29 @@ class DistilConfig:
     @classmethod
     def from_file(cls, path: str | Path, overrides: list[str] | None = None) -> "DistilConfig":
         return cls.from_dict(apply_overrides(load_mapping(path), overrides or []))
+
+
+DistilConfig = make_dataclass("DistilConfig", _flat_fields(), bases=(_RunConfig,), kw_only=True)
+DistilConfig.__module__ = __name__
+DistilConfig.__doc__ = """One distillation run: the flat keys of the data, student, distillation and training settings
+(DistilKoBiLSTM's names), plus ``run_root`` and ``run_name``."""
+
+
+def flatten_sections(values: dict) -> dict:
+    """``{data: {...}, student: {family: transformer, ...}, ...}`` → flat keys; flat keys pass as
+    they are. A key under the wrong section is an error naming both."""
+    flat = {}
+    for key, value in values.items():
+        if key in SECTIONS and isinstance(value, dict):
+            allowed = {f.name for f in fields(SECTIONS[key])}
+            for inner, inner_value in value.items():
+                name = "student" if (key, inner) == ("student", "family") else inner
+                if name not in allowed:
+                    raise ValueError(f"config section {key}: unknown key {inner!r}; its keys: {sorted(allowed)}")
+                flat[name] = inner_value
+        else:
+            flat[key] = value
+    return flat
 
 
 def load_mapping(path: str | Path) -> dict:

@@ -38,7 +38,7 @@ import torch
 
 from .inference import OnnxBackend, TorchBackend
 from .rundir import ExportDir, RunDir, split_student_json
-from .student import STUDENTS
+from .students import STUDENTS
 from .utils import atomic_dir
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,9 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
     if architecture not in STUDENTS:
         raise ValueError(f"{run.path} is a {architecture} run, which export does not take (it exports neural students: "
                          f"{', '.join(STUDENTS)}); predict, evaluate and serve use the run folder directly")
+    if config.format == "torchscript" and architecture != "bilstm":
+        raise ValueError(f"{run.path} is a {architecture} student: TorchScript export takes BiLSTM students (a Hugging Face "
+                         "encoder does not script); export it with --format onnx or onnx-int8")
     model = TorchBackend.from_run(run, device="cpu").model.eval()
     vocab_size = values["vocab_size"]
     start = time.perf_counter()

@@ -100,7 +100,7 @@ class TorchBackend:
     def from_run(cls, run: RunDir, *, device: str = "auto") -> "TorchBackend":
         from safetensors.torch import load_file
 
-        from .student import build_student
+        from .students import build_student
         from .utils import resolve_device
 
         architecture, values, _ = split_student_json(run.read_student())

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 LOSSES = ("kl", "mse", "ce")
+HIDDEN_LOSSES = ("none", "cos")
 UNLABELLED = -1
 
 
@@ -65,6 +66,15 @@ def _mix(hard: torch.Tensor, soft: torch.Tensor, y: torch.Tensor, alpha: float) 
     return per_example.mean()
 
 
+def cosine_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor:
+    """loss = mean over the batch of 1 − cos(h_s, h_t)   (DistilBERT's L_cos, Sanh et al. 2019,
+    "DistilBERT, a distilled version of BERT", §3, which aligns the directions of the student's and
+    the teacher's hidden states). ``h_s``, ``h_t``: ``(batch, hidden)``. DistilBERT compares token
+    states of one shared tokenisation; our student reads its own vocabulary, so the states compared
+    are each model's mean over its own tokens of the last layer (a sentence vector both have)."""
+    return (1.0 - F.cosine_similarity(h_s, h_t, dim=-1)).mean()
+
+
 @dataclass(frozen=True)
 class DistillationLoss:
     """The run's loss as one callable ``loss(s, t, y)``: what the Trainer is given instead of the
@@ -73,17 +83,32 @@ class DistillationLoss:
     kind: str = "kl"
     alpha: float = 0.1
     temperature: float = 2.0
+    hidden: str = "none"  # cos: + hidden_weight · cosine_loss(student state, teacher state)
+    hidden_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in LOSSES:
             raise ValueError(f"DistillationLoss.kind must be one of {LOSSES}, got {self.kind!r}")
+        if self.hidden not in HIDDEN_LOSSES:
+            raise ValueError(f"DistillationLoss.hidden must be one of {HIDDEN_LOSSES}, got {self.hidden!r}")
 
     @property
     def needs_teacher(self) -> bool:
         return self.kind != "ce"
 
-    def __call__(self, s: torch.Tensor, t: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
-        return distillation_loss(self.kind, s, t, y, alpha=self.alpha, temperature=self.temperature)
+    @property
+    def needs_features(self) -> bool:
+        """The Trainer then asks the model for ``(logits, features)`` and passes both states."""
+        return self.hidden != "none"
+
+    def __call__(self, s: torch.Tensor, t: torch.Tensor | None, y: torch.Tensor, *,
+                 h_s: torch.Tensor | None = None, h_t: torch.Tensor | None = None) -> torch.Tensor:
+        loss = distillation_loss(self.kind, s, t, y, alpha=self.alpha, temperature=self.temperature)
+        if self.hidden == "cos":
+            if h_s is None or h_t is None:
+                raise ValueError("hidden loss 'cos' needs the student's and the teacher's hidden states")
+            loss = loss + self.hidden_weight * cosine_loss(h_s, h_t)
+        return loss
 
 
 def distillation_loss(

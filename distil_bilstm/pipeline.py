@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
@@ -21,9 +22,9 @@ from .data import DataConfig, Dataset, load_dataset, load_transfer_set
 from .embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
 from .logit_store import LogitStore
 from .rundir import RunDir
-from .student import BiLSTMClassifier
+from .students import STUDENTS, make_student
 from .tokenization import ConcatEncoded, VocabConfig, build_vocabularies, encode_texts, load_vocab, vocab_dir, vocab_hash, vocab_tokens
-from .teacher import cache_dataset_logits, load_teacher, student_embeddings_from_teacher
+from .teacher import cache_dataset_logits, load_teacher, sentence_states, student_embeddings_from_teacher
 from .trainer import SplitTensors, TensorBoardCallback, Trainer
 from .teacher_source import TeacherSource
 from .transfer import TransferSet, encode_transfer_set
@@ -33,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 def data_config(config: DistilConfig) -> DataConfig:
-    return DataConfig(name=config.dataset, data_dir=config.data_dir, valid_size=config.valid_size, seed=config.split_seed)
+    return config.data_settings().data_config()
 
 
 def ensure_vocab(dataset: Dataset, *, vocab_root: str | Path, vocab_size: int) -> Path:
@@ -74,6 +75,7 @@ class RunResources:
         self._encoded: dict[tuple, dict] = {}
         self._stores: dict[tuple, LogitStore] = {}
         self._vectors: dict[tuple, SkipgramVectors] = {}
+        self._states: dict[tuple, torch.Tensor] = {}
         self.loads: Counter = Counter()
 
     def dataset(self, config: DistilConfig | DataConfig) -> Dataset:
@@ -114,6 +116,19 @@ class RunResources:
             self.loads["skipgram"] += 1
         return self._vectors[key]
 
+    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, device: torch.device) -> torch.Tensor:
+        """The teacher's sentence states of the train split ``(N, hidden)``, for the cosine loss:
+        one teacher pass over the split (what a hidden-state loss costs), shared by a grid's runs."""
+        key = (str(teacher_dir.resolve()), dataset.fingerprint, config.max_length)
+        if key not in self._states:
+            start = time.perf_counter()
+            teacher = load_teacher(teacher_dir, device=device, num_labels=dataset.num_labels)
+            states = sentence_states(teacher, dataset.split("train")["text"].tolist(), max_length=config.max_length)
+            self._states[key] = torch.from_numpy(states)
+            logger.info("teacher states for the hidden-state loss: %d texts in %.1f s", len(states), time.perf_counter() - start)
+            self.loads["teacher_states"] += 1
+        return self._states[key]
+
     def teacher_logits(self, config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
         key = (str(Path(config.teacher_path).resolve()), config.cache_dir, dataset.fingerprint)
         if key not in self._stores:
@@ -122,7 +137,7 @@ class RunResources:
         return self._stores[key]
 
 
-def init_student_embeddings(model: BiLSTMClassifier, config: DistilConfig, *, dataset: Dataset, vocab_folder: Path,
+def init_student_embeddings(model: torch.nn.Module, config: DistilConfig, *, dataset: Dataset, vocab_folder: Path,
                             tokenizer, store: LogitStore | None, resources: "RunResources") -> dict:
     """Overwrite the student's default (random) embedding rows as ``config.embedding_init`` says;
     returns what the run's metrics should record about it."""
@@ -211,21 +226,28 @@ def run_distillation(
                                                             tokenizer=tokenizer, device=device)
 
     torch.manual_seed(config.seed)
-    student_config = config.student_config(vocab_size=len(tokenizer), num_labels=dataset.num_labels)
-    model = BiLSTMClassifier(student_config)
-    init_info = init_student_embeddings(model, config, dataset=dataset, vocab_folder=folder, tokenizer=tokenizer, store=store,
-                            resources=resources)
+    family = STUDENTS[config.student]
+    needs_checkpoint = not family.takes_embedding_init or config.hidden_loss != "none"
+    teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None) if needs_checkpoint else None
+    build = make_student(config.student_settings(), vocab_size=len(tokenizer), num_labels=dataset.num_labels,
+                         teacher_dir=teacher_dir, tokens=vocab_tokens(tokenizer) if teacher_dir else ())
+    model, init_info = build.model, dict(build.info)
+    if family.takes_embedding_init:
+        init_info.update(init_student_embeddings(model, config, dataset=dataset, vocab_folder=folder, tokenizer=tokenizer,
+                                                 store=store, resources=resources))
+    if config.hidden_loss != "none":
+        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, device=device)
     run = RunDir(config.run_dir())
     if not resume and run.has_checkpoint():
         raise ValueError(f"{run.path} already holds a run with these hyperparameters; pass --resume to continue it, "
                          "or set run_name (or another seed) for a new one")
     run.mkdir()
     run.write_config(config.to_dict())
-    run.write_student("bilstm", student_config.to_dict(), label_names=dataset.label_names)
+    run.write_student(build.architecture, build.values, label_names=dataset.label_names)
     run.copy_vocab(folder)
     run_dir = run.path
-    logger.info("run %s: %s student, %d parameters, %d train (%d per epoch) / %d valid / %d test examples", run_dir,
-                config.preset or "custom", sum(p.numel() for p in model.parameters()),
+    logger.info("run %s: %s student (%s), %d parameters, %d train (%d per epoch) / %d valid / %d test examples", run_dir,
+                family.label, config.student_settings().run_name(), sum(p.numel() for p in model.parameters()),
                 len(splits["train"]), splits["train"].epoch_size(), len(splits["valid"]), len(splits["test"]))
 
     hparams = {k: v for k, v in config.to_dict().items() if v is not None}
@@ -239,6 +261,7 @@ def run_distillation(
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,
         "vocab_sha256": vocab_hash(folder),
+        "student": build.architecture,
         **({"teacher_valid_accuracy": store.header.get("teacher_valid_accuracy"),
             "teacher_test_accuracy": store.header.get("teacher_test_accuracy"),
             "teacher_path": store.header.get("teacher_path")} if store is not None else {}),

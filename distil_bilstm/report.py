@@ -7,6 +7,7 @@ that retention (student accuracy / teacher accuracy) is visible.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Sequence
 import pandas as pd
 
 from .rundir import RunDir
+from .students import family_label
 from .utils import read_json
 
 logger = logging.getLogger(__name__)
@@ -23,7 +25,7 @@ LOSS_NAMES = {"kl": "KD (KL)", "mse": "KD (MSE)", "ce": "CE"}
 INIT_NAMES = {"random": "", "teacher": " + teacher emb", "skipgram": " + skip-gram emb"}
 COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-valid checkpoint
     ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
-    ("retention", "Retention"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
+    ("retention", "Retention"), ("family", "Family"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
     ("hidden", "Hidden"), ("init", "Emb init"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
     ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("macro_f1", "Macro-F1"), ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
 ]
@@ -64,23 +66,35 @@ def teacher_summary(path: str | Path) -> dict:
     return summary
 
 
+def student_size(architecture: str, config: dict, student: dict) -> tuple[str, int | None, int | None]:
+    """(size tag, embedding width, hidden width) of a run's student, by family."""
+    if architecture == "transformer":
+        layers = student.get("teacher_layers")
+        tag = f"{student['num_layers']}L" + (f" ({', '.join(map(str, layers))})" if layers else f" h{student['hidden_size']} random")
+        return tag, student["hidden_size"], student["hidden_size"]
+    return (config.get("preset") or "custom"), student.get("embedding_dim"), student.get("hidden_dim")
+
+
 def student_row(run: dict) -> dict:
     c, m, s = run["config"], run["metrics"], run["student"]
     kd = c["loss"] != "ce"
-    preset = c.get("preset") or "custom"
-    init_kind = c.get("embedding_init", "random")
+    architecture = s.get("architecture", "bilstm")
+    preset, embedding, hidden = student_size(architecture, c, s)
+    init_kind = c.get("embedding_init", "random") if architecture == "bilstm" else "teacher layers"
     # runs from before the key existed trained fastText vectors
     init = f"skipgram ({c.get('skipgram_library', 'fasttext')})" if init_kind == "skipgram" else init_kind
-    model = f"BiLSTM {preset.title()} · {LOSS_NAMES.get(c['loss'], c['loss'])}{INIT_NAMES.get(init_kind, '')}"
+    hidden_loss = " + cos" if c.get("hidden_loss", "none") != "none" else ""
+    model = (f"{family_label(architecture)} {preset.title() if architecture == 'bilstm' else preset} · "
+             f"{LOSS_NAMES.get(c['loss'], c['loss'])}{hidden_loss}{INIT_NAMES.get(init_kind, '')}")
     teacher_acc = m.get("teacher_test_accuracy")
     transfer = m.get("transfer_sets") or []
     if transfer:  # which sets and how many rows: "+ aug-n4, unlabeled (1,055,000 rows)"
         model += f" + {', '.join(Path(t['path']).stem for t in transfer)}"
     return {
-        "kind": "student", "model": model, "init": init,
+        "kind": "student", "model": model, "family": family_label(architecture), "init": init,
         "preset": preset, "params": m["params"], "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"),
         "valid_acc": m.get("valid_accuracy"), "dataset": m.get("dataset", c["dataset"]), "vocab": c["vocab_size"],
-        "embedding": s["embedding_dim"], "hidden": s["hidden_dim"], "loss": c["loss"],
+        "embedding": embedding, "hidden": hidden, "loss": c["loss"],
         "alpha": c["loss_rate"] if kd else None, "T": c["temperature"] if c["loss"] == "kl" else None,
         "epochs": m.get("epochs_trained"), "best_epoch": m.get("best_epoch"), "train_s": m.get("train_seconds"),
         "teacher": m.get("teacher_path") if kd else None, "teacher_test_acc": teacher_acc, "run_dir": run["run_dir"],
@@ -92,7 +106,7 @@ def baseline_row(run: dict) -> dict:
     """An n-gram baseline run (``distil-bilstm baseline``): the reference every student must beat."""
     c, m = run["config"], run["metrics"]
     return {
-        "kind": "baseline", "model": f"Baseline: TF-IDF + LR (C={m['C']:g})", "preset": "baseline", "params": m["params"],
+        "kind": "baseline", "model": f"Baseline: TF-IDF + LR (C={m['C']:g})", "family": "TF-IDF", "preset": "baseline", "params": m["params"],
         "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"), "valid_acc": m.get("valid_accuracy"),
         "dataset": m.get("dataset", c["dataset"]), "vocab": m.get("features"), "train_s": m.get("train_seconds"),
         "loss": None, "init": None, "teacher": None, "teacher_test_acc": None, "run_dir": run["run_dir"],
@@ -104,6 +118,7 @@ def is_baseline(run: dict) -> bool:
 
 
 ORDER = {"teacher": 0, "baseline": 1, "student": 2}
+FAMILY_MARKERS = {"BiLSTM": "o", "Transformer": "^"}
 
 
 def results_table(runs: list[dict]) -> pd.DataFrame:
@@ -113,7 +128,7 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
     for row in students:
         path = row["teacher"]
         if path and path not in teachers and Path(path).is_dir():
-            teachers[path] = {"kind": "teacher", "model": f"Teacher: {Path(path).name}", "dataset": row["dataset"],
+            teachers[path] = {"kind": "teacher", "model": f"Teacher: {Path(path).name}", "family": "Teacher", "dataset": row["dataset"],
                               "test_acc": row["teacher_test_acc"], "retention": 1.0, **teacher_summary(path)}
     # CE runs have no teacher of their own: give them the retention against their dataset's teacher
     by_dataset = {t["dataset"]: t["test_acc"] for t in teachers.values() if t["test_acc"]}
@@ -152,14 +167,14 @@ def to_markdown(frame: pd.DataFrame) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     header = "| " + " | ".join(h for _, h in COLUMNS) + " |"
-    rule = "|" + "|".join("---" if k in ("model", "dataset", "init", "loss") else "---:" for k, _ in COLUMNS) + "|"
+    rule = "|" + "|".join("---" if k in ("model", "family", "dataset", "init", "loss") else "---:" for k, _ in COLUMNS) + "|"
     rows = ["| " + " | ".join(cell(k, row) for k, _ in COLUMNS) + " |" for row in frame.to_dict("records")]
     return "\n".join([header, rule, *rows]) + "\n"
 
 
 def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
-    """Test accuracy against parameters (log x): KD and CE students in two colours, teachers and
-    baselines as reference lines."""
+    """Test accuracy against parameters (log x): KD and CE students in two colours, one marker per
+    student family, teachers and baselines as reference lines."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never needs a display
@@ -170,10 +185,12 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
     for ax, dataset in zip(axes[0], datasets):
         part = frame[frame["dataset"] == dataset]
         students = part[part["kind"] == "student"]
-        for kd, colour, label in ((True, "tab:blue", "KD students"), (False, "tab:orange", "CE students")):
-            group = students[(students["loss"] != "ce") == kd]
+        for (kd, colour, label), (family, marker) in itertools.product(
+                ((True, "tab:blue", "KD"), (False, "tab:orange", "CE")), FAMILY_MARKERS.items()):
+            group = students[((students["loss"] != "ce") == kd) & (students["family"] == family)]
             if len(group):
-                ax.scatter(group["params"], 100 * group["test_acc"], color=colour, label=label, zorder=3)
+                ax.scatter(group["params"], 100 * group["test_acc"], color=colour, marker=marker, label=f"{family} {label}",
+                           zorder=3)
                 for row in group.to_dict("records"):
                     tag = row["preset"] + ("" if row.get("init") in (None, "random") else f" · {row['init']}")
                     ax.annotate(tag, (row["params"], 100 * row["test_acc"]), textcoords="offset points",

@@ -137,18 +137,6 @@ class BiLSTMClassifier(nn.Module):
         return self.classifier(features)
 
 
-# Student architectures by the name ``student.json`` records: (config class, module class).
-STUDENTS: dict[str, tuple[type, type]] = {"bilstm": (StudentConfig, BiLSTMClassifier)}
-
-
-def build_student(architecture: str, values: dict) -> nn.Module:
-    """Rebuild a student from ``student.json``'s architecture name and constructor arguments."""
-    if architecture not in STUDENTS:
-        raise ValueError(f"unknown student architecture {architecture!r}; known: {sorted(STUDENTS)}")
-    config_class, model_class = STUDENTS[architecture]
-    return model_class(config_class.from_dict(values))
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

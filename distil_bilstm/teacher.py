@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
-import random
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,16 +23,16 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import (
+    AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertTokenizerFast,
     PreTrainedModel,
     PreTrainedTokenizerBase,
-    get_linear_schedule_with_warmup,
 )
 
-from .batching import bucketed_batches, length_sorted_batches
-from .resumable import adamw, load_state, optimizer_step, save_state
+from .batching import length_sorted_batches
+from .metrics import SELECT_METRICS
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
 from .utils import atomic_dir, read_json, resolve_device, sha256_file, write_json
 
@@ -207,18 +205,19 @@ def predict_logits(
     def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         return model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits.float().cpu().numpy()
 
-    return batched_logits(teacher.tokenizer, texts, forward, num_labels=teacher.num_labels, batch_size=batch_size,
+    return batched_logits(teacher.tokenizer, texts, forward, width=teacher.num_labels, batch_size=batch_size,
                           max_length=max_length, progress=progress, desc=desc, on_batch=on_batch)
 
 
 def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], forward: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
-                   *, num_labels: int, batch_size: int, max_length: int, progress: bool = True, desc: str = "teacher",
+                   *, width: int, batch_size: int, max_length: int, progress: bool = True, desc: str = "teacher",
                    on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-    """``forward(input_ids, attention_mask)`` over length-sorted batches of ``texts``, results in
-    the order of ``texts``: the loop every teacher runtime (torch, ONNX) shares."""
+    """``forward(input_ids, attention_mask)`` → ``(batch, width)`` over length-sorted batches of
+    ``texts``, results ``(len(texts), width)`` in the order of ``texts``: the loop every teacher
+    runtime (torch, ONNX) and the teacher's sentence states share."""
     pad_id = tokenizer.pad_token_id or 0
     encoded = tokenize_for_teacher(tokenizer, texts, max_length)
-    out = np.zeros((len(texts), num_labels), dtype=np.float32)
+    out = np.zeros((len(texts), width), dtype=np.float32)
     bar = tqdm(total=len(texts), desc=desc, unit="ex", disable=not progress, leave=False)
     for positions in length_sorted_batches([len(e) for e in encoded], batch_size):
         ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
@@ -228,6 +227,24 @@ def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], for
             on_batch(len(positions))
     bar.close()
     return out
+
+
+def sentence_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128,
+                    desc: str = "teacher states") -> np.ndarray:
+    """The teacher's last-layer token states averaged over each text's tokens (padding excluded),
+    ``(len(texts), hidden)`` float32: the targets of the cosine hidden-state loss."""
+    model = teacher.model
+    model.eval()
+
+    @torch.inference_mode()
+    def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        mask = mask.to(teacher.device)
+        states = model.base_model(input_ids=ids.to(teacher.device), attention_mask=mask).last_hidden_state  # (batch, seq, hidden)
+        weights = mask.unsqueeze(-1).to(states.dtype)
+        return ((states * weights).sum(dim=1) / weights.sum(dim=1)).float().cpu().numpy()
+
+    return batched_logits(teacher.tokenizer, texts, forward, width=model.config.hidden_size, batch_size=batch_size,
+                          max_length=max_length, desc=desc)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -320,9 +337,6 @@ def student_embeddings_from_teacher(teacher_dir: str | os.PathLike, student_toke
 # Fine-tuning
 
 
-FINETUNE_CHECKPOINT = "finetune_checkpoint.pt"
-
-
 def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: Path, device: torch.device) -> dict:
     """Masked-LM training of ``model``'s encoder on ``config.mlm_texts`` (validation and test texts
     left out), resumable from ``<out>.mlm/``; the adapted encoder is saved to ``<out>.mlm/encoder``
@@ -373,6 +387,7 @@ class FinetuneConfig:
     mlm_epochs: int = 1
     mlm_lr: float = 1e-4
     mlm_max_texts: int | None = None  # the first N texts of mlm_texts (after the leakage guard)
+    select_metric: str = "accuracy"  # the valid score that picks the epoch kept (accuracy | macro_f1)
     eval_batch_size: int = 128
     checkpoint_every: int = 500  # fine-tuning steps between resumable checkpoints (<out>.finetune/)
     seed: int = 42
@@ -399,6 +414,8 @@ class FinetuneConfig:
             raise ValueError(f"FinetuneConfig.checkpoint_every must be >= 1, got {self.checkpoint_every}")
         if self.mlm_max_texts is not None and self.mlm_max_texts < 1:
             raise ValueError(f"FinetuneConfig.mlm_max_texts must be >= 1, got {self.mlm_max_texts}")
+        if self.select_metric not in SELECT_METRICS:
+            raise ValueError(f"FinetuneConfig.select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}")
 
     def lr_for_epoch(self, epoch: int) -> float:
         return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
@@ -411,78 +428,78 @@ class FinetuneConfig:
         return cls(**values)
 
 
-def train_epochs(model, encoded: list[list[int]], labels: torch.Tensor, config: "FinetuneConfig", *, pad_id: int,
-                 device: torch.device, state_dir: Path, identity: dict, evaluate: Callable[[], dict],
-                 on_step: Callable[[int, float], None] | None = None) -> list[dict]:
-    """The fine-tuning epochs (AdamW, per-epoch rate with warmup and linear decay, cross-entropy),
-    resumable: the state goes to ``state_dir`` every ``config.checkpoint_every`` steps, after each
-    epoch's evaluation and on Ctrl-C, and an epoch's batch order depends only on (seed, epoch), so
-    a resumed run reaches the same weights. Returns one history entry per epoch."""
-    optimizer = adamw(model, lr=config.lr_for_epoch(0), weight_decay=config.weight_decay)
-    checkpoint = state_dir / FINETUNE_CHECKPOINT
-    epoch, step, history, running = 0, 0, [], None
-    state = load_state(checkpoint, identity=identity, model=model, optimizer=optimizer, device=device, what="fine-tuning")
-    if state is not None:
-        epoch, step, history, running = state["epoch"], state["step"], list(state["history"]), state["running"]
-        logger.info("fine-tuning: resumed from %s at epoch %d, step %d", checkpoint, epoch + 1, step)
+class SequenceClassifier(nn.Module):
+    """A Hugging Face sequence classifier behind the Trainer's ``model(input_ids, lengths)`` call:
+    the attention mask comes from the lengths, so the shared Trainer fine-tunes teachers too."""
 
-    def save() -> None:
-        save_state(checkpoint, identity=identity, model=model, optimizer=optimizer, epoch=epoch, step=step,
-                   history=history, running=running)
+    def __init__(self, model: PreTrainedModel, *, pad_id: int):
+        super().__init__()
+        self.model = model
+        self.pad_id = pad_id
 
-    lengths = [len(e) for e in encoded]
-    while epoch < config.epochs:
-        batches = bucketed_batches(lengths, config.batch_size, random.Random(config.seed * 1_000_003 + epoch))
-        for group in optimizer.param_groups:
-            group["initial_lr"] = config.lr_for_epoch(epoch)
-        # last_epoch = steps already taken: the rate continues where the interrupted run left it
-        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * len(batches)), len(batches),
-                                                    last_epoch=step - 1)
-        model.train()
-        bar = tqdm(total=len(batches), initial=step, desc=f"finetune epoch {epoch + 1}/{config.epochs}", unit="batch")
-        try:
-            for positions in batches[step:]:
-                ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits  # (batch, labels)
-                loss = nn.functional.cross_entropy(logits, labels[positions].to(device))
-                optimizer_step(loss, model=model, optimizer=optimizer, scheduler=scheduler)
-                step += 1
-                running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-                bar.update(1)
-                bar.set_postfix(loss=f"{running:.4f}")
-                if on_step:
-                    on_step(step, loss.item())
-                if step % config.checkpoint_every == 0:
-                    save()
-        except KeyboardInterrupt:
-            save()
-            bar.close()
-            raise KeyboardInterrupt(f"fine-tuning stopped at epoch {epoch + 1}, step {step}; rerun the same command "
-                                    f"to resume from {checkpoint}") from None
-        bar.close()
-        history.append({"epoch": epoch + 1, "train_loss": running, **evaluate()})
-        logger.info("epoch %d: %s", epoch + 1, {k: round(v, 4) for k, v in history[-1].items() if v is not None})
-        epoch, step, running = epoch + 1, 0, None
-        save()
-    return history
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``input_ids (batch, seq)`` with the tokenizer's special tokens, right-padded → ``(batch, labels)``."""
+        mask = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0) < lengths.to(input_ids.device).unsqueeze(1)
+        ids = input_ids.masked_fill(~mask, self.pad_id)
+        return self.model(input_ids=ids, attention_mask=mask.long()).logits
+
+
+def finetune_training_config(config: FinetuneConfig, *, has_valid: bool) -> "TrainingConfig":
+    """The fine-tuning recipe as the shared Trainer's config: AdamW (no decay on biases and
+    LayerNorm), each epoch with its own warmup and linear decay peaking at that epoch's rate, BERT's
+    gradient clipping at 1.0; every epoch runs (the best on valid is kept, or the last without one)."""
+    from .training_config import TrainingConfig
+
+    return TrainingConfig(
+        batch_size=config.batch_size, optimizer="adamw", lr=config.lr_for_epoch(0),
+        epoch_lrs=tuple(config.lr_for_epoch(e) for e in range(config.epochs)) if len(config.lr) > 1 else None,
+        weight_decay=config.weight_decay, scheduler="linear_epochs", warmup_ratio=config.warmup_ratio,
+        train_epoch=config.epochs, patience=0, select_metric=config.select_metric if has_valid else "accuracy",
+        clip_grad=1.0, seed=config.seed, eval_batch_size=config.eval_batch_size, log_every=1,
+        checkpoint_every=config.checkpoint_every, device=config.device)
+
+
+class _OnStep:
+    """``on_step(step, loss)`` of :func:`finetune` as a Trainer callback."""
+
+    def __init__(self, on_step: Callable[[int, float], None]):
+        self.on_step_fn = on_step
+
+    def on_step(self, trainer, *, loss: float, lr: float) -> None:
+        self.on_step_fn(trainer.global_step, loss)
+
+    def on_epoch_end(self, trainer, *, metrics: dict) -> None: ...
+
+    def on_fit_end(self, trainer, *, metrics: dict) -> None: ...
 
 
 def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
-    """Fine-tune ``config.base`` on ``dataset``'s train split; save to ``config.out`` with eval.json.
+    """Fine-tune ``config.base`` on ``dataset``'s train split with the shared :class:`Trainer`;
+    save to ``config.out`` with eval.json.
 
-    Resumable (:func:`train_epochs`; the state lives in ``<out>.finetune/`` until the teacher is
-    in place). The checkpoint is written to a temporary folder and renamed into place at the end,
-    so an interrupted run never leaves a half-written teacher that looks complete.
+    A base with another label count (a 2-class teacher reused for a 3-class task) gets a new
+    classification head on its encoder. Resumable: the Trainer's state lives in ``<out>.finetune/``
+    (checkpoints every ``checkpoint_every`` steps, at epoch ends and on Ctrl-C) until the teacher is
+    in place; rerunning the same command continues it. The checkpoint is written to a temporary
+    folder and renamed into place at the end, so an interrupted run never leaves a half-written
+    teacher that looks complete.
     """
     from .data import read_texts  # local: data is only needed here
+    from .losses import DistillationLoss
+    from .tokenization import EncodedTexts
+    from .trainer import SplitTensors, Trainer
 
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     start = time.perf_counter()
+    base_labels = AutoConfig.from_pretrained(config.base).num_labels
     model = AutoModelForSequenceClassification.from_pretrained(
-        config.base, num_labels=dataset.num_labels,
+        config.base, num_labels=dataset.num_labels, ignore_mismatched_sizes=base_labels != dataset.num_labels,
         id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)},
     )
+    if base_labels != dataset.num_labels:
+        logger.info("%s has %d labels, the dataset %d: its encoder gets a new classification head", config.base,
+                    base_labels, dataset.num_labels)
     tokenizer = AutoTokenizer.from_pretrained(config.base)
     out = Path(config.out)
     state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place
@@ -501,46 +518,58 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     model.to(device)
     mlm_report = _domain_adapt(model, tokenizer, dataset, config, out=out, device=device) if config.mlm_texts else None
 
-    encoded = tokenize_for_teacher(tokenizer, train["text"].tolist(), config.max_length)
-    labels = torch.tensor(train["label"].to_numpy(), dtype=torch.long)
-    unk_rate = sum(r.count(tokenizer.unk_token_id) for r in encoded) / max(1, sum(len(r) for r in encoded))
-    logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(encoded),
-                np.mean([len(r) for r in encoded]), 100 * unk_rate)
+    def split(frame) -> SplitTensors:  # the tokenizer's own ids, special tokens included
+        rows = tokenize_for_teacher(tokenizer, frame["text"].tolist(), config.max_length) if len(frame) else []
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+        flat = torch.tensor([t for r in rows for t in r], dtype=torch.int64)
+        return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths),
+                            labels=torch.tensor(frame["label"].to_numpy(), dtype=torch.int64))
+
+    splits = {"train": split(train), "valid": split(dataset.split("valid").iloc[:0] if config.include_valid else dataset.split("valid")),
+              "test": split(dataset.split("test"))}
+    lengths = splits["train"].encoded.lengths
+    unk_rate = float((splits["train"].encoded.ids == tokenizer.unk_token_id).sum()) / max(1, int(lengths.sum()))
+    logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(lengths), float(lengths.float().mean()),
+                100 * unk_rate)
     identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")},
-                "dataset": dataset.fingerprint, "train": len(encoded),
+                "dataset": dataset.fingerprint, "train": len(lengths),
                 "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
+    classifier = SequenceClassifier(model, pad_id=tokenizer.pad_token_id or 0)
+    trainer = Trainer(classifier, config=finetune_training_config(config, has_valid=bool(len(splits["valid"]))),
+                      loss=DistillationLoss(kind="ce"), identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+                      train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
+                      callbacks=[_OnStep(on_step)] if on_step else [], label_names=dataset.label_names)
+    try:
+        metrics = trainer.fit(resume=True)  # the same command continues an interrupted fine-tuning
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"fine-tuning stopped at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}; rerun the "
+                                f"same command to resume from {state_dir}") from None
 
-    def evaluate() -> dict:
-        teacher = Teacher(model, tokenizer, str(out), "", device)
-        result = {}
-        for split in ("valid", "test"):
-            frame = dataset.split(split)
-            if len(frame) and split not in train_splits:
-                logits = predict_logits(teacher, frame["text"].tolist(), batch_size=config.eval_batch_size,
-                                        max_length=config.max_length, desc=f"eval {split}")
-                result[f"{split}_accuracy"] = accuracy(logits, frame["label"].to_numpy())
-        return result
-
-    history = train_epochs(model, encoded, labels, config, pad_id=tokenizer.pad_token_id or 0, device=device,
-                           state_dir=state_dir, identity=identity, evaluate=evaluate, on_step=on_step)
-
+    has_valid = bool(len(splits["valid"]))
     report = {
         "base": config.base,
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,
-        "train_examples": len(encoded),
+        "num_labels": dataset.num_labels,
+        "label_names": list(dataset.label_names),
+        "train_examples": len(lengths),
         "train_unk_rate": unk_rate,
         "config": config.to_dict(),
-        "history": history,
-        "valid_accuracy": history[-1].get("valid_accuracy"),
-        "test_accuracy": history[-1].get("test_accuracy"),
+        "history": metrics["history"],
+        "best_epoch": metrics["best_epoch"],
+        "valid_accuracy": metrics["valid_accuracy"] if has_valid else None,
+        "valid_macro_f1": metrics["valid_macro_f1"] if has_valid else None,
+        "test_accuracy": metrics["test_accuracy"],
+        "test_macro_f1": metrics["test_macro_f1"],
+        "test_per_class": metrics["test_per_class"],
         "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
         **({"masked_lm": mlm_report} if mlm_report else {}),
+        "train_seconds": metrics["train_seconds"],
         "seconds": round(time.perf_counter() - start, 1),
         "device": str(device),
     }
     with atomic_dir(out) as staging:
-        model.save_pretrained(staging)  # safetensors
+        model.save_pretrained(staging)  # safetensors; the Trainer left the best epoch's weights in the model
         tokenizer.save_pretrained(staging)
         write_json(staging / "eval.json", report)
     shutil.rmtree(state_dir, ignore_errors=True)  # the teacher is in place: its fine-tuning state is spent

@@ -63,7 +63,7 @@ class OnnxTeacher:
         def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
             return self.session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
 
-        return batched_logits(self.tokenizer, texts, forward, num_labels=self.num_labels, batch_size=batch_size,
+        return batched_logits(self.tokenizer, texts, forward, width=self.num_labels, batch_size=batch_size,
                               max_length=max_length, progress=progress, desc=f"teacher ({self.runtime})", on_batch=on_batch)
 
 

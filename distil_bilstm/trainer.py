@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from .batching import bucketed_batches, length_sorted_batches
 from .losses import DistillationLoss
 from .metrics import classification_scores
+from .resumable import adamw
 from .rundir import RunDir
 from .tokenization import ConcatEncoded, EncodedTexts
 from .training_config import TrainingConfig
@@ -52,6 +53,7 @@ class SplitTensors:
     encoded: EncodedTexts | ConcatEncoded
     labels: torch.Tensor  # (N,) int64
     teacher: torch.Tensor | None = None  # (N, num_labels) float32
+    teacher_features: torch.Tensor | None = None  # (N, hidden) float32: the teacher's states a hidden loss compares
     # rows from pool_start on form a pool (transfer sets) of which pool_per_epoch are drawn each
     # epoch; the rows before it are used every epoch. None: every row, every epoch.
     pool_start: int | None = None
@@ -103,6 +105,8 @@ class Trainer:
     ):
         if loss.needs_teacher and train.teacher is None:
             raise ValueError(f"loss {loss.kind!r} needs teacher logits for the training split")
+        if loss.needs_features and train.teacher_features is None:
+            raise ValueError(f"hidden loss {loss.hidden!r} needs the teacher's hidden states for the training split")
         self.model = model.to(device)
         self.config = config
         self.loss = loss
@@ -112,7 +116,7 @@ class Trainer:
         self.device = device
         self.callbacks = list(callbacks)
         self.label_names = list(label_names) if label_names else None  # per-class scores are keyed by them
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.optimizer = self._make_optimizer()
         self.steps_per_epoch = math.ceil(train.epoch_size() / config.batch_size)
         self.scheduler = self._make_scheduler()
         # progress state: all of it goes into the checkpoint
@@ -126,10 +130,17 @@ class Trainer:
         self.epochs_without_improvement = 0
         self.train_seconds = 0.0
         self.train_examples_seen = 0
+        self.epoch_loss_sum, self.epoch_loss_n = 0.0, 0  # this epoch's so far: a resumed epoch reports the whole mean
         self.history: list[dict] = []
         self._stop_requested = False
 
     # ------------------------------------------------------------------ setup
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c = self.config
+        if c.optimizer == "adamw":
+            return adamw(self.model, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.Adam(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
 
     def _make_scheduler(self):
         c = self.config
@@ -140,7 +151,23 @@ class Trainer:
                 self.optimizer, base_lr=c.lr * 0.1, max_lr=c.lr, step_size_up=max(1, c.step_size * self.steps_per_epoch),
                 cycle_momentum=False,
             )
+        if c.scheduler in ("linear", "linear_epochs"):  # stepped once per batch
+            return torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._linear_factor)
         return None
+
+    def _linear_factor(self, step: int) -> float:
+        """Multiplier of ``lr`` at global ``step``: warmup over ``warmup_ratio`` of the span, then
+        linear decay to 0 (Devlin et al. 2019); the span is the whole run (``linear``) or each epoch,
+        peaking at that epoch's rate (``linear_epochs``)."""
+        c = self.config
+        span, position, peak = c.train_epoch * self.steps_per_epoch, step, 1.0
+        if c.scheduler == "linear_epochs":
+            epoch = min(step // self.steps_per_epoch, c.train_epoch - 1)
+            span, position, peak = self.steps_per_epoch, step - epoch * self.steps_per_epoch, c.peak_lr(epoch) / c.lr
+        warmup = math.ceil(c.warmup_ratio * span)
+        if position < warmup:
+            return peak * (position + 1) / warmup
+        return peak * max(0.0, (span - position) / max(1, span - warmup))
 
     def request_stop(self) -> None:
         """Stop after the current step, saving a checkpoint (what Ctrl-C does)."""
@@ -167,33 +194,41 @@ class Trainer:
         c = self.config
         self.model.train()
         batches = self.epoch_batches(self.epoch)
-        total_loss, total_n = 0.0, 0
         bar = tqdm(total=len(batches), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{c.train_epoch}",
                    unit="batch", leave=False)
         start = time.perf_counter()
         for positions in batches[self.step_in_epoch :]:
             rows = torch.from_numpy(positions)
             input_ids, lengths, labels, teacher = self._batch(self.train_data, rows)
-            logits = self.model(input_ids, lengths)  # (batch, labels)
-            loss = self.loss(logits, teacher, labels)
+            if self.loss.needs_features:
+                logits, features = self.model(input_ids, lengths, return_features=True)  # (batch, labels), (batch, hidden)
+                target = self.train_data.teacher_features.index_select(0, rows).to(self.device)
+                loss = self.loss(logits, teacher, labels, h_s=features, h_t=target)
+            else:
+                logits = self.model(input_ids, lengths)  # (batch, labels)
+                loss = self.loss(logits, teacher, labels)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if c.clip_grad:
                 nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad)
             self.optimizer.step()
-            if c.scheduler == "cyclic":
+            if c.scheduler in ("cyclic", "linear", "linear_epochs"):
                 self.scheduler.step()
             self.step_in_epoch += 1
             self.global_step += 1
             value = loss.item()
-            total_loss += value * len(rows)
-            total_n += len(rows)
+            self.epoch_loss_sum += value * len(rows)
+            self.epoch_loss_n += len(rows)
             self.train_examples_seen += len(rows)
             if self.global_step % c.log_every == 0:
                 for cb in self.callbacks:
                     cb.on_step(self, loss=value, lr=self.optimizer.param_groups[0]["lr"])
                 bar.set_postfix(loss=f"{value:.4f}")
             bar.update(1)
+            if c.checkpoint_every and self.global_step % c.checkpoint_every == 0 and self.step_in_epoch < len(batches):
+                self.train_seconds += time.perf_counter() - start
+                start = time.perf_counter()
+                self.save_checkpoint()
             if self._stop_requested:
                 self.train_seconds += time.perf_counter() - start
                 bar.close()
@@ -201,7 +236,9 @@ class Trainer:
                 raise KeyboardInterrupt(f"stopped at epoch {self.epoch + 1} step {self.step_in_epoch}; checkpoint saved in {self.run.path}")
         bar.close()
         self.train_seconds += time.perf_counter() - start
-        return total_loss / max(1, total_n)
+        mean = self.epoch_loss_sum / max(1, self.epoch_loss_n)
+        self.epoch_loss_sum, self.epoch_loss_n = 0.0, 0
+        return mean
 
     @torch.inference_mode()
     def evaluate(self, split: SplitTensors) -> dict:
@@ -236,7 +273,8 @@ class Trainer:
             while self.epoch < c.train_epoch and not self._early_stopped():
                 train_loss = self.train_epoch()
                 valid = self.evaluate(self.valid_data)
-                improved = valid[c.select_metric] > self.best_valid_score
+                # no valid split (a teacher trained on train + valid): every epoch counts as the best
+                improved = not len(self.valid_data) or valid[c.select_metric] > self.best_valid_score
                 if improved:
                     self.best_valid_score, self.best_epoch = valid[c.select_metric], self.epoch + 1
                     self.best_valid_accuracy, self.best_valid_macro_f1 = valid["accuracy"], valid["macro_f1"]
@@ -312,7 +350,8 @@ class Trainer:
                 "best_valid_score": self.best_valid_score, "best_valid_accuracy": self.best_valid_accuracy,
                 "best_valid_macro_f1": self.best_valid_macro_f1, "best_epoch": self.best_epoch,
                 "epochs_without_improvement": self.epochs_without_improvement, "train_seconds": self.train_seconds,
-                "train_examples_seen": self.train_examples_seen,
+                "train_examples_seen": self.train_examples_seen, "epoch_loss_sum": self.epoch_loss_sum,
+                "epoch_loss_n": self.epoch_loss_n,
             },
             "history": self.history,
             "config_identity": self.identity,
@@ -338,6 +377,8 @@ class Trainer:
         # checkpoints from before select_metric selected on accuracy and kept no macro-F1
         progress.setdefault("best_valid_score", progress["best_valid_accuracy"])
         progress.setdefault("best_valid_macro_f1", float("nan"))
+        progress.setdefault("epoch_loss_sum", 0.0)  # checkpoints from before the epoch's loss was kept
+        progress.setdefault("epoch_loss_n", 0)
         for key, value in progress.items():
             setattr(self, key, value)
         self.history = list(state["history"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from distil_bilstm.config import DistilConfig, apply_overrides, parse_override
+from distil_bilstm.students import make_student
 
 
 def test_yaml_with_overrides(tmp_path):
@@ -53,7 +54,7 @@ def test_run_name_comes_from_hyperparameters():
     assert name.startswith("nsmc/base-v3000-kl-a0.1-T2-lr0.002-bs64-s42-")
     assert config.identity() == DistilConfig(loss="kl", teacher_path="t", device="cpu", run_root="elsewhere").identity()
     assert config.identity() != DistilConfig(loss="kl", teacher_path="t", temperature=3).identity()
-    assert config.student_config(vocab_size=3000, num_labels=2).hidden_dim == 128
+    assert make_student(config.student_settings(), vocab_size=3000, num_labels=2).values["hidden_dim"] == 128
 
 
 def test_shipped_configs_are_valid():

@@ -8,7 +8,7 @@ from safetensors.torch import load_file
 from distil_bilstm.config import DistilConfig
 from distil_bilstm.data import load_dataset
 from distil_bilstm.student import BiLSTMClassifier, StudentConfig
-from distil_bilstm.tokenization import VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
+from distil_bilstm.tokenization import EncodedTexts, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
 from distil_bilstm.rundir import RunDir
 from distil_bilstm.trainer import Callback, SplitTensors, Trainer
 
@@ -97,3 +97,46 @@ def test_ce_baseline_needs_no_teacher(splits, tmp_path):
     assert metrics["epochs_trained"] == 1
     with pytest.raises(ValueError, match="loss 'kl' needs teacher logits"):
         make_trainer((data, vocab_size), tmp_path / "run2")
+
+
+@pytest.mark.parametrize("scheduler", ["linear", "linear_epochs"])
+def test_adamw_with_warmup_resumes_exactly_from_a_mid_epoch_checkpoint(splits, tmp_path, scheduler):
+    overrides = dict(optimizer="adamw", weight_decay=0.01, scheduler=scheduler, warmup_ratio=0.25, lr=1e-2,
+                     checkpoint_every=5)
+    if scheduler == "linear_epochs":
+        overrides["epoch_lrs"] = [1e-2, 5e-3, 1e-3]
+    reference = make_trainer(splits, tmp_path / "ref", **overrides)
+    rates = []
+
+    class Rates(Callback):
+        def on_step(self, trainer, *, loss, lr):
+            rates.append(lr)
+
+    reference.callbacks.append(Rates())
+    reference.fit()
+    assert isinstance(reference.optimizer, torch.optim.AdamW)
+    steps = reference.steps_per_epoch
+    if scheduler == "linear":  # one warmup over the whole run (6 of 24 steps), then down to 0
+        factor = reference._linear_factor
+        assert (factor(0), factor(5), factor(6), factor(24)) == (pytest.approx(1 / 6), 1.0, pytest.approx(18 / 18), 0.0)
+        assert factor(15) == pytest.approx(9 / 18) and max(rates) == pytest.approx(1e-2)
+    else:  # every epoch warms up to its own peak
+        assert max(rates[:steps]) == pytest.approx(1e-2) and max(rates[steps:2 * steps]) == pytest.approx(5e-3)
+    interrupted = make_trainer(splits, tmp_path / "run", **overrides)
+    interrupted.callbacks.append(StopAt(11))
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    resumed = make_trainer(splits, tmp_path / "run", **overrides)
+    resumed.fit(resume=True)
+    assert resumed.history == reference.history  # the resumed epoch's mean loss covers the whole epoch
+    for (name, a), b in zip(reference.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=f"{name} differs after resume")
+
+
+def test_a_missing_valid_split_keeps_the_last_epoch(splits, tmp_path):
+    data, vocab_size = splits
+    nothing = torch.zeros(0, dtype=torch.int64)
+    empty = SplitTensors(encoded=EncodedTexts.from_lengths(nothing, nothing), labels=nothing)
+    trainer = make_trainer(((dict(data, valid=empty)), vocab_size), tmp_path / "run", train_epoch=2)
+    metrics = trainer.fit()
+    assert metrics["best_epoch"] == 2 and metrics["test_accuracy"] is not None
