@@ -62,6 +62,8 @@ def measure_dataset(runs: list[dict], args) -> dict:
             architecture, m = run["student"]["architecture"], run["metrics"]
             tag, _, _ = student_size(architecture, run["config"], run["student"])
             label = f"{family_label(architecture)} {tag.title() if architecture == 'bilstm' else tag}"
+            if run["config"].get("hidden_loss", "none") != "none":
+                label += f" + {run['config']['hidden_loss']} loss"
             print(f"{name}: timing {label}", flush=True)
             torch_256 = Predictor.load(run["run_dir"], device="cpu", batch_size=256)
             torch_1 = Predictor.load(run["run_dir"], device="cpu", batch_size=1)

@@ -41,7 +41,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .data import Dataset, LeakageGuard, hangul_share
-from .utils import read_json, write_json
+from .utils import field_checker, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ class AugmentConfig:
     seed: int = 42
 
     def __post_init__(self) -> None:
-        def check(ok: bool, name: str, message: str) -> None:
-            if not ok:
-                raise ValueError(f"AugmentConfig.{name} {message}, got {getattr(self, name)!r}")
+        check = field_checker(self)
 
         for name in ("p_mask", "p_pos", "p_ng"):
             setattr(self, name, float(getattr(self, name)))

@@ -142,8 +142,10 @@ def _save(run: RunDir, vectorizers, model) -> None:
         blocks.append({"analyzer": analyzer, "ngram_range": list(vectorizer.ngram_range), "lowercase": True,
                        "sublinear_tf": True, "norm": "l2", "terms": terms})
         tensors[f"idf_{i}"] = vectorizer.idf_.astype(np.float64)
-    tensors["coef"] = model.coef_.astype(np.float64)
-    tensors["intercept"] = model.intercept_.astype(np.float64)
+    # C order: a multinomial model's coef_ may be Fortran-ordered, and safetensors stores the raw
+    # buffer under a C-order shape (a transposed, wrong model for 3+ classes; binary rows are 1-D)
+    tensors["coef"] = np.ascontiguousarray(model.coef_, dtype=np.float64)
+    tensors["intercept"] = np.ascontiguousarray(model.intercept_, dtype=np.float64)
     run.vocab_dir.mkdir(parents=True, exist_ok=True)
     write_json(run.vocab_dir / VOCAB_FILE, {"blocks": blocks, "classes": [int(c) for c in model.classes_]})
     with atomic_path(run.weights_file) as tmp:

@@ -26,7 +26,7 @@ from .data import DataConfig
 from .losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
 from .students import EMBEDDING_INITS, STUDENTS, StudentSettings  # noqa: F401  (EMBEDDING_INITS: re-exported)
 from .training_config import TrainingConfig
-from .utils import path_safe
+from .utils import field_checker, path_safe
 
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
@@ -35,11 +35,6 @@ ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None,
 # keys that say where or how fast, not what: never part of a run's identity
 NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
                 "checkpoint_every"}
-
-
-def _check(owner: object, ok: bool, name: str, message: str) -> None:
-    if not ok:
-        raise ValueError(f"{type(owner).__name__}.{name} {message}, got {getattr(owner, name)!r}")
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -54,9 +49,10 @@ class DataSettings:
     vocab_root: str = "tokenizer"
 
     def __post_init__(self) -> None:
-        _check(self, 0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
-        _check(self, self.max_length >= 1, "max_length", "must be >= 1")
-        _check(self, self.vocab_size > 5, "vocab_size", "must be > 5")
+        check = field_checker(self)
+        check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
+        check(self.max_length >= 1, "max_length", "must be >= 1")
+        check(self.vocab_size > 5, "vocab_size", "must be > 5")
 
     def data_config(self) -> DataConfig:
         return DataConfig(name=self.dataset, data_dir=self.data_dir, valid_size=self.valid_size, seed=self.split_seed)
@@ -78,16 +74,17 @@ class DistillationSettings:
     hidden_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
-        _check(self, self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
-        _check(self, 0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
-        _check(self, self.temperature > 0, "temperature", "must be > 0")
-        _check(self, self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
-        _check(self, not self.transfer_sets or self.loss != "ce", "transfer_sets",
+        check = field_checker(self)
+        check(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
+        check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
+        check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
                "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
-        _check(self, self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
-        _check(self, self.hidden_loss in HIDDEN_LOSSES, "hidden_loss", f"must be one of {HIDDEN_LOSSES}")
-        _check(self, self.hidden_loss_weight > 0, "hidden_loss_weight", "must be > 0")
-        _check(self, self.hidden_loss == "none" or bool(self.teacher_path), "hidden_loss", "needs teacher_path")
+        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
+        check(self.hidden_loss in HIDDEN_LOSSES, "hidden_loss", f"must be one of {HIDDEN_LOSSES}")
+        check(self.hidden_loss_weight > 0, "hidden_loss_weight", "must be > 0")
+        check(self.hidden_loss == "none" or bool(self.teacher_path), "hidden_loss", "needs teacher_path")
 
     def loss_function(self) -> DistillationLoss:
         return DistillationLoss(kind=self.loss, alpha=self.loss_rate, temperature=self.temperature,
@@ -147,9 +144,7 @@ class _RunConfig:
                 message = message.replace(f"{cls.__name__}.", "DistilConfig.")
             raise ValueError(message) from None
 
-        def check(ok: bool, name: str, message: str) -> None:
-            _check(self, ok, name, message)
-
+        check = field_checker(self)
         # rules that span two settings
         check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
         check(self.student != "transformer" or bool(self.teacher_path), "student",

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .utils import field_checker
+
 # (embedding_dim, hidden_dim): DistilKoBiLSTM's sizes; at vocab 3,000 and 2 labels these give
 # 1,175,554 / 391,170 / 146,434 / 52,418 / 27,394 parameters.
 PRESETS: dict[str, tuple[int, int]] = {
@@ -41,17 +43,13 @@ class StudentConfig:
     relu_dim: int = 0  # > 0: an extra ReLU layer of this width before the classifier (Tang et al.: 400)
 
     def __post_init__(self) -> None:
+        check = field_checker(self)
         for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"StudentConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_labels < 2:
-            raise ValueError(f"StudentConfig.num_labels must be >= 2, got {self.num_labels}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"StudentConfig.dropout must be in [0, 1), got {self.dropout}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"StudentConfig.pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.relu_dim < 0:
-            raise ValueError(f"StudentConfig.relu_dim must be >= 0, got {self.relu_dim}")
+            check(getattr(self, name) >= 1, name, "must be >= 1")
+        check(self.num_labels >= 2, "num_labels", "must be >= 2")
+        check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
+        check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
+        check(self.relu_dim >= 0, "relu_dim", "must be >= 0")
 
     @classmethod
     def from_preset(cls, preset: str, **overrides) -> "StudentConfig":

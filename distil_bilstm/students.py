@@ -17,6 +17,7 @@ from torch import nn
 
 from .student import POOLINGS, PRESETS, BiLSTMClassifier, StudentConfig
 from .transformer_student import TransformerStudent, TransformerStudentConfig, copy_teacher_weights, student_config_from_teacher
+from .utils import field_checker
 
 EMBEDDING_INITS = ("random", "teacher", "skipgram")
 
@@ -41,9 +42,7 @@ class StudentSettings:
     layers: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        def check(ok: bool, name: str, message: str) -> None:
-            if not ok:
-                raise ValueError(f"StudentSettings.{name} {message}, got {getattr(self, name)!r}")
+        check = field_checker(self)
 
         check(self.student in STUDENTS, "student", f"must be one of {list(STUDENTS)}")
         check(self.embedding_dim is None or self.embedding_dim >= 1, "embedding_dim", "must be >= 1 or null")

@@ -34,7 +34,7 @@ from transformers import (
 from .batching import length_sorted_batches
 from .metrics import SELECT_METRICS
 from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
-from .utils import atomic_dir, read_json, resolve_device, sha256_file, write_json
+from .utils import atomic_dir, field_checker, read_json, resolve_device, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -396,26 +396,20 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if isinstance(self.lr, (int, float)):
             self.lr = [float(self.lr)]
-        if self.epochs < 1:
-            raise ValueError(f"FinetuneConfig.epochs must be >= 1, got {self.epochs}")
-        if len(self.lr) not in (1, self.epochs) or any(v <= 0 for v in self.lr):
-            raise ValueError(f"FinetuneConfig.lr must be one positive rate or one per epoch ({self.epochs}), got {self.lr}")
-        if not 0 <= self.warmup_ratio < 1:
-            raise ValueError(f"FinetuneConfig.warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.batch_size < 1 or self.max_length < 2:
-            raise ValueError("FinetuneConfig.batch_size must be >= 1 and max_length >= 2")
-        if self.adapt_vocab is not None and self.adapt_vocab <= len(SPECIAL_TOKENS):
-            raise ValueError(f"FinetuneConfig.adapt_vocab must be > {len(SPECIAL_TOKENS)}, got {self.adapt_vocab}")
-        if self.adapt_alphabet < 1:
-            raise ValueError(f"FinetuneConfig.adapt_alphabet must be >= 1, got {self.adapt_alphabet}")
-        if self.mlm_epochs < 1 or self.mlm_lr <= 0:
-            raise ValueError(f"FinetuneConfig.mlm_epochs must be >= 1 and mlm_lr > 0, got {self.mlm_epochs}, {self.mlm_lr}")
-        if self.checkpoint_every < 1:
-            raise ValueError(f"FinetuneConfig.checkpoint_every must be >= 1, got {self.checkpoint_every}")
-        if self.mlm_max_texts is not None and self.mlm_max_texts < 1:
-            raise ValueError(f"FinetuneConfig.mlm_max_texts must be >= 1, got {self.mlm_max_texts}")
-        if self.select_metric not in SELECT_METRICS:
-            raise ValueError(f"FinetuneConfig.select_metric must be one of {SELECT_METRICS}, got {self.select_metric!r}")
+        check = field_checker(self)
+        check(self.epochs >= 1, "epochs", "must be >= 1")
+        check(len(self.lr) in (1, self.epochs) and all(v > 0 for v in self.lr), "lr",
+              f"must be one positive rate or one per epoch ({self.epochs})")
+        check(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.max_length >= 2, "max_length", "must be >= 2")
+        check(self.adapt_vocab is None or self.adapt_vocab > len(SPECIAL_TOKENS), "adapt_vocab", f"must be > {len(SPECIAL_TOKENS)}")
+        check(self.adapt_alphabet >= 1, "adapt_alphabet", "must be >= 1")
+        check(self.mlm_epochs >= 1, "mlm_epochs", "must be >= 1")
+        check(self.mlm_lr > 0, "mlm_lr", "must be > 0")
+        check(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        check(self.mlm_max_texts is None or self.mlm_max_texts >= 1, "mlm_max_texts", "must be >= 1")
+        check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
 
     def lr_for_epoch(self, epoch: int) -> float:
         return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]

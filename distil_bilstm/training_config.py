@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from .metrics import SELECT_METRICS
+from .utils import field_checker
 
 SCHEDULERS = ("none", "step", "cyclic", "linear", "linear_epochs")
 OPTIMIZERS = ("adam", "adamw")
@@ -38,9 +39,7 @@ class TrainingConfig:
     device: str = "auto"  # resolved once by the caller, which hands the Trainer the torch.device
 
     def __post_init__(self) -> None:
-        def check(ok: bool, name: str, message: str) -> None:
-            if not ok:
-                raise ValueError(f"TrainingConfig.{name} {message}, got {getattr(self, name)!r}")
+        check = field_checker(self)
 
         if self.epoch_lrs is not None:  # YAML gives a list; a frozen config keeps a tuple
             object.__setattr__(self, "epoch_lrs", tuple(float(v) for v in self.epoch_lrs))

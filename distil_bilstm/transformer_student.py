@@ -26,6 +26,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .utils import field_checker
+
 logger = logging.getLogger(__name__)
 
 TEACHER_CONFIG_KEYS = ("hidden_size", "num_attention_heads", "intermediate_size", "max_position_embeddings",
@@ -50,18 +52,15 @@ class TransformerStudentConfig:
     teacher_layers: list[int] | None = None
 
     def __post_init__(self) -> None:
+        check = field_checker(self)
         for name in ("vocab_size", "hidden_size", "num_layers", "num_attention_heads", "intermediate_size",
                      "max_position_embeddings"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TransformerStudentConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.num_labels < 2:
-            raise ValueError(f"TransformerStudentConfig.num_labels must be >= 2, got {self.num_labels}")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"TransformerStudentConfig.hidden_size ({self.hidden_size}) must be a multiple of "
-                             f"num_attention_heads ({self.num_attention_heads})")
-        if self.teacher_layers is not None and len(self.teacher_layers) != self.num_layers:
-            raise ValueError(f"TransformerStudentConfig.teacher_layers {self.teacher_layers} must name num_layers "
-                             f"({self.num_layers}) layers")
+            check(getattr(self, name) >= 1, name, "must be >= 1")
+        check(self.num_labels >= 2, "num_labels", "must be >= 2")
+        check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
+              f"must be a multiple of num_attention_heads ({self.num_attention_heads})")
+        check(self.teacher_layers is None or len(self.teacher_layers) == self.num_layers, "teacher_layers",
+              f"must name num_layers ({self.num_layers}) layers")
 
     def bert_config(self):
         from transformers import BertConfig

@@ -8,7 +8,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Callable, Iterator, TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +26,18 @@ def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available on this machine")
     return resolved
+
+
+def field_checker(owner: object) -> Callable[[bool, str, str], None]:
+    """``check(ok, name, message)`` for a config's ``__post_init__``: unless ``ok``, raises
+    ``ValueError("<Class>.<name> <message>, got <value>")``, so that a bad value is reported
+    naming its field the moment the config is made."""
+
+    def check(ok: bool, name: str, message: str) -> None:
+        if not ok:
+            raise ValueError(f"{type(owner).__name__}.{name} {message}, got {getattr(owner, name)!r}")
+
+    return check
 
 
 def path_safe(name: str) -> str:

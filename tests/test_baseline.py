@@ -40,22 +40,26 @@ def test_tfidf_block_matches_scikit_learn_features():
         np.testing.assert_allclose(dense, row, atol=1e-12)
 
 
-def test_baseline_run_round_trips_without_pickle(tmp_path):
+@pytest.mark.parametrize("name", ["sst2", "korean_hate_speech"])  # two classes, and three (a multinomial model)
+def test_baseline_run_round_trips_without_pickle(tmp_path, name):
     from scipy.sparse import hstack
 
     from distil_bilstm.baseline import _vectorizers
     from distil_bilstm.data import load_dataset
 
-    data_dir = write_reviews(tmp_path / "data")
-    config = BaselineConfig(dataset="sst2", data_dir=str(data_dir), c_values=[0.5, 4.0], run_root=str(tmp_path / "runs"))
-    dataset = load_dataset("sst2", data_dir=data_dir, download=False)
+    from .test_multiclass import write_hate_speech
+
+    data_dir = write_reviews(tmp_path / "data") if name == "sst2" else write_hate_speech(tmp_path / "data")
+    config = BaselineConfig(dataset=name, data_dir=str(data_dir), c_values=[0.5, 4.0], run_root=str(tmp_path / "runs"))
+    dataset = load_dataset(name, data_dir=data_dir, download=False)
     metrics = train_baseline(config, dataset=dataset)
-    run = tmp_path / "runs" / "sst2" / metrics["run_dir"].split("/")[-1]
+    run = tmp_path / "runs" / name / metrics["run_dir"].split("/")[-1]
     assert {p.name for p in run.iterdir()} == {"config.json", "student.json", "model.safetensors", "vocab", "metrics.json"}
     assert {p.suffix for p in run.rglob("*") if p.is_file()} == {".json", ".safetensors"}  # data only, nothing pickled
     assert json.loads((run / "student.json").read_text())["architecture"] == "tfidf-lr"
     assert metrics["C"] in (0.5, 4.0) and [h["C"] for h in metrics["history"]] == [0.5, 4.0]
-    assert metrics["params"] == metrics["features"] + 1 and metrics["examples_per_second"] > 0
+    rows = 1 if dataset.num_labels == 2 else dataset.num_labels  # a binary model has one weight row
+    assert metrics["params"] == rows * (metrics["features"] + 1) and metrics["examples_per_second"] > 0
 
     # the same probabilities as scikit-learn's model refitted with the chosen C
     from sklearn.linear_model import LogisticRegression
