@@ -1,6 +1,7 @@
-"""What the resumable transformer loops (masked-LM adaptation, teacher fine-tuning) share: AdamW
-with BERT's no-decay parameter groups, and one file holding a training state (weights, optimizer,
-dropout RNG, plus whatever the loop adds) that is refused when it belongs to another setup."""
+"""AdamW with BERT's no-decay parameter groups (the Trainer's ``optimizer: adamw`` and masked-LM
+adaptation), and what masked-LM adaptation's own loop needs to resume: one file holding a
+training state (weights, optimizer, dropout RNG, plus whatever the loop adds) that is refused when
+it belongs to another setup."""
 
 from __future__ import annotations
 

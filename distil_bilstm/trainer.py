@@ -1,7 +1,9 @@
 """Trainer: fits any ``model(input_ids, lengths) -> logits`` to gold labels and teacher logits.
 
-It knows nothing about the model beyond that call, takes its own ``TrainingConfig`` (optimiser,
-schedule, epochs, early stopping) and the loss as a callable, and nothing of the run's config. Optional behaviour (TensorBoard) hangs on
+It knows nothing about the model beyond that call (and, when the loss compares hidden states,
+``model(input_ids, lengths, return_features=True) -> (logits, features)``), takes its own
+``TrainingConfig`` (optimiser, schedule, epochs, early stopping) and the loss as a callable, and
+nothing of the run's config: students of every family and teacher fine-tuning all train here. Optional behaviour (TensorBoard) hangs on
 callbacks. Per epoch it evaluates on the valid split (accuracy, macro-F1, per-class scores), keeps
 the best weights by ``select_metric`` (valid accuracy or macro-F1), stops early after
 ``patience`` epochs without improvement, and at the end reports the test scores of the best
