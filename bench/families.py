@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from distil_bilstm.data import load_dataset  # noqa: E402
 from distil_bilstm.export import ExportConfig, export_student  # noqa: E402
 from distil_bilstm.inference import Predictor  # noqa: E402
-from distil_bilstm.report import collect_runs, student_size, teacher_summary  # noqa: E402
+from distil_bilstm.report import collect_runs, student_label, teacher_summary  # noqa: E402
 from distil_bilstm.students import family_label  # noqa: E402
 from distil_bilstm.teacher import load_teacher, predict_logits  # noqa: E402
 from export import latency, throughput  # noqa: E402  (bench/, this script's folder)
@@ -60,8 +60,7 @@ def measure_dataset(runs: list[dict], args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for run in sorted(runs, key=lambda r: (r["student"]["architecture"], -r["metrics"]["params"])):
             architecture, m = run["student"]["architecture"], run["metrics"]
-            tag, _, _ = student_size(architecture, run["config"], run["student"])
-            label = f"{family_label(architecture)} {tag.title() if architecture == 'bilstm' else tag}"
+            label = student_label(architecture, run["config"], run["student"])
             if run["config"].get("hidden_loss", "none") != "none":
                 label += f" + {run['config']['hidden_loss']} loss"
             print(f"{name}: timing {label}", flush=True)

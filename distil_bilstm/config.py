@@ -24,7 +24,7 @@ import yaml
 
 from .data import DataConfig
 from .losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
-from .students import EMBEDDING_INITS, STUDENTS, StudentSettings  # noqa: F401  (EMBEDDING_INITS: re-exported)
+from .students import StudentSettings
 from .training_config import TrainingConfig
 from .utils import field_checker, path_safe
 
@@ -80,7 +80,7 @@ class DistillationSettings:
         check(self.temperature > 0, "temperature", "must be > 0")
         check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
         check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
-               "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
+              "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
         check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
         check(self.hidden_loss in HIDDEN_LOSSES, "hidden_loss", f"must be one of {HIDDEN_LOSSES}")
         check(self.hidden_loss_weight > 0, "hidden_loss_weight", "must be > 0")

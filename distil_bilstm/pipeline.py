@@ -227,7 +227,7 @@ def run_distillation(
 
     torch.manual_seed(config.seed)
     family = STUDENTS[config.student]
-    needs_checkpoint = not family.takes_embedding_init or config.hidden_loss != "none"
+    needs_checkpoint = family.needs_teacher_checkpoint or config.hidden_loss != "none"
     teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None) if needs_checkpoint else None
     build = make_student(config.student_settings(), vocab_size=len(tokenizer), num_labels=dataset.num_labels,
                          teacher_dir=teacher_dir, tokens=vocab_tokens(tokenizer) if teacher_dir else ())

@@ -75,6 +75,12 @@ def student_size(architecture: str, config: dict, student: dict) -> tuple[str, i
     return (config.get("preset") or "custom"), student.get("embedding_dim"), student.get("hidden_dim")
 
 
+def student_label(architecture: str, config: dict, student: dict) -> str:
+    """``BiLSTM Base``, ``Transformer 3L (0, 2, 4)``: family and size, as tables name a student."""
+    tag, _, _ = student_size(architecture, config, student)
+    return f"{family_label(architecture)} {tag.title() if architecture == 'bilstm' else tag}"
+
+
 def student_row(run: dict) -> dict:
     c, m, s = run["config"], run["metrics"], run["student"]
     kd = c["loss"] != "ce"
@@ -84,8 +90,7 @@ def student_row(run: dict) -> dict:
     # runs from before the key existed trained fastText vectors
     init = f"skipgram ({c.get('skipgram_library', 'fasttext')})" if init_kind == "skipgram" else init_kind
     hidden_loss = " + cos" if c.get("hidden_loss", "none") != "none" else ""
-    model = (f"{family_label(architecture)} {preset.title() if architecture == 'bilstm' else preset} · "
-             f"{LOSS_NAMES.get(c['loss'], c['loss'])}{hidden_loss}{INIT_NAMES.get(init_kind, '')}")
+    model = f"{student_label(architecture, c, s)} · {LOSS_NAMES.get(c['loss'], c['loss'])}{hidden_loss}{INIT_NAMES.get(init_kind, '')}"
     teacher_acc = m.get("teacher_test_accuracy")
     transfer = m.get("transfer_sets") or []
     if transfer:  # which sets and how many rows: "+ aug-n4, unlabeled (1,055,000 rows)"

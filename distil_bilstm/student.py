@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .masks import length_mask
 from .utils import field_checker
 
 # (embedding_dim, hidden_dim): DistilKoBiLSTM's sizes; at vocab 3,000 and 2 labels these give
@@ -126,7 +127,7 @@ class BiLSTMClassifier(nn.Module):
             pooled = final
         else:
             scores = self.attention(outputs).squeeze(-1)  # (batch, seq)
-            mask = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0) < lengths.to(input_ids.device).unsqueeze(1)
+            mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
             weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # padding gets weight 0
             pooled = torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)  # (batch, 2 * hidden)
         features = self.dropout(pooled)

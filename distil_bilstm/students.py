@@ -10,7 +10,7 @@ run is rebuilt from ``student.json`` alone (:func:`build_student`), without the 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 from torch import nn
@@ -53,10 +53,6 @@ class StudentSettings:
         check(self.embedding_init in EMBEDDING_INITS, "embedding_init", f"must be one of {EMBEDDING_INITS}")
         STUDENTS[self.student].check(self, check)
 
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -88,6 +84,7 @@ class StudentFamily:
     run_name: Callable[[StudentSettings], str]
     make: Callable  # (settings, *, vocab_size, num_labels, teacher_dir, tokens) -> StudentBuild
     takes_embedding_init: bool  # random/teacher/skip-gram embedding rows apply
+    needs_teacher_checkpoint: bool  # ``make`` reads the teacher's weights or config
 
 
 # ---------------------------------------------------------------------------- bilstm
@@ -158,11 +155,13 @@ def _transformer_name(settings: StudentSettings) -> str:
 STUDENTS: dict[str, StudentFamily] = {
     "bilstm": StudentFamily(
         name="bilstm", label="BiLSTM", config_class=StudentConfig, model_class=BiLSTMClassifier,
-        inert=frozenset({"layers"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make, takes_embedding_init=True),
+        inert=frozenset({"layers"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make, takes_embedding_init=True,
+        needs_teacher_checkpoint=False),
     "transformer": StudentFamily(
         name="transformer", label="Transformer", config_class=TransformerStudentConfig, model_class=TransformerStudent,
         inert=frozenset({"preset", "dropout", "pooling", "relu_dim", "num_layers", "embedding_dim", "embedding_init"}),
-        check=_transformer_check, run_name=_transformer_name, make=_transformer_make, takes_embedding_init=False),
+        check=_transformer_check, run_name=_transformer_name, make=_transformer_make, takes_embedding_init=False,
+        needs_teacher_checkpoint=True),
 }
 
 

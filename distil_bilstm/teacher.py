@@ -32,8 +32,12 @@ from transformers import (
 )
 
 from .batching import length_sorted_batches
+from .losses import DistillationLoss
+from .masks import length_mask, masked_mean
 from .metrics import SELECT_METRICS
-from .tokenization import SPECIAL_TOKENS, VocabConfig, load_vocab, save_vocab, train_wordpiece
+from .tokenization import SPECIAL_TOKENS, EncodedTexts, VocabConfig, load_vocab, save_vocab, train_wordpiece
+from .trainer import Callback, SplitTensors, Trainer
+from .training_config import TrainingConfig
 from .utils import atomic_dir, field_checker, read_json, resolve_device, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -240,8 +244,7 @@ def sentence_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int =
     def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         mask = mask.to(teacher.device)
         states = model.base_model(input_ids=ids.to(teacher.device), attention_mask=mask).last_hidden_state  # (batch, seq, hidden)
-        weights = mask.unsqueeze(-1).to(states.dtype)
-        return ((states * weights).sum(dim=1) / weights.sum(dim=1)).float().cpu().numpy()
+        return masked_mean(states, mask).float().cpu().numpy()
 
     return batched_logits(teacher.tokenizer, texts, forward, width=model.config.hidden_size, batch_size=batch_size,
                           max_length=max_length, desc=desc)
@@ -433,17 +436,15 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``input_ids (batch, seq)`` with the tokenizer's special tokens, right-padded → ``(batch, labels)``."""
-        mask = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0) < lengths.to(input_ids.device).unsqueeze(1)
+        mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
         ids = input_ids.masked_fill(~mask, self.pad_id)
         return self.model(input_ids=ids, attention_mask=mask.long()).logits
 
 
-def finetune_training_config(config: FinetuneConfig, *, has_valid: bool) -> "TrainingConfig":
+def finetune_training_config(config: FinetuneConfig, *, has_valid: bool) -> TrainingConfig:
     """The fine-tuning recipe as the shared Trainer's config: AdamW (no decay on biases and
     LayerNorm), each epoch with its own warmup and linear decay peaking at that epoch's rate, BERT's
     gradient clipping at 1.0; every epoch runs (the best on valid is kept, or the last without one)."""
-    from .training_config import TrainingConfig
-
     return TrainingConfig(
         batch_size=config.batch_size, optimizer="adamw", lr=config.lr_for_epoch(0),
         epoch_lrs=tuple(config.lr_for_epoch(e) for e in range(config.epochs)) if len(config.lr) > 1 else None,
@@ -453,7 +454,7 @@ def finetune_training_config(config: FinetuneConfig, *, has_valid: bool) -> "Tra
         checkpoint_every=config.checkpoint_every, device=config.device)
 
 
-class _OnStep:
+class _OnStep(Callback):
     """``on_step(step, loss)`` of :func:`finetune` as a Trainer callback."""
 
     def __init__(self, on_step: Callable[[int, float], None]):
@@ -461,10 +462,6 @@ class _OnStep:
 
     def on_step(self, trainer, *, loss: float, lr: float) -> None:
         self.on_step_fn(trainer.global_step, loss)
-
-    def on_epoch_end(self, trainer, *, metrics: dict) -> None: ...
-
-    def on_fit_end(self, trainer, *, metrics: dict) -> None: ...
 
 
 def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
@@ -479,9 +476,6 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     teacher that looks complete.
     """
     from .data import read_texts  # local: data is only needed here
-    from .losses import DistillationLoss
-    from .tokenization import EncodedTexts
-    from .trainer import SplitTensors, Trainer
 
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)

@@ -75,7 +75,3 @@ class TrainingConfig:
         if unknown:
             raise ValueError(f"unknown TrainingConfig key(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
-
-    @classmethod
-    def keys(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))

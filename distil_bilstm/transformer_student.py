@@ -26,6 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .masks import length_mask, masked_mean
 from .utils import field_checker
 
 logger = logging.getLogger(__name__)
@@ -98,10 +99,9 @@ class TransformerStudent(nn.Module):
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, return_features: bool = False):
         """``input_ids (batch, seq)`` right-padded, ``lengths (batch,)`` ≥ 1 → logits ``(batch, labels)``
         (and, with ``return_features``, the mean token state ``(batch, hidden)`` the cosine loss uses)."""
-        lengths = lengths.to(input_ids.device)
-        mask = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0) < lengths.unsqueeze(1)  # (batch, seq)
+        mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
         states = self.encoder(input_ids=input_ids, attention_mask=mask.long()).last_hidden_state  # (batch, seq, hidden)
-        pooled = (states * mask.unsqueeze(-1)).sum(dim=1) / lengths.unsqueeze(1).to(states.dtype)  # (batch, hidden)
+        pooled = masked_mean(states, mask)  # (batch, hidden)
         logits = self.classifier(self.dropout(torch.tanh(self.pooler(pooled))))
         return (logits, pooled) if return_features else logits
 

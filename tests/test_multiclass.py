@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 
-import pytest
 import torch
 
 from distil_bilstm.cli import main
