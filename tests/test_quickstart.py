@@ -56,14 +56,19 @@ def test_quickstart_with_a_given_teacher_skips_fine_tuning(tmp_path, small_nsmc,
     assert "baseline" not in result["seconds"]
 
 
-def test_vocabulary_transfer_only_for_korean_text(small_nsmc):
+def test_vocabulary_transfer_only_for_korean_text_and_a_base_that_cannot_read_it(small_nsmc, tiny_teacher_dir, tmp_path):
     from distil_bilstm.data import load_dataset
 
     assert hangul_share(["정말 좋다", "great"]) == pytest.approx(4 / 9)
     nsmc = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    assert vocab_transfer_size(QuickstartConfig(), nsmc) == 4000
-    assert vocab_transfer_size(QuickstartConfig(adapt_vocab=0), nsmc) is None
-    assert vocab_transfer_size(QuickstartConfig(adapt_vocab=3000), nsmc) == 3000
+    wordpiece_base = str(tiny_teacher_dir)
+    assert vocab_transfer_size(QuickstartConfig(), nsmc, wordpiece_base) == 4000
+    assert vocab_transfer_size(QuickstartConfig(adapt_vocab=0), nsmc, wordpiece_base) is None
+    assert vocab_transfer_size(QuickstartConfig(adapt_vocab=3000), nsmc, wordpiece_base) == 3000
+    unigram_base = tmp_path / "unigram"
+    unigram_base.mkdir()
+    (unigram_base / "tokenizer.json").write_text(json.dumps({"model": {"type": "Unigram", "vocab": []}}))
+    assert vocab_transfer_size(QuickstartConfig(), nsmc, str(unigram_base)) is None  # e5 / XLM-R read Korean
 
 
 def test_quickstart_config_is_validated():
@@ -71,3 +76,5 @@ def test_quickstart_config_is_validated():
         QuickstartConfig(train_epoch=0)
     with pytest.raises(ValueError, match="QuickstartConfig.adapt_vocab must be >= 0"):
         QuickstartConfig(adapt_vocab=-1)
+    with pytest.raises(ValueError, match="QuickstartConfig.teacher_freeze_layers must be >= 0"):
+        QuickstartConfig(teacher_freeze_layers=-1)

@@ -166,3 +166,22 @@ def test_finetune_include_valid_trains_on_the_whole_training_file(tiny_teacher_d
     assert report["train_examples"] == len(dataset.split("train")) + len(dataset.split("valid"))
     # valid rows were trained on, so no valid accuracy is reported; test still is
     assert report["valid_accuracy"] is None and report["test_accuracy"] is not None
+
+
+def test_finetune_with_frozen_layers_trains_only_what_is_above_them(tiny_teacher_dir, small_nsmc, tmp_path):
+    from safetensors.torch import load_file
+
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    out = tmp_path / "frozen"
+    finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), epochs=1, lr=[1e-2], batch_size=16, max_length=32,
+                            max_train_examples=48, freeze_layers=1, device="cpu"), dataset)
+    before, after = load_file(str(tiny_teacher_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    frozen = [k for k in before if ".embeddings." in k or ".encoder.layer.0." in k]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not torch.equal(before["classifier.weight"], after["classifier.weight"])
+    assert not torch.equal(before["bert.pooler.dense.weight"], after["bert.pooler.dense.weight"])
+    with pytest.raises(ValueError, match="freeze_layers 2: the base has only 1 layers"):
+        finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "x"), epochs=1, freeze_layers=2,
+                                device="cpu"), dataset)
+    with pytest.raises(ValueError, match="FinetuneConfig.freeze_layers must be >= 0"):
+        FinetuneConfig(base="x", out="y", freeze_layers=-1)
