@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
@@ -154,16 +155,31 @@ def write_token_corpus(path: Path, texts: Iterable[str], tokenizer, *, total: in
 # training, one function per library; each returns {token: vector} for the corpus' words
 
 
-def _train_fasttext(corpus: Path, config: SkipgramConfig) -> tuple[list[str], Callable]:
+def _fasttext_vectors(corpus: str, config: "SkipgramConfig") -> tuple[list[str], np.ndarray]:
     import fasttext
 
     # minCount and the defaults minn 3 / maxn 6 (character n-grams of each token) are fastText's
     # own recipe; verbose 2 draws fastText's progress line (words/s, loss, ETA) on stderr
     model = fasttext.train_unsupervised(
-        str(corpus), model="skipgram", dim=config.dim, ws=config.window, epoch=config.epochs, minCount=config.min_count,
+        corpus, model="skipgram", dim=config.dim, ws=config.window, epoch=config.epochs, minCount=config.min_count,
         neg=config.negative, thread=config.threads, verbose=2,
     )
-    return [w for w in model.words if w != "</s>"], model.get_word_vector
+    words = [w for w in model.words if w != "</s>"]
+    return words, np.stack([model.get_word_vector(w) for w in words]) if words else np.zeros((0, config.dim), np.float32)
+
+
+def _train_fasttext(corpus: Path, config: SkipgramConfig) -> tuple[list[str], Callable]:
+    # fastText trains in a fresh process: in a process whose heap already held large models (a
+    # teacher converted or fine-tuned in the same notebook), it returned vectors with garbage
+    # components (1e26), i.e. it reads memory it never initialised; a new process starts clean.
+    import multiprocessing
+
+    import fasttext  # noqa: F401  (fail here, in this process, when the package is missing)
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        words, matrix = pool.apply(_fasttext_vectors, (str(corpus), config))
+    rows = {w: i for i, w in enumerate(words)}
+    return words, lambda word: matrix[rows[word]]
 
 
 def _train_gensim(corpus: Path, config: SkipgramConfig) -> tuple[list[str], Callable]:

@@ -201,15 +201,14 @@ def _remap_ids(node, old_to_new: dict[int, int]):
     return node
 
 
-def pruned_spec(spec: dict, kept: Sequence[int], added: Sequence[str]) -> dict:
-    """``tokenizer.json`` with only ``kept`` pieces (new ids in that order) and ``added`` characters
-    inserted before the last kept piece when it is the mask token (else appended)."""
+def pruned_spec(spec: dict, kept: Sequence[int], added: Sequence[str], *, mask_id: int | None) -> dict:
+    """``tokenizer.json`` with only ``kept`` pieces (new ids in that order) and ``added`` characters,
+    inserted before the mask token (XLM-R keeps ``<mask>`` last; :func:`choose_pieces` put it there)."""
     pieces = spec["model"]["vocab"]
     old_to_new = {old: new for new, old in enumerate(kept)}
     vocab = [list(pieces[i]) for i in kept]
     floor = min(score for _, score in vocab)
-    mask_last = bool(spec.get("added_tokens")) and any(t["id"] == kept[-1] and t["content"] == pieces[kept[-1]][0]
-                                                       and "mask" in t["content"].lower() for t in spec["added_tokens"])
+    mask_last = mask_id is not None and kept[-1] == mask_id
     at = len(vocab) - 1 if mask_last else len(vocab)
     vocab[at:at] = [[ch, floor] for ch in added]
     if mask_last:
@@ -244,7 +243,7 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
     prefix_ids = {i for prefix in E5_PREFIXES for i in full.encode(prefix, add_special_tokens=False).ids}
     kept, added = choose_pieces(pieces, counts, special_ids=[*specials, unk_id, *prefix_ids], mask_id=mask_id,
                                 config=config)
-    new_spec = pruned_spec(spec, kept, added)
+    new_spec = pruned_spec(spec, kept, added, mask_id=mask_id)
     new_ids = {p: i for i, (p, _) in enumerate(new_spec["model"]["vocab"])}
     full_ids = {p: i for i, (p, _) in enumerate(pieces)}
 
@@ -257,18 +256,17 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
             source_rows.append(full_ids[piece])
             continue
         donor = open_syllable(piece)
-        inits[piece] = donor if donor != piece and donor in full_ids else "<unk>"
-        source_rows.append(full_ids.get(inits[piece], unk_id))
+        inits[piece] = donor if donor != piece and donor in full_ids else pieces[unk_id][0]
+        source_rows.append(full_ids[inits[piece]])
     params_before = sum(p.numel() for p in model.parameters())
-    embedding = torch.nn.Embedding(len(source_rows), old.shape[1], padding_idx=new_ids.get(pieces[model.config.pad_token_id][0])
-                                   if model.config.pad_token_id is not None else None)
-    embedding.weight.data.copy_(old[torch.tensor(source_rows)])
-    model.set_input_embeddings(embedding)
     model.config.vocab_size = len(source_rows)
     for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
         old_id = getattr(model.config, key, None)
         if old_id is not None and old_id < len(pieces):
             setattr(model.config, key, new_ids[pieces[old_id][0]])
+    embedding = torch.nn.Embedding(len(source_rows), old.shape[1], padding_idx=model.config.pad_token_id)
+    embedding.weight.data.copy_(old[torch.tensor(source_rows)])
+    model.set_input_embeddings(embedding)
     params_after = sum(p.numel() for p in model.parameters())
 
     after = count_corpus(Tokenizer.from_str(json.dumps(new_spec)), texts, unk_id=new_spec["model"]["unk_id"],
