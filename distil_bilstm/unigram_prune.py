@@ -109,12 +109,6 @@ def open_syllable(ch: str) -> str:
     return chr(cp - (cp - HANGUL_SYLLABLES[0]) % 28)
 
 
-def is_unigram_base(base: str | os.PathLike) -> bool:
-    """Whether ``base`` is a local folder whose ``tokenizer.json`` is a SentencePiece-Unigram model."""
-    path = Path(base) / "tokenizer.json"
-    return path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("model", {}).get("type") == "Unigram"
-
-
 def read_unigram(base: str | os.PathLike) -> dict:
     """``base``'s ``tokenizer.json``; refused, naming the file, when it is not a Unigram model."""
     path = Path(base) / "tokenizer.json"
@@ -126,6 +120,15 @@ def read_unigram(base: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: the tokenizer is {kind}, not Unigram: only SentencePiece-Unigram vocabularies "
                          f"(XLM-R, multilingual-e5) are pruned this way")
     return spec
+
+
+def is_unigram_base(base: str | os.PathLike) -> bool:
+    """Whether ``base`` is a local folder whose ``tokenizer.json`` is a SentencePiece-Unigram model."""
+    try:
+        read_unigram(base)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
