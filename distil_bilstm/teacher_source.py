@@ -39,10 +39,18 @@ class TeacherSource:
         return default_store_dir(self.cache_dir, self.path.name, transfer_name(dataset_name, transfer_path))
 
     def checkpoint_dir(self, store_header: dict | None = None) -> Path:
-        """The teacher's weights: the checkpoint itself, or the one a store records it came from."""
+        """The teacher's weights: the checkpoint itself, the one a store records it came from, or, for
+        an ensemble's store, its one member that is a checkpoint (a TF-IDF member has no layers)."""
         if not self.is_store and (self.path / "config.json").is_file():
             return self.path
-        recorded = Path((store_header or {}).get("teacher_path", "")) if self.is_store else self.path
-        if not (recorded / "config.json").is_file():
-            raise FileNotFoundError(f"embedding_init=teacher needs the teacher checkpoint; {self.path} and {recorded} are not one")
-        return recorded
+        header = store_header or {}
+        recorded = [Path(header.get("teacher_path", ""))] if self.is_store else [self.path]
+        if self.is_store and header.get("members"):
+            recorded = [Path(m.get("teacher_path", "")) for m in header["members"]]
+        found = [path for path in recorded if (path / "config.json").is_file()]
+        if len(found) != 1:
+            named = ", ".join(str(p) for p in recorded)
+            why = "are not one" if not found else "are all checkpoints: which one is ambiguous"
+            raise FileNotFoundError(f"embedding_init=teacher and transformer students need the teacher checkpoint; "
+                                    f"{self.path} and {named} {why}")
+        return found[0]

@@ -14,8 +14,19 @@ def test_a_store_teacher_keeps_its_transfer_sets_beside_it(tmp_path):
     source = TeacherSource.resolve(ensemble, cache_dir="c")
     assert source.is_store and source.store_dir("nsmc") == ensemble
     assert source.transfer_store_dir("nsmc", "x/aug.tsv") == tmp_path / "logits" / "ensemble-a-b.transfer.aug"
-    with pytest.raises(FileNotFoundError, match="embedding_init=teacher needs the teacher checkpoint"):
+    with pytest.raises(FileNotFoundError, match="need the teacher checkpoint; .* are not one"):
         source.checkpoint_dir(json.loads((ensemble / "header.json").read_text()))
+
+
+def test_an_ensemble_store_leads_to_its_one_checkpoint_member(tmp_path, tiny_teacher_dir):
+    ensemble = tmp_path / "ensemble-e5-tfidf"
+    members = [{"teacher_path": str(tiny_teacher_dir)}, {"teacher_path": str(tmp_path / "baseline-run")}]
+    header = {"teacher_path": "ensemble:...", "members": members}
+    write_lines(ensemble / "header.json", [json.dumps(header)])
+    assert TeacherSource.resolve(ensemble, cache_dir="c").checkpoint_dir(header) == tiny_teacher_dir
+    two = {"teacher_path": "ensemble:...", "members": [members[0], members[0]]}
+    with pytest.raises(FileNotFoundError, match="ambiguous"):
+        TeacherSource.resolve(ensemble, cache_dir="c").checkpoint_dir(two)
 
 
 def test_a_checkpoint_teacher_files_its_stores_under_the_cache(tmp_path, tiny_teacher_dir):
