@@ -44,9 +44,12 @@ class TeacherSource:
         if not self.is_store and (self.path / "config.json").is_file():
             return self.path
         header = store_header or {}
-        recorded = [Path(header.get("teacher_path", ""))] if self.is_store else [self.path]
-        if self.is_store and header.get("members"):
+        if not self.is_store:
+            recorded = [self.path]
+        elif header.get("members"):
             recorded = [Path(m.get("teacher_path", "")) for m in header["members"]]
+        else:
+            recorded = [Path(header.get("teacher_path", ""))]
         found = [path for path in recorded if (path / "config.json").is_file()]
         if len(found) != 1:
             named = ", ".join(str(p) for p in recorded)
