@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distil_bilstm.data import load_dataset  # noqa: E402
-from distil_bilstm.export import ExportConfig, export_student  # noqa: E402
-from distil_bilstm.inference import Predictor  # noqa: E402
-from distil_bilstm.logit_store import default_store_dir  # noqa: E402
-from distil_bilstm.rundir import RunDir  # noqa: E402
-from distil_bilstm.teacher import load_teacher, predict_logits  # noqa: E402
+from distil_bilstm.data.datasets import load_dataset  # noqa: E402
+from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E402
+from distil_bilstm.serving.inference import Predictor  # noqa: E402
+from distil_bilstm.teachers.store import default_store_dir  # noqa: E402
+from distil_bilstm.runs.rundir import RunDir  # noqa: E402
+from distil_bilstm.teachers.teacher import load_teacher, predict_logits  # noqa: E402
 from distil_bilstm.utils import read_json  # noqa: E402
 
 

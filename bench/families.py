@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distil_bilstm.data import load_dataset  # noqa: E402
-from distil_bilstm.export import ExportConfig, export_student  # noqa: E402
-from distil_bilstm.inference import Predictor  # noqa: E402
-from distil_bilstm.report import collect_runs, student_label, teacher_summary  # noqa: E402
-from distil_bilstm.students import family_label  # noqa: E402
-from distil_bilstm.teacher import load_teacher, predict_logits  # noqa: E402
+from distil_bilstm.data.datasets import load_dataset  # noqa: E402
+from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E402
+from distil_bilstm.serving.inference import Predictor  # noqa: E402
+from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
+from distil_bilstm.students.registry import family_label  # noqa: E402
+from distil_bilstm.teachers.teacher import load_teacher, predict_logits  # noqa: E402
 from export import latency, throughput  # noqa: E402  (bench/, this script's folder)
 from readme_block import rewrite_block  # noqa: E402
 

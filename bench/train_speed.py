@@ -30,11 +30,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distil_bilstm.config import DistilConfig  # noqa: E402
-from distil_bilstm.losses import kd_kl_loss  # noqa: E402
-from distil_bilstm.pipeline import RunResources, split_tensors  # noqa: E402
-from distil_bilstm.students import make_student  # noqa: E402
-from distil_bilstm.trainer import SplitTensors, TensorBoardCallback, Trainer  # noqa: E402
+from distil_bilstm.runs.config import DistilConfig  # noqa: E402
+from distil_bilstm.training.losses import kd_kl_loss  # noqa: E402
+from distil_bilstm.runs.pipeline import RunResources, split_tensors  # noqa: E402
+from distil_bilstm.students.registry import make_student  # noqa: E402
+from distil_bilstm.training.batching import SplitTensors  # noqa: E402
+from distil_bilstm.training.callbacks import TensorBoardCallback  # noqa: E402
+from distil_bilstm.training.trainer import Trainer  # noqa: E402
 
 
 class SeedBiLSTM(nn.Module):
@@ -111,7 +113,7 @@ def main() -> None:
     resources = RunResources()
     dataset = resources.dataset(config)
     folder, tokenizer = resources.vocabulary(config, dataset)
-    from distil_bilstm.logit_store import LogitStore
+    from distil_bilstm.teachers.store import LogitStore
 
     store = None
     if (Path(args.teacher_store) / "header.json").is_file():

@@ -37,8 +37,8 @@ def peak_mb() -> float:
 
 
 def child(step: str, args) -> dict:
-    from distil_bilstm.config import DistilConfig
-    from distil_bilstm.pipeline import RunResources, ensure_vocab, run_distillation
+    from distil_bilstm.runs.config import DistilConfig
+    from distil_bilstm.runs.pipeline import RunResources, ensure_vocab, run_distillation
 
     work = Path(args.work)
     config = DistilConfig(dataset=args.dataset, data_dir=args.data_dir, vocab_size=args.vocab_size, preset="tiny",
@@ -48,8 +48,8 @@ def child(step: str, args) -> dict:
                           transfer_per_epoch=args.per_epoch if step == "transfer" else None)
     start = time.perf_counter()
     if step == "encode":
-        from distil_bilstm.tokenization import load_vocab
-        from distil_bilstm.transfer import encode_transfer_set
+        from distil_bilstm.data.vocab import load_vocab
+        from distil_bilstm.data.transfer import encode_transfer_set
 
         resources = RunResources()
         dataset = resources.dataset(config)
@@ -73,7 +73,7 @@ def run_child(step: str, argv: list[str]) -> dict:
 def write_random_store(work: Path, encoded: dict, dataset: str) -> None:
     import numpy as np
 
-    from distil_bilstm.logit_store import finish_store, read_json
+    from distil_bilstm.teachers.store import finish_store, read_json
 
     main = read_json(work / "teacher" / dataset / "header.json")
     logits = np.random.default_rng(0).normal(size=(encoded["rows"], main["num_labels"])).astype(np.float32)

@@ -38,7 +38,7 @@ def shared_data() -> Path:
 @pytest.fixture
 def small_nsmc(tmp_path: Path) -> Path:
     """A data dir with the first 120 train / 40 test rows of the built-in NSMC sample."""
-    from distil_bilstm.data import SAMPLE_DIR
+    from distil_bilstm.data.sources import SAMPLE_DIR
 
     for name, n in (("ratings_train.txt", 121), ("ratings_test.txt", 41)):
         write_lines(tmp_path / "data" / "nsmc" / name, head_lines(SAMPLE_DIR / "nsmc_sample" / name, n))
@@ -51,8 +51,8 @@ def tiny_teacher_dir(tmp_path: Path, small_nsmc: Path) -> Path:
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    from distil_bilstm.data import load_dataset
-    from distil_bilstm.tokenization import VocabConfig, load_vocab, save_vocab, train_wordpiece
+    from distil_bilstm.data.datasets import load_dataset
+    from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
 
     texts = load_dataset("nsmc", data_dir=small_nsmc, download=False).split("train")["text"].tolist()
     vocab_config = VocabConfig(vocab_size=400, min_frequency=1, limit_alphabet=300)
@@ -88,8 +88,8 @@ def write_reviews(data_dir, *, n_train: int = 240, n_test: int = 40, seed: int =
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """A trained Tiny student (CE, 2 epochs) on the small SST-2-shaped data: a real run folder."""
-    from distil_bilstm.config import DistilConfig
-    from distil_bilstm.pipeline import run_distillation
+    from distil_bilstm.runs.config import DistilConfig
+    from distil_bilstm.runs.pipeline import run_distillation
 
     root = tmp_path_factory.mktemp("tiny_run")
     config = DistilConfig(dataset="sst2", data_dir=str(write_reviews(root / "data")), vocab_size=120,
@@ -127,7 +127,7 @@ def e5_full_base(tmp_path_factory) -> Path:
 
 def sample_texts(split: str = "train", n: int = 60) -> list[str]:
     """The first ``n`` review texts of the built-in sample's ``split``."""
-    from distil_bilstm.data import SAMPLE_DIR
+    from distil_bilstm.data.sources import SAMPLE_DIR
 
     name = {"train": "ratings_train.txt", "test": "ratings_test.txt"}[split]
     return [line.split("\t")[1] for line in head_lines(SAMPLE_DIR / "nsmc_sample" / name, n + 1)[1:]]

@@ -3,10 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distil_bilstm import augment as augment_module
-from distil_bilstm.augment import AugmentConfig, KoreanTagger, Lexicon, augment_dataset, augment_sentence
+from distil_bilstm.data import augment as augment_module
+from distil_bilstm.data.augment import AugmentConfig, KoreanTagger, Lexicon, augment_dataset, augment_sentence
 from distil_bilstm.cli import main
-from distil_bilstm.data import load_dataset
+from distil_bilstm.data.datasets import load_dataset
 from tests.conftest import write_lines, write_reviews
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from distil_bilstm.baseline import BaselineConfig, train_baseline
+from distil_bilstm.baselines.tfidf import BaselineConfig, train_baseline
 from distil_bilstm.cli import main
-from distil_bilstm.inference import Predictor
-from distil_bilstm.ngrams import TfidfBlock, char_wb_ngrams, word_ngrams
+from distil_bilstm.serving.inference import Predictor
+from distil_bilstm.baselines.ngrams import TfidfBlock, char_wb_ngrams, word_ngrams
 
 from .conftest import write_reviews
 
@@ -44,8 +44,8 @@ def test_tfidf_block_matches_scikit_learn_features():
 def test_baseline_run_round_trips_without_pickle(tmp_path, name):
     from scipy.sparse import hstack
 
-    from distil_bilstm.baseline import _vectorizers
-    from distil_bilstm.data import load_dataset
+    from distil_bilstm.baselines.tfidf import _vectorizers
+    from distil_bilstm.data.datasets import load_dataset
 
     from .test_multiclass import write_hate_speech
 

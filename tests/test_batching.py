@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import random
 
-from distil_bilstm.batching import bucketed_batches, length_sorted_batches
+from distil_bilstm.training.batching import bucketed_batches, length_sorted_batches
 
 
 def test_bucketed_batches_cover_everything_once_and_are_seeded():

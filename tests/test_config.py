@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from distil_bilstm.config import DistilConfig, apply_overrides, parse_override
-from distil_bilstm.students import make_student
+from distil_bilstm.runs.config import DistilConfig, apply_overrides, parse_override
+from distil_bilstm.students.registry import make_student
 
 
 def test_yaml_with_overrides(tmp_path):
@@ -40,7 +40,7 @@ def test_validation_names_the_field():
 
 
 def test_a_grid_validates_student_settings_of_every_combination_before_any_work(tmp_path):
-    from distil_bilstm.grid import load_grid
+    from distil_bilstm.runs.grid import load_grid
 
     path = tmp_path / "grid.yaml"
     path.write_text("loss: ce\ndataset: missing_file.csv\ndropout: [0.2, 1.5]\nlog_every: [10, 0]\n")
@@ -60,7 +60,7 @@ def test_run_name_comes_from_hyperparameters():
 def test_shipped_configs_are_valid():
     from pathlib import Path
 
-    from distil_bilstm.grid import load_grid
+    from distil_bilstm.runs.grid import load_grid
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
     assert len(configs) >= 4

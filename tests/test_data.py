@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from distil_bilstm.data import DataConfig, DataFormatError, load_dataset, read_labelled_file, read_texts
+from distil_bilstm.data.datasets import DataConfig, load_dataset
+from distil_bilstm.data.files import DataFormatError, read_labelled_file, read_texts
 
 from .conftest import write_lines
 
@@ -122,7 +123,7 @@ def test_read_texts_header_and_plain(tmp_path):
 
 def test_transfer_set_is_unlabelled_and_indexed(tmp_path, small_nsmc):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    from distil_bilstm.data import load_transfer_set
+    from distil_bilstm.data.datasets import load_transfer_set
 
     path = write_lines(tmp_path / "aug.txt", ["id\tdocument", "1\t첫 문장", "2\t둘째 문장"])
     transfer = load_transfer_set(path, dataset=dataset)

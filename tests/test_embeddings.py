@@ -7,14 +7,19 @@ import torch
 from torch import nn
 
 from distil_bilstm.cli import main
-from distil_bilstm.config import DistilConfig
-from distil_bilstm.data import DataConfig, LeakageGuard, load_dataset
-from distil_bilstm.embeddings import (
-    SkipgramConfig, SkipgramVectors, StaleEmbeddingsError, ensure_skipgram, init_embedding_from_vectors,
-    open_vectors, skipgram_inputs,
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.data.datasets import DataConfig, LeakageGuard, load_dataset
+from distil_bilstm.students.embeddings import (
+    SkipgramConfig,
+    SkipgramVectors,
+    StaleEmbeddingsError,
+    ensure_skipgram,
+    init_embedding_from_vectors,
+    open_vectors,
+    skipgram_inputs,
 )
-from distil_bilstm.pipeline import RunResources, ensure_vocab, run_distillation
-from distil_bilstm.tokenization import load_vocab
+from distil_bilstm.runs.pipeline import RunResources, ensure_vocab, run_distillation
+from distil_bilstm.data.vocab import load_vocab
 
 from .conftest import write_reviews
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distil_bilstm.baseline import BaselineConfig, train_baseline
+from distil_bilstm.baselines.tfidf import BaselineConfig, train_baseline
 from distil_bilstm.cli import main
-from distil_bilstm.data import load_dataset
-from distil_bilstm.ensemble import build_ensemble, log_mean_probabilities, simplex_grid
-from distil_bilstm.logit_store import LogitStore, finish_store
-from distil_bilstm.teacher import cache_dataset_logits, load_teacher
+from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.teachers.ensemble import build_ensemble, log_mean_probabilities, simplex_grid
+from distil_bilstm.teachers.store import LogitStore, finish_store
+from distil_bilstm.teachers.labelling import cache_dataset_logits
+from distil_bilstm.teachers.teacher import load_teacher
 
 from .conftest import write_reviews
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.export import ExportConfig, export_student
-from distil_bilstm.inference import Predictor
+from distil_bilstm.serving.export import ExportConfig, export_student
+from distil_bilstm.serving.inference import Predictor
 
 from .test_inference import TEXTS
 

@@ -6,10 +6,17 @@ import pytest
 import yaml
 
 from distil_bilstm.cli import main
-from distil_bilstm.grid import (
-    FAILED, FINISHED, execute_run, expand_grid, plan_grid, run_grid, run_status, threads_per_worker,
+from distil_bilstm.runs.grid import (
+    FAILED,
+    FINISHED,
+    execute_run,
+    expand_grid,
+    plan_grid,
+    run_grid,
+    run_status,
+    threads_per_worker,
 )
-from distil_bilstm.pipeline import RunResources
+from distil_bilstm.runs.pipeline import RunResources
 from tests.test_trainer import StopAt  # Ctrl-C stand-in: asks the Trainer to checkpoint and stop
 
 
@@ -118,7 +125,7 @@ def test_cli_grid_with_two_workers(tmp_path, small_nsmc, tiny_teacher_dir, capsy
 def test_grid_with_ray_tune(tmp_path, small_nsmc, tiny_teacher_dir, monkeypatch):
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.tune")
-    from distil_bilstm.grid import run_grid_ray
+    from distil_bilstm.runs.grid import run_grid_ray
 
     monkeypatch.chdir(tmp_path)
     runs = plan_grid(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"], train_epoch=2))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.metrics import classification_scores
-from distil_bilstm.inference import Predictor, TextEncoder, pad
-from distil_bilstm.rundir import RunDir
-from distil_bilstm.tokenization import encode_texts, load_vocab
+from distil_bilstm.training.metrics import classification_scores
+from distil_bilstm.serving.inference import Predictor, TextEncoder, pad
+from distil_bilstm.runs.rundir import RunDir
+from distil_bilstm.data.vocab import encode_texts, load_vocab
 
 TEXTS = ["정말 재미있는 영화 리뷰3", "지루하고 뻔한 전개", "", "great fun film " * 60, "a", "돈이 아까운 영화 boring and dull"]
 
@@ -60,9 +60,9 @@ def test_predictions_in_input_order_whatever_the_window(tiny_run):
 
 
 def test_inference_imports_no_training_code(tiny_run):
-    code = ("import sys; from distil_bilstm.inference import Predictor; Predictor.load(sys.argv[1], device='cpu')"
+    code = ("import sys; from distil_bilstm.serving.inference import Predictor; Predictor.load(sys.argv[1], device='cpu')"
             ".predict(['좋아요']); heavy = [m for m in ('pandas', 'sklearn', 'tensorboard', 'transformers', "
-            "'distil_bilstm.trainer', 'distil_bilstm.pipeline') if m in sys.modules]; print(heavy)")
+            "'distil_bilstm.training.trainer', 'distil_bilstm.runs.pipeline') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code, str(tiny_run)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

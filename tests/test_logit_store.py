@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from distil_bilstm.data import load_dataset
-from distil_bilstm.logit_store import (
-    LogitStore, StaleStoreError, align_logits, build_store, read_external_logits,
-)
-from distil_bilstm.teacher import cache_dataset_logits, load_teacher, predict_logits
+from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.teachers.store import LogitStore, StaleStoreError, align_logits, build_store, read_external_logits
+from distil_bilstm.teachers.labelling import cache_dataset_logits
+from distil_bilstm.teachers.teacher import load_teacher, predict_logits
 
 
 def test_store_equals_direct_forward_and_second_run_is_free(tiny_teacher_dir, small_nsmc, tmp_path):

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distil_bilstm.losses import ce_loss, distillation_loss, kd_kl_loss, kd_mse_loss, soft_kl
+from distil_bilstm.training.losses import ce_loss, distillation_loss, kd_kl_loss, kd_mse_loss, soft_kl
 
 S = torch.tensor([[0.0, 0.0]])
 T = torch.tensor([[1.0, 0.0]])

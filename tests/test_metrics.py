@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
-from distil_bilstm.config import DistilConfig
-from distil_bilstm.metrics import classification_scores
-from distil_bilstm.pipeline import run_distillation
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.training.metrics import classification_scores
+from distil_bilstm.runs.pipeline import run_distillation
 
 
 def test_macro_f1_matches_scikit_learn_on_three_classes():

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from distil_bilstm.data import load_dataset
-from distil_bilstm.mlm import MlmConfig, continue_pretraining, mask_tokens
-from distil_bilstm.teacher import FinetuneConfig, finetune
+from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.teachers.mlm import MlmConfig, continue_pretraining, mask_tokens
+from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
 
 from .conftest import write_reviews
 
@@ -22,7 +22,7 @@ def tiny_bert(tmp_path, reviews):
     """A real 1-layer BERT classifier (hidden 16) with a WordPiece vocabulary of the small data."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    from distil_bilstm.tokenization import VocabConfig, load_vocab, save_vocab, train_wordpiece
+    from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
 
     vocab_config = VocabConfig(vocab_size=200, min_frequency=1, limit_alphabet=300)
     save_vocab(train_wordpiece(reviews.split("train")["text"].tolist(), vocab_config), tmp_path / "vocab", vocab_config)

@@ -33,8 +33,8 @@ def write_hate_speech(data_dir, *, n_train=150, n_dev=45, seed=0):
 def test_three_class_teacher_from_a_two_class_encoder_then_students(tmp_path, tiny_teacher_dir, capsys):
     from transformers import AutoModelForSequenceClassification
 
-    from distil_bilstm.config import DistilConfig
-    from distil_bilstm.pipeline import run_distillation
+    from distil_bilstm.runs.config import DistilConfig
+    from distil_bilstm.runs.pipeline import run_distillation
 
     data = write_hate_speech(tmp_path / "data")
     out = tmp_path / "teacher_model" / "khs"

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.data import hangul_share
-from distil_bilstm.quickstart import QuickstartConfig, QuickstartLayout, run_quickstart, vocab_transfer_size
+from distil_bilstm.data.datasets import hangul_share
+from distil_bilstm.runs.quickstart import QuickstartConfig, QuickstartLayout, run_quickstart, vocab_transfer_size
 
 
 def reduced(tmp_path, data_dir, base, **overrides) -> QuickstartConfig:
@@ -57,7 +57,7 @@ def test_quickstart_with_a_given_teacher_skips_fine_tuning(tmp_path, small_nsmc,
 
 
 def test_vocabulary_transfer_only_for_korean_text_and_a_base_that_cannot_read_it(small_nsmc, tiny_teacher_dir, tmp_path):
-    from distil_bilstm.data import load_dataset
+    from distil_bilstm.data.datasets import load_dataset
 
     assert hangul_share(["정말 좋다", "great"]) == pytest.approx(4 / 9)
     nsmc = load_dataset("nsmc", data_dir=small_nsmc, download=False)

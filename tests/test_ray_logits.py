@@ -4,13 +4,14 @@ import json
 
 import pytest
 
-from distil_bilstm.data import load_dataset
-from distil_bilstm.teacher import cache_dataset_logits, load_teacher
+from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.teachers.labelling import cache_dataset_logits
+from distil_bilstm.teachers.teacher import load_teacher
 
 
 def test_ray_chunks_equal_local_chunks(tmp_path, small_nsmc, tiny_teacher_dir):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'distil-bilstm[ray]'; CI installs it)")
-    from distil_bilstm.ray_logits import ray_chunk_runner
+    from distil_bilstm.teachers.ray_logits import ray_chunk_runner
 
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
     teacher = load_teacher(tiny_teacher_dir, device="cpu", num_labels=2)
@@ -41,7 +42,7 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
-    from distil_bilstm.ray_logits import ray_chunk_runner
+    from distil_bilstm.teachers.ray_logits import ray_chunk_runner
 
     with pytest.raises(RuntimeError, match=r"--backend ray needs Ray: pip install 'distil-bilstm\[ray\]'"):
         ray_chunk_runner(teacher_path="t", num_labels=2)

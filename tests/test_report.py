@@ -3,9 +3,9 @@ from __future__ import annotations
 import pandas as pd
 
 from distil_bilstm.cli import main
-from distil_bilstm.config import DistilConfig
-from distil_bilstm.pipeline import RunResources, run_distillation
-from distil_bilstm.report import teacher_summary
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.runs.pipeline import RunResources, run_distillation
+from distil_bilstm.runs.compare import teacher_summary
 
 
 def test_compare_two_tiny_runs_writes_csv_markdown_and_png(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
@@ -46,7 +46,7 @@ def test_compare_two_tiny_runs_writes_csv_markdown_and_png(tmp_path, small_nsmc,
     assert "No baseline for nsmc: `distil-bilstm baseline --dataset nsmc" in markdown
 
     # a baseline of the same data anywhere under --baselines joins the table; one of other data does not
-    from distil_bilstm.baseline import BaselineConfig, train_baseline
+    from distil_bilstm.baselines.tfidf import BaselineConfig, train_baseline
 
     train_baseline(BaselineConfig(dataset="nsmc", data_dir=str(small_nsmc), c_values=[1.0], run_root=str(elsewhere)))
     train_baseline(BaselineConfig(dataset="nsmc_sample", c_values=[1.0], run_root=str(elsewhere / "other")))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distil_bilstm.student import BiLSTMClassifier, StudentConfig, count_parameters, preset_table
+from distil_bilstm.students.bilstm import BiLSTMClassifier, StudentConfig, count_parameters, preset_table
 
 SEED_COUNTS = {"large": 1_175_554, "base": 391_170, "small": 146_434, "mini": 52_418, "tiny": 27_394}
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from distil_bilstm.data import load_dataset
-from distil_bilstm.teacher import (
-    FinetuneConfig, adapt_vocabulary, finetune, load_teacher, predict_logits, teacher_weights_hash,
-)
+from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
+from distil_bilstm.teachers.vocab_transfer import adapt_vocabulary
+from distil_bilstm.teachers.teacher import load_teacher, predict_logits, teacher_weights_hash
 
 
 def test_predict_logits_equals_direct_forward(tiny_teacher_dir, small_nsmc):
@@ -147,7 +147,7 @@ def test_finetune_adapt_alphabet_limits_the_characters_kept(tiny_teacher_dir, sm
 
 
 def test_student_embeddings_from_teacher(tiny_teacher_dir):
-    from distil_bilstm.teacher import student_embeddings_from_teacher
+    from distil_bilstm.teachers.vocab_transfer import student_embeddings_from_teacher
 
     tokens = ["[PAD]", "[UNK]", "영화", "##요", "정말", "최악"]
     rows = student_embeddings_from_teacher(tiny_teacher_dir, tokens, 4)

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from distil_bilstm.teacher_source import TeacherSource
+from distil_bilstm.teachers.source import TeacherSource
 from tests.conftest import write_lines
 
 
@@ -43,8 +43,8 @@ def test_a_checkpoint_teacher_files_its_stores_under_the_cache(tmp_path, tiny_te
 
 
 def test_teacher_init_through_a_store_finds_the_checkpoint_behind_it(tmp_path, small_nsmc, tiny_teacher_dir):
-    from distil_bilstm.config import DistilConfig
-    from distil_bilstm.pipeline import run_distillation
+    from distil_bilstm.runs.config import DistilConfig
+    from distil_bilstm.runs.pipeline import run_distillation
 
     common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=300, vocab_root=str(tmp_path / "tok"), preset="tiny",
                   loss="kl", cache_dir=str(tmp_path / "logits"), batch_size=16, train_epoch=1, patience=0,

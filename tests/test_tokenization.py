@@ -3,8 +3,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distil_bilstm.tokenization import (
-    VocabConfig, build_vocabularies, encode_texts, load_vocab, save_vocab, train_wordpiece, vocab_dir,
+from distil_bilstm.data.vocab import (
+    VocabConfig,
+    build_vocabularies,
+    encode_texts,
+    load_vocab,
+    save_vocab,
+    train_wordpiece,
+    vocab_dir,
 )
 
 TEXTS = ["이 영화 정말 재미있어요", "정말 별로인 영화", "연기가 좋아요 정말", "스토리가 재미없어요"] * 20

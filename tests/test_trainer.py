@@ -5,12 +5,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from distil_bilstm.config import DistilConfig
-from distil_bilstm.data import load_dataset
-from distil_bilstm.student import BiLSTMClassifier, StudentConfig
-from distil_bilstm.tokenization import EncodedTexts, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
-from distil_bilstm.rundir import RunDir
-from distil_bilstm.trainer import Callback, SplitTensors, Trainer
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.students.bilstm import BiLSTMClassifier, StudentConfig
+from distil_bilstm.data.vocab import EncodedTexts, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
+from distil_bilstm.runs.rundir import RunDir
+from distil_bilstm.training.batching import SplitTensors
+from distil_bilstm.training.callbacks import Callback
+from distil_bilstm.training.optim import linear_lr_factor
+from distil_bilstm.training.trainer import Trainer
 
 
 @pytest.fixture
@@ -117,7 +120,9 @@ def test_adamw_with_warmup_resumes_exactly_from_a_mid_epoch_checkpoint(splits, t
     assert isinstance(reference.optimizer, torch.optim.AdamW)
     steps = reference.steps_per_epoch
     if scheduler == "linear":  # one warmup over the whole run (6 of 24 steps), then down to 0
-        factor = reference._linear_factor
+        def factor(step):
+            return linear_lr_factor(step, config=reference.config, steps_per_epoch=steps)
+
         assert (factor(0), factor(5), factor(6), factor(24)) == (pytest.approx(1 / 6), 1.0, pytest.approx(18 / 18), 0.0)
         assert factor(15) == pytest.approx(9 / 18) and max(rates) == pytest.approx(1e-2)
     else:  # every epoch warms up to its own peak

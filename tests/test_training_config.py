@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from distil_bilstm.config import DistilConfig
-from distil_bilstm.losses import DistillationLoss, distillation_loss
-from distil_bilstm.training_config import TrainingConfig
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.training.losses import DistillationLoss, distillation_loss
+from distil_bilstm.training.config import TrainingConfig
 
 
 def test_training_config_checks_each_value_when_made():

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from distil_bilstm.config import DistilConfig
-from distil_bilstm.data import load_dataset, load_transfer_set
-from distil_bilstm.losses import distillation_loss
-from distil_bilstm.pipeline import ensure_vocab, run_distillation
-from distil_bilstm.tokenization import ConcatEncoded, encode_texts, load_vocab
-from distil_bilstm.trainer import SplitTensors
-from distil_bilstm.transfer import encode_transfer_set
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.data.datasets import load_dataset, load_transfer_set
+from distil_bilstm.training.losses import distillation_loss
+from distil_bilstm.runs.pipeline import ensure_vocab, run_distillation
+from distil_bilstm.data.vocab import ConcatEncoded, encode_texts, load_vocab
+from distil_bilstm.training.batching import SplitTensors
+from distil_bilstm.data.transfer import encode_transfer_set
 from tests.conftest import write_lines
 
 TRANSFER = ["이 영화 정말 좋다", "", "최악 [MASK] 영화", "배우 연기 [MASK]", "지루한 영화", "감동 감동"]
@@ -63,7 +63,7 @@ def test_concatenated_parts_batch_like_one():
 
 
 def encode_texts_like(rows):
-    from distil_bilstm.tokenization import EncodedTexts
+    from distil_bilstm.data.vocab import EncodedTexts
 
     lengths = torch.tensor([len(r) for r in rows])
     offsets = torch.cumsum(lengths, 0) - lengths
@@ -112,7 +112,7 @@ def test_run_with_a_transfer_set_labels_it_and_trains_on_it(tmp_path, small_nsmc
     progress = torch.load(config.run_dir() / "checkpoint.pt", weights_only=True)["progress"]
     assert progress["train_examples_seen"] == 2 * (gold + 4)  # every gold row + 4 drawn transfer rows, per epoch
 
-    from distil_bilstm.report import collect_runs, results_table
+    from distil_bilstm.runs.compare import collect_runs, results_table
 
     frame = results_table(collect_runs(tmp_path / "runs")[0])
     row = frame[frame["kind"] == "student"].iloc[0]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from distil_bilstm.config import DistilConfig
-from distil_bilstm.students import STUDENTS, StudentSettings, build_student, make_student
-from distil_bilstm.transformer_student import TransformerStudent, student_config_from_teacher
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.students.registry import STUDENTS, StudentSettings, build_student, make_student
+from distil_bilstm.students.transformer import TransformerStudent, student_config_from_teacher
 
 
 @pytest.fixture
@@ -110,10 +110,10 @@ def test_config_refuses_bilstm_keys_for_a_transformer():
 
 
 def test_transformer_student_end_to_end_with_cosine_loss(tmp_path, small_nsmc, three_layer_teacher):
-    from distil_bilstm.export import ExportConfig, export_student
-    from distil_bilstm.inference import Predictor
-    from distil_bilstm.pipeline import run_distillation
-    from distil_bilstm.report import compare
+    from distil_bilstm.serving.export import ExportConfig, export_student
+    from distil_bilstm.serving.inference import Predictor
+    from distil_bilstm.runs.pipeline import run_distillation
+    from distil_bilstm.runs.compare import compare
 
     common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=200, vocab_root=str(tmp_path / "tok"),
                   teacher_path=str(three_layer_teacher), cache_dir=str(tmp_path / "cache"), student="transformer",
@@ -146,8 +146,8 @@ def test_transformer_student_end_to_end_with_cosine_loss(tmp_path, small_nsmc, t
 def test_transformer_run_resumes_to_the_same_weights(tmp_path, small_nsmc, three_layer_teacher):
     from safetensors.torch import load_file
 
-    from distil_bilstm.pipeline import run_distillation
-    from distil_bilstm.trainer import Callback
+    from distil_bilstm.runs.pipeline import run_distillation
+    from distil_bilstm.training.callbacks import Callback
 
     class StopAt(Callback):
         def on_step(self, trainer, *, loss, lr):

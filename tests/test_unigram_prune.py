@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from distil_bilstm.unigram_prune import PruneConfig, is_basic_char_piece, open_syllable, prune_base
+from distil_bilstm.teachers.unigram_prune import PruneConfig, is_basic_char_piece, open_syllable, prune_base
 
 from .conftest import sample_texts
 
@@ -20,7 +20,7 @@ def tiny_xlmr(tmp_path):
     from tokenizers import Tokenizer, models, trainers
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
-    from distil_bilstm.e5_image import save_tokenizer, unigram_tokenizer
+    from distil_bilstm.teachers.e5_image import save_tokenizer, unigram_tokenizer
 
     corpus = sample_texts("train", 200) + ["a great film", "the worst movie ever", "최고"] * 5
     trainer = trainers.UnigramTrainer(vocab_size=3000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>")

@@ -1,0 +1,343 @@
+"""Datasets → one table with a stable example index.
+
+Every source (NSMC, SST-2, Naver shopping, Steam, Korean hate speech, or any CSV/TSV the user
+names) is read losslessly into a ``pandas.DataFrame`` with the columns
+
+    idx     int64   dense 0..N-1, in source order then file order; later stages key on it
+    text    str
+    label   int64   class id into ``Dataset.label_names``
+    split   str     train | valid | test
+    source  str     dataset name the row came from
+
+Splits are deterministic: official train/test files are kept and a validation split is carved
+from train; a single-file dataset is split test ``test_size`` / valid ``valid_size`` of the rest
+(DistilKoBiLSTM's 0.1 / 0.05 with ``random_state=1``)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .files import DataFormatError, column_index, iter_texts, open_rows, read_labelled_file, take_header
+from .sources import REGISTRY, SPLITS, DatasetSpec, SourceFile, locate_file, resolve_data_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    """Which data to load and how to split it.
+
+    ``name`` is a registered dataset (``nsmc``, ``sst2``, ``naver_shopping``, ``steam``,
+    ``korean_hate_speech``), several joined with ``+`` (``nsmc+naver_shopping``), or a path to a
+    CSV/TSV file whose ``text_column`` and ``label_column`` are named.
+    """
+
+    name: str
+    data_dir: str | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    label_names: list[str] | None = None
+    valid_size: float = 0.05
+    test_size: float = 0.1
+    seed: int = 1
+    strict: bool = False
+    download: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("DataConfig.name must name a dataset or a file")
+        for field_name in ("valid_size", "test_size"):
+            value = getattr(self, field_name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"DataConfig.{field_name} must be in (0, 1), got {value}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DataConfig":
+        return cls(**values)
+
+
+@dataclass
+class Dataset:
+    """One table of examples with a dense, stable ``idx``."""
+
+    name: str
+    table: pd.DataFrame
+    label_names: list[str]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def split(self, name: str) -> pd.DataFrame:
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
+        return self.table[self.table["split"] == name]
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """sha256 over (idx, text, label) of every row: any edit makes caches built on it stale."""
+        return fingerprint_rows(self.table["idx"], self.table["text"], self.table["label"])
+
+
+class RowFingerprint:
+    """sha256 over rows ``idx\ttext\tlabel`` joined by newlines, fed one row at a time (a
+    multi-million-row transfer set is fingerprinted while it streams past)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self.rows = 0
+
+    def update(self, idx: int, text: str, label: int) -> None:
+        self._digest.update(f"{chr(10) if self.rows else ''}{idx}\t{text}\t{label}".encode("utf-8"))
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+def fingerprint_rows(idx: Iterable[int], texts: Iterable[str], labels: Iterable[int]) -> str:
+    fingerprint = RowFingerprint()
+    for i, t, y in zip(idx, texts, labels):
+        fingerprint.update(i, t, y)
+    return fingerprint.hexdigest()
+
+
+def hangul_share(texts: list[str]) -> float:
+    """Share of letters that are Hangul syllables or jamo."""
+    letters = hangul = 0
+    for text in texts:
+        for ch in text:
+            if ch.isalpha():
+                letters += 1
+                hangul += "\uac00" <= ch <= "\ud7a3" or "\u3131" <= ch <= "\u318e"
+    return hangul / max(1, letters)
+
+
+class LeakageGuard:
+    """Drops every text equal (after stripping) to a validation or test text of ``dataset``.
+
+    Whatever unlabelled or augmented text reaches training (transfer sets, skip-gram corpora)
+    passes through one of these, so selection on validation and the test score stay honest.
+    ``seen`` and ``dropped`` count what went through it.
+    """
+
+    def __init__(self, dataset: "Dataset"):
+        held_out = dataset.table.loc[dataset.table["split"].isin(("valid", "test")), "text"]
+        self._held_out = frozenset(t.strip() for t in held_out)
+        self._dataset_name = dataset.name
+        self.seen = 0
+        self.dropped = 0
+
+    def __contains__(self, text: str) -> bool:
+        return text.strip() in self._held_out
+
+    def __call__(self, texts: Iterable[str]) -> Iterator[str]:
+        for text in texts:
+            self.seen += 1
+            if text in self:
+                self.dropped += 1
+                continue
+            yield text
+
+    def warn_dropped(self, source: str | os.PathLike) -> None:
+        if self.dropped:
+            logger.warning("%s: dropped %d of %d texts equal to a validation or test text of %s", source, self.dropped,
+                           self.seen, self._dataset_name)
+
+
+
+# Splitting and assembling
+
+
+def _split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (stratified where every class has two members) split of positions."""
+    positions = np.arange(len(labels))
+    counts = np.bincount(labels) if len(labels) else np.array([])
+    stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
+    try:
+        keep, held = train_test_split(positions, test_size=fraction, random_state=seed, stratify=stratify)
+    except ValueError:  # too few rows per class for the held-out size: fall back to a plain split
+        keep, held = train_test_split(positions, test_size=fraction, random_state=seed)
+    return np.sort(keep), np.sort(held)
+
+
+def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, test_size: float, seed: int) -> pd.DataFrame:
+    split = np.array(["train"] * len(frame), dtype=object)
+    if has_test:
+        split[frame["file_split"].to_numpy() == "test"] = "test"
+    else:
+        _, test_pos = _split_indices(frame["label"].to_numpy(), test_size, seed)
+        split[test_pos] = "test"
+    train_pos = np.flatnonzero(split == "train")
+    _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed)
+    split[train_pos[valid_rel]] = "valid"
+    frame = frame.copy()
+    frame["split"] = split
+    return frame
+
+
+# Column names found in a user's file without --text-column / --label-column, in this order.
+TEXT_COLUMNS = ("text", "document", "sentence", "review", "comments")
+LABEL_COLUMNS = ("label", "rating", "sentiment")
+# Without --labels, a label on fewer than this share of rows (or on a single row) is most likely a
+# typo: warn about it.
+RARE_LABEL_SHARE = 0.001
+
+
+def _find_column(given: str | None, header: list[str], candidates: tuple[str, ...], *, path: Path, what: str, flag: str) -> str:
+    """``given`` when set; otherwise the first of ``candidates`` in ``header`` (any case)."""
+    if given:
+        return given
+    by_lower = {h.lower(): h for h in header}
+    found = next((by_lower[c] for c in candidates if c in by_lower), None)
+    if found is None:
+        raise DataFormatError(f"{path}: no {what} column among {header} (looked for {list(candidates)}); name it with {flag}")
+    return found
+
+
+def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
+    path = Path(config.name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
+    header = take_header(open_rows(path, delimiter=delimiter, quoting=delimiter == ","), path,
+                          expected="a text and a label column")
+    text_column = _find_column(config.text_column, header, TEXT_COLUMNS, path=path, what="text", flag="--text-column")
+    label_column = _find_column(config.label_column, header, LABEL_COLUMNS, path=path, what="label", flag="--label-column")
+    return DatasetSpec(
+        name=path.stem, train=SourceFile(path.name), test=None,
+        text_column=text_column, label_column=label_column,
+        label_names=tuple(config.label_names or ()), label_map={},
+        delimiter=delimiter, quoting=delimiter == ",",
+    ), path
+
+
+def _infer_label_map(path: Path, spec: DatasetSpec, label_names: list[str] | None) -> tuple[dict[str, int], tuple[str, ...]]:
+    """For a user file: labels are the declared names (``--labels``; rows with any other label are
+    dropped and counted, or refused under ``--strict``), else the sorted distinct values of the
+    label column, with a warning for a value so rare that it is probably a typo."""
+    if label_names:
+        return {name: i for i, name in enumerate(label_names)}, tuple(label_names)
+    counts: Counter = Counter()
+    first_line: dict[str, int] = {}
+    rows = open_rows(path, delimiter=spec.delimiter, quoting=spec.quoting)
+    header = take_header(rows, path, expected="a text and a label column")
+    label_i = column_index(spec.label_column, header, path, [str(spec.text_column), str(spec.label_column)])
+    for line, fields in rows:
+        if len(fields) > label_i and fields[label_i].strip():
+            value = fields[label_i].strip()
+            counts[value] += 1
+            first_line.setdefault(value, line)
+    if not counts:
+        raise DataFormatError(f"{path}: no data rows with a label in column {spec.label_column!r} (only a header?)")
+    if len(counts) > 100:
+        raise DataFormatError(f"{path}: column {spec.label_column!r} has {len(counts)} distinct values; is it really the label?")
+    total = sum(counts.values())
+    for value, count in sorted(counts.items()):
+        if count < RARE_LABEL_SHARE * total or count == 1 < total:  # a class of one row cannot be learned either
+            logger.warning("%s: label %r appears on %d of %d rows (first at line %d): a typo? Declare the label set with "
+                           "--labels to drop such rows", path, value, count, total, first_line[value])
+    ordered = sorted(counts, key=lambda v: (0, int(v)) if v.lstrip("-").isdigit() else (1, v))
+    return {v: i for i, v in enumerate(ordered)}, tuple(ordered)
+
+
+def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.DataFrame, tuple[str, ...], Counter]:
+    if name in REGISTRY:
+        spec = REGISTRY[name]
+        files = [("train", locate_file(spec, spec.train, data_dir, download=config.download))]
+        if spec.test is not None:
+            files.append(("test", locate_file(spec, spec.test, data_dir, download=config.download)))
+        label_map, label_names = dict(spec.label_map), spec.label_names
+    elif Path(name).suffix.lower() in {".csv", ".tsv", ".txt"}:
+        spec, path = _custom_spec(DataConfig(**{**config.to_dict(), "name": name}))
+        files = [("train", path)]
+        label_map, label_names = _infer_label_map(path, spec, config.label_names)
+    else:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}, or a path to a .csv/.tsv file")
+
+    frames = []
+    dropped: Counter = Counter()
+    for file_split, path in files:
+        frame, file_dropped = read_labelled_file(
+            path, text_column=spec.text_column, label_column=spec.label_column, label_map=label_map,
+            has_header=spec.has_header, delimiter=spec.delimiter, quoting=spec.quoting, strict=config.strict,
+        )
+        frame["file_split"] = file_split
+        frames.append(frame)
+        dropped.update(file_dropped)
+    table = pd.concat(frames, ignore_index=True)
+    table = _assign_splits(
+        table, has_test=len(files) > 1, valid_size=config.valid_size, test_size=config.test_size, seed=config.seed
+    )
+    table["source"] = spec.name
+    return table, label_names, dropped
+
+
+def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
+    """Load one dataset, or several joined with ``+``, into a single indexed table."""
+    if isinstance(config, str):
+        config = DataConfig(name=config, **overrides)
+    elif overrides:
+        config = DataConfig.from_dict({**config.to_dict(), **overrides})
+    data_dir = resolve_data_dir(config.data_dir)
+    tables, names, dropped = [], None, Counter()
+    for name in config.name.split("+"):
+        table, label_names, source_dropped = _load_source(name.strip(), config, data_dir)
+        if names is not None and tuple(label_names) != tuple(names):
+            raise ValueError(
+                f"cannot combine {name!r} (labels {list(label_names)}) with earlier sources (labels {list(names)})"
+            )
+        names = label_names
+        tables.append(table)
+        dropped.update(source_dropped)
+    table = pd.concat(tables, ignore_index=True)
+    table.insert(0, "idx", np.arange(len(table), dtype=np.int64))
+    table = table[["idx", "text", "label", "split", "source", "line"]]
+    dataset = Dataset(name=config.name, table=table, label_names=list(names or ()), dropped=dict(dropped))
+    counts = table["split"].value_counts()
+    logger.info(
+        "%s: %d examples (train %d, valid %d, test %d), %d labels",
+        config.name, len(table), counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0), dataset.num_labels,
+    )
+    return dataset
+
+
+def transfer_name(dataset_name: str, path: str | os.PathLike) -> str:
+    """The name a transfer set (and its logit store) is filed under: ``<dataset>.transfer.<file stem>``."""
+    return f"{dataset_name}.transfer.{Path(path).stem}"
+
+
+def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column: str | None = None) -> Dataset:
+    """Unlabelled texts (label -1, split ``transfer``) to distil on beside ``dataset``: an
+    augmented or in-domain set whose teacher logits get a store of their own.
+
+    A row whose text equals a validation or test text of ``dataset`` is dropped (and counted in
+    ``dropped["leaked"]``): training on the teacher's view of a held-out text would leak it."""
+    guard = LeakageGuard(dataset)
+    texts = list(guard(iter_texts(path, text_column=text_column)))
+    guard.warn_dropped(path)
+    logger.info("%s: %d transfer texts", path, len(texts))
+    frame = pd.DataFrame({"text": texts})
+    frame.insert(0, "idx", np.arange(len(frame), dtype=np.int64))
+    frame["label"] = np.int64(-1)
+    frame["split"], frame["source"], frame["line"] = "transfer", str(path), 0
+    return Dataset(name=transfer_name(dataset.name, path), table=frame, label_names=list(dataset.label_names),
+                   dropped={"leaked": guard.dropped} if guard.dropped else {})

@@ -1,0 +1,181 @@
+"""Reading data files: labelled CSV/TSV rows and plain text files, with errors that name the file and line."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+
+logger = logging.getLogger(__name__)
+
+
+# Long reviews and phrases can exceed csv's default 128 KiB field limit.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class DataFormatError(ValueError):
+    """A data file does not have the shape we expect; the message names the file and line."""
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files
+
+
+def open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, fields). Undecodable bytes raise an error naming file and line."""
+    with open(path, encoding="utf-8", errors="strict", newline="") as fh:
+        if quoting:
+            reader = csv.reader(fh, delimiter=delimiter)
+        else:
+            reader = csv.reader(fh, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+        try:
+            for fields in reader:
+                yield reader.line_num, fields
+        except UnicodeDecodeError as err:
+            raise DataFormatError(
+                f"{path}: not valid UTF-8 near line {reader.line_num + 1} ({err.reason} at byte "
+                f"{err.start} of a read block); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)"
+            ) from None
+
+
+def take_header(rows: Iterator[tuple[int, list[str]]], path: Path, *, expected: str) -> list[str]:
+    """The first row of ``rows`` as column names (stripped, BOM removed); an empty file is refused."""
+    first = next(rows, None)
+    if first is None:
+        raise DataFormatError(f"{path}: empty file (no header, no rows); expected a header row with {expected}, then one row per example")
+    return [h.strip().lstrip("\ufeff") for h in first[1]]
+
+
+def column_index(column: str | int, header: list[str] | None, path: Path, expected: list[str]) -> int:
+    if isinstance(column, int):
+        return column
+    if header is None or column not in header:
+        raise DataFormatError(
+            f"{path}: missing column(s) {[c for c in expected if header is None or c not in header]}; "
+            f"expected columns {expected}, found {header}"
+        )
+    return header.index(column)
+
+
+def read_labelled_file(
+    path: str | os.PathLike,
+    *,
+    text_column: str | int,
+    label_column: str | int,
+    label_map: dict[str, int | None],
+    has_header: bool = True,
+    delimiter: str = "\t",
+    quoting: bool = False,
+    strict: bool = False,
+) -> tuple[pd.DataFrame, Counter]:
+    """Read one labelled file into a frame with ``text``, ``label``, ``line`` columns.
+
+    Rows with an empty text, a label outside ``label_map`` or the wrong number of fields are
+    dropped and counted (``strict=True`` raises instead, naming file and line). Rows whose label
+    maps to ``None`` are excluded by the dataset's own rules and counted separately.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    rows = open_rows(path, delimiter=delimiter, quoting=quoting)
+    header: list[str] | None = None
+    expected_names = [str(c) for c in (text_column, label_column)]
+    if has_header:
+        header = take_header(rows, path, expected=f"columns {expected_names}")
+    text_i = column_index(text_column, header, path, expected_names)
+    label_i = column_index(label_column, header, path, expected_names)
+    n_fields = len(header) if header is not None else None
+    min_fields = max(text_i, label_i) + 1
+
+    texts: list[str] = []
+    labels: list[int] = []
+    lines: list[int] = []
+    dropped: Counter = Counter()
+
+    def reject(reason: str, line: int, detail: str) -> None:
+        if strict:
+            raise DataFormatError(f"{path}, line {line}: {detail}")
+        dropped[reason] += 1
+
+    for line, fields in rows:
+        if not fields:  # a blank line
+            reject("blank line", line, "blank line")
+            continue
+        if (n_fields is not None and len(fields) != n_fields) or len(fields) < min_fields:
+            reject("malformed row", line, f"expected {n_fields or min_fields} fields, found {len(fields)}")
+            continue
+        text = fields[text_i].strip()
+        raw_label = fields[label_i].strip()
+        if not text:
+            reject("empty text", line, "empty text")
+            continue
+        if raw_label not in label_map:
+            reject(
+                "unknown label", line,
+                f"label {raw_label!r} in column {label_column!r} is not one of {sorted(label_map)}",
+            )
+            continue
+        label = label_map[raw_label]
+        if label is None:
+            dropped["excluded label"] += 1
+            continue
+        texts.append(text)
+        labels.append(label)
+        lines.append(line)
+    frame = pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.int64), "line": lines})
+    if not len(frame):
+        if not dropped:
+            raise DataFormatError(f"{path}: no data rows" + (f" (only the header {header})" if header else ""))
+        raise DataFormatError(f"{path}: every row was dropped ("
+                              + ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())) + ")")
+    if dropped:
+        logger.info(
+            "%s: kept %d rows, dropped %d (%s)", path, len(frame), sum(dropped.values()),
+            ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
+        )
+    else:
+        logger.info("%s: kept %d rows", path, len(frame))
+    return frame, dropped
+
+
+def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[str]:
+    """Stream the texts of an unlabelled file: a TSV whose header names ``text_column`` (default:
+    the first of ``document``, ``text``, ``sentence``), or a plain file of one text per line.
+    Texts are stripped; empty ones are skipped (``keep_empty``: yielded as ``""``, so that every
+    row has its output). Nothing is held in memory but the current line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    rows = open_rows(path, delimiter="\t", quoting=False)
+    first = next(rows, None)
+    header = first[1] if first else []
+    candidates = [text_column] if text_column else ["document", "text", "sentence"]
+    column = next((c for c in candidates if c in header), None)
+    if column is None and text_column:
+        raise DataFormatError(f"{path}: missing column {text_column!r}; found {header}")
+    if column is None:  # plain text: every line, the first included, is one example
+        raw = itertools.chain([("\t".join(header))] if first else [], ("\t".join(fields) for _, fields in rows))
+    else:
+        col_i = header.index(column)
+        raw = (fields[col_i] for _, fields in rows if len(fields) > col_i)
+    for text in raw:
+        if text.strip() or keep_empty:
+            yield text.strip()
+
+
+def read_texts(path: str | os.PathLike, *, text_column: str | None = None) -> pd.DataFrame:
+    """:func:`iter_texts` as a one-column (``text``) table."""
+    texts = list(iter_texts(path, text_column=text_column))
+    logger.info("%s: %d transfer texts", path, len(texts))
+    return pd.DataFrame({"text": texts})

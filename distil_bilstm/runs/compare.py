@@ -1,0 +1,267 @@
+"""``distil-bilstm compare``: one table and one plot of every finished run under a folder.
+
+The table extends DistilKoBiLSTM's README table (Model | Total Parameters | Model Size | Acc)
+with the hyperparameters that differ between runs, and puts each teacher in a row of its own so
+that retention (student accuracy / teacher accuracy) is visible.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .rundir import RunDir
+from ..students.registry import family_label
+from ..utils import read_json
+
+logger = logging.getLogger(__name__)
+
+LOSS_NAMES = {"kl": "KD (KL)", "mse": "KD (MSE)", "ce": "CE"}
+INIT_NAMES = {"random": "", "teacher": " + teacher emb", "skipgram": " + skip-gram emb"}
+COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-valid checkpoint
+    ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
+    ("retention", "Retention"), ("family", "Family"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
+    ("hidden", "Hidden"), ("init", "Emb init"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
+    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("macro_f1", "Macro-F1"), ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
+]
+
+
+def collect_runs(runs_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """(finished runs, unfinished or failed runs) under ``runs_dir``, one dict per run folder."""
+    finished, other = [], []
+    for config_file in sorted(Path(runs_dir).rglob(RunDir.CONFIG)):
+        run = RunDir(config_file.parent)
+        if not run.is_run():
+            continue  # not a run folder (e.g. a teacher checkpoint)
+        if run.is_finished():
+            finished.append({"run_dir": str(run.path), "config": run.read_config(), "metrics": run.read_metrics(),
+                             "student": run.read_student()})
+        else:
+            status = run.read_status()
+            other.append({"run_dir": str(run.path), "status": status.get("status", "unfinished"), "error": status.get("error")})
+    return finished, other
+
+
+def teacher_summary(path: str | Path) -> dict:
+    """Parameters and size of a checkpoint folder, read from safetensors headers (no weights loaded)."""
+    from safetensors import safe_open
+
+    files = sorted(Path(path).glob("*.safetensors"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no *.safetensors weights to count")
+    params = 0
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            params += sum(math.prod(handle.get_slice(k).get_shape()) for k in handle.keys())
+    summary = {"params": params, "size_bytes": sum(f.stat().st_size for f in files)}
+    config = Path(path) / "config.json"
+    if config.is_file():  # a Hugging Face config: its vocabulary and widths
+        values = read_json(config)
+        summary.update(vocab=values.get("vocab_size"), embedding=values.get("hidden_size"), hidden=values.get("hidden_size"))
+    return summary
+
+
+def student_size(architecture: str, config: dict, student: dict) -> tuple[str, int | None, int | None]:
+    """(size tag, embedding width, hidden width) of a run's student, by family."""
+    if architecture == "transformer":
+        layers = student.get("teacher_layers")
+        tag = f"{student['num_layers']}L" + (f" ({', '.join(map(str, layers))})" if layers else f" h{student['hidden_size']} random")
+        return tag, student["hidden_size"], student["hidden_size"]
+    return (config.get("preset") or "custom"), student.get("embedding_dim"), student.get("hidden_dim")
+
+
+def student_label(architecture: str, config: dict, student: dict) -> str:
+    """``BiLSTM Base``, ``Transformer 3L (0, 2, 4)``: family and size, as tables name a student."""
+    tag, _, _ = student_size(architecture, config, student)
+    return f"{family_label(architecture)} {tag.title() if architecture == 'bilstm' else tag}"
+
+
+def student_row(run: dict) -> dict:
+    c, m, s = run["config"], run["metrics"], run["student"]
+    kd = c["loss"] != "ce"
+    architecture = s.get("architecture", "bilstm")
+    preset, embedding, hidden = student_size(architecture, c, s)
+    init_kind = c.get("embedding_init", "random") if architecture == "bilstm" else "teacher layers"
+    # runs from before the key existed trained fastText vectors
+    init = f"skipgram ({c.get('skipgram_library', 'fasttext')})" if init_kind == "skipgram" else init_kind
+    hidden_loss = " + cos" if c.get("hidden_loss", "none") != "none" else ""
+    model = f"{student_label(architecture, c, s)} · {LOSS_NAMES.get(c['loss'], c['loss'])}{hidden_loss}{INIT_NAMES.get(init_kind, '')}"
+    teacher_acc = m.get("teacher_test_accuracy")
+    transfer = m.get("transfer_sets") or []
+    if transfer:  # which sets and how many rows: "+ aug-n4, unlabeled (1,055,000 rows)"
+        model += f" + {', '.join(Path(t['path']).stem for t in transfer)}"
+    return {
+        "kind": "student", "model": model, "family": family_label(architecture), "init": init,
+        "preset": preset, "params": m["params"], "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"),
+        "valid_acc": m.get("valid_accuracy"), "dataset": m.get("dataset", c["dataset"]), "vocab": c["vocab_size"],
+        "embedding": embedding, "hidden": hidden, "loss": c["loss"],
+        "alpha": c["loss_rate"] if kd else None, "T": c["temperature"] if c["loss"] == "kl" else None,
+        "epochs": m.get("epochs_trained"), "best_epoch": m.get("best_epoch"), "train_s": m.get("train_seconds"),
+        "teacher": m.get("teacher_path") if kd else None, "teacher_test_acc": teacher_acc, "run_dir": run["run_dir"],
+        "transfer": m.get("transfer_rows") or None, "macro_f1": m.get("test_macro_f1"),
+    }
+
+
+def baseline_row(run: dict) -> dict:
+    """An n-gram baseline run (``distil-bilstm baseline``): the reference every student must beat."""
+    c, m = run["config"], run["metrics"]
+    return {
+        "kind": "baseline", "model": f"Baseline: TF-IDF + LR (C={m['C']:g})", "family": "TF-IDF", "preset": "baseline", "params": m["params"],
+        "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"), "valid_acc": m.get("valid_accuracy"),
+        "dataset": m.get("dataset", c["dataset"]), "vocab": m.get("features"), "train_s": m.get("train_seconds"),
+        "loss": None, "init": None, "teacher": None, "teacher_test_acc": None, "run_dir": run["run_dir"],
+    }
+
+
+def is_baseline(run: dict) -> bool:
+    return run["student"].get("architecture") == "tfidf-lr"
+
+
+ORDER = {"teacher": 0, "baseline": 1, "student": 2}
+FAMILY_MARKERS = {"BiLSTM": "o", "Transformer": "^"}
+
+
+def results_table(runs: list[dict]) -> pd.DataFrame:
+    """Students and baselines plus one row per teacher behind them, sorted by dataset, then kind and size."""
+    students = [baseline_row(r) if is_baseline(r) else student_row(r) for r in runs]
+    teachers = {}
+    for row in students:
+        path = row["teacher"]
+        if path and path not in teachers and Path(path).is_dir():
+            teachers[path] = {"kind": "teacher", "model": f"Teacher: {Path(path).name}", "family": "Teacher", "dataset": row["dataset"],
+                              "test_acc": row["teacher_test_acc"], "retention": 1.0, **teacher_summary(path)}
+    # CE runs have no teacher of their own: give them the retention against their dataset's teacher
+    by_dataset = {t["dataset"]: t["test_acc"] for t in teachers.values() if t["test_acc"]}
+    for row in students:
+        reference = row["teacher_test_acc"] or by_dataset.get(row["dataset"])
+        row["retention"] = row["test_acc"] / reference if reference and row["test_acc"] is not None else None
+    frame = pd.DataFrame([*teachers.values(), *students])
+    if frame.empty:
+        return frame
+    frame["order"] = frame["kind"].map(ORDER)
+    frame = frame.sort_values(["dataset", "order", "params", "loss", "init"], ascending=[True, True, False, False, True],
+                              na_position="first")
+    return frame.drop(columns="order").reset_index(drop=True)
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    def cell(key: str, row) -> str:
+        value = row.get(key)
+        if key == "size":
+            value = row.get("size_bytes")
+            return f"{value / 2**20:.2f} MB" if pd.notna(value) else ""
+        if key == "acc":
+            value = row.get("test_acc")
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if key in ("acc", "valid_acc", "test_acc", "macro_f1"):
+            return f"{100 * value:.2f}"
+        if key == "retention":
+            return f"{100 * value:.1f}%"
+        if key in ("params", "transfer"):
+            return f"{int(value):,}"
+        if key in ("vocab", "embedding", "hidden", "epochs", "best_epoch"):
+            return f"{int(value)}"
+        if key == "train_s":
+            return f"{value:,.0f}"
+        return f"{value:g}" if isinstance(value, float) else str(value)
+
+    header = "| " + " | ".join(h for _, h in COLUMNS) + " |"
+    rule = "|" + "|".join("---" if k in ("model", "family", "dataset", "init", "loss") else "---:" for k, _ in COLUMNS) + "|"
+    rows = ["| " + " | ".join(cell(k, row) for k, _ in COLUMNS) + " |" for row in frame.to_dict("records")]
+    return "\n".join([header, rule, *rows]) + "\n"
+
+
+def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
+    """Test accuracy against parameters (log x): KD and CE students in two colours, one marker per
+    student family, teachers and baselines as reference lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    datasets = sorted(frame["dataset"].dropna().unique())
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.5), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        part = frame[frame["dataset"] == dataset]
+        students = part[part["kind"] == "student"]
+        for (kd, colour, label), (family, marker) in itertools.product(
+                ((True, "tab:blue", "KD"), (False, "tab:orange", "CE")), FAMILY_MARKERS.items()):
+            group = students[((students["loss"] != "ce") == kd) & (students["family"] == family)]
+            if len(group):
+                ax.scatter(group["params"], 100 * group["test_acc"], color=colour, marker=marker, label=f"{family} {label}",
+                           zorder=3)
+                for row in group.to_dict("records"):
+                    tag = row["preset"] + ("" if row.get("init") in (None, "random") else f" · {row['init']}")
+                    ax.annotate(tag, (row["params"], 100 * row["test_acc"]), textcoords="offset points",
+                                xytext=(4, -10 if not kd else 4), fontsize=8, color=colour)
+        for kind, style in (("teacher", "--"), ("baseline", ":")):
+            for row in part[part["kind"] == kind].to_dict("records"):
+                if pd.notna(row["test_acc"]):
+                    ax.axhline(100 * row["test_acc"], color="black" if kind == "teacher" else "tab:green", linestyle=style,
+                               linewidth=1, label=f"{row['model']} ({row['params'] / 1e6:.2f}M params): {100 * row['test_acc']:.2f}")
+        ax.set_xscale("log")
+        ax.set_xlabel("student parameters (log scale)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{dataset}: accuracy vs size")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def add_baselines(finished: list[dict], baseline_roots: Sequence[str | Path]) -> list[str]:
+    """Every dataset in the table gets its baseline row: one under ``runs_dir`` already, else the
+    newest baseline run of the same data (same fingerprint) under ``baseline_roots`` is added to
+    ``finished``. Returns the datasets that have none anywhere."""
+    have = {r["metrics"].get("dataset_fingerprint") for r in finished if is_baseline(r)}
+    wanted = {r["metrics"].get("dataset_fingerprint"): r["metrics"].get("dataset", r["config"].get("dataset"))
+              for r in finished if not is_baseline(r)}
+    missing = []
+    for fingerprint, dataset in wanted.items():
+        if fingerprint in have or dataset is None:
+            continue
+        found = []
+        for root in baseline_roots:
+            for metrics in Path(root).glob(f"{str(dataset).replace('/', '_')}/baseline-*/{RunDir.METRICS}"):
+                run = RunDir(metrics.parent)
+                if run.is_finished() and run.read_metrics().get("dataset_fingerprint") == fingerprint:
+                    found.append(run)
+        if found:
+            run = max(found, key=lambda r: (r.path / RunDir.METRICS).stat().st_mtime)
+            finished.append({"run_dir": str(run.path), "config": run.read_config(), "metrics": run.read_metrics(),
+                             "student": run.read_student()})
+            have.add(fingerprint)
+        else:
+            missing.append(str(dataset))
+    return missing
+
+
+def compare(runs_dir: str | Path, out_dir: str | Path, *, baseline_roots: Sequence[str | Path] = ("runs",)) -> dict:
+    """Write ``results.csv``, ``results.md`` and ``accuracy_vs_params.png`` for ``runs_dir``,
+    with each dataset's baseline row (see :func:`add_baselines`)."""
+    finished, other = collect_runs(runs_dir)
+    if not finished:
+        raise FileNotFoundError(f"{runs_dir}: no finished runs (folders with metrics.json) to compare")
+    missing = add_baselines(finished, baseline_roots)
+    frame = results_table(finished)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "results.csv", index=False)
+    markdown = to_markdown(frame)
+    if other:
+        markdown += f"\n{len(other)} run(s) not finished: " + "; ".join(
+            f"{Path(o['run_dir']).name} ({o['status']}{': ' + o['error'] if o.get('error') else ''})" for o in other) + "\n"
+    for dataset in missing:
+        markdown += (f"\nNo baseline for {dataset}: `distil-bilstm baseline --dataset {dataset} --run-root {runs_dir}` "
+                     "adds the TF-IDF row a student has to beat.\n")
+    (out / "results.md").write_text(markdown, encoding="utf-8")
+    plot_accuracy_vs_params(frame, out / "accuracy_vs_params.png")
+    logger.info("compared %d finished runs (%d not finished) into %s", len(finished), len(other), out)
+    return {"finished": len(finished), "other": len(other), "table": frame, "markdown": markdown}

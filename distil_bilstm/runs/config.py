@@ -1,0 +1,281 @@
+"""``DistilConfig``: one distillation run, composed of typed settings with one job each.
+
+    DataSettings          dataset, split, max_length, vocabulary
+    StudentSettings       the student family and its keys        (students.py)
+    DistillationSettings  loss, α, T, teacher, transfer sets, hidden-state loss
+    TrainingConfig        optimiser, schedule, epochs, early stopping, device   (training_config.py)
+
+A config file keeps DistilKoBiLSTM's flat names (``vocab_size``, ``hidden_dim``, ``loss_rate`` …),
+or groups them under ``data:``, ``student:``, ``distillation:``, ``training:``; ``--set key=value``
+overrides either way (values parsed as YAML scalars). Each settings object checks its own values
+when the config is made; an unknown key is an error, never silently ignored. The flat dictionary is
+what a run folder's ``config.json`` holds and what the run's identity hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields, make_dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..data.datasets import DataConfig
+from ..training.losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
+from ..students.registry import StudentSettings
+from ..training.config import TrainingConfig
+from ..utils import field_checker, path_safe
+
+# keys added after runs were already named: at these values they leave a run's identity (and
+# folder name) as it was before the key existed
+ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None, "hidden_loss": "none",
+               "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1}
+# keys that say where or how fast, not what: never part of a run's identity
+NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
+                "checkpoint_every"}
+
+
+@dataclass(kw_only=True, frozen=True)
+class DataSettings:
+    dataset: str = "nsmc"
+    data_dir: str | None = None
+    valid_size: float = 0.05
+    split_seed: int = 1
+    max_length: int = 128
+    # vocabulary (tokenizer/<dataset>/vocab_size_N, built when missing)
+    vocab_size: int = 3000
+    vocab_root: str = "tokenizer"
+
+    def __post_init__(self) -> None:
+        check = field_checker(self)
+        check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
+        check(self.max_length >= 1, "max_length", "must be >= 1")
+        check(self.vocab_size > 5, "vocab_size", "must be > 5")
+
+    def data_config(self) -> DataConfig:
+        return DataConfig(name=self.dataset, data_dir=self.data_dir, valid_size=self.valid_size, seed=self.split_seed)
+
+
+@dataclass(kw_only=True, frozen=True)
+class DistillationSettings:
+    loss: str = "kl"
+    loss_rate: float = 0.1  # α: weight of the hard-label CE term
+    temperature: float = 2.0
+    teacher_path: str | None = None  # teacher checkpoint folder, or a logit store folder
+    cache_dir: str = "teacher_model/logits"
+    # transfer sets: unlabelled or augmented texts (paths or data-dir names) whose rows join the
+    # training split with label -1 (soft loss only); their logits are cached like the dataset's.
+    transfer_sets: tuple[str, ...] = ()
+    transfer_per_epoch: int | None = None  # transfer rows drawn per epoch (None: all of them)
+    # DistilBERT's cosine loss between student and teacher sentence states (transformer students)
+    hidden_loss: str = "none"
+    hidden_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        check = field_checker(self)
+        check(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
+        check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
+        check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
+              "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
+        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
+        check(self.hidden_loss in HIDDEN_LOSSES, "hidden_loss", f"must be one of {HIDDEN_LOSSES}")
+        check(self.hidden_loss_weight > 0, "hidden_loss_weight", "must be > 0")
+        check(self.hidden_loss == "none" or bool(self.teacher_path), "hidden_loss", "needs teacher_path")
+
+    def loss_function(self) -> DistillationLoss:
+        return DistillationLoss(kind=self.loss, alpha=self.loss_rate, temperature=self.temperature,
+                                hidden=self.hidden_loss, hidden_weight=self.hidden_loss_weight)
+
+    def inert_keys(self) -> set[str]:
+        """CE ignores α and T; MSE ignores T; ``transfer_per_epoch`` needs transfer sets (and leaving
+        them out keeps the names of runs made before they existed); the weight needs a hidden loss."""
+        inert = set() if self.transfer_sets else {"transfer_sets", "transfer_per_epoch"}
+        inert |= {"hidden_loss_weight"} if self.hidden_loss == "none" else set()
+        if self.loss == "ce":
+            return inert | {"loss_rate", "temperature"}
+        return inert | ({"temperature"} if self.loss == "mse" else set())
+
+
+SECTIONS: dict[str, type] = {"data": DataSettings, "student": StudentSettings, "distillation": DistillationSettings,
+                             "training": TrainingConfig}
+LIST_KEYS = ("embedding_texts", "transfer_sets")  # file lists: one file may be given as a string
+FLOAT_KEYS = ("valid_size", "dropout", "loss_rate", "temperature", "lr", "weight_decay", "gamma", "clip_grad",
+              "warmup_ratio", "hidden_loss_weight")
+
+
+def _flat_fields() -> list[tuple]:
+    """DistilConfig's fields: every settings object's, under the same names and defaults (declared
+    once, in the settings), then where the run is written. File lists are lists in the flat config."""
+    out = []
+    for cls in SECTIONS.values():
+        for f in fields(cls):
+            empty = f.default == () or f.default_factory is not MISSING  # tuples in the frozen settings
+            default = field(default_factory=list) if empty else field(default=f.default)
+            out.append((f.name, f.type, default))
+    return out + [("run_root", str, field(default="runs")),  # output
+                  ("run_name", "str | None", field(default=None))]  # default: made from the hyperparameters
+
+
+class _RunConfig:
+    """``DistilConfig``'s behaviour; its fields come from the settings (:func:`_flat_fields`)."""
+
+    def __post_init__(self) -> None:
+        # YAML reads "2" as an int: normalise so that identical runs hash identically
+        for name in FLOAT_KEYS:
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                setattr(self, name, float(value))
+        for name in LIST_KEYS:
+            value = getattr(self, name)
+            if isinstance(value, str):  # one file; in a grid a list is an axis, so a scalar is common
+                value = [value]
+            setattr(self, name, [str(t) for t in (value or [])])
+        if self.epoch_lrs is not None:
+            self.epoch_lrs = [float(v) for v in self.epoch_lrs]
+        try:  # every settings object checks its own values now, not after data and teacher logits
+            self._sections = {name: self._make(cls) for name, cls in SECTIONS.items()}
+        except ValueError as err:
+            message = str(err)
+            for cls in SECTIONS.values():
+                message = message.replace(f"{cls.__name__}.", "DistilConfig.")
+            raise ValueError(message) from None
+
+        check = field_checker(self)
+        # rules that span two settings
+        check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
+        check(self.student != "transformer" or bool(self.teacher_path), "student",
+              "'transformer' is made from the teacher's layers and needs teacher_path")
+        check(self.hidden_loss == "none" or self.student == "transformer", "hidden_loss",
+              "compares the student's and the teacher's hidden states and needs student: transformer")
+        check(self.hidden_loss == "none" or not self.transfer_sets, "hidden_loss",
+              "takes the teacher's states of the gold training split only; leave transfer_sets out with it")
+
+    def _make(self, cls: type):
+        values = {k: getattr(self, k) for k in (f.name for f in fields(cls))}
+        for key in ("embedding_texts", "transfer_sets", "layers", "epoch_lrs"):  # frozen settings keep tuples
+            if key in values and values[key] is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    # ---- the settings, as the stages take them
+
+    def data_settings(self) -> DataSettings:
+        return self._sections["data"]
+
+    def student_settings(self) -> StudentSettings:
+        return self._sections["student"]
+
+    def distillation_settings(self) -> DistillationSettings:
+        return self._sections["distillation"]
+
+    def training_config(self) -> TrainingConfig:
+        return self._sections["training"]
+
+    def loss_function(self) -> DistillationLoss:
+        return self.distillation_settings().loss_function()
+
+    def default_run_name(self) -> str:
+        """``<dataset>/<student>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""
+        kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
+        transfer = f"-tr{len(self.transfer_sets)}" if self.transfer_sets else ""
+        hidden = f"-{self.hidden_loss}" if self.hidden_loss != "none" else ""
+        name = (f"{self.student_settings().run_name()}-v{self.vocab_size}-{self.loss}{kd}{hidden}{transfer}-lr{self.lr:g}"
+                f"-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}")
+        return f"{path_safe(self.dataset)}/{name}"
+
+    def inert_keys(self) -> set[str]:
+        """Keys that cannot change this run's result (each settings object knows its own), plus the
+        teacher for CE unless the student is made from it. A grid over ``loss × temperature`` thus
+        trains CE once."""
+        inert = self.student_settings().inert_keys() | self.distillation_settings().inert_keys()
+        if self.scheduler not in ("linear", "linear_epochs"):
+            inert |= {"warmup_ratio", "epoch_lrs"}
+        if self.loss == "ce" and self.embedding_init != "teacher" and self.student != "transformer":
+            inert.add("teacher_path")
+        return inert
+
+    def identity(self) -> str:
+        """Hash of everything that changes the result (not where it is written, the device, or
+        keys this run ignores)."""
+        ignored = NOT_IDENTITY | self.inert_keys()
+        payload = {k: v for k, v in self.to_dict().items()
+                   if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    def run_dir(self) -> Path:
+        return Path(self.run_root) / (self.run_name or self.default_run_name())
+
+    # ---- (de)serialisation
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DistilConfig":
+        values = flatten_sections(values)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_file(cls, path: str | Path, overrides: list[str] | None = None) -> "DistilConfig":
+        return cls.from_dict(apply_overrides(load_mapping(path), overrides or []))
+
+
+DistilConfig = make_dataclass("DistilConfig", _flat_fields(), bases=(_RunConfig,), kw_only=True)
+DistilConfig.__module__ = __name__
+DistilConfig.__doc__ = """One distillation run: the flat keys of the data, student, distillation and training settings
+(DistilKoBiLSTM's names), plus ``run_root`` and ``run_name``."""
+
+
+def flatten_sections(values: dict) -> dict:
+    """``{data: {...}, student: {family: transformer, ...}, ...}`` → flat keys; flat keys pass as
+    they are. A key under the wrong section is an error naming both."""
+    flat = {}
+    for key, value in values.items():
+        if key in SECTIONS and isinstance(value, dict):
+            allowed = {f.name for f in fields(SECTIONS[key])}
+            for inner, inner_value in value.items():
+                name = "student" if (key, inner) == ("student", "family") else inner
+                if name not in allowed:
+                    raise ValueError(f"config section {key}: unknown key {inner!r}; its keys: {sorted(allowed)}")
+                flat[name] = inner_value
+        else:
+            flat[key] = value
+    return flat
+
+
+def load_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        values = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot parse config ({err})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config must be a mapping of key: value")
+    return values
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as a YAML scalar (``0.1`` → float, ``null`` → None)."""
+    if "=" not in item:
+        raise ValueError(f"--set expects key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else ""
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    merged = dict(values)
+    for item in overrides:
+        key, value = parse_override(item)
+        merged[key] = value
+    return merged

@@ -1,0 +1,286 @@
+"""One distillation run end to end.
+
+    data → vocabulary (built when missing) → teacher logits (cached when missing) → student → Trainer
+
+Loading a finished run to classify texts lives in :mod:`distil_bilstm.inference`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .config import DistilConfig
+from ..data.datasets import DataConfig, Dataset, load_dataset, load_transfer_set
+from ..students.embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
+from ..teachers.store import LogitStore
+from .rundir import RunDir
+from ..students.registry import STUDENTS, make_student
+from ..data.vocab import (
+    ConcatEncoded,
+    VocabConfig,
+    build_vocabularies,
+    encode_texts,
+    load_vocab,
+    vocab_dir,
+    vocab_hash,
+    vocab_tokens,
+)
+from ..teachers.labelling import cache_dataset_logits
+from ..teachers.teacher import load_teacher, sentence_states
+from ..teachers.vocab_transfer import student_embeddings_from_teacher
+from ..training.batching import SplitTensors
+from ..training.callbacks import TensorBoardCallback
+from ..training.trainer import Trainer
+from ..teachers.source import TeacherSource
+from ..data.transfer import TransferSet, encode_transfer_set
+from ..utils import resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+def data_config(config: DistilConfig) -> DataConfig:
+    return config.data_settings().data_config()
+
+
+def ensure_vocab(dataset: Dataset, *, vocab_root: str | Path, vocab_size: int) -> Path:
+    """``tokenizer/<dataset>/vocab_size_N``; trained on the train split when it does not exist yet."""
+    folder = vocab_dir(vocab_root, dataset.name, vocab_size)
+    if not (folder / "vocab.txt").is_file():
+        logger.info("no vocabulary at %s: building it from the train split", folder)
+        build_vocabularies(dataset.split("train")["text"].tolist(), dataset.split("valid")["text"].tolist(),
+                           sizes=[vocab_size], out_root=vocab_root, dataset=dataset.name, base=VocabConfig())
+    return folder
+
+
+def teacher_source(config: DistilConfig) -> TeacherSource:
+    return TeacherSource.resolve(config.teacher_path, cache_dir=config.cache_dir)
+
+
+def open_teacher_logits(config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
+    """The logit store for (teacher, dataset), computing it once if it does not exist yet
+    (``teacher_path`` a checkpoint; a store is opened as it is)."""
+    source = teacher_source(config)
+    if source.is_store:
+        return LogitStore.open(source.path, fingerprint=dataset.fingerprint, num_labels=dataset.num_labels)
+    teacher = load_teacher(source.path, device=device, num_labels=dataset.num_labels)
+    result = cache_dataset_logits(teacher, dataset, store_dir=source.store_dir(dataset.name))
+    del teacher
+    return result.store
+
+
+class RunResources:
+    """What runs share: each dataset, vocabulary (with its encoded splits) and logit store is
+    loaded once per distinct value and reused by every later run that asks for it (a grid of
+    runs over ``loss`` × ``preset`` reads and tokenises NSMC once); skip-gram vectors likewise.
+    ``loads`` counts real loads."""
+
+    def __init__(self) -> None:
+        self._datasets: dict[str, Dataset] = {}
+        self._vocabs: dict[tuple, tuple[Path, object]] = {}
+        self._encoded: dict[tuple, dict] = {}
+        self._stores: dict[tuple, LogitStore] = {}
+        self._vectors: dict[tuple, SkipgramVectors] = {}
+        self._states: dict[tuple, torch.Tensor] = {}
+        self.loads: Counter = Counter()
+
+    def dataset(self, config: DistilConfig | DataConfig) -> Dataset:
+        data = data_config(config) if isinstance(config, DistilConfig) else config
+        key = json.dumps(asdict(data), sort_keys=True, default=str)
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(data)
+            self.loads["dataset"] += 1
+        return self._datasets[key]
+
+    def vocabulary(self, config: DistilConfig, dataset: Dataset) -> tuple[Path, object]:
+        key = (config.vocab_root, dataset.name, config.vocab_size)
+        if key not in self._vocabs:
+            folder = ensure_vocab(dataset, vocab_root=config.vocab_root, vocab_size=config.vocab_size)
+            self._vocabs[key] = (folder, load_vocab(folder))
+            self.loads["vocabulary"] += 1
+        return self._vocabs[key]
+
+    def encoded_splits(self, dataset: Dataset, folder: Path, tokenizer, *, max_length: int) -> dict:
+        """``{split: (EncodedTexts, labels, idx)}``, tokenised once per (dataset, vocabulary, max_length)."""
+        key = (dataset.fingerprint, str(folder), max_length)
+        if key not in self._encoded:
+            self._encoded[key] = {
+                name: (encode_texts(tokenizer, frame["text"].tolist(), max_length=max_length),
+                       torch.tensor(frame["label"].to_numpy()), torch.tensor(frame["idx"].to_numpy()))
+                for name, frame in ((n, dataset.split(n)) for n in ("train", "valid", "test"))
+            }
+            self.loads["encoding"] += 1
+        return self._encoded[key]
+
+    def skipgram(self, config: DistilConfig, dataset: Dataset, vocab_folder: Path, tokenizer, *, dim: int) -> SkipgramVectors:
+        """Skip-gram vectors of this vocabulary at width ``dim`` (built and cached on first use)."""
+        key = (str(vocab_folder), dataset.fingerprint, dim, config.skipgram_library, tuple(config.embedding_texts))
+        if key not in self._vectors:
+            self._vectors[key] = ensure_skipgram(
+                dataset, vocab_folder=vocab_folder, tokenizer=tokenizer, text_files=config.embedding_texts,
+                config=SkipgramConfig(dim=dim, library=config.skipgram_library), data_dir=config.data_dir)
+            self.loads["skipgram"] += 1
+        return self._vectors[key]
+
+    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, device: torch.device) -> torch.Tensor:
+        """The teacher's sentence states of the train split ``(N, hidden)``, for the cosine loss:
+        one teacher pass over the split (what a hidden-state loss costs), shared by a grid's runs."""
+        key = (str(teacher_dir.resolve()), dataset.fingerprint, config.max_length)
+        if key not in self._states:
+            start = time.perf_counter()
+            teacher = load_teacher(teacher_dir, device=device, num_labels=dataset.num_labels)
+            states = sentence_states(teacher, dataset.split("train")["text"].tolist(), max_length=config.max_length)
+            self._states[key] = torch.from_numpy(states)
+            logger.info("teacher states for the hidden-state loss: %d texts in %.1f s", len(states), time.perf_counter() - start)
+            self.loads["teacher_states"] += 1
+        return self._states[key]
+
+    def teacher_logits(self, config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
+        key = (str(Path(config.teacher_path).resolve()), config.cache_dir, dataset.fingerprint)
+        if key not in self._stores:
+            self._stores[key] = open_teacher_logits(config, dataset, device=device)
+            self.loads["teacher_logits"] += 1
+        return self._stores[key]
+
+
+def init_student_embeddings(model: torch.nn.Module, config: DistilConfig, *, dataset: Dataset, vocab_folder: Path,
+                            tokenizer, store: LogitStore | None, resources: "RunResources") -> dict:
+    """Overwrite the student's default (random) embedding rows as ``config.embedding_init`` says;
+    returns what the run's metrics should record about it."""
+    weight = model.embedding.weight  # (vocab, embedding_dim)
+    if config.embedding_init == "teacher":
+        teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None)
+        tokens = vocab_tokens(tokenizer)
+        with torch.no_grad():
+            weight.copy_(student_embeddings_from_teacher(teacher_dir, tokens, weight.shape[1]))
+        logger.info("student embeddings initialised from the teacher at %s", teacher_dir)
+        return {"embedding_init": "teacher", "embedding_source": str(teacher_dir)}
+    if config.embedding_init == "skipgram":
+        vectors = resources.skipgram(config, dataset, vocab_folder, tokenizer, dim=weight.shape[1])
+        rows = init_embedding_from_vectors(weight, vectors, padding_idx=model.embedding.padding_idx)
+        logger.info("student embeddings: %d of %d rows from skip-gram vectors (%s)", rows, len(weight), vectors.folder)
+        return {"embedding_init": "skipgram", "embedding_source": str(vectors.folder), "embedding_rows_initialised": rows}
+    return {"embedding_init": config.embedding_init}
+
+
+def transfer_logits(config: DistilConfig, dataset: Dataset, transfer: TransferSet, *, device: torch.device) -> LogitStore:
+    """The teacher's logits for a transfer set: its store, labelled now when ``teacher_path`` is a
+    checkpoint and the store does not exist yet."""
+    source = teacher_source(config)
+    store_dir = source.transfer_store_dir(dataset.name, transfer.path)
+    if not (store_dir / "header.json").is_file():
+        if source.is_store:
+            raise FileNotFoundError(
+                f"no teacher logits for transfer set {transfer.path} at {store_dir}; teacher_path is a store, so label the "
+                f"set with the teacher behind it: distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER "
+                f"--transfer-set {transfer.path}")
+        teacher = load_teacher(source.path, device=device, num_labels=dataset.num_labels)
+        cache_dataset_logits(teacher, load_transfer_set(transfer.path, dataset=dataset), store_dir=store_dir)
+        del teacher
+    return LogitStore.open(store_dir, fingerprint=transfer.fingerprint, num_labels=dataset.num_labels)
+
+
+def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Dataset, *, vocab_folder: Path, tokenizer,
+                       device: torch.device) -> tuple[SplitTensors, dict]:
+    """The training split followed by every transfer set's rows (label -1, teacher logits from
+    their stores); returns it with what the run's metrics record about the sets."""
+    parts, labels, teacher, used = [train.encoded], [train.labels], [train.teacher], []
+    for name in config.transfer_sets:
+        transfer = encode_transfer_set(name, dataset=dataset, tokenizer=tokenizer, vocab_folder=vocab_folder,
+                                       max_length=config.max_length, cache_root=config.cache_dir, data_dir=config.data_dir)
+        store = transfer_logits(config, dataset, transfer, device=device)
+        parts.append(transfer.encoded)
+        labels.append(torch.full((len(transfer),), -1, dtype=torch.int64))
+        teacher.append(store.logits)
+        used.append({"path": str(transfer.path), "rows": len(transfer), "leaked_dropped": transfer.header["leaked_dropped"],
+                     "store": str(store.path)})
+        logger.info("transfer set %s: %d rows (%d dropped as validation/test texts)", transfer.path, len(transfer),
+                    transfer.header["leaked_dropped"])
+    total = sum(u["rows"] for u in used)
+    split = SplitTensors(encoded=ConcatEncoded(parts), labels=torch.cat(labels), teacher=torch.cat(teacher),
+                         pool_start=len(train), pool_per_epoch=config.transfer_per_epoch)
+    info = {"transfer_sets": used, "transfer_rows": total,
+            "transfer_rows_per_epoch": min(total, config.transfer_per_epoch or total)}
+    return split, info
+
+
+def split_tensors(encoded: dict, store: LogitStore | None) -> dict[str, SplitTensors]:
+    """Training tensors per split; the teacher's logits are gathered from the store by ``idx``."""
+    return {
+        name: SplitTensors(encoded=texts, labels=labels, teacher=store.gather(idx) if store is not None else None)
+        for name, (texts, labels, idx) in encoded.items()
+    }
+
+
+def run_distillation(
+    config: DistilConfig, *, resume: bool = False, callbacks: Sequence = (), resources: RunResources | None = None
+) -> dict:
+    """Train one student as ``config`` says; returns (and writes) its metrics.
+
+    Pass the same ``resources`` to several runs to load their data, vocabularies and teacher
+    logits once (``distil-bilstm grid`` does).
+    """
+    device = resolve_device(config.device)
+    resources = resources or RunResources()
+    dataset = resources.dataset(config)
+    folder, tokenizer = resources.vocabulary(config, dataset)
+    store = resources.teacher_logits(config, dataset, device=device) if config.loss != "ce" else None
+    splits = split_tensors(resources.encoded_splits(dataset, folder, tokenizer, max_length=config.max_length), store)
+    transfer_info = {}
+    if config.transfer_sets:
+        splits["train"], transfer_info = with_transfer_sets(splits["train"], config, dataset, vocab_folder=folder,
+                                                            tokenizer=tokenizer, device=device)
+
+    torch.manual_seed(config.seed)
+    family = STUDENTS[config.student]
+    needs_checkpoint = family.needs_teacher_checkpoint or config.hidden_loss != "none"
+    teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None) if needs_checkpoint else None
+    build = make_student(config.student_settings(), vocab_size=len(tokenizer), num_labels=dataset.num_labels,
+                         teacher_dir=teacher_dir, tokens=vocab_tokens(tokenizer) if teacher_dir else ())
+    model, init_info = build.model, dict(build.info)
+    if family.takes_embedding_init:
+        init_info.update(init_student_embeddings(model, config, dataset=dataset, vocab_folder=folder, tokenizer=tokenizer,
+                                                 store=store, resources=resources))
+    if config.hidden_loss != "none":
+        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, device=device)
+    run = RunDir(config.run_dir())
+    if not resume and run.has_checkpoint():
+        raise ValueError(f"{run.path} already holds a run with these hyperparameters; pass --resume to continue it, "
+                         "or set run_name (or another seed) for a new one")
+    run.mkdir()
+    run.write_config(config.to_dict())
+    run.write_student(build.architecture, build.values, label_names=dataset.label_names)
+    run.copy_vocab(folder)
+    run_dir = run.path
+    logger.info("run %s: %s student (%s), %d parameters, %d train (%d per epoch) / %d valid / %d test examples", run_dir,
+                family.label, config.student_settings().run_name(), sum(p.numel() for p in model.parameters()),
+                len(splits["train"]), splits["train"].epoch_size(), len(splits["valid"]), len(splits["test"]))
+
+    hparams = {k: v for k, v in config.to_dict().items() if v is not None}
+    trainer = Trainer(model, config=config.training_config(), loss=config.loss_function(), identity=config.identity(),
+                      train=splits["train"], valid=splits["valid"], test=splits["test"],
+                      run_dir=run_dir, device=device, callbacks=[TensorBoardCallback(run_dir, hparams), *callbacks],
+                      label_names=dataset.label_names)
+    metrics = trainer.fit(resume=resume)
+    metrics = {
+        "run_dir": str(run_dir),
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "vocab_sha256": vocab_hash(folder),
+        "student": build.architecture,
+        **({"teacher_valid_accuracy": store.header.get("teacher_valid_accuracy"),
+            "teacher_test_accuracy": store.header.get("teacher_test_accuracy"),
+            "teacher_path": store.header.get("teacher_path")} if store is not None else {}),
+        **init_info,
+        **transfer_info,
+        **metrics,
+    }
+    run.write_metrics(metrics)
+    return metrics

@@ -1,0 +1,285 @@
+"""``distil-bilstm teacher finetune``: a pretrained base fine-tuned into a teacher, resumably, by the Trainer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+)
+
+from ..training.losses import DistillationLoss
+from ..training.masks import length_mask
+from ..training.metrics import SELECT_METRICS
+from ..data.vocab import SPECIAL_TOKENS, EncodedTexts, VocabConfig
+from ..training.batching import SplitTensors
+from ..training.callbacks import Callback
+from ..training.trainer import Trainer
+from ..training.config import TrainingConfig
+from .teacher import tokenize_for_teacher
+from .vocab_transfer import adapt_vocabulary
+from ..utils import atomic_dir, field_checker, resolve_device, write_json
+
+logger = logging.getLogger(__name__)
+
+
+def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: Path, device: torch.device) -> dict:
+    """Masked-LM training of ``model``'s encoder on ``config.mlm_texts`` (validation and test texts
+    left out), resumable from ``<out>.mlm/``; the adapted encoder is saved to ``<out>.mlm/encoder``
+    so that other fine-tunings can start from it (``--base``)."""
+    import itertools
+
+    from ..data.datasets import LeakageGuard
+    from ..data.files import iter_texts
+    from .mlm import MlmConfig, continue_pretraining
+
+    guard = LeakageGuard(dataset)
+    texts = list(itertools.islice(guard(t for f in config.mlm_texts for t in iter_texts(f)), config.mlm_max_texts))
+    state_dir = Path(f"{out}.mlm")
+    mlm = MlmConfig(epochs=config.mlm_epochs, lr=config.mlm_lr, batch_size=config.batch_size, max_length=config.max_length,
+                    seed=config.seed)
+    report = continue_pretraining(model, tokenizer, texts, mlm, state_dir=state_dir, device=device)
+    model.save_pretrained(state_dir / "encoder")
+    tokenizer.save_pretrained(state_dir / "encoder")
+    logger.info("masked LM: loss %.3f -> %.3f over %d steps; encoder saved to %s", report["loss_first_50"],
+                report["loss_last_50"], report["steps"], state_dir / "encoder")
+    return {**report, "held_out_dropped": guard.dropped, "encoder": str(state_dir / "encoder")}
+
+
+# Keys added after fine-tunings were already under way: at these values they stay out of the
+# resumable state's identity, so an interrupted fine-tuning still resumes.
+FINETUNE_ADDED_LATER = {"freeze_layers": 0}
+
+
+@dataclass
+class FinetuneConfig:
+    """How ``teacher finetune`` trains. ``lr`` may be one rate per epoch; each epoch then has its
+    own warmup and linear decay (the recipe of the shared NSMC teacher: ``[2e-4, 5e-5]``)."""
+
+    base: str
+    out: str
+    epochs: int = 2
+    lr: list[float] = field(default_factory=lambda: [1e-4])
+    batch_size: int = 32
+    max_length: int = 64
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_train_examples: int | None = None
+    adapt_vocab: int | None = None
+    adapt_texts: list[str] = field(default_factory=list)  # extra unlabelled in-domain files for the vocabulary
+    # Characters the adapted vocabulary keeps as pieces. WordPiece turns a whole word into [UNK]
+    # when one of its characters is missing, and Korean has thousands of syllables: at 1,000
+    # (the student vocabularies' setting) 1.1% of NSMC's tokens are [UNK], at 2,000 0.05%.
+    adapt_alphabet: int = 2000
+    # Train on train + valid, i.e. the whole official training file (the shared teachers' recipe);
+    # valid accuracy is then not reported, since it would be measured on training data.
+    include_valid: bool = False
+    # domain-adaptive pretraining before fine-tuning: masked LM on these unlabelled in-domain files
+    mlm_texts: list[str] = field(default_factory=list)
+    mlm_epochs: int = 1
+    mlm_lr: float = 1e-4
+    mlm_max_texts: int | None = None  # the first N texts of mlm_texts (after the leakage guard)
+    select_metric: str = "accuracy"  # the valid score that picks the epoch kept (accuracy | macro_f1)
+    # Freeze the embeddings and the first N encoder layers: backward then stops at layer N, which
+    # buys time on a CPU (the quickstart's 12-layer teacher) at little cost in accuracy.
+    freeze_layers: int = 0
+    eval_batch_size: int = 128
+    checkpoint_every: int = 500  # fine-tuning steps between resumable checkpoints (<out>.finetune/)
+    seed: int = 42
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lr, (int, float)):
+            self.lr = [float(self.lr)]
+        check = field_checker(self)
+        check(self.epochs >= 1, "epochs", "must be >= 1")
+        check(len(self.lr) in (1, self.epochs) and all(v > 0 for v in self.lr), "lr",
+              f"must be one positive rate or one per epoch ({self.epochs})")
+        check(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
+        check(self.batch_size >= 1, "batch_size", "must be >= 1")
+        check(self.max_length >= 2, "max_length", "must be >= 2")
+        check(self.adapt_vocab is None or self.adapt_vocab > len(SPECIAL_TOKENS), "adapt_vocab", f"must be > {len(SPECIAL_TOKENS)}")
+        check(self.adapt_alphabet >= 1, "adapt_alphabet", "must be >= 1")
+        check(self.mlm_epochs >= 1, "mlm_epochs", "must be >= 1")
+        check(self.mlm_lr > 0, "mlm_lr", "must be > 0")
+        check(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
+        check(self.mlm_max_texts is None or self.mlm_max_texts >= 1, "mlm_max_texts", "must be >= 1")
+        check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
+        check(self.freeze_layers >= 0, "freeze_layers", "must be >= 0")
+
+    def lr_for_epoch(self, epoch: int) -> float:
+        return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FinetuneConfig":
+        return cls(**values)
+
+
+def freeze_lower_layers(model: PreTrainedModel, layers: int) -> None:
+    """No gradient for the embeddings and the first ``layers`` encoder layers of a BERT-like model."""
+    encoder = model.base_model
+    stack = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if stack is None or not hasattr(encoder, "embeddings"):
+        raise ValueError(f"freeze_layers: {type(model).__name__} has no embeddings + encoder.layer stack to freeze")
+    if layers > len(stack):
+        raise ValueError(f"freeze_layers {layers}: the base has only {len(stack)} layers")
+    for module in [encoder.embeddings, *stack[:layers]]:
+        module.requires_grad_(False)
+
+
+class SequenceClassifier(nn.Module):
+    """A Hugging Face sequence classifier behind the Trainer's ``model(input_ids, lengths)`` call:
+    the attention mask comes from the lengths, so the shared Trainer fine-tunes teachers too."""
+
+    def __init__(self, model: PreTrainedModel, *, pad_id: int):
+        super().__init__()
+        self.model = model
+        self.pad_id = pad_id
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``input_ids (batch, seq)`` with the tokenizer's special tokens, right-padded → ``(batch, labels)``."""
+        mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
+        ids = input_ids.masked_fill(~mask, self.pad_id)
+        return self.model(input_ids=ids, attention_mask=mask.long()).logits
+
+
+def finetune_training_config(config: FinetuneConfig, *, has_valid: bool) -> TrainingConfig:
+    """The fine-tuning recipe as the shared Trainer's config: AdamW (no decay on biases and
+    LayerNorm), each epoch with its own warmup and linear decay peaking at that epoch's rate, BERT's
+    gradient clipping at 1.0; every epoch runs (the best on valid is kept, or the last without one)."""
+    return TrainingConfig(
+        batch_size=config.batch_size, optimizer="adamw", lr=config.lr_for_epoch(0),
+        epoch_lrs=tuple(config.lr_for_epoch(e) for e in range(config.epochs)) if len(config.lr) > 1 else None,
+        weight_decay=config.weight_decay, scheduler="linear_epochs", warmup_ratio=config.warmup_ratio,
+        train_epoch=config.epochs, patience=0, select_metric=config.select_metric if has_valid else "accuracy",
+        clip_grad=1.0, seed=config.seed, eval_batch_size=config.eval_batch_size, log_every=1,
+        checkpoint_every=config.checkpoint_every, device=config.device)
+
+
+class _OnStep(Callback):
+    """``on_step(step, loss)`` of :func:`finetune` as a Trainer callback."""
+
+    def __init__(self, on_step: Callable[[int, float], None]):
+        self.on_step_fn = on_step
+
+    def on_step(self, trainer, *, loss: float, lr: float) -> None:
+        self.on_step_fn(trainer.global_step, loss)
+
+
+def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
+    """Fine-tune ``config.base`` on ``dataset``'s train split with the shared :class:`Trainer`;
+    save to ``config.out`` with eval.json.
+
+    A base with another label count (a 2-class teacher reused for a 3-class task) gets a new
+    classification head on its encoder. Resumable: the Trainer's state lives in ``<out>.finetune/``
+    (checkpoints every ``checkpoint_every`` steps, at epoch ends and on Ctrl-C) until the teacher is
+    in place; rerunning the same command continues it. The checkpoint is written to a temporary
+    folder and renamed into place at the end, so an interrupted run never leaves a half-written
+    teacher that looks complete.
+    """
+    from ..data.files import read_texts  # local: data is only needed here
+
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    start = time.perf_counter()
+    base_labels = AutoConfig.from_pretrained(config.base).num_labels
+    model = AutoModelForSequenceClassification.from_pretrained(
+        config.base, num_labels=dataset.num_labels, ignore_mismatched_sizes=base_labels != dataset.num_labels,
+        id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)},
+    )
+    if base_labels != dataset.num_labels:
+        logger.info("%s has %d labels, the dataset %d: its encoder gets a new classification head", config.base,
+                    base_labels, dataset.num_labels)
+    tokenizer = AutoTokenizer.from_pretrained(config.base)
+    out = Path(config.out)
+    state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place
+
+    train_splits = ("train", "valid") if config.include_valid else ("train",)
+    pool = dataset.table[dataset.table["split"].isin(train_splits)]
+    train = pool
+    if config.max_train_examples and config.max_train_examples < len(pool):
+        train = pool.sample(n=config.max_train_examples, random_state=config.seed)
+    if config.adapt_vocab:  # the vocabulary sees every training text, even when training on a sample
+        vocab_texts = pool["text"].tolist()
+        for extra in config.adapt_texts:
+            vocab_texts += read_texts(extra)["text"].tolist()
+        tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=state_dir / "adapted_vocab",
+                                     vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet))
+    if config.freeze_layers:
+        freeze_lower_layers(model, config.freeze_layers)
+    model.to(device)
+    mlm_report = _domain_adapt(model, tokenizer, dataset, config, out=out, device=device) if config.mlm_texts else None
+
+    def split(frame) -> SplitTensors:  # the tokenizer's own ids, special tokens included
+        rows = tokenize_for_teacher(tokenizer, frame["text"].tolist(), config.max_length) if len(frame) else []
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+        flat = torch.tensor([t for r in rows for t in r], dtype=torch.int64)
+        return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths),
+                            labels=torch.tensor(frame["label"].to_numpy(), dtype=torch.int64))
+
+    splits = {"train": split(train), "valid": split(dataset.split("valid").iloc[:0] if config.include_valid else dataset.split("valid")),
+              "test": split(dataset.split("test"))}
+    lengths = splits["train"].encoded.lengths
+    unk_rate = float((splits["train"].encoded.ids == tokenizer.unk_token_id).sum()) / max(1, int(lengths.sum()))
+    logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(lengths), float(lengths.float().mean()),
+                100 * unk_rate)
+    identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
+                           and not (k in FINETUNE_ADDED_LATER and v == FINETUNE_ADDED_LATER[k])},
+                "dataset": dataset.fingerprint, "train": len(lengths),
+                "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
+    classifier = SequenceClassifier(model, pad_id=tokenizer.pad_token_id or 0)
+    trainer = Trainer(classifier, config=finetune_training_config(config, has_valid=bool(len(splits["valid"]))),
+                      loss=DistillationLoss(kind="ce"), identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+                      train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
+                      callbacks=[_OnStep(on_step)] if on_step else [], label_names=dataset.label_names)
+    try:
+        metrics = trainer.fit(resume=True)  # the same command continues an interrupted fine-tuning
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"fine-tuning stopped at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}; rerun the "
+                                f"same command to resume from {state_dir}") from None
+
+    has_valid = bool(len(splits["valid"]))
+    report = {
+        "base": config.base,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "num_labels": dataset.num_labels,
+        "label_names": list(dataset.label_names),
+        "train_examples": len(lengths),
+        "train_unk_rate": unk_rate,
+        "config": config.to_dict(),
+        "history": metrics["history"],
+        "best_epoch": metrics["best_epoch"],
+        "valid_accuracy": metrics["valid_accuracy"] if has_valid else None,
+        "valid_macro_f1": metrics["valid_macro_f1"] if has_valid else None,
+        "test_accuracy": metrics["test_accuracy"],
+        "test_macro_f1": metrics["test_macro_f1"],
+        "test_per_class": metrics["test_per_class"],
+        "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
+        **({"masked_lm": mlm_report} if mlm_report else {}),
+        "train_seconds": metrics["train_seconds"],
+        "seconds": round(time.perf_counter() - start, 1),
+        "device": str(device),
+    }
+    with atomic_dir(out) as staging:
+        model.save_pretrained(staging)  # safetensors; the Trainer left the best epoch's weights in the model
+        tokenizer.save_pretrained(staging)
+        write_json(staging / "eval.json", report)
+    shutil.rmtree(state_dir, ignore_errors=True)  # the teacher is in place: its fine-tuning state is spent
+    return report

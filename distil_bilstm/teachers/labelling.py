@@ -1,0 +1,76 @@
+"""A teacher run once over a dataset into its logit store, chunk by chunk and resumably.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import numpy as np
+
+from .teacher import Teacher, accuracy
+
+logger = logging.getLogger(__name__)
+
+
+def cache_dataset_logits(
+    teacher: Teacher,
+    dataset,
+    *,
+    store_dir: str | os.PathLike,
+    batch_size: int = 128,
+    max_length: int = 128,
+    chunk_size: int = 8192,
+    recompute: bool = False,
+    progress: bool = True,
+    chunk_runner=None,
+):
+    """Run ``teacher`` once over every example of ``dataset`` into an idx-keyed logit store.
+
+    Returns a ``BuildResult``; its header carries the teacher's accuracy on each labelled split.
+    ``chunk_runner``: compute the chunks elsewhere (see ``logit_store.build_store``).
+    """
+    from .store import build_store
+
+    if dataset.num_labels and teacher.num_labels != dataset.num_labels:
+        raise ValueError(f"teacher {teacher.path} has {teacher.num_labels} labels but {dataset.name} has {dataset.num_labels}")
+    table = dataset.table
+
+    def summarize(logits: np.ndarray) -> dict:
+        result = {}
+        for split in ("train", "valid", "test"):
+            rows = (table["split"] == split).to_numpy() & (table["label"] >= 0).to_numpy()
+            if rows.any():
+                result[f"teacher_{split}_accuracy"] = accuracy(logits[rows], table["label"].to_numpy()[rows])
+        # wall time of the process that finished the store (a resumed build counts its last part)
+        result["labelling_seconds"] = round(time.perf_counter() - start, 1)
+        return result
+
+    header = {
+        "teacher_path": str(teacher.path),
+        "teacher_hash": teacher.weights_hash,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "num_labels": teacher.num_labels,
+        "label_names": list(dataset.label_names),
+        "max_length": max_length,
+        "teacher_trained_on": teacher.trained_on,
+        "runtime": teacher.runtime,
+        **({"runtime_check": teacher.check} if teacher.check else {}),
+    }
+    start = time.perf_counter()
+
+    def compute(texts, advance):
+        return teacher.logits(texts, batch_size=batch_size, max_length=max_length, progress=False, on_batch=advance)
+
+    result = build_store(store_dir, texts=table["text"].tolist(), compute=compute, header=header,
+                         chunk_size=chunk_size, recompute=recompute, summarize=summarize, progress=progress,
+                         chunk_runner=chunk_runner)
+    seconds = time.perf_counter() - start
+    if result.computed_examples:
+        logger.info("teacher ran on %d examples in %.1f s (%.0f examples/s)", result.computed_examples, seconds,
+                    result.computed_examples / seconds)
+    else:
+        logger.info("0 teacher forward passes: every logit came from %s", store_dir)
+    return result

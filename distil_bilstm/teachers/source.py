@@ -1,0 +1,59 @@
+"""``teacher_path`` resolved once: a logit store, or a teacher checkpoint whose stores live under
+``cache_dir``. Everything that needs the teacher's logits, its transfer-set logits or its weights
+asks this object instead of re-guessing from the path.
+
+    store S:       logits  S                          transfer sets  S.transfer.<stem> (beside S)
+    checkpoint C:  logits  <cache_dir>/<C's name>/<dataset>   transfer sets  <cache_dir>/<C's name>/<dataset>.transfer.<stem>
+
+For a store made by ``teacher logits`` both rules name the same folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data.datasets import transfer_name
+from .store import HEADER, default_store_dir
+
+
+@dataclass(frozen=True)
+class TeacherSource:
+    path: Path
+    is_store: bool
+    cache_dir: Path
+
+    @classmethod
+    def resolve(cls, teacher_path: str | os.PathLike, *, cache_dir: str | os.PathLike) -> "TeacherSource":
+        path = Path(teacher_path)
+        return cls(path=path, is_store=(path / HEADER).is_file(), cache_dir=Path(cache_dir))
+
+    def store_dir(self, dataset_name: str) -> Path:
+        """The folder holding (or about to hold) the teacher's logits of ``dataset_name``."""
+        return self.path if self.is_store else default_store_dir(self.cache_dir, self.path.name, dataset_name)
+
+    def transfer_store_dir(self, dataset_name: str, transfer_path: str | os.PathLike) -> Path:
+        if self.is_store:
+            return self.path.parent / transfer_name(self.path.name, transfer_path)
+        return default_store_dir(self.cache_dir, self.path.name, transfer_name(dataset_name, transfer_path))
+
+    def checkpoint_dir(self, store_header: dict | None = None) -> Path:
+        """The teacher's weights: the checkpoint itself, the one a store records it came from, or, for
+        an ensemble's store, its one member that is a checkpoint (a TF-IDF member has no layers)."""
+        if not self.is_store and (self.path / "config.json").is_file():
+            return self.path
+        header = store_header or {}
+        if not self.is_store:
+            recorded = [self.path]
+        elif header.get("members"):
+            recorded = [Path(m.get("teacher_path", "")) for m in header["members"]]
+        else:
+            recorded = [Path(header.get("teacher_path", ""))]
+        found = [path for path in recorded if (path / "config.json").is_file()]
+        if len(found) != 1:
+            named = ", ".join(str(p) for p in recorded)
+            why = "are not one" if not found else "are all checkpoints: which one is ambiguous"
+            raise FileNotFoundError(f"embedding_init=teacher and transformer students need the teacher checkpoint; "
+                                    f"{self.path} and {named} {why}")
+        return found[0]

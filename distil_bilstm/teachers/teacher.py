@@ -1,0 +1,230 @@
+"""Teachers: load a Hugging Face sequence classifier (or a TF-IDF baseline run) and run it over texts.
+
+Any ``AutoModelForSequenceClassification`` checkpoint works (BERT, ELECTRA, RoBERTa, DistilBERT,
+MiniLM…) together with its own tokenizer, from a local folder or a hub id where a network exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from ..training.batching import length_sorted_batches
+from ..training.masks import masked_mean
+from ..utils import read_json, resolve_device, sha256_file
+
+logger = logging.getLogger(__name__)
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+@dataclass
+class Teacher:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    path: str
+    weights_hash: str  # sha256 of config + weights: a changed teacher makes its logit caches stale
+    device: torch.device
+    trained_on: list[str] | None = None  # dataset splits it was trained on (eval.json); None: not recorded
+
+    runtime = "torch"  # what computes the logits (teacher_runtime.OnnxTeacher: onnx, onnx-int8)
+    check: dict | None = None  # a non-reference runtime's agreement with torch
+
+    @property
+    def num_labels(self) -> int:
+        return int(self.model.config.num_labels)
+
+    def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True,
+               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        return predict_logits(self, texts, batch_size=batch_size, max_length=max_length, progress=progress, on_batch=on_batch)
+
+    @property
+    def name(self) -> str:
+        return teacher_name(self.path)
+
+
+def teacher_name(path: str | os.PathLike) -> str:
+    """The folder name teachers' stores and exports are filed under."""
+    return Path(path).name or str(path).replace("/", "_")
+
+
+@dataclass
+class NgramTeacher:
+    """A baseline run (``distil-bilstm baseline``) used as a teacher: its logits are its
+    log-probabilities, so an ensemble or a student sees exactly its probabilities."""
+
+    model: "object"  # ngrams.TfidfLinearModel
+    path: str
+    weights_hash: str
+    num_labels: int
+    trained_on: list[str] | None = None
+    runtime = "numpy"
+    check = None
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def logits(self, texts: Sequence[str], **_) -> np.ndarray:
+        logits = self.model.logits(texts).astype(np.float64)
+        return (logits - logsumexp(logits)).astype(np.float32)
+
+
+def logsumexp(logits: np.ndarray) -> np.ndarray:
+    """``log Σ_j exp(z_j)`` per row, kept as a column ``(N, 1)``."""
+    top = logits.max(axis=1, keepdims=True)
+    return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+
+
+def load_ngram_teacher(path: str | os.PathLike) -> NgramTeacher:
+    from ..baselines.ngrams import TfidfLinearModel
+    from ..runs.rundir import RunDir, split_student_json
+
+    run = RunDir(path)
+    _, _, label_names = split_student_json(run.read_student())
+    digest = hashlib.sha256()
+    for file in (run.weights_file, *sorted(run.vocab_dir.iterdir())):
+        digest.update(sha256_file(file).encode())
+    return NgramTeacher(TfidfLinearModel.load_run(run.path), str(path), digest.hexdigest(), len(label_names), ["train"])
+
+
+def teacher_weights_hash(path: str | os.PathLike) -> str:
+    """sha256 over ``config.json`` and the weight files of a checkpoint folder."""
+    folder = Path(path)
+    digest = hashlib.sha256()
+    files = [folder / "config.json"] + sorted(p for p in folder.iterdir() if p.name in WEIGHT_FILES or p.name.endswith(".safetensors"))
+    for file in files:
+        if file.is_file():
+            digest.update(file.name.encode())
+            digest.update(sha256_file(file).encode())
+    return digest.hexdigest()
+
+
+def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto", num_labels: int | None = None) -> Teacher:
+    """Load a fine-tuned classifier and its tokenizer; check it has ``num_labels`` outputs."""
+    device = resolve_device(device)
+    path = str(path)
+    if _is_baseline_run(path):
+        teacher = load_ngram_teacher(path)
+        if num_labels is not None and teacher.num_labels != num_labels:
+            raise ValueError(f"baseline {path} has {teacher.num_labels} labels but the dataset has {num_labels}")
+        return teacher
+    local = Path(path).is_dir()
+    if not local and (Path(path).exists() or path.startswith((".", "/"))):
+        raise FileNotFoundError(f"{path}: not a checkpoint folder (expected config.json and model weights)")
+    if local and not (Path(path) / "config.json").is_file():
+        raise FileNotFoundError(f"{path}: no config.json; is this a Hugging Face checkpoint folder?")
+    model = AutoModelForSequenceClassification.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if num_labels is not None and model.config.num_labels != num_labels:
+        raise ValueError(f"teacher {path} has {model.config.num_labels} labels but the dataset has {num_labels}")
+    model.to(device).eval()
+    weights_hash = teacher_weights_hash(path) if local else f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
+    eval_file = Path(path) / "eval.json"
+    trained_on = read_json(eval_file).get("trained_on") if local and eval_file.is_file() else None
+    return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device, trained_on=trained_on)
+
+
+def _is_baseline_run(path: str) -> bool:
+    from ..runs.rundir import RunDir
+
+    run = RunDir(path)
+    return run.is_run() and run.read_student().get("architecture") == "tfidf-lr"
+
+
+# --------------------------------------------------------------------------------------------
+# batching
+
+
+def tokenize_for_teacher(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+
+
+def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (batch, longest row)."""
+    longest = max(len(r) for r in rows)
+    ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), longest), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def predict_logits(
+    teacher: Teacher,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 128,
+    max_length: int = 128,
+    progress: bool = True,
+    desc: str = "teacher",
+    on_batch: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Teacher logits ``(len(texts), num_labels)`` float32, in the order of ``texts``.
+    ``on_batch(n)`` is called after each batch of ``n`` texts (a caller's own progress bar)."""
+    model = teacher.model
+    model.eval()
+
+    @torch.inference_mode()
+    def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        return model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits.float().cpu().numpy()
+
+    return batched_logits(teacher.tokenizer, texts, forward, width=teacher.num_labels, batch_size=batch_size,
+                          max_length=max_length, progress=progress, desc=desc, on_batch=on_batch)
+
+
+def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], forward: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
+                   *, width: int, batch_size: int, max_length: int, progress: bool = True, desc: str = "teacher",
+                   on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    """``forward(input_ids, attention_mask)`` → ``(batch, width)`` over length-sorted batches of
+    ``texts``, results ``(len(texts), width)`` in the order of ``texts``: the loop every teacher
+    runtime (torch, ONNX) and the teacher's sentence states share."""
+    pad_id = tokenizer.pad_token_id or 0
+    encoded = tokenize_for_teacher(tokenizer, texts, max_length)
+    out = np.zeros((len(texts), width), dtype=np.float32)
+    bar = tqdm(total=len(texts), desc=desc, unit="ex", disable=not progress, leave=False)
+    for positions in length_sorted_batches([len(e) for e in encoded], batch_size):
+        ids, mask = pad_batch([encoded[p] for p in positions], pad_id)
+        out[positions] = forward(ids, mask)
+        bar.update(len(positions))
+        if on_batch:
+            on_batch(len(positions))
+    bar.close()
+    return out
+
+
+def sentence_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128,
+                    desc: str = "teacher states") -> np.ndarray:
+    """The teacher's last-layer token states averaged over each text's tokens (padding excluded),
+    ``(len(texts), hidden)`` float32: the targets of the cosine hidden-state loss."""
+    model = teacher.model
+    model.eval()
+
+    @torch.inference_mode()
+    def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        mask = mask.to(teacher.device)
+        states = model.base_model(input_ids=ids.to(teacher.device), attention_mask=mask).last_hidden_state  # (batch, seq, hidden)
+        return masked_mean(states, mask).float().cpu().numpy()
+
+    return batched_logits(teacher.tokenizer, texts, forward, width=model.config.hidden_size, batch_size=batch_size,
+                          max_length=max_length, desc=desc)
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return float((np.asarray(logits).argmax(axis=1) == np.asarray(labels)).mean()) if len(labels) else float("nan")

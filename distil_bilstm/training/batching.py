@@ -1,0 +1,71 @@
+"""Length-aware batching shared by the teacher and the students: little padding, deterministic; and
+``SplitTensors``, one split ready for it."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import torch
+
+if TYPE_CHECKING:  # inference batches with this module and must not import the tokenizer code
+    from ..data.vocab import ConcatEncoded, EncodedTexts
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Positions grouped into batches of similar length (longest first), for inference."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 50) -> list[np.ndarray]:
+    """Training batches: shuffle, sort within buckets of ``bucket_batches`` batches, shuffle batches.
+
+    Sorting inside a bucket keeps padding low while the shuffles keep batches varied; the result
+    depends only on ``lengths`` and the state of ``rng``.
+    """
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    lengths = np.asarray(lengths)
+    batches = []
+    bucket = batch_size * bucket_batches
+    for start in range(0, len(order), bucket):
+        chunk = np.asarray(order[start : start + bucket])
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+@dataclass
+class SplitTensors:
+    """One split, ready for batching: row ``i`` has tokens ``encoded[i]``, gold label ``labels[i]``
+    (-1 when unlabelled) and teacher logits ``teacher[i]`` (gathered once from the store by idx)."""
+
+    encoded: EncodedTexts | ConcatEncoded
+    labels: torch.Tensor  # (N,) int64
+    teacher: torch.Tensor | None = None  # (N, num_labels) float32
+    teacher_features: torch.Tensor | None = None  # (N, hidden) float32: the teacher's states a hidden loss compares
+    # rows from pool_start on form a pool (transfer sets) of which pool_per_epoch are drawn each
+    # epoch; the rows before it are used every epoch. None: every row, every epoch.
+    pool_start: int | None = None
+    pool_per_epoch: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def epoch_rows(self, *, seed: int, epoch: int) -> np.ndarray:
+        """The rows one training epoch uses: a pure function of (seed, epoch), so resume replays it."""
+        everything = np.arange(len(self), dtype=np.int64)
+        if self.pool_start is None or self.pool_per_epoch is None or self.pool_per_epoch >= len(self) - self.pool_start:
+            return everything
+        rng = np.random.default_rng([seed, epoch])
+        drawn = self.pool_start + rng.choice(len(self) - self.pool_start, size=self.pool_per_epoch, replace=False)
+        return np.concatenate([everything[: self.pool_start], np.sort(drawn)])
+
+    def epoch_size(self) -> int:
+        if self.pool_start is None or self.pool_per_epoch is None:
+            return len(self)
+        return self.pool_start + min(self.pool_per_epoch, len(self) - self.pool_start)

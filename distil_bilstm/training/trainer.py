@@ -1,0 +1,245 @@
+"""Trainer: fits any ``model(input_ids, lengths) -> logits`` to gold labels and teacher logits.
+
+It knows nothing about the model beyond that call (and, when the loss compares hidden states,
+``model(input_ids, lengths, return_features=True) -> (logits, features)``), takes its own
+``TrainingConfig`` (optimiser, schedule, epochs, early stopping) and the loss as a callable, and
+nothing of the run's config: students of every family and teacher fine-tuning all train here. Optional behaviour (TensorBoard) hangs on
+callbacks. Per epoch it evaluates on the valid split (accuracy, macro-F1, per-class scores), keeps
+the best weights by ``select_metric`` (valid accuracy or macro-F1), stops early after
+``patience`` epochs without improvement, and at the end reports the test scores of the best
+weights.
+
+Resuming is exact: the checkpoint holds model, optimizer, scheduler, torch RNG state, epoch and
+step, and each epoch's batch order is a pure function of (seed, epoch), so a resumed run reaches
+the same final weights as an uninterrupted one. Ctrl-C finishes the current step, saves a
+checkpoint and stops; a second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..runs.rundir import RunDir
+from .batching import SplitTensors, bucketed_batches, length_sorted_batches
+from .callbacks import Callback, ctrl_c_requests_stop
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from .config import TrainingConfig
+from .losses import DistillationLoss
+from .metrics import classification_scores
+from .optim import PER_BATCH_SCHEDULERS, make_optimizer, make_scheduler
+from .selection import BestEpoch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Callback", "SplitTensors", "Trainer"]
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        config: TrainingConfig,
+        loss: DistillationLoss,
+        identity: str,
+        train: SplitTensors,
+        valid: SplitTensors,
+        test: SplitTensors | None,
+        run_dir: str | Path,
+        device: torch.device,
+        callbacks: Sequence[Callback] = (),
+        label_names: Sequence[str] | None = None,
+    ):
+        if loss.needs_teacher and train.teacher is None:
+            raise ValueError(f"loss {loss.kind!r} needs teacher logits for the training split")
+        if loss.needs_features and train.teacher_features is None:
+            raise ValueError(f"hidden loss {loss.hidden!r} needs the teacher's hidden states for the training split")
+        self.model = model.to(device)
+        self.config = config
+        self.loss = loss
+        self.identity = identity  # of the run: a checkpoint of another run is refused on resume
+        self.train_data, self.valid_data, self.test_data = train, valid, test
+        self.run = RunDir(run_dir)  # where checkpoints and the best weights go
+        self.device = device
+        self.callbacks = list(callbacks)
+        self.label_names = list(label_names) if label_names else None  # per-class scores are keyed by them
+        self.optimizer = make_optimizer(self.model, config)
+        self.steps_per_epoch = math.ceil(train.epoch_size() / config.batch_size)
+        self.scheduler = make_scheduler(self.optimizer, config, steps_per_epoch=self.steps_per_epoch)
+        # progress state: all of it goes into the checkpoint (checkpoint.PROGRESS, best, history)
+        self.epoch = 0  # epochs fully done
+        self.step_in_epoch = 0  # steps done inside the current epoch
+        self.global_step = 0
+        self.best = BestEpoch(patience=config.patience)
+        self.train_seconds = 0.0
+        self.train_examples_seen = 0
+        self.epoch_loss_sum, self.epoch_loss_n = 0.0, 0  # this epoch's so far: a resumed epoch reports the whole mean
+        self.history: list[dict] = []
+        self.stop_requested = False
+
+    def request_stop(self) -> None:
+        """Stop after the current step, saving a checkpoint (what Ctrl-C does)."""
+        self.stop_requested = True
+
+    # ------------------------------------------------------------------ batches
+
+    def epoch_batches(self, epoch: int) -> list:
+        """The batch order of ``epoch``: depends only on (seed, epoch), so resume replays it."""
+        rng = random.Random(self.config.seed * 1_000_003 + epoch)
+        rows = self.train_data.epoch_rows(seed=self.config.seed, epoch=epoch)  # (epoch_size,)
+        lengths = self.train_data.encoded.lengths.numpy()[rows]
+        return [rows[positions] for positions in bucketed_batches(lengths.tolist(), self.config.batch_size, rng)]
+
+    def _batch(self, split: SplitTensors, rows: torch.Tensor):
+        input_ids, lengths = split.encoded.batch(rows)
+        teacher = split.teacher.index_select(0, rows).to(self.device) if split.teacher is not None else None
+        return input_ids.to(self.device), lengths, split.labels.index_select(0, rows).to(self.device), teacher
+
+    # ------------------------------------------------------------------ training
+
+    def fit(self, *, resume: bool = False) -> dict:
+        """Train until ``train_epoch`` epochs or early stopping; returns the final metrics (test
+        scores of the best epoch's weights)."""
+        self.run.mkdir()
+        if resume and self.run.has_checkpoint():
+            load_checkpoint(self, self.run.checkpoint_file)
+            logger.info("resumed from %s at epoch %d step %d", self.run.checkpoint_file, self.epoch + 1, self.step_in_epoch)
+        with ctrl_c_requests_stop(self):
+            while self.epoch < self.config.train_epoch and not self.best.stopped:
+                train_loss = self.train_epoch()
+                self._end_epoch(train_loss, self.evaluate(self.valid_data))
+        return self._final_metrics()
+
+    def train_epoch(self) -> float:
+        """Run the rest of the current epoch; returns its mean training loss."""
+        batches = self.epoch_batches(self.epoch)
+        bar = tqdm(total=len(batches), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{self.config.train_epoch}",
+                   unit="batch", leave=False)
+        self.model.train()
+        start = time.perf_counter()
+        for positions in batches[self.step_in_epoch :]:
+            value = self._train_step(torch.from_numpy(positions))
+            bar.set_postfix(loss=f"{value:.4f}", refresh=False)
+            bar.update(1)
+            every = self.config.checkpoint_every
+            if self.stop_requested or (every and self.global_step % every == 0 and self.step_in_epoch < len(batches)):
+                self.train_seconds, start = self.train_seconds + time.perf_counter() - start, time.perf_counter()
+                save_checkpoint(self, self.run.checkpoint_file)
+            if self.stop_requested:
+                bar.close()
+                raise KeyboardInterrupt(f"stopped at epoch {self.epoch + 1} step {self.step_in_epoch}; checkpoint saved in {self.run.path}")
+        bar.close()
+        self.train_seconds += time.perf_counter() - start
+        mean = self.epoch_loss_sum / max(1, self.epoch_loss_n)
+        self.epoch_loss_sum, self.epoch_loss_n = 0.0, 0
+        return mean
+
+    def _train_step(self, rows: torch.Tensor) -> float:
+        """One optimiser update on the training rows ``rows``; returns the batch's loss."""
+        c = self.config
+        input_ids, lengths, labels, teacher = self._batch(self.train_data, rows)
+        if self.loss.needs_features:
+            logits, features = self.model(input_ids, lengths, return_features=True)  # (batch, labels), (batch, hidden)
+            target = self.train_data.teacher_features.index_select(0, rows).to(self.device)
+            loss = self.loss(logits, teacher, labels, h_s=features, h_t=target)
+        else:
+            logits = self.model(input_ids, lengths)  # (batch, labels)
+            loss = self.loss(logits, teacher, labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if c.clip_grad:
+            nn.utils.clip_grad_norm_(self.model.parameters(), c.clip_grad)
+        self.optimizer.step()
+        if c.scheduler in PER_BATCH_SCHEDULERS:
+            self.scheduler.step()
+        self.step_in_epoch += 1
+        self.global_step += 1
+        value = loss.item()
+        self.epoch_loss_sum += value * len(rows)
+        self.epoch_loss_n += len(rows)
+        self.train_examples_seen += len(rows)
+        if self.global_step % c.log_every == 0:
+            for cb in self.callbacks:
+                cb.on_step(self, loss=value, lr=self.optimizer.param_groups[0]["lr"])
+        return value
+
+    def _end_epoch(self, train_loss: float, valid: dict) -> None:
+        """Keep the weights if the epoch is the best, step a per-epoch schedule, report, checkpoint."""
+        improved = self.best.update(valid, epoch=self.epoch + 1, select_metric=self.config.select_metric,
+                                    has_valid=bool(len(self.valid_data)))
+        if improved:
+            save_weights(self.model, self.run.weights_file)
+        if self.config.scheduler == "step":
+            with warnings.catch_warnings():
+                # A resume that lands on an epoch's last step takes no optimizer.step() in this
+                # process before this call; PyTorch then warns although the order is right.
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+                self.scheduler.step()
+        metrics = {"epoch": self.epoch + 1, "train_loss": train_loss, "valid_accuracy": valid["accuracy"],
+                   "valid_macro_f1": valid["macro_f1"], "valid_loss": valid["loss"],
+                   "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
+        self.history.append(metrics)
+        logger.info("epoch %d: train loss %.4f, valid acc %.4f%s", self.epoch + 1, train_loss, valid["accuracy"],
+                    " (best)" if improved else "")
+        self.epoch += 1
+        self.step_in_epoch = 0
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, metrics=metrics)
+        save_checkpoint(self, self.run.checkpoint_file)
+
+    @torch.inference_mode()
+    def evaluate(self, split: SplitTensors) -> dict:
+        """Accuracy, macro-F1, per-class scores and CE loss on gold labels (rows with label -1 are skipped)."""
+        self.model.eval()
+        gold, predicted, loss_sum = [], [], 0.0
+        num_labels = None
+        for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
+            input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
+            logits = self.model(input_ids, lengths)  # (batch, labels)
+            num_labels = logits.shape[1]
+            keep = labels >= 0
+            if keep.any():
+                loss_sum += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum"))
+                gold.append(labels[keep].cpu().numpy())
+                predicted.append(logits.argmax(dim=1)[keep].cpu().numpy())
+        if not gold:
+            return {"accuracy": float("nan"), "macro_f1": float("nan"), "loss": float("nan"), "per_class": {}}
+        names = self.label_names or [str(i) for i in range(num_labels)]
+        scores = classification_scores(np.concatenate(gold), np.concatenate(predicted), names)
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "loss": loss_sum / scores["examples"],
+                "per_class": scores["per_class"]}
+
+    def _final_metrics(self) -> dict:
+        load_weights(self.model, self.run.weights_file, device=self.device)
+        test = self.evaluate(self.test_data) if self.test_data is not None and len(self.test_data) else {}
+        metrics = {
+            "select_metric": self.config.select_metric,
+            "valid_accuracy": self.best.best_valid_accuracy,
+            "valid_macro_f1": self.best.best_valid_macro_f1,
+            "test_accuracy": test.get("accuracy"),
+            "test_macro_f1": test.get("macro_f1"),
+            "test_per_class": test.get("per_class"),
+            "best_epoch": self.best.best_epoch,
+            "epochs_trained": self.epoch,
+            "early_stopped": self.best.stopped,
+            "params": sum(p.numel() for p in self.model.parameters()),
+            "size_bytes": self.run.weights_file.stat().st_size,
+            "train_seconds": round(self.train_seconds, 2),
+            "examples_per_second": round(self.train_examples_seen / self.train_seconds, 1) if self.train_seconds else None,
+            "history": self.history,
+        }
+        for cb in self.callbacks:
+            cb.on_fit_end(self, metrics=metrics)
+        return metrics
