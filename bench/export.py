@@ -31,7 +31,7 @@ from distil_bilstm.data.datasets import load_dataset  # noqa: E402
 from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E402
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
 from distil_bilstm.teachers.store import default_store_dir  # noqa: E402
-from distil_bilstm.runs.rundir import RunDir  # noqa: E402
+from distil_bilstm.rundir import RunDir  # noqa: E402
 from distil_bilstm.teachers.teacher import load_teacher, predict_logits  # noqa: E402
 from distil_bilstm.utils import read_json  # noqa: E402
 

@@ -8,7 +8,7 @@ time and epochs (from the run's metrics), then CPU examples/s at batch 1 and bat
 size and accuracy too). Speed ratios are against the teacher timed in the same process.
 
     python bench/families.py --data-dir ../shared/data                      # table + JSON
-    python bench/families.py --data-dir ../shared/data --readme README.md   # and README's block
+    python bench/families.py --data-dir ../shared/data --readme docs/results.md   # and the block in docs/results.md
 
 Time nothing else while it runs: on 2 cores the numbers collapse. Writes bench/results/families.json.
 """

@@ -7,7 +7,7 @@ per epoch), teacher labelling time of those transfer rows, student training time
 
     python bench/results.py --set data_dir=../shared/data             # table from finished runs
     python bench/results.py --set data_dir=../shared/data --train     # train what is missing first
-    python bench/results.py --set data_dir=../shared/data --readme README.md   # rewrite README's block
+    python bench/results.py --set data_dir=../shared/data --readme docs/results.md   # rewrite the block in docs/results.md
 
 Selection is on validation only (early stopping); the accuracy column is read, never tuned on.
 Writes bench/results/results.json.
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.runs.grid import load_grid, run_grid  # noqa: E402
-from distil_bilstm.runs.rundir import RunDir  # noqa: E402
+from distil_bilstm.rundir import RunDir  # noqa: E402
 from distil_bilstm.utils import read_json  # noqa: E402
 from readme_block import rewrite_block  # noqa: E402  (bench/, this script's folder)
 

@@ -43,7 +43,7 @@ _PUBLIC = {
     "DistillationLoss": "training.losses",
     # runs
     "DistilConfig": "runs.config",
-    "RunDir": "runs.rundir",
+    "RunDir": "rundir",
     "RunResources": "runs.pipeline",
     "run_distillation": "runs.pipeline",
     "plan_grid": "runs.grid",

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     import torch
 
@@ -120,3 +122,10 @@ def count_lines(path: str | Path) -> int:
     """Newlines in a file, read in 1 MiB blocks (for progress bars' totals)."""
     with open(path, "rb") as fh:
         return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``(N, C)`` logits, shifted by each row's max for stability."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)

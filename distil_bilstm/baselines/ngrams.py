@@ -104,7 +104,7 @@ class TfidfLinearModel:
     @classmethod
     def load_run(cls, path: str | Path) -> "TfidfLinearModel":
         """The model of a baseline run folder (``distil-bilstm baseline``)."""
-        from ..runs.rundir import RunDir
+        from ..rundir import RunDir
 
         run = RunDir(path)
         return cls.load(weights_file=run.weights_file, vocab_file=run.vocab_dir / VOCAB_FILE)

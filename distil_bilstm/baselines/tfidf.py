@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.datasets import DataConfig, Dataset, load_dataset
 from .ngrams import VOCAB_FILE, TfidfLinearModel
-from ..runs.rundir import RunDir
+from ..rundir import RunDir
 from ..utils import atomic_path, path_safe, write_json
 
 logger = logging.getLogger(__name__)

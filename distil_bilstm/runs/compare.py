@@ -15,7 +15,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .rundir import RunDir
+from ..rundir import RunDir
 from ..students.registry import family_label
 from ..utils import read_json
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from .config import DistilConfig, apply_overrides, load_mapping
-from .rundir import RunDir
+from ..rundir import RunDir
 from ..utils import write_json
 
 logger = logging.getLogger(__name__)

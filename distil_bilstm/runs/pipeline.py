@@ -21,7 +21,7 @@ from .config import DistilConfig
 from ..data.datasets import DataConfig, Dataset, load_dataset, load_transfer_set
 from ..students.embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
 from ..teachers.store import LogitStore
-from .rundir import RunDir
+from ..rundir import RunDir
 from ..students.registry import STUDENTS, make_student
 from ..data.vocab import (
     ConcatEncoded,

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .inference import OnnxBackend, TorchBackend
-from ..runs.rundir import ExportDir, RunDir, split_student_json
+from ..rundir import ExportDir, RunDir, split_student_json
 from ..students.registry import STUDENTS
 from ..utils import atomic_dir
 

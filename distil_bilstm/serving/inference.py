@@ -23,8 +23,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ..training.batching import length_sorted_batches
-from ..runs.rundir import ExportDir, RunDir, split_student_json
-from ..utils import read_json
+from ..rundir import ExportDir, RunDir, split_student_json
+from ..utils import read_json, softmax
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,6 @@ def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = row
     return input_ids, lengths
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 # --------------------------------------------------------------------------------------------

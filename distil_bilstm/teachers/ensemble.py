@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..serving.inference import softmax
+from ..utils import softmax
 from .store import LogitStore, finish_store
 
 logger = logging.getLogger(__name__)

@@ -93,7 +93,7 @@ def logsumexp(logits: np.ndarray) -> np.ndarray:
 
 def load_ngram_teacher(path: str | os.PathLike) -> NgramTeacher:
     from ..baselines.ngrams import TfidfLinearModel
-    from ..runs.rundir import RunDir, split_student_json
+    from ..rundir import RunDir, split_student_json
 
     run = RunDir(path)
     _, _, label_names = split_student_json(run.read_student())
@@ -141,7 +141,7 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
 
 
 def _is_baseline_run(path: str) -> bool:
-    from ..runs.rundir import RunDir
+    from ..rundir import RunDir
 
     run = RunDir(path)
     return run.is_run() and run.read_student().get("architecture") == "tfidf-lr"

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..runs.rundir import RunDir
+from ..rundir import RunDir
 from .batching import SplitTensors, bucketed_batches, length_sorted_batches
 from .callbacks import Callback, ctrl_c_requests_stop
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights

@@ -21,7 +21,7 @@ from distil_bilstm.students.embeddings import (
 from distil_bilstm.runs.pipeline import RunResources, ensure_vocab, run_distillation
 from distil_bilstm.data.vocab import load_vocab
 
-from .conftest import write_reviews
+from ..conftest import write_reviews
 
 @pytest.fixture
 def reviews(tmp_path):

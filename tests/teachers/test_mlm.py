@@ -9,7 +9,7 @@ from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.mlm import MlmConfig, continue_pretraining, mask_tokens
 from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
 
-from .conftest import write_reviews
+from ..conftest import write_reviews
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ import pytest
 from distil_bilstm.runs.config import DistilConfig, apply_overrides, parse_override
 from distil_bilstm.students.registry import make_student
 
+from ..conftest import REPO
+
 
 def test_yaml_with_overrides(tmp_path):
     path = tmp_path / "c.yaml"
@@ -58,11 +60,9 @@ def test_run_name_comes_from_hyperparameters():
 
 
 def test_shipped_configs_are_valid():
-    from pathlib import Path
-
     from distil_bilstm.runs.grid import load_grid
 
-    configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    configs = sorted((REPO / "configs").glob("*.yaml"))
     assert len(configs) >= 4
     for path in configs:
         if "grid" in path.stem:  # list values are grid axes; every combination must be valid

@@ -11,7 +11,7 @@ from distil_bilstm.cli import main
 from distil_bilstm.serving.inference import Predictor
 from distil_bilstm.baselines.ngrams import TfidfBlock, char_wb_ngrams, word_ngrams
 
-from .conftest import write_reviews
+from ..conftest import write_reviews
 
 TEXTS = ["정말  재미있는 영화!! 최고", "a  Moving, FUNNY film", "", "x", "돈이 아까운 영화 boring and dull ㅋㅋ",
          "tab\tand\nnewline separated words"]
@@ -47,7 +47,7 @@ def test_baseline_run_round_trips_without_pickle(tmp_path, name):
     from distil_bilstm.baselines.tfidf import _vectorizers
     from distil_bilstm.data.datasets import load_dataset
 
-    from .test_multiclass import write_hate_speech
+    from ..runs.test_multiclass import write_hate_speech
 
     data_dir = write_reviews(tmp_path / "data") if name == "sst2" else write_hate_speech(tmp_path / "data")
     config = BaselineConfig(dataset=name, data_dir=str(data_dir), c_values=[0.5, 4.0], run_root=str(tmp_path / "runs"))

@@ -17,7 +17,7 @@ from distil_bilstm.runs.grid import (
     threads_per_worker,
 )
 from distil_bilstm.runs.pipeline import RunResources
-from tests.test_trainer import StopAt  # Ctrl-C stand-in: asks the Trainer to checkpoint and stop
+from tests.training.test_trainer import StopAt  # Ctrl-C stand-in: asks the Trainer to checkpoint and stop
 
 
 def tiny_grid(tmp_path, small_nsmc, teacher_dir, **axes) -> dict:

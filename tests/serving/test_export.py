@@ -3,7 +3,6 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,14 +11,15 @@ from distil_bilstm.cli import main
 from distil_bilstm.serving.export import ExportConfig, export_student
 from distil_bilstm.serving.inference import Predictor
 
+from ..conftest import REPO
 from .test_inference import TEXTS
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REFERENCE = REPO / "docs" / "reference.md"
 
 
-def readme_onnx_example() -> str:
-    """The Python block under README's "An export runs without this package" paragraph."""
-    text = README.read_text(encoding="utf-8")
+def reference_onnx_example() -> str:
+    """The Python block under docs/reference.md's "An export runs without this package" paragraph."""
+    text = REFERENCE.read_text(encoding="utf-8")
     start = text.index("```python", text.index("An export runs without this package"))
     return text[start + len("```python"): text.index("```", start + 9)]
 
@@ -46,9 +46,9 @@ def test_int8_export_is_smaller_and_close(tiny_run, tmp_path):
     assert np.mean([a == b for a, b in zip(torch_labels, int8_labels)]) >= 0.8
 
 
-def test_readme_example_runs_an_export_without_this_package(tiny_run, tmp_path):
+def test_reference_example_runs_an_export_without_this_package(tiny_run, tmp_path):
     export_student(tiny_run, tmp_path / "exports" / "base-int8", ExportConfig(format="onnx-int8"))
-    code = 'import sys; sys.modules["distil_bilstm"] = None\n' + readme_onnx_example()  # nothing of ours importable
+    code = 'import sys; sys.modules["distil_bilstm"] = None\n' + reference_onnx_example()  # nothing of ours importable
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     texts = ["정말 재미있게 봤어요", "시간 낭비였다"]  # the README's texts
     assert ast.literal_eval(out.strip()) == [p.label for p in Predictor.load(tmp_path / "exports" / "base-int8").predict(texts)]

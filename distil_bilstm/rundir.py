@@ -19,7 +19,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ..utils import read_json, write_json
+from .utils import read_json, write_json
 
 STUDENT_FORMAT = 1  # version of student.json's layout
 

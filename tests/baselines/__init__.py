@@ -1,0 +1,1 @@
+"""Tests of distil_bilstm.baselines."""
