@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ..data.datasets import DataConfig, Dataset, load_dataset
-from .ngrams import VOCAB_FILE, TfidfLinearModel
 from ..rundir import RunDir
 from ..utils import atomic_path, path_safe, write_json
+from .ngrams import VOCAB_FILE, TfidfLinearModel
 
 logger = logging.getLogger(__name__)
 

@@ -45,10 +45,10 @@ def add_vocab_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_embeddings(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
-    from ..students.embeddings import SkipgramConfig, ensure_skipgram
+    from ..data.vocab import load_vocab
     from ..runs.pipeline import ensure_vocab
     from ..students.bilstm import PRESETS
-    from ..data.vocab import load_vocab
+    from ..students.embeddings import SkipgramConfig, ensure_skipgram
 
     config = SkipgramConfig(dim=args.dim or PRESETS[args.preset][0], window=args.window, epochs=args.epochs,
                             min_count=args.min_count, negative=args.negative, library=args.library,

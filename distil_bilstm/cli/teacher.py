@@ -17,8 +17,8 @@ def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str, *
 
 
 def cmd_teacher_finetune(args: argparse.Namespace) -> int:
-    from ..teachers.bases import default_base
     from ..data.datasets import load_dataset
+    from ..teachers.bases import default_base
     from ..teachers.finetune import FinetuneConfig, finetune
 
     dataset = load_dataset(data_config(args))
@@ -105,9 +105,9 @@ def add_teacher_base_parser(teacher_sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_teacher_prune(args: argparse.Namespace) -> int:
-    from ..teachers.bases import pruning_texts
     from ..data.datasets import load_dataset
     from ..data.sources import resolve_text_file
+    from ..teachers.bases import pruning_texts
     from ..teachers.e5_image import e5_small_base
     from ..teachers.unigram_prune import PruneConfig, prune_base
 
@@ -212,8 +212,8 @@ def _onnx_teacher(args: argparse.Namespace, teacher, targets):
     """The teacher in onnxruntime, checked against torch on a sample of the texts to label."""
     import numpy as np
 
-    from ..teachers.teacher import Teacher
     from ..teachers.onnx_runtime import compare_with_torch, load_onnx_teacher
+    from ..teachers.teacher import Teacher
 
     if not isinstance(teacher, Teacher):
         raise ValueError(f"--runtime {args.runtime} exports a transformer checkpoint; {args.teacher} is not one")

@@ -40,8 +40,8 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .datasets import Dataset, LeakageGuard, hangul_share
 from ..utils import field_checker, read_json, write_json
+from .datasets import Dataset, LeakageGuard, hangul_share
 
 logger = logging.getLogger(__name__)
 

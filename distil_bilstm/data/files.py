@@ -14,7 +14,6 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-
 logger = logging.getLogger(__name__)
 
 

@@ -9,7 +9,6 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from ..utils import atomic_path, sha256_file
 from .files import DataFormatError
 

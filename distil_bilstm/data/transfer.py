@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..utils import atomic_dir, path_safe, read_json, write_json
 from .datasets import Dataset, LeakageGuard, RowFingerprint, transfer_name
 from .files import iter_texts
 from .sources import resolve_text_file
 from .vocab import EncodedTexts, token_rows, vocab_hash
-from ..utils import atomic_dir, path_safe, read_json, write_json
 
 logger = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from ..data.datasets import DataConfig
-from ..training.losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
 from ..students.registry import StudentSettings
 from ..training.config import TrainingConfig
+from ..training.losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
 from ..utils import field_checker, path_safe
 
 # keys added after runs were already named: at these values they leave a run's identity (and

@@ -28,9 +28,9 @@ from pathlib import Path
 
 import torch
 
-from .config import DistilConfig, apply_overrides, load_mapping
 from ..rundir import RunDir
 from ..utils import write_json
+from .config import DistilConfig, apply_overrides, load_mapping
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,8 @@ from typing import Sequence
 
 import torch
 
-from .config import DistilConfig
 from ..data.datasets import DataConfig, Dataset, load_dataset, load_transfer_set
-from ..students.embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
-from ..teachers.store import LogitStore
-from ..rundir import RunDir
-from ..students.registry import STUDENTS, make_student
+from ..data.transfer import TransferSet, encode_transfer_set
 from ..data.vocab import (
     ConcatEncoded,
     VocabConfig,
@@ -33,15 +29,19 @@ from ..data.vocab import (
     vocab_hash,
     vocab_tokens,
 )
+from ..rundir import RunDir
+from ..students.embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
+from ..students.registry import STUDENTS, make_student
 from ..teachers.labelling import cache_dataset_logits
+from ..teachers.source import TeacherSource
+from ..teachers.store import LogitStore
 from ..teachers.teacher import load_teacher, sentence_states
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
 from ..training.batching import SplitTensors
 from ..training.callbacks import TensorBoardCallback
 from ..training.trainer import Trainer
-from ..teachers.source import TeacherSource
-from ..data.transfer import TransferSet, encode_transfer_set
 from ..utils import resolve_device
+from .config import DistilConfig
 
 logger = logging.getLogger(__name__)
 

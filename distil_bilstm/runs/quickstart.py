@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..teachers.bases import default_base, is_korean
 from ..data.datasets import DataConfig, Dataset
+from ..teachers.bases import default_base, is_korean
 from ..utils import path_safe
 
 logger = logging.getLogger(__name__)
@@ -152,10 +152,10 @@ def run_quickstart(config: QuickstartConfig, *, on_stage: Callable[[str], None] 
     """Run every stage; returns where things were written, the results table, the predictions
     and the seconds each stage took. ``on_stage(name)`` is called as each stage starts."""
     from ..baselines.tfidf import BaselineConfig, train_baseline
-    from .grid import execute_run
     from ..serving.inference import Predictor
-    from .pipeline import RunResources
     from .compare import compare
+    from .grid import execute_run
+    from .pipeline import RunResources
 
     layout = QuickstartLayout(Path(config.out))
     marks: list[tuple[str, float]] = []

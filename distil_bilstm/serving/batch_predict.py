@@ -9,8 +9,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..data.files import iter_texts
-from .inference import Predictor, softmax
 from ..utils import atomic_path, count_lines
+from .inference import Predictor, softmax
 
 
 def predict_file(predictor: Predictor, path: str | Path, *, out: str | Path | None = None,

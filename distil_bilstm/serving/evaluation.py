@@ -12,8 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .inference import Predictor
 from ..training.metrics import classification_scores
+from .inference import Predictor
 
 
 def evaluate_texts(predictor: Predictor, texts: Sequence[str], gold: Sequence[int]) -> dict:

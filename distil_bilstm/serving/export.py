@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .inference import OnnxBackend, TorchBackend
 from ..rundir import ExportDir, RunDir, split_student_json
 from ..students.registry import STUDENTS
 from ..utils import atomic_dir
+from .inference import OnnxBackend, TorchBackend
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..training.batching import length_sorted_batches
 from ..rundir import ExportDir, RunDir, split_student_json
+from ..training.batching import length_sorted_batches
 from ..utils import read_json, softmax
 
 logger = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from typing import Callable, Sequence
 
 from torch import nn
 
+from ..utils import field_checker
 from .bilstm import POOLINGS, PRESETS, BiLSTMClassifier, StudentConfig
 from .transformer import TransformerStudent, TransformerStudentConfig, copy_teacher_weights, student_config_from_teacher
-from ..utils import field_checker
 
 EMBEDDING_INITS = ("random", "teacher", "skipgram")
 

@@ -18,9 +18,9 @@ from typing import Sequence
 
 from ..data.datasets import Dataset, LeakageGuard, hangul_share
 from ..data.files import iter_texts
+from ..utils import path_safe
 from .e5_image import cache_root, e5_small_base
 from .unigram_prune import PruneConfig, prune_base
-from ..utils import path_safe
 
 logger = logging.getLogger(__name__)
 

@@ -21,17 +21,17 @@ from transformers import (
     PreTrainedModel,
 )
 
-from ..training.losses import DistillationLoss
-from ..training.masks import length_mask
-from ..training.metrics import SELECT_METRICS
 from ..data.vocab import SPECIAL_TOKENS, EncodedTexts, VocabConfig
 from ..training.batching import SplitTensors
 from ..training.callbacks import Callback
-from ..training.trainer import Trainer
 from ..training.config import TrainingConfig
+from ..training.losses import DistillationLoss
+from ..training.masks import length_mask
+from ..training.metrics import SELECT_METRICS
+from ..training.trainer import Trainer
+from ..utils import atomic_dir, field_checker, resolve_device, write_json
 from .teacher import tokenize_for_teacher
 from .vocab_transfer import adapt_vocabulary
-from ..utils import atomic_dir, field_checker, resolve_device, write_json
 
 logger = logging.getLogger(__name__)
 

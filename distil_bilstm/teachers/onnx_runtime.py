@@ -29,8 +29,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .teacher import Teacher, batched_logits, teacher_name
 from ..utils import atomic_path, write_json
+from .teacher import Teacher, batched_logits, teacher_name
 
 logger = logging.getLogger(__name__)
 

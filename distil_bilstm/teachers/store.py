@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 import torch
+from tqdm.auto import tqdm
 
 from ..utils import atomic_path, read_json, sha256_file, write_json
 

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-
 from ..utils import atomic_dir, field_checker, write_json
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from .metrics import SELECT_METRICS
 from ..utils import field_checker
+from .metrics import SELECT_METRICS
 
 SCHEDULERS = ("none", "step", "cyclic", "linear", "linear_epochs")
 OPTIMIZERS = ("adam", "adamw")

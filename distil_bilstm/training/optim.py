@@ -6,9 +6,8 @@ it belongs to another setup."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
+from pathlib import Path
 
 import torch
 

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from distil_bilstm.baselines.ngrams import TfidfBlock, char_wb_ngrams, word_ngrams
 from distil_bilstm.baselines.tfidf import BaselineConfig, train_baseline
 from distil_bilstm.cli import main
 from distil_bilstm.serving.inference import Predictor
-from distil_bilstm.baselines.ngrams import TfidfBlock, char_wb_ngrams, word_ngrams
 
 from ..conftest import write_reviews
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from distil_bilstm.cli import main
 from distil_bilstm.data import augment as augment_module
 from distil_bilstm.data.augment import AugmentConfig, KoreanTagger, Lexicon, augment_dataset, augment_sentence
-from distil_bilstm.cli import main
 from distil_bilstm.data.datasets import load_dataset
 from tests.conftest import write_lines, write_reviews
 

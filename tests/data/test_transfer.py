@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.data.datasets import load_dataset, load_transfer_set
-from distil_bilstm.training.losses import distillation_loss
-from distil_bilstm.runs.pipeline import ensure_vocab, run_distillation
-from distil_bilstm.data.vocab import ConcatEncoded, encode_texts, load_vocab
-from distil_bilstm.training.batching import SplitTensors
 from distil_bilstm.data.transfer import encode_transfer_set
+from distil_bilstm.data.vocab import ConcatEncoded, encode_texts, load_vocab
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.runs.pipeline import ensure_vocab, run_distillation
+from distil_bilstm.training.batching import SplitTensors
+from distil_bilstm.training.losses import distillation_loss
 from tests.conftest import write_lines
 
 TRANSFER = ["이 영화 정말 좋다", "", "최악 [MASK] 영화", "배우 연기 [MASK]", "지루한 영화", "감동 감동"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pandas as pd
 
 from distil_bilstm.cli import main
+from distil_bilstm.runs.compare import teacher_summary
 from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.runs.pipeline import RunResources, run_distillation
-from distil_bilstm.runs.compare import teacher_summary
 
 
 def test_compare_two_tiny_runs_writes_csv_markdown_and_png(tmp_path, small_nsmc, tiny_teacher_dir, capsys):

@@ -6,8 +6,8 @@ import pytest
 
 from distil_bilstm.cli import main
 from distil_bilstm.runs.config import DistilConfig
-from distil_bilstm.serving.inference import predict
 from distil_bilstm.runs.pipeline import run_distillation
+from distil_bilstm.serving.inference import predict
 
 
 def test_distil_end_to_end_with_a_tiny_teacher(tmp_path, small_nsmc, tiny_teacher_dir):

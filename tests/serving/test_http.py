@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from distil_bilstm.serving.export import ExportConfig, export_student
-from distil_bilstm.serving.inference import Predictor
 from distil_bilstm.serving.http import ServeConfig, create_app
+from distil_bilstm.serving.inference import Predictor
 
 CONFIG = ServeConfig(max_texts=4, max_chars=50, max_body_bytes=2000)
 

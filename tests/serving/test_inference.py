@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.training.metrics import classification_scores
-from distil_bilstm.serving.inference import Predictor, TextEncoder, pad
-from distil_bilstm.rundir import RunDir
 from distil_bilstm.data.vocab import encode_texts, load_vocab
+from distil_bilstm.rundir import RunDir
+from distil_bilstm.serving.inference import Predictor, TextEncoder, pad
+from distil_bilstm.training.metrics import classification_scores
 
 TEXTS = ["정말 재미있는 영화 리뷰3", "지루하고 뻔한 전개", "", "great fun film " * 60, "a", "돈이 아까운 영화 boring and dull"]
 

@@ -7,8 +7,10 @@ import torch
 from torch import nn
 
 from distil_bilstm.cli import main
-from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.data.datasets import DataConfig, LeakageGuard, load_dataset
+from distil_bilstm.data.vocab import load_vocab
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.runs.pipeline import RunResources, ensure_vocab, run_distillation
 from distil_bilstm.students.embeddings import (
     SkipgramConfig,
     SkipgramVectors,
@@ -18,10 +20,9 @@ from distil_bilstm.students.embeddings import (
     open_vectors,
     skipgram_inputs,
 )
-from distil_bilstm.runs.pipeline import RunResources, ensure_vocab, run_distillation
-from distil_bilstm.data.vocab import load_vocab
 
 from ..conftest import write_reviews
+
 
 @pytest.fixture
 def reviews(tmp_path):

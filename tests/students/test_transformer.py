@@ -110,10 +110,10 @@ def test_config_refuses_bilstm_keys_for_a_transformer():
 
 
 def test_transformer_student_end_to_end_with_cosine_loss(tmp_path, small_nsmc, three_layer_teacher):
+    from distil_bilstm.runs.compare import compare
+    from distil_bilstm.runs.pipeline import run_distillation
     from distil_bilstm.serving.export import ExportConfig, export_student
     from distil_bilstm.serving.inference import Predictor
-    from distil_bilstm.runs.pipeline import run_distillation
-    from distil_bilstm.runs.compare import compare
 
     common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=200, vocab_root=str(tmp_path / "tok"),
                   teacher_path=str(three_layer_teacher), cache_dir=str(tmp_path / "cache"), student="transformer",

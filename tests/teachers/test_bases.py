@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from distil_bilstm.teachers.bases import default_base, minilm_base, pruning_texts
 from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.teachers.bases import default_base, minilm_base, pruning_texts
 
 from ..conftest import write_lines
 

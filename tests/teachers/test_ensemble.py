@@ -7,8 +7,8 @@ from distil_bilstm.baselines.tfidf import BaselineConfig, train_baseline
 from distil_bilstm.cli import main
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.ensemble import build_ensemble, log_mean_probabilities, simplex_grid
-from distil_bilstm.teachers.store import LogitStore, finish_store
 from distil_bilstm.teachers.labelling import cache_dataset_logits
+from distil_bilstm.teachers.store import LogitStore, finish_store
 from distil_bilstm.teachers.teacher import load_teacher
 
 from ..conftest import write_reviews

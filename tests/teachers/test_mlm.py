@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from distil_bilstm.data.datasets import load_dataset
-from distil_bilstm.teachers.mlm import MlmConfig, continue_pretraining, mask_tokens
 from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
+from distil_bilstm.teachers.mlm import MlmConfig, continue_pretraining, mask_tokens
 
 from ..conftest import write_reviews
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from distil_bilstm.data.datasets import load_dataset
-from distil_bilstm.teachers.store import LogitStore, StaleStoreError, align_logits, build_store, read_external_logits
 from distil_bilstm.teachers.labelling import cache_dataset_logits
+from distil_bilstm.teachers.store import LogitStore, StaleStoreError, align_logits, build_store, read_external_logits
 from distil_bilstm.teachers.teacher import load_teacher, predict_logits
 
 

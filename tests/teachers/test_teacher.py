@@ -10,8 +10,8 @@ import torch
 
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
-from distil_bilstm.teachers.vocab_transfer import adapt_vocabulary
 from distil_bilstm.teachers.teacher import load_teacher, predict_logits, teacher_weights_hash
+from distil_bilstm.teachers.vocab_transfer import adapt_vocabulary
 
 
 def test_predict_logits_equals_direct_forward(tiny_teacher_dir, small_nsmc):

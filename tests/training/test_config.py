@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from distil_bilstm.runs.config import DistilConfig
-from distil_bilstm.training.losses import DistillationLoss, distillation_loss
 from distil_bilstm.training.config import TrainingConfig
+from distil_bilstm.training.losses import DistillationLoss, distillation_loss
 
 
 def test_training_config_checks_each_value_when_made():

@@ -7,8 +7,8 @@ import pytest
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from distil_bilstm.runs.config import DistilConfig
-from distil_bilstm.training.metrics import classification_scores
 from distil_bilstm.runs.pipeline import run_distillation
+from distil_bilstm.training.metrics import classification_scores
 
 
 def test_macro_f1_matches_scikit_learn_on_three_classes():

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.data.datasets import load_dataset
-from distil_bilstm.students.bilstm import BiLSTMClassifier, StudentConfig
 from distil_bilstm.data.vocab import EncodedTexts, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
 from distil_bilstm.rundir import RunDir
+from distil_bilstm.runs.config import DistilConfig
+from distil_bilstm.students.bilstm import BiLSTMClassifier, StudentConfig
 from distil_bilstm.training.batching import SplitTensors
 from distil_bilstm.training.callbacks import Callback
 from distil_bilstm.training.optim import linear_lr_factor
