@@ -163,7 +163,6 @@ class LeakageGuard:
                            self.seen, self._dataset_name)
 
 
-
 # Splitting and assembling
 
 

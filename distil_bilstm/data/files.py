@@ -25,12 +25,6 @@ class DataFormatError(ValueError):
     """A data file does not have the shape we expect; the message names the file and line."""
 
 
-
-
-# --------------------------------------------------------------------------------------------
-# Reading files
-
-
 def open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, fields). Undecodable bytes raise an error naming file and line."""
     with open(path, encoding="utf-8", errors="strict", newline="") as fh:

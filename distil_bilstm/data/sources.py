@@ -19,8 +19,6 @@ DATA_ENV_VAR = "DISTIL_BILSTM_DATA"
 SPLITS = ("train", "valid", "test")
 
 
-
-
 @dataclass(frozen=True)
 class SourceFile:
     """One file of a named dataset and where it can be fetched from."""
@@ -126,8 +124,6 @@ REGISTRY: dict[str, DatasetSpec] = {
 }
 
 
-
-
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """``--data-dir`` wins, then ``$DISTIL_BILSTM_DATA``, then ``./data``."""
     if data_dir is not None:
@@ -135,7 +131,6 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     if os.environ.get(DATA_ENV_VAR):
         return Path(os.environ[DATA_ENV_VAR])
     return Path("data")
-
 
 
 def resolve_text_file(name: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Path:
@@ -148,7 +143,6 @@ def resolve_text_file(name: str | os.PathLike, data_dir: str | os.PathLike | Non
         return under_data
     looked = str(path) if path.is_absolute() else f"{path} and {under_data}"
     raise FileNotFoundError(f"texts file {str(name)!r} not found (looked at {looked})")
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +189,3 @@ def locate_file(spec: DatasetSpec, source: SourceFile, data_dir: Path, *, downlo
             ) from None
     origin = f" It is published at {source.url}." if source.url else ""
     raise FileNotFoundError(f"{target} is missing: {where}.{origin}")
-
-
-# --------------------------------------------------------------------------------------------

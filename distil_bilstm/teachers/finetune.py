@@ -1,5 +1,4 @@
-"""``distil-bilstm teacher finetune``: a pretrained base fine-tuned into a teacher, resumably, by the Trainer.
-"""
+"""``distil-bilstm teacher finetune``: a pretrained base fine-tuned into a teacher, resumably, by the Trainer."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""A teacher run once over a dataset into its logit store, chunk by chunk and resumably.
-"""
+"""A teacher run once over a dataset into its logit store, chunk by chunk and resumably."""
 
 from __future__ import annotations
 

@@ -25,7 +25,6 @@ from ..utils import read_json
 logger = logging.getLogger(__name__)
 
 
-
 def adapt_vocabulary(
     model: PreTrainedModel,
     old_tokenizer: PreTrainedTokenizerBase,
