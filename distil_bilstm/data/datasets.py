@@ -28,7 +28,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .files import DataFormatError, column_index, iter_texts, open_rows, read_labelled_file, take_header
+from .files import (
+    DATA_FILE_SUFFIXES,
+    DataFormatError,
+    column_index,
+    iter_texts,
+    open_rows,
+    read_labelled_file,
+    take_header,
+)
 from .sources import REGISTRY, SPLITS, DatasetSpec, SourceFile, locate_file, resolve_data_dir
 
 logger = logging.getLogger(__name__)
@@ -40,7 +48,7 @@ class DataConfig:
 
     ``name`` is a registered dataset (``nsmc``, ``sst2``, ``naver_shopping``, ``steam``,
     ``korean_hate_speech``), several joined with ``+`` (``nsmc+naver_shopping``), or a path to a
-    CSV/TSV file whose ``text_column`` and ``label_column`` are named.
+    CSV/TSV/JSONL/Parquet file whose ``text_column`` and ``label_column`` are named.
     """
 
     name: str
@@ -265,12 +273,12 @@ def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.Data
         if spec.test is not None:
             files.append(("test", locate_file(spec, spec.test, data_dir, download=config.download)))
         label_map, label_names = dict(spec.label_map), spec.label_names
-    elif Path(name).suffix.lower() in {".csv", ".tsv", ".txt"}:
+    elif Path(name).suffix.lower() in DATA_FILE_SUFFIXES:
         spec, path = _custom_spec(DataConfig(**{**config.to_dict(), "name": name}))
         files = [("train", path)]
         label_map, label_names = _infer_label_map(path, spec, config.label_names)
     else:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}, or a path to a .csv/.tsv file")
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}, or a path to a {'/'.join(DATA_FILE_SUFFIXES)} file")
 
     frames = []
     dropped: Counter = Counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import logging
 import os
 import sys
@@ -25,8 +26,29 @@ class DataFormatError(ValueError):
     """A data file does not have the shape we expect; the message names the file and line."""
 
 
-def open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields). Undecodable bytes raise an error naming file and line."""
+# Read as records (each row an object with named fields), not as delimited text.
+RECORD_SUFFIXES = (".jsonl", ".parquet")
+# what a user's own labelled dataset may be
+DATA_FILE_SUFFIXES = (".csv", ".tsv", ".txt", *RECORD_SUFFIXES)
+
+
+def is_record_file(path: Path) -> bool:
+    return path.suffix.lower() in RECORD_SUFFIXES
+
+
+def open_rows(path: Path, *, delimiter: str = "\t", quoting: bool = False) -> Iterator[tuple[int, list[str]]]:
+    """Yield (line number, fields), the header first. CSV/TSV as ``csv`` reads them; JSON Lines
+    and Parquet as records whose first one's fields (JSONL) or whose columns (Parquet) make the
+    header. Undecodable bytes and broken records raise an error naming file and line."""
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return _json_lines_rows(path)
+    if suffix == ".parquet":
+        return _parquet_rows(path)
+    return _delimited_rows(path, delimiter=delimiter, quoting=quoting)
+
+
+def _delimited_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterator[tuple[int, list[str]]]:
     with open(path, encoding="utf-8", errors="strict", newline="") as fh:
         if quoting:
             reader = csv.reader(fh, delimiter=delimiter)
@@ -40,6 +62,48 @@ def open_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterator[tuple[in
                 f"{path}: not valid UTF-8 near line {reader.line_num + 1} ({err.reason} at byte "
                 f"{err.start} of a read block); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)"
             ) from None
+
+
+def _field(value) -> str:
+    """A record's value as the text a delimited file would hold (a missing one is empty)."""
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+def _json_lines_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    header: list[str] | None = None
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        line = 0
+        try:
+            for line, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    yield line, []  # a blank line, counted like a delimited file's
+                    continue
+                try:
+                    record = json.loads(raw)
+                except json.JSONDecodeError as err:
+                    raise DataFormatError(f"{path}, line {line}: not valid JSON ({err.msg} at column {err.colno})") from None
+                if not isinstance(record, dict):
+                    raise DataFormatError(f"{path}, line {line}: expected a JSON object per line, got {type(record).__name__}")
+                if header is None:
+                    header = list(record)
+                    yield 0, header
+                yield line, [_field(record.get(key)) for key in header]
+        except UnicodeDecodeError as err:
+            raise DataFormatError(f"{path}: not valid UTF-8 near line {line + 1} ({err.reason})") from None
+
+
+def _parquet_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError as err:
+        raise ImportError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow): {err}") from None
+    except Exception as err:  # pyarrow's errors for a file that is not Parquet have no common base
+        raise DataFormatError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
+    yield 0, [str(c) for c in frame.columns]
+    for row, values in enumerate(frame.itertuples(index=False, name=None), start=1):  # "line" N is row N
+        yield row, [_field(v) for v in values]
 
 
 def take_header(rows: Iterator[tuple[int, list[str]]], path: Path, *, expected: str) -> list[str]:
@@ -143,8 +207,9 @@ def read_labelled_file(
 
 
 def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[str]:
-    """Stream the texts of an unlabelled file: a TSV whose header names ``text_column`` (default:
-    the first of ``document``, ``text``, ``sentence``), or a plain file of one text per line.
+    """Stream the texts of an unlabelled file: a TSV, JSON Lines or Parquet file whose header names
+    ``text_column`` (default: the first of ``document``, ``text``, ``sentence``), or a plain file
+    of one text per line.
     Texts are stripped; empty ones are skipped (``keep_empty``: yielded as ``""``, so that every
     row has its output). Nothing is held in memory but the current line."""
     path = Path(path)
@@ -155,8 +220,8 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
     header = first[1] if first else []
     candidates = [text_column] if text_column else ["document", "text", "sentence"]
     column = next((c for c in candidates if c in header), None)
-    if column is None and text_column:
-        raise DataFormatError(f"{path}: missing column {text_column!r}; found {header}")
+    if column is None and (text_column or is_record_file(path)):
+        raise DataFormatError(f"{path}: missing column {(text_column or 'document, text or sentence')!r}; found {header}")
     if column is None:  # plain text: every line, the first included, is one example
         raw = itertools.chain([("\t".join(header))] if first else [], ("\t".join(fields) for _, fields in rows))
     else:
