@@ -43,8 +43,6 @@ from .selection import BestEpoch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Callback", "SplitTensors", "Trainer"]
-
 
 class Trainer:
     def __init__(
