@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..data.datasets import transfer_name
+from ..rundir import RunDir
 from .store import HEADER, default_store_dir
+
+
+def is_checkpoint(path: Path) -> bool:
+    """A Hugging Face teacher checkpoint. A run folder (a TF-IDF baseline or a student) also has a
+    config.json, but it is the run's config and it has no transformer layers to give."""
+    return (path / "config.json").is_file() and not RunDir(path).is_run()
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class TeacherSource:
     def checkpoint_dir(self, store_header: dict | None = None) -> Path:
         """The teacher's weights: the checkpoint itself, the one a store records it came from, or, for
         an ensemble's store, its one member that is a checkpoint (a TF-IDF member has no layers)."""
-        if not self.is_store and (self.path / "config.json").is_file():
+        if not self.is_store and is_checkpoint(self.path):
             return self.path
         header = store_header or {}
         if not self.is_store:
@@ -50,7 +57,7 @@ class TeacherSource:
             recorded = [Path(m.get("teacher_path", "")) for m in header["members"]]
         else:
             recorded = [Path(header.get("teacher_path", ""))]
-        found = [path for path in recorded if (path / "config.json").is_file()]
+        found = [path for path in recorded if is_checkpoint(path)]
         if len(found) != 1:
             named = ", ".join(str(p) for p in recorded)
             why = "are not one" if not found else "are all checkpoints: which one is ambiguous"

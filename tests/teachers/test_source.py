@@ -20,7 +20,11 @@ def test_a_store_teacher_keeps_its_transfer_sets_beside_it(tmp_path):
 
 def test_an_ensemble_store_leads_to_its_one_checkpoint_member(tmp_path, tiny_teacher_dir):
     ensemble = tmp_path / "ensemble-e5-tfidf"
-    members = [{"teacher_path": str(tiny_teacher_dir)}, {"teacher_path": str(tmp_path / "baseline-run")}]
+    # a TF-IDF baseline member is a run folder: it has a config.json too, but no layers to give
+    baseline = tmp_path / "baseline-run"
+    write_lines(baseline / "config.json", ["{}"])
+    write_lines(baseline / "student.json", [json.dumps({"architecture": "tfidf_lr"})])
+    members = [{"teacher_path": str(tiny_teacher_dir)}, {"teacher_path": str(baseline)}]
     header = {"teacher_path": "ensemble:...", "members": members}
     write_lines(ensemble / "header.json", [json.dumps(header)])
     assert TeacherSource.resolve(ensemble, cache_dir="c").checkpoint_dir(header) == tiny_teacher_dir
