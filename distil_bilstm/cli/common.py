@@ -30,6 +30,10 @@ def add_data_args(parser: argparse.ArgumentParser, *, required: bool = True) -> 
                        help="text column of a CSV/TSV file (default: the first of text, document, sentence, review, comments)")
     group.add_argument("--label-column", default=None,
                        help="label column of a CSV/TSV file (default: the first of label, rating, sentiment)")
+    group.add_argument("--text-b-column", default=None,
+                       help="the second text of a sentence-pair file (default: sentence2, text_b or text2 when present)")
+    group.add_argument("--task", choices=("classification", "regression"), default=None,
+                       help="a file's task (default: regression when the label column is named score or similarity)")
     group.add_argument("--labels", type=str_list, default=None,
                        help="the label set of a CSV/TSV file, e.g. 0,1: rows with another label are dropped and counted "
                             "(--strict: refused); default: every value the column holds")
@@ -45,6 +49,7 @@ def data_config(args: argparse.Namespace):
     return DataConfig(
         name=args.dataset, data_dir=args.data_dir, text_column=args.text_column, label_column=args.label_column,
         label_names=args.labels, valid_size=args.valid_size, seed=args.split_seed, strict=args.strict, download=not args.no_download,
+        text_b_column=args.text_b_column, task=args.task,
     )
 
 

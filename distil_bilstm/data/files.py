@@ -15,6 +15,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from .pairs import join_pair, parse_score
+
 logger = logging.getLogger(__name__)
 
 
@@ -135,28 +137,36 @@ def read_labelled_file(
     delimiter: str = "\t",
     quoting: bool = False,
     strict: bool = False,
+    text_b_column: str | int | None = None,
+    task: str = "classification",
 ) -> tuple[pd.DataFrame, Counter]:
     """Read one labelled file into a frame with ``text``, ``label``, ``line`` columns.
 
     Rows with an empty text, a label outside ``label_map`` or the wrong number of fields are
     dropped and counted (``strict=True`` raises instead, naming file and line). Rows whose label
-    maps to ``None`` are excluded by the dataset's own rules and counted separately.
+    maps to ``None`` are excluded by the dataset's own rules and counted separately. With
+    ``text_b_column`` each row is a pair (both sides joined as :mod:`.pairs` says); with
+    ``task="regression"`` the label is a number (float64), and a field that is none is refused
+    like an unknown label.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     rows = open_rows(path, delimiter=delimiter, quoting=quoting)
     header: list[str] | None = None
-    expected_names = [str(c) for c in (text_column, label_column)]
+    columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
+    expected_names = [str(c) for c in columns]
     if has_header:
         header = take_header(rows, path, expected=f"columns {expected_names}")
     text_i = column_index(text_column, header, path, expected_names)
+    text_b_i = column_index(text_b_column, header, path, expected_names) if text_b_column is not None else None
     label_i = column_index(label_column, header, path, expected_names)
     n_fields = len(header) if header is not None else None
-    min_fields = max(text_i, label_i) + 1
+    min_fields = max(column_index(c, header, path, expected_names) for c in columns) + 1
+    regression = task == "regression"
 
     texts: list[str] = []
-    labels: list[int] = []
+    labels: list = []
     lines: list[int] = []
     dropped: Counter = Counter()
 
@@ -174,8 +184,27 @@ def read_labelled_file(
             continue
         text = fields[text_i].strip()
         raw_label = fields[label_i].strip()
+        if text_b_i is not None:
+            second = fields[text_b_i].strip()
+            if not text or not second:
+                reject("empty text", line, f"empty {'first' if not text else 'second'} text of a pair")
+                continue
+            try:
+                text = join_pair(text, second)
+            except ValueError as err:
+                reject("malformed row", line, str(err))
+                continue
         if not text:
             reject("empty text", line, "empty text")
+            continue
+        if regression:
+            score = parse_score(raw_label)
+            if score is None:
+                reject("bad score", line, f"score {raw_label!r} in column {label_column!r} is not a number")
+                continue
+            texts.append(text)
+            labels.append(score)
+            lines.append(line)
             continue
         if raw_label not in label_map:
             reject(
@@ -190,7 +219,7 @@ def read_labelled_file(
         texts.append(text)
         labels.append(label)
         lines.append(line)
-    frame = pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.int64), "line": lines})
+    frame = pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.float64 if regression else np.int64), "line": lines})
     if not len(frame):
         if not dropped:
             raise DataFormatError(f"{path}: no data rows" + (f" (only the header {header})" if header else ""))

@@ -46,6 +46,9 @@ class DatasetSpec:
     quoting: bool = False  # TSVs here are unquoted: texts contain bare '"' characters
     note: str = ""
     builtin: bool = False  # shipped inside the package (SAMPLE_DIR): no data folder needed
+    text_b_column: str | int | None = None  # a sentence-pair dataset's second text (data/pairs.py)
+    task: str = "classification"  # or regression: the label column holds a number
+    valid: SourceFile | None = None  # an official validation file (else valid is carved from train)
 
 
 # The built-in sample: a few thousand NSMC reviews (CC0) that need no data folder and no network,
@@ -54,6 +57,7 @@ SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
 _BAB2MIN = "https://raw.githubusercontent.com/bab2min/corpus/master/sentiment"
 _GLUE_SST2 = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 _BINARY = {"0": 0, "1": 1}
+_KORNLU = "https://raw.githubusercontent.com/kakaobrain/kor-nlu-datasets/master/KorSTS"
 
 REGISTRY: dict[str, DatasetSpec] = {
     "nsmc": DatasetSpec(
@@ -120,6 +124,19 @@ REGISTRY: dict[str, DatasetSpec] = {
         label_names=("none", "offensive", "hate"),
         label_map={"none": 0, "offensive": 1, "hate": 2},
         note="kocohub/korean-hate-speech labelled set; dev.tsv is the test split",
+    ),
+    "korsts": DatasetSpec(
+        name="korsts",
+        train=SourceFile("sts-train.tsv", f"{_KORNLU}/sts-train.tsv"),
+        valid=SourceFile("sts-dev.tsv", f"{_KORNLU}/sts-dev.tsv"),
+        test=SourceFile("sts-test.tsv", f"{_KORNLU}/sts-test.tsv"),
+        text_column="sentence1",
+        text_b_column="sentence2",
+        label_column="score",
+        label_names=("score",),
+        label_map={},
+        task="regression",
+        note="KorSTS (kakaobrain/KorNLUDatasets, CC BY-SA 4.0): sentence pairs scored 0-5; sts-dev.tsv is the valid split",
     ),
 }
 

@@ -18,6 +18,7 @@ from typing import Sequence
 
 from ..data.datasets import Dataset, LeakageGuard, hangul_share
 from ..data.files import iter_texts
+from ..data.pairs import split_pairs
 from ..utils import path_safe
 from .e5_image import cache_root, e5_small_base
 from .unigram_prune import PruneConfig, prune_base
@@ -51,6 +52,9 @@ def pruning_texts(dataset: Dataset, extra_files: Sequence[str | os.PathLike] = (
     for path in extra_files:
         texts += list(guard(iter_texts(path)))
     guard.warn_dropped(", ".join(map(str, extra_files)) or dataset.name)
+    if dataset.pairs:  # each side of a pair is a text of its own to the vocabulary
+        firsts, seconds = split_pairs(texts)
+        texts = firsts + seconds
     return texts
 
 

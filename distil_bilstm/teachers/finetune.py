@@ -21,12 +21,12 @@ from transformers import (
 )
 
 from ..data.vocab import SPECIAL_TOKENS, EncodedTexts, VocabConfig
-from ..training.batching import SplitTensors
+from ..training.batching import SplitTensors, label_tensor
 from ..training.callbacks import Callback
 from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
 from ..training.masks import length_mask
-from ..training.metrics import SELECT_METRICS
+from ..training.metrics import REGRESSION_METRICS, SELECT_METRICS
 from ..training.trainer import Trainer
 from ..utils import atomic_dir, field_checker, resolve_device, write_json
 from .teacher import tokenize_for_teacher
@@ -158,15 +158,19 @@ class SequenceClassifier(nn.Module):
         return self.model(input_ids=ids, attention_mask=mask.long()).logits
 
 
-def finetune_training_config(config: FinetuneConfig, *, has_valid: bool) -> TrainingConfig:
+def finetune_training_config(config: FinetuneConfig, *, has_valid: bool, regression: bool = False) -> TrainingConfig:
     """The fine-tuning recipe as the shared Trainer's config: AdamW (no decay on biases and
     LayerNorm), each epoch with its own warmup and linear decay peaking at that epoch's rate, BERT's
-    gradient clipping at 1.0; every epoch runs (the best on valid is kept, or the last without one)."""
+    gradient clipping at 1.0; every epoch runs (the best on valid is kept, or the last without one).
+    A regression task selects on valid Spearman unless ``select_metric`` names a correlation."""
+    select = config.select_metric if has_valid else "accuracy"
+    if regression:
+        select = config.select_metric if config.select_metric in REGRESSION_METRICS else "spearman"
     return TrainingConfig(
         batch_size=config.batch_size, optimizer="adamw", lr=config.lr_for_epoch(0),
         epoch_lrs=tuple(config.lr_for_epoch(e) for e in range(config.epochs)) if len(config.lr) > 1 else None,
         weight_decay=config.weight_decay, scheduler="linear_epochs", warmup_ratio=config.warmup_ratio,
-        train_epoch=config.epochs, patience=0, select_metric=config.select_metric if has_valid else "accuracy",
+        train_epoch=config.epochs, patience=0, select_metric=select,
         clip_grad=1.0, seed=config.seed, eval_batch_size=config.eval_batch_size, log_every=1,
         checkpoint_every=config.checkpoint_every, device=config.device)
 
@@ -198,9 +202,11 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     device = resolve_device(config.device)
     start = time.perf_counter()
     base_labels = AutoConfig.from_pretrained(config.base).num_labels
+    # a regression task (a pair's similarity score) is one output, trained on squared error
+    task = {"problem_type": "regression"} if dataset.is_regression else {}
     model = AutoModelForSequenceClassification.from_pretrained(
         config.base, num_labels=dataset.num_labels, ignore_mismatched_sizes=base_labels != dataset.num_labels,
-        id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)},
+        id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)}, **task,
     )
     if base_labels != dataset.num_labels:
         logger.info("%s has %d labels, the dataset %d: its encoder gets a new classification head", config.base,
@@ -229,8 +235,7 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
         rows = tokenize_for_teacher(tokenizer, frame["text"].tolist(), config.max_length) if len(frame) else []
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
         flat = torch.tensor([t for r in rows for t in r], dtype=torch.int64)
-        return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths),
-                            labels=torch.tensor(frame["label"].to_numpy(), dtype=torch.int64))
+        return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths), labels=label_tensor(frame["label"].to_numpy()))
 
     splits = {"train": split(train), "valid": split(dataset.split("valid").iloc[:0] if config.include_valid else dataset.split("valid")),
               "test": split(dataset.split("test"))}
@@ -243,8 +248,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
                 "dataset": dataset.fingerprint, "train": len(lengths),
                 "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
     classifier = SequenceClassifier(model, pad_id=tokenizer.pad_token_id or 0)
-    trainer = Trainer(classifier, config=finetune_training_config(config, has_valid=bool(len(splits["valid"]))),
-                      loss=DistillationLoss(kind="ce"), identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+    training = finetune_training_config(config, has_valid=bool(len(splits["valid"])), regression=dataset.is_regression)
+    trainer = Trainer(classifier, config=training, loss=DistillationLoss(kind="ce", task=dataset.task), identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
                       train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
                       callbacks=[_OnStep(on_step)] if on_step else [], label_names=dataset.label_names)
     try:
@@ -270,6 +275,9 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
         "test_accuracy": metrics["test_accuracy"],
         "test_macro_f1": metrics["test_macro_f1"],
         "test_per_class": metrics["test_per_class"],
+        **({key: metrics[key] for key in ("valid_spearman", "valid_pearson", "test_spearman", "test_pearson", "test_mse")}
+           if dataset.is_regression else {}),
+        "task": dataset.task,
         "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
         **({"masked_lm": mlm_report} if mlm_report else {}),
         "train_seconds": metrics["train_seconds"],

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 
+from ..data.pairs import correlation_scores
 from .teacher import Teacher, accuracy
 
 logger = logging.getLogger(__name__)
@@ -38,10 +39,16 @@ def cache_dataset_logits(
 
     def summarize(logits: np.ndarray) -> dict:
         result = {}
+        labels = table["label"].to_numpy()
         for split in ("train", "valid", "test"):
-            rows = (table["split"] == split).to_numpy() & (table["label"] >= 0).to_numpy()
+            if dataset.is_regression:
+                rows = (table["split"] == split).to_numpy() & ~np.isnan(labels)
+                if rows.any():
+                    result[f"teacher_{split}_spearman"] = correlation_scores(labels[rows], logits[rows, 0])["spearman"]
+                continue
+            rows = (table["split"] == split).to_numpy() & (labels >= 0)
             if rows.any():
-                result[f"teacher_{split}_accuracy"] = accuracy(logits[rows], table["label"].to_numpy()[rows])
+                result[f"teacher_{split}_accuracy"] = accuracy(logits[rows], labels[rows])
         # wall time of the process that finished the store (a resumed build counts its last part)
         result["labelling_seconds"] = round(time.perf_counter() - start, 1)
         return result
@@ -53,6 +60,7 @@ def cache_dataset_logits(
         "dataset_fingerprint": dataset.fingerprint,
         "num_labels": teacher.num_labels,
         "label_names": list(dataset.label_names),
+        "task": dataset.task,  # regression: one column, the teacher's score
         "max_length": max_length,
         "teacher_trained_on": teacher.trained_on,
         "runtime": teacher.runtime,

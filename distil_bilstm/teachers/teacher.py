@@ -23,6 +23,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from ..data.pairs import is_pair, split_pairs
 from ..training.batching import length_sorted_batches
 from ..training.masks import masked_mean
 from ..utils import read_json, resolve_device, sha256_file
@@ -152,7 +153,13 @@ def _is_baseline_run(path: str) -> bool:
 
 
 def tokenize_for_teacher(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    """The teacher's ids of each text; sentence pairs (data/pairs.py) as the tokenizer's own pair
+    encoding (``<s> A </s></s> B </s>``, ``[CLS] A [SEP] B [SEP]``): a cross-encoder reads both."""
+    texts = list(texts)
+    if texts and is_pair(texts[0]):
+        firsts, seconds = split_pairs(texts)
+        return tokenizer(firsts, seconds, truncation=True, max_length=max_length)["input_ids"]
+    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

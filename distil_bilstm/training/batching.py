@@ -39,13 +39,19 @@ def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random
     return batches
 
 
+def label_tensor(labels: np.ndarray) -> torch.Tensor:
+    """Gold labels as the Trainer reads them: class ids int64 (-1: none), or scores float32 (NaN: none)."""
+    labels = np.asarray(labels)
+    return torch.from_numpy(labels.astype(np.float32 if np.issubdtype(labels.dtype, np.floating) else np.int64))
+
+
 @dataclass
 class SplitTensors:
     """One split, ready for batching: row ``i`` has tokens ``encoded[i]``, gold label ``labels[i]``
     (-1 when unlabelled) and teacher logits ``teacher[i]`` (gathered once from the store by idx)."""
 
     encoded: EncodedTexts | ConcatEncoded
-    labels: torch.Tensor  # (N,) int64
+    labels: torch.Tensor  # (N,) int64, or float32 scores for a regression task (label_tensor)
     teacher: torch.Tensor | None = None  # (N, num_labels) float32
     teacher_features: torch.Tensor | None = None  # (N, hidden) float32: the teacher's states a hidden loss compares
     # rows from pool_start on form a pool (transfer sets) of which pool_per_epoch are drawn each

@@ -2,7 +2,8 @@
 
 Notation: ``s`` student logits, ``t`` teacher logits (both ``(batch, labels)``), ``y`` gold labels
 ``(batch,)`` with ``-1`` for examples that have none (transfer sets), α = ``alpha`` (the seed's
-``loss_rate``), T = ``temperature``.
+``loss_rate``), T = ``temperature``. For a regression task (a similarity score) ``s`` and ``t`` are
+``(batch, 1)`` scores and ``y`` is float with NaN where there is no gold score.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 LOSSES = ("kl", "mse", "ce")
 HIDDEN_LOSSES = ("none", "cos")
 UNLABELLED = -1
+TASKS = ("classification", "regression")
 
 
 def soft_kl(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -66,6 +68,27 @@ def _mix(hard: torch.Tensor, soft: torch.Tensor, y: torch.Tensor, alpha: float) 
     return per_example.mean()
 
 
+def regression_kd_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, *, alpha: float) -> torch.Tensor:
+    """loss = α·(s − y)² + (1 − α)·(s − t)²   for a real-valued target: the squared error to the
+    gold score and to the teacher's score, weighted as the classification losses weight their
+    hard and soft terms (Tang et al. 2019 distil with MSE to the teacher's outputs, eq. 2). An
+    example without a gold score (``y`` NaN: a transfer set) contributes only (s − t)²."""
+    s, t = s.squeeze(-1), t.squeeze(-1)  # (batch,)
+    labelled = ~torch.isnan(y)
+    hard = (s - torch.where(labelled, y, s.detach())) ** 2
+    soft = (s - t) ** 2
+    return torch.where(labelled, alpha * hard + (1.0 - alpha) * soft, soft).mean()
+
+
+def regression_gold_loss(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """loss = mean (s − y)² over the examples with a gold score: the no-teacher baseline of a
+    regression task (and the cross-encoder teacher's own fine-tuning loss)."""
+    labelled = ~torch.isnan(y)
+    if not labelled.any():
+        raise ValueError("the gold-score loss needs labelled examples; this batch has none")
+    return ((s.squeeze(-1)[labelled] - y[labelled]) ** 2).mean()
+
+
 def cosine_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor:
     """loss = mean over the batch of 1 − cos(h_s, h_t)   (DistilBERT's L_cos, Sanh et al. 2019,
     "DistilBERT, a distilled version of BERT", §3, which aligns the directions of the student's and
@@ -85,10 +108,17 @@ class DistillationLoss:
     temperature: float = 2.0
     hidden: str = "none"  # cos: + hidden_weight · cosine_loss(student state, teacher state)
     hidden_weight: float = 1.0
+    # regression: kind mse is regression_kd_loss, ce the gold score alone (regression_gold_loss)
+    task: str = "classification"
 
     def __post_init__(self) -> None:
         if self.kind not in LOSSES:
             raise ValueError(f"DistillationLoss.kind must be one of {LOSSES}, got {self.kind!r}")
+        if self.task not in TASKS:
+            raise ValueError(f"DistillationLoss.task must be one of {TASKS}, got {self.task!r}")
+        if self.task == "regression" and self.kind == "kl":
+            raise ValueError("loss 'kl' compares class distributions; a regression task (a score) distils with loss 'mse' "
+                             "(or trains on gold scores alone with 'ce')")
         if self.hidden not in HIDDEN_LOSSES:
             raise ValueError(f"DistillationLoss.hidden must be one of {HIDDEN_LOSSES}, got {self.hidden!r}")
 
@@ -103,7 +133,15 @@ class DistillationLoss:
 
     def __call__(self, s: torch.Tensor, t: torch.Tensor | None, y: torch.Tensor, *,
                  h_s: torch.Tensor | None = None, h_t: torch.Tensor | None = None) -> torch.Tensor:
-        loss = distillation_loss(self.kind, s, t, y, alpha=self.alpha, temperature=self.temperature)
+        if self.task == "regression":
+            if self.kind == "ce":
+                loss = regression_gold_loss(s, y)
+            elif t is None:
+                raise ValueError(f"loss {self.kind!r} needs teacher scores")
+            else:
+                loss = regression_kd_loss(s, t, y, alpha=self.alpha)
+        else:
+            loss = distillation_loss(self.kind, s, t, y, alpha=self.alpha, temperature=self.temperature)
         if self.hidden == "cos":
             if h_s is None or h_t is None:
                 raise ValueError("hidden loss 'cos' needs the student's and the teacher's hidden states")

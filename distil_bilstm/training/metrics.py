@@ -8,7 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-SELECT_METRICS = ("accuracy", "macro_f1")
+SELECT_METRICS = ("accuracy", "macro_f1", "spearman", "pearson")  # the last two: a regression task's
+REGRESSION_METRICS = ("spearman", "pearson")
 
 
 def classification_scores(gold: np.ndarray, predicted: np.ndarray, label_names: Sequence[str]) -> dict:

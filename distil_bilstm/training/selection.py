@@ -17,14 +17,17 @@ class BestEpoch:
     best_valid_macro_f1: float = -1.0
     best_epoch: int = 0
     epochs_without_improvement: int = 0
+    best_valid_correlation: dict | None = None  # a regression task's spearman / pearson of the best epoch
 
     def update(self, valid: dict, *, epoch: int, select_metric: str, has_valid: bool = True) -> bool:
         """Record ``epoch``'s validation scores; True when they are the best so far. Without a
         validation split (a teacher trained on train + valid) every epoch counts as the best."""
-        improved = not has_valid or valid[select_metric] > self.best_valid_score
+        # the first epoch always counts: a regression's correlation is NaN while its scores are constant
+        improved = not has_valid or self.best_epoch == 0 or valid[select_metric] > self.best_valid_score
         if improved:
             self.best_valid_score, self.best_epoch = valid[select_metric], epoch
             self.best_valid_accuracy, self.best_valid_macro_f1 = valid["accuracy"], valid["macro_f1"]
+            self.best_valid_correlation = {k: valid[k] for k in ("spearman", "pearson") if k in valid} or None
             self.epochs_without_improvement = 0
         else:
             self.epochs_without_improvement += 1
@@ -45,4 +48,5 @@ class BestEpoch:
         self.best_valid_accuracy = progress["best_valid_accuracy"]
         self.best_valid_macro_f1 = progress.get("best_valid_macro_f1", float("nan"))
         self.best_epoch = progress["best_epoch"]
+        self.best_valid_correlation = progress.get("best_valid_correlation")
         self.epochs_without_improvement = progress["epochs_without_improvement"]

@@ -37,6 +37,7 @@ from .callbacks import Callback, ctrl_c_requests_stop
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .config import TrainingConfig
 from .losses import DistillationLoss
+from ..data.pairs import correlation_scores
 from .metrics import classification_scores
 from .optim import PER_BATCH_SCHEDULERS, make_optimizer, make_scheduler
 from .selection import BestEpoch
@@ -73,6 +74,8 @@ class Trainer:
         self.device = device
         self.callbacks = list(callbacks)
         self.label_names = list(label_names) if label_names else None  # per-class scores are keyed by them
+        # float gold labels are scores: a regression task, evaluated by correlation (NaN: no gold score)
+        self.regression = train.labels.is_floating_point()
         self.optimizer = make_optimizer(self.model, config)
         self.steps_per_epoch = math.ceil(train.epoch_size() / config.batch_size)
         self.scheduler = make_scheduler(self.optimizer, config, steps_per_epoch=self.steps_per_epoch)
@@ -187,9 +190,11 @@ class Trainer:
                 self.scheduler.step()
         metrics = {"epoch": self.epoch + 1, "train_loss": train_loss, "valid_accuracy": valid["accuracy"],
                    "valid_macro_f1": valid["macro_f1"], "valid_loss": valid["loss"],
+                   **{f"valid_{k}": valid[k] for k in ("spearman", "pearson") if k in valid},
                    "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
         self.history.append(metrics)
-        logger.info("epoch %d: train loss %.4f, valid acc %.4f%s", self.epoch + 1, train_loss, valid["accuracy"],
+        shown = self.config.select_metric
+        logger.info("epoch %d: train loss %.4f, valid %s %.4f%s", self.epoch + 1, train_loss, shown, valid[shown],
                     " (best)" if improved else "")
         self.epoch += 1
         self.step_in_epoch = 0
@@ -199,7 +204,10 @@ class Trainer:
 
     @torch.inference_mode()
     def evaluate(self, split: SplitTensors) -> dict:
-        """Accuracy, macro-F1, per-class scores and CE loss on gold labels (rows with label -1 are skipped)."""
+        """Accuracy, macro-F1, per-class scores and CE loss on gold labels (rows with label -1 are
+        skipped); for a regression task Spearman, Pearson and the squared error instead."""
+        if self.regression:
+            return self._evaluate_scores(split)
         self.model.eval()
         gold, predicted, loss_sum = [], [], 0.0
         num_labels = None
@@ -219,6 +227,22 @@ class Trainer:
         return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "loss": loss_sum / scores["examples"],
                 "per_class": scores["per_class"]}
 
+    def _evaluate_scores(self, split: SplitTensors) -> dict:
+        self.model.eval()
+        gold, predicted = [], []
+        for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
+            input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
+            scores = self.model(input_ids, lengths)[:, 0]  # (batch,)
+            keep = ~torch.isnan(labels)
+            gold.append(labels[keep].cpu().numpy())
+            predicted.append(scores[keep].float().cpu().numpy())
+        nan = float("nan")
+        if not sum(len(g) for g in gold):
+            return {"accuracy": nan, "macro_f1": nan, "spearman": nan, "pearson": nan, "loss": nan, "per_class": {}}
+        scores = correlation_scores(np.concatenate(gold), np.concatenate(predicted))
+        return {"accuracy": nan, "macro_f1": nan, "spearman": scores["spearman"], "pearson": scores["pearson"],
+                "loss": scores["mse"], "per_class": {}}
+
     def _final_metrics(self) -> dict:
         load_weights(self.model, self.run.weights_file, device=self.device)
         test = self.evaluate(self.test_data) if self.test_data is not None and len(self.test_data) else {}
@@ -229,6 +253,10 @@ class Trainer:
             "test_accuracy": test.get("accuracy"),
             "test_macro_f1": test.get("macro_f1"),
             "test_per_class": test.get("per_class"),
+            **({"valid_spearman": (self.best.best_valid_correlation or {}).get("spearman"),
+                "valid_pearson": (self.best.best_valid_correlation or {}).get("pearson"),
+                "test_spearman": test.get("spearman"), "test_pearson": test.get("pearson"),
+                "test_mse": test.get("loss")} if self.regression else {}),
             "best_epoch": self.best.best_epoch,
             "epochs_trained": self.epoch,
             "early_stopped": self.best.stopped,
