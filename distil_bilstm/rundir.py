@@ -86,10 +86,14 @@ class RunDir:
     def write_config(self, values: dict) -> None:
         write_json(self.config_file, values)
 
-    def write_student(self, architecture: str, config: dict, *, label_names: list[str]) -> None:
-        """``student.json``: the architecture name, its constructor arguments and the label names."""
+    def write_student(self, architecture: str, config: dict, *, label_names: list[str], pairs: bool = False) -> None:
+        """``student.json``: the architecture name, its constructor arguments and the label names
+        (and ``pairs: true`` for a model that reads sentence pairs)."""
         write_json(self.student_file, {"format": STUDENT_FORMAT, "architecture": architecture, **config,
-                                       "label_names": list(label_names)})
+                                       "label_names": list(label_names), **({"pairs": True} if pairs else {})})
+
+    def reads_pairs(self) -> bool:
+        return bool(self.read_student().get("pairs", False))
 
     def write_metrics(self, values: dict) -> None:
         write_json(self.metrics_file, values)
@@ -116,6 +120,7 @@ def split_student_json(values: dict) -> tuple[str, dict, list[str]]:
     values.pop("format", None)
     architecture = values.pop("architecture", "bilstm")
     label_names = values.pop("label_names")
+    values.pop("pairs", None)  # what the model reads, not a constructor argument (RunDir.reads_pairs)
     return architecture, values, label_names
 
 

@@ -131,3 +131,64 @@ def sample_texts(split: str = "train", n: int = 60) -> list[str]:
 
     name = {"train": "ratings_train.txt", "test": "ratings_test.txt"}[split]
     return [line.split("\t")[1] for line in head_lines(SAMPLE_DIR / "nsmc_sample" / name, n + 1)[1:]]
+
+
+PAIR_WORDS = ["남자가", "여자가", "기타를", "피아노를", "연주하고", "노래하고", "있다", "고양이가", "개가", "뛰고", "자고", "공원에서"]
+KORSTS_HEADER = "genre\tfilename\tyear\tid\tscore\tsentence1\tsentence2"
+
+
+def write_korsts(data_dir: Path, *, n_train: int = 160, n_dev: int = 40, n_test: int = 40, seed: int = 0) -> Path:
+    """A data folder with a KorSTS-shaped pair dataset (korsts/sts-{train,dev,test}.tsv, score 0-5)
+    that needs no shared data: the score is 5 × the share of words the two sentences have in common,
+    so it can be learned from the words alone."""
+    rng = random.Random(seed)
+    for name, n in (("sts-train.tsv", n_train), ("sts-dev.tsv", n_dev), ("sts-test.tsv", n_test)):
+        lines = [KORSTS_HEADER]
+        for i in range(n):
+            a = rng.sample(PAIR_WORDS, 4)
+            keep = rng.randint(0, 4)
+            b = a[:keep] + rng.sample([w for w in PAIR_WORDS if w not in a], 4 - keep)
+            lines.append(f"main-captions\tMSRvid\t2012test\t{i:04d}\t{5 * keep / 4:.3f}\t{' '.join(a)}.\t{' '.join(b)}.")
+        write_lines(data_dir / "korsts" / name, lines)
+    return data_dir
+
+
+@pytest.fixture
+def small_korsts(tmp_path: Path) -> Path:
+    return write_korsts(tmp_path / "data")
+
+
+@pytest.fixture
+def tiny_pair_teacher_dir(tmp_path: Path, small_korsts: Path) -> Path:
+    """A real 1-layer BERT cross-encoder with one output (a similarity score), untrained."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from distil_bilstm.data.datasets import load_dataset
+    from distil_bilstm.data.pairs import split_pairs
+    from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
+
+    firsts, seconds = split_pairs(load_dataset("korsts", data_dir=small_korsts, download=False).split("train")["text"].tolist())
+    vocab_config = VocabConfig(vocab_size=200, min_frequency=1, limit_alphabet=200)
+    save_vocab(train_wordpiece(firsts + seconds, vocab_config), tmp_path / "pair_vocab", vocab_config)
+    tokenizer = load_vocab(tmp_path / "pair_vocab")
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128, num_labels=1, problem_type="regression")
+    out = tmp_path / "tiny_pair_teacher"
+    BertForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_pair_run(tmp_path_factory) -> Path:
+    """A trained siamese Tiny student (gold scores only, 3 epochs) on the small KorSTS-shaped pairs."""
+    from distil_bilstm.runs.config import DistilConfig
+    from distil_bilstm.runs.pipeline import run_distillation
+
+    root = tmp_path_factory.mktemp("tiny_pair_run")
+    config = DistilConfig(dataset="korsts", data_dir=str(write_korsts(root / "data")), vocab_size=120,
+                          vocab_root=str(root / "tok"), student="siamese_bilstm", preset="tiny", relu_dim=16, loss="ce",
+                          lr=0.01, batch_size=16, train_epoch=3, patience=0, run_root=str(root / "runs"), device="cpu")
+    return Path(run_distillation(config)["run_dir"])

@@ -49,8 +49,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("evaluate needs either --dataset NAME [--split test] or --file F")
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if args.file:
-        texts, gold = read_evaluation_file(args.file, label_names=predictor.label_names,
-                                           text_column=args.text_column or "text", label_column=args.label_column or "label")
+        pairs = predictor.reads_pairs  # a pair model's file: sentence1, sentence2 and a score (or label) column
+        texts, gold = read_evaluation_file(
+            args.file, label_names=predictor.label_names, text_column=args.text_column or ("sentence1" if pairs else "text"),
+            label_column=args.label_column or ("score" if predictor.is_regression else "label"),
+            text_b_column=(args.text_b_column or "sentence2") if pairs else None)
         source = args.file
     else:
         from ..data.datasets import load_dataset
@@ -63,6 +66,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     report = {"data": source, **evaluate_texts(predictor, texts, gold)}
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    if predictor.is_regression:
+        print(f"{source}: {report['examples']:,} examples, Spearman {100 * report['spearman']:.2f}, Pearson "
+              f"{100 * report['pearson']:.2f}, MSE {report['mse']:.4f}, {report['examples_per_second']:,.0f} examples/s")
         return 0
     print(f"{source}: {report['examples']:,} examples, accuracy {100 * report['accuracy']:.2f}, macro-F1 "
           f"{100 * report['macro_f1']:.2f}, {report['examples_per_second']:,.0f} examples/s\n")
@@ -86,7 +93,10 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split-seed", type=int, default=1)
     ev.add_argument("--file", default=None, help="a labelled CSV/TSV instead of --dataset")
     ev.add_argument("--text-column", default=None, help="text column of --file (default: text)")
-    ev.add_argument("--label-column", default=None, help="label column of --file (default: label); values: label names or ids")
+    ev.add_argument("--label-column", default=None, help="label column of --file (default: label, or score for a regression "
+                                                        "model); values: label names or ids, or numbers")
+    ev.add_argument("--text-b-column", default=None, help="a pair model's second text column of --file (default: sentence2; "
+                                                         "the first is then --text-column, default sentence1)")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--device", default="auto")

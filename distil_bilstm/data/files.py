@@ -235,10 +235,16 @@ def read_labelled_file(
     return frame, dropped
 
 
+PAIR_FIRST_COLUMNS = ("sentence1", "text_a", "text1")
+PAIR_SECOND_COLUMNS = ("sentence2", "text_b", "text2")
+
+
 def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[str]:
     """Stream the texts of an unlabelled file: a TSV, JSON Lines or Parquet file whose header names
     ``text_column`` (default: the first of ``document``, ``text``, ``sentence``), or a plain file
-    of one text per line.
+    of one text per line. Sentence pairs: a header with a first and a second text column
+    (``sentence1``/``sentence2``, ``text_a``/``text_b``) yields each row's pair joined as
+    :mod:`.pairs` says, as does a plain file of ``A<TAB>B`` lines.
     Texts are stripped; empty ones are skipped (``keep_empty``: yielded as ``""``, so that every
     row has its output). Nothing is held in memory but the current line."""
     path = Path(path)
@@ -249,6 +255,13 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
     header = first[1] if first else []
     candidates = [text_column] if text_column else ["document", "text", "sentence"]
     column = next((c for c in candidates if c in header), None)
+    first_i = next((header.index(c) for c in PAIR_FIRST_COLUMNS if c in header), None)
+    second_i = next((header.index(c) for c in PAIR_SECOND_COLUMNS if c in header), None)
+    if column is None and not text_column and first_i is not None and second_i is not None:
+        for line, fields in rows:
+            if len(fields) > max(first_i, second_i) and (fields[first_i].strip() and fields[second_i].strip() or keep_empty):
+                yield join_pair(fields[first_i], fields[second_i], where=f"{path}, line {line}")
+        return
     if column is None and (text_column or is_record_file(path)):
         raise DataFormatError(f"{path}: missing column {(text_column or 'document, text or sentence')!r}; found {header}")
     if column is None:  # plain text: every line, the first included, is one example

@@ -20,6 +20,7 @@ import torch
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizerFast
 
+from .pairs import is_pair, split_pairs
 from ..utils import atomic_path, path_safe, read_json, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
@@ -207,8 +208,21 @@ def encode_texts(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_leng
 def token_rows(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int) -> list[list[int]]:
     """The student's token ids of each text, no special tokens; an empty row becomes one [UNK]
     (what training and the encoded transfer-set cache both store)."""
-    encoded = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
+    texts = list(texts)
+    if texts and is_pair(texts[0]):
+        return pair_token_rows(tokenizer, texts, max_length=max_length)
+    encoded = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max_length)["input_ids"]
     return [ids if ids else [tokenizer.unk_token_id] for ids in encoded]
+
+
+def pair_token_rows(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int) -> list[list[int]]:
+    """Sentence pairs (data/pairs.py) as ``A [SEP] B``, each side cut to ``max_length`` tokens on its
+    own (a long first sentence never crowds out the second); the siamese student splits at the [SEP]."""
+    firsts, seconds = split_pairs(texts)
+    sep = tokenizer.sep_token_id
+    a_rows = token_rows(tokenizer, firsts, max_length=max_length)
+    b_rows = token_rows(tokenizer, seconds, max_length=max_length)
+    return [a + [sep] + b for a, b in zip(a_rows, b_rows)]
 
 
 @dataclass

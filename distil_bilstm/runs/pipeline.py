@@ -11,10 +11,11 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from ..data.datasets import DataConfig, Dataset, load_dataset, load_transfer_set
@@ -37,7 +38,10 @@ from ..teachers.source import TeacherSource
 from ..teachers.store import LogitStore
 from ..teachers.teacher import load_teacher, sentence_states
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
-from ..training.batching import SplitTensors
+from ..training.batching import SplitTensors, label_tensor
+from ..training.config import TrainingConfig
+from ..training.losses import DistillationLoss
+from ..training.metrics import REGRESSION_METRICS
 from ..training.callbacks import TensorBoardCallback
 from ..training.trainer import Trainer
 from ..utils import resolve_device
@@ -113,7 +117,7 @@ class RunResources:
         if key not in self._encoded:
             self._encoded[key] = {
                 name: (encode_texts(tokenizer, frame["text"].tolist(), max_length=max_length),
-                       torch.tensor(frame["label"].to_numpy()), torch.tensor(frame["idx"].to_numpy()))
+                       label_tensor(frame["label"].to_numpy()), torch.tensor(frame["idx"].to_numpy()))
                 for name, frame in ((n, dataset.split(n)) for n in ("train", "valid", "test"))
             }
             self.loads["encoding"] += 1
@@ -197,7 +201,7 @@ def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Datas
                                        max_length=config.max_length, cache_root=config.cache_dir, data_dir=config.data_dir)
         store = transfer_logits(config, dataset, transfer, device=device)
         parts.append(transfer.encoded)
-        labels.append(torch.full((len(transfer),), -1, dtype=torch.int64))
+        labels.append(label_tensor(np.full(len(transfer), dataset.unlabelled)))  # no gold label: -1, or NaN for a score
         teacher.append(store.logits)
         used.append({"path": str(transfer.path), "rows": len(transfer), "leaked_dropped": transfer.header["leaked_dropped"],
                      "store": str(store.path)})
@@ -219,6 +223,21 @@ def split_tensors(encoded: dict, store: LogitStore | None) -> dict[str, SplitTen
     }
 
 
+def task_training(config: DistilConfig, dataset: Dataset) -> tuple[TrainingConfig, DistillationLoss]:
+    """The run's training config and loss for ``dataset``'s task: a regression (a similarity score)
+    selects epochs on valid Spearman unless ``select_metric`` names a correlation, and its loss
+    compares scores (``mse``: regression KD; ``ce``: the gold score alone; ``kl`` is refused)."""
+    training, loss = config.training_config(), config.loss_function()
+    if not dataset.is_regression:
+        return training, loss
+    if training.select_metric not in REGRESSION_METRICS:
+        training = replace(training, select_metric="spearman")
+    try:
+        return training, replace(loss, task="regression")
+    except ValueError as err:
+        raise ValueError(f"{dataset.name}: {err}") from None
+
+
 def run_distillation(
     config: DistilConfig, *, resume: bool = False, callbacks: Sequence = (), resources: RunResources | None = None
 ) -> dict:
@@ -230,6 +249,7 @@ def run_distillation(
     device = resolve_device(config.device)
     resources = resources or RunResources()
     dataset = resources.dataset(config)
+    training, loss = task_training(config, dataset)  # a loss the task cannot use is refused before any work
     folder, tokenizer = resources.vocabulary(config, dataset)
     store = resources.teacher_logits(config, dataset, device=device) if config.loss != "ce" else None
     splits = split_tensors(resources.encoded_splits(dataset, folder, tokenizer, max_length=config.max_length), store)
@@ -240,6 +260,9 @@ def run_distillation(
 
     torch.manual_seed(config.seed)
     family = STUDENTS[config.student]
+    if family.reads_pairs and not dataset.pairs:
+        raise ValueError(f"student {config.student!r} reads sentence pairs; {dataset.name} has one text per example "
+                         "(use student: bilstm)")
     needs_checkpoint = family.needs_teacher_checkpoint or config.hidden_loss != "none"
     teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None) if needs_checkpoint else None
     build = make_student(config.student_settings(), vocab_size=len(tokenizer), num_labels=dataset.num_labels,
@@ -256,7 +279,7 @@ def run_distillation(
                          "or set run_name (or another seed) for a new one")
     run.mkdir()
     run.write_config(config.to_dict())
-    run.write_student(build.architecture, build.values, label_names=dataset.label_names)
+    run.write_student(build.architecture, build.values, label_names=dataset.label_names, pairs=dataset.pairs)
     run.copy_vocab(folder)
     run_dir = run.path
     logger.info("run %s: %s student (%s), %d parameters, %d train (%d per epoch) / %d valid / %d test examples", run_dir,
@@ -264,7 +287,7 @@ def run_distillation(
                 len(splits["train"]), splits["train"].epoch_size(), len(splits["valid"]), len(splits["test"]))
 
     hparams = {k: v for k, v in config.to_dict().items() if v is not None}
-    trainer = Trainer(model, config=config.training_config(), loss=config.loss_function(), identity=config.identity(),
+    trainer = Trainer(model, config=training, loss=loss, identity=config.identity(),
                       train=splits["train"], valid=splits["valid"], test=splits["test"],
                       run_dir=run_dir, device=device, callbacks=[TensorBoardCallback(run_dir, hparams), *callbacks],
                       label_names=dataset.label_names)
@@ -277,7 +300,10 @@ def run_distillation(
         "student": build.architecture,
         **({"teacher_valid_accuracy": store.header.get("teacher_valid_accuracy"),
             "teacher_test_accuracy": store.header.get("teacher_test_accuracy"),
+            **({"teacher_valid_spearman": store.header.get("teacher_valid_spearman"),
+                "teacher_test_spearman": store.header.get("teacher_test_spearman")} if dataset.is_regression else {}),
             "teacher_path": store.header.get("teacher_path")} if store is not None else {}),
+        "task": dataset.task,
         **init_info,
         **transfer_info,
         **metrics,

@@ -9,6 +9,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..data.files import iter_texts
+from ..data.pairs import split_pair
 from ..utils import atomic_path, count_lines
 from .inference import Predictor, softmax
 
@@ -28,11 +29,21 @@ def predict_file(predictor: Predictor, path: str | Path, *, out: str | Path | No
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh, \
             tqdm(total=count_lines(path), desc="predict", unit="text") as bar:
         writer = csv.writer(fh)
-        writer.writerow(["text", "label", "label_id", *(f"p_{name}" for name in predictor.label_names)])
+        shown = ["sentence1", "sentence2"] if predictor.reads_pairs else ["text"]
+        if predictor.is_regression:
+            writer.writerow([*shown, "score"])
+        else:
+            writer.writerow([*shown, "label", "label_id", *(f"p_{name}" for name in predictor.label_names)])
         for text, logits in predictor.scored(texts):
+            sides = list(split_pair(text)) if predictor.reads_pairs else [text]
+            if predictor.is_regression:  # a score, unrounded
+                writer.writerow([*sides, repr(float(logits[0]))])
+                rows += 1
+                bar.update(1)
+                continue
             probs = softmax(logits.astype("float64"))
             best = int(probs.argmax())
-            writer.writerow([text, predictor.label_names[best], best, *(f"{p:.6f}" for p in probs)])
+            writer.writerow([*sides, predictor.label_names[best], best, *(f"{p:.6f}" for p in probs)])
             rows += 1
             bar.update(1)
     seconds = time.perf_counter() - start

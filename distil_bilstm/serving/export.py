@@ -73,12 +73,16 @@ class ExportConfig:
         return asdict(self)
 
 
-def example_inputs(vocab_size: int, batch: int, seq: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random right-padded ids ``(batch, seq)`` with random lengths (the first row full length)."""
+def example_inputs(vocab_size: int, batch: int, seq: int, *, seed: int, sep_id: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random right-padded ids ``(batch, seq)`` with random lengths (the first row full length);
+    with ``sep_id`` (a pair student) each row's middle token is the separator, so both sides run."""
     generator = torch.Generator().manual_seed(seed)
     lengths = torch.randint(1, seq + 1, (batch,), generator=generator)
     lengths[0] = seq
     ids = torch.randint(1, vocab_size, (batch, seq), generator=generator)
+    if sep_id is not None:
+        ids = ids.masked_fill(ids == sep_id, 1)  # one separator a row, at its middle
+        ids[torch.arange(batch), lengths // 2] = sep_id
     ids = ids.masked_fill(torch.arange(seq).unsqueeze(0) >= lengths.unsqueeze(1), 0)
     return ids, lengths
 
@@ -117,8 +121,9 @@ def _torchscript(model: torch.nn.Module, path: Path) -> None:
 def compare_with_torch(model: torch.nn.Module, backend, *, vocab_size: int) -> dict:
     """Max |Δlogit| and argmax agreement of ``backend`` against ``model`` on CHECK_SHAPES."""
     worst, agree, total, cases = 0.0, 0, 0, []
+    sep_id = getattr(getattr(model, "config", None), "sep_id", None)  # a siamese student reads A [SEP] B
     for i, (batch, seq) in enumerate(CHECK_SHAPES):
-        ids, lengths = example_inputs(vocab_size, batch, seq, seed=100 + i)
+        ids, lengths = example_inputs(vocab_size, batch, seq, seed=100 + i, sep_id=sep_id)
         with torch.inference_mode():
             reference = model(ids, lengths).numpy()
         got = backend(ids.numpy(), lengths.numpy())
@@ -173,6 +178,7 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
             "opset": None if config.format == "torchscript" else config.opset,
             "inputs": INPUTS, "outputs": OUTPUTS, "label_names": label_names,
             "max_length": run_config.get("max_length", 128), "tokenizer": "WordPiece, no special tokens; vocab/vocab.txt",
+            **({"pairs": True, "pair_encoding": "A [SEP] B, each side cut to max_length"} if run.reads_pairs() else {}),
             "student": {"architecture": architecture, **values},
             "source_run": str(run.path), "check": check, "size_bytes": target.stat().st_size,
             **({"fp32_size_bytes": fp32_size} if config.format == "onnx-int8" else {}),

@@ -1,6 +1,7 @@
 """``distil-bilstm serve``: a trained student behind HTTP (FastAPI + uvicorn).
 
     POST /predict   {"texts": ["...", ...]} → {"predictions": [{label, label_id, probabilities, truncated}], ...}
+                    {"pairs": [["a", "b"], ...]} → the same, each with "score" (a pair model's output, unrounded)
     GET  /health    {"status": "ok", "model": {...}}
     GET  /          a small page (Korean and English): a text box, a button, the label and probability bars
     GET  /docs      OpenAPI documentation
@@ -21,6 +22,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..data.pairs import is_pair, join_pair
 from .inference import Predictor
 
 logger = logging.getLogger(__name__)
@@ -48,7 +50,9 @@ class BadRequest(Exception):
 
 
 def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[bool]]:
-    """The texts of a /predict body (cut to ``max_chars``) and which were cut; ``BadRequest`` otherwise."""
+    """The texts of a /predict body (cut to ``max_chars``) and which were cut; ``BadRequest`` otherwise.
+    A ``pairs`` body gives each pair as one text, its sides joined as data/pairs.py says (each side
+    cut on its own)."""
     if len(body) > config.max_body_bytes:
         raise BadRequest(413, f"request body is {len(body)} bytes; the limit is {config.max_body_bytes}")
     try:
@@ -59,8 +63,11 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
         payload = json.loads(decoded)
     except json.JSONDecodeError as err:
         raise BadRequest(400, f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    if isinstance(payload, dict) and "pairs" in payload and "texts" not in payload:
+        return _parse_pairs(payload["pairs"], config)
     if not isinstance(payload, dict) or "texts" not in payload:
-        raise BadRequest(422, 'expected a JSON object with a "texts" field: {"texts": ["...", ...]}')
+        raise BadRequest(422, 'expected a JSON object with a "texts" field: {"texts": ["...", ...]} '
+                              '(or, for a pair model, {"pairs": [["...", "..."], ...]})')
     texts = payload["texts"]
     if not isinstance(texts, list):
         raise BadRequest(422, f'"texts" must be a list of strings, got {type(texts).__name__}')
@@ -77,12 +84,38 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
     return [t[: config.max_chars] for t in texts], truncated
 
 
+def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:
+    if not isinstance(pairs, list):
+        raise BadRequest(422, f'"pairs" must be a list of [text, text] pairs, got {type(pairs).__name__}')
+    if not pairs:
+        raise BadRequest(422, '"pairs" is empty; send at least one pair')
+    if len(pairs) > config.max_texts:
+        raise BadRequest(422, f'"pairs" has {len(pairs)} items; at most {config.max_texts} per request')
+    texts, truncated = [], []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise BadRequest(422, f"pairs[{i}] must be a list of two strings, got {json.dumps(pair, ensure_ascii=False)[:80]}")
+        for j, side in enumerate(pair):
+            if not isinstance(side, str):
+                raise BadRequest(422, f"pairs[{i}][{j}] is {type(side).__name__}, not a string")
+            if not side.strip():
+                raise BadRequest(422, f"pairs[{i}][{j}] is empty")
+        try:
+            texts.append(join_pair(pair[0][: config.max_chars], pair[1][: config.max_chars], where=f"pairs[{i}]"))
+        except ValueError as err:
+            raise BadRequest(422, str(err)) from None
+        truncated.append(any(len(side) > config.max_chars for side in pair))
+    return texts, truncated
+
+
 PREDICT_OPENAPI = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {
-            "schema": {"type": "object", "required": ["texts"],
-                       "properties": {"texts": {"type": "array", "items": {"type": "string"}, "minItems": 1}}},
+            "schema": {"type": "object",
+                       "properties": {"texts": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                                      "pairs": {"type": "array", "minItems": 1, "items": {
+                                          "type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}}}},
             "example": {"texts": ["정말 재미있게 봤어요", "a waste of two hours"]},
         }},
     },
@@ -119,6 +152,10 @@ def create_app(model: str | Path | Predictor, *, config: ServeConfig | None = No
             texts, truncated = parse_request(await request.body(), config)
         except BadRequest as err:
             return JSONResponse({"error": err.message}, status_code=err.status)
+        if is_pair(texts[0]) != predictor.reads_pairs:
+            want = '"pairs": [["...", "..."], ...]' if predictor.reads_pairs else '"texts": ["...", ...]'
+            return JSONResponse({"error": f"this model reads {'sentence pairs' if predictor.reads_pairs else 'single texts'}: "
+                                          f"send {{{want}}}"}, status_code=422)
         predictions = await run_in_threadpool(predictor.predict, texts)
         return {"predictions": [{**p.to_dict(), "truncated": cut} for p, cut in zip(predictions, truncated)],
                 "labels": predictor.label_names, "limits": {"max_chars": config.max_chars, "max_texts": config.max_texts}}

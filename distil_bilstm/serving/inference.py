@@ -22,6 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..data.pairs import is_pair, join_pair, split_pair, split_pairs
 from ..rundir import ExportDir, RunDir, split_student_json
 from ..training.batching import length_sorted_batches
 from ..utils import read_json, softmax
@@ -34,9 +35,13 @@ class Prediction:
     label: str
     label_id: int
     probabilities: dict[str, float]
+    score: float | None = None  # a regression model's output (a pair's similarity), unrounded; label "score"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        values = asdict(self)
+        if self.score is None:
+            del values["score"]
+        return values
 
 
 class TextEncoder:
@@ -58,10 +63,17 @@ class TextEncoder:
         self.tokenizer.enable_truncation(max_length)
         self.max_length = max_length
         self.unk_id = self.tokenizer.token_to_id("[UNK]")
+        self.sep_id = self.tokenizer.token_to_id("[SEP]")
         self.vocab_size = self.tokenizer.get_vocab_size()
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return [e.ids or [self.unk_id] for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        """Ids per text; a sentence pair (data/pairs.py) as ``A [SEP] B``, each side cut on its own,
+        as training's ``pair_token_rows``."""
+        texts = list(texts)
+        if texts and is_pair(texts[0]):
+            firsts, seconds = split_pairs(texts)
+            return [a + [self.sep_id] + b for a, b in zip(self.encode(firsts), self.encode(seconds))]
+        return [e.ids or [self.unk_id] for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
 def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -172,10 +184,11 @@ class Predictor:
     in input order, so a stream of any length needs only one window in memory."""
 
     def __init__(self, scorer, label_names: list[str], *, window: int | None = None, source: str = "",
-                 kind: str = "torch"):
+                 kind: str = "torch", reads_pairs: bool = False):
         self.scorer, self.label_names = scorer, list(label_names)
         self.window = window or 16 * scorer.batch_size
         self.source, self.kind = source, kind
+        self.reads_pairs = reads_pairs  # trained on sentence pairs: give it pairs (predict_pairs)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto", batch_size: int = 256, threads: int | None = None) -> "Predictor":
@@ -191,7 +204,7 @@ class Predictor:
             else:
                 backend = TorchBackend.from_torchscript(model_file, device=device)
             return cls(StudentScorer(backend, encoder, batch_size=batch_size), info["label_names"], source=str(path),
-                       kind=info["format"])
+                       kind=info["format"], reads_pairs=bool(info.get("pairs")))
         run = RunDir(path)
         run.require_model()
         architecture, _, label_names = split_student_json(run.read_student())
@@ -202,7 +215,7 @@ class Predictor:
         max_length = run.read_config().get("max_length", 128) if run.config_file.is_file() else 128
         scorer = StudentScorer(TorchBackend.from_run(run, device=device), TextEncoder(run.vocab_dir, max_length=max_length),
                                batch_size=batch_size)
-        return cls(scorer, label_names, source=str(path), kind="torch")
+        return cls(scorer, label_names, source=str(path), kind="torch", reads_pairs=run.reads_pairs())
 
     def scored(self, texts: Iterable[str]) -> Iterator[tuple[str, np.ndarray]]:
         """``(text, logits (num_labels,))`` per text, in input order, for a stream of any length."""
@@ -225,13 +238,25 @@ class Predictor:
     def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
         return list(self.predict_iter([texts] if isinstance(texts, str) else texts))
 
+    def predict_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
+        """Score sentence pairs ``[(a, b), ...]`` (a pair model: the siamese student, a cross-encoder's students)."""
+        return self.predict([join_pair(a, b, where=f"pairs[{i}]") for i, (a, b) in enumerate(pairs)])
+
+    @property
+    def is_regression(self) -> bool:
+        """One output: the model gives a score, not class probabilities."""
+        return len(self.label_names) == 1
+
     def prediction(self, logits: np.ndarray) -> Prediction:
+        if self.is_regression:
+            return Prediction(self.label_names[0], 0, {}, score=float(logits[0]))
         probs = softmax(logits.astype(np.float64))
         best = int(probs.argmax())
         return Prediction(self.label_names[best], best, {n: float(p) for n, p in zip(self.label_names, probs)})
 
     def describe(self) -> dict:
-        return {"source": self.source, "format": self.kind, "labels": self.label_names, **self.scorer.describe()}
+        return {"source": self.source, "format": self.kind, "labels": self.label_names, "pairs": self.reads_pairs,
+                **self.scorer.describe()}
 
 
 def predict(model: str | Path, texts: Sequence[str], *, device: str = "auto") -> list[Prediction]:
@@ -240,5 +265,8 @@ def predict(model: str | Path, texts: Sequence[str], *, device: str = "auto") ->
 
 
 def dumps_prediction(text: str, prediction: Prediction) -> str:
-    return json.dumps({"text": text, "label": prediction.label,
+    shown = {"pair": list(split_pair(text))} if is_pair(text) else {"text": text}
+    if prediction.score is not None:
+        return json.dumps({**shown, "score": prediction.score}, ensure_ascii=False)
+    return json.dumps({**shown, "label": prediction.label,
                        "probabilities": {k: round(v, 4) for k, v in prediction.probabilities.items()}}, ensure_ascii=False)

@@ -47,7 +47,7 @@ class StudentConfig:
         check = field_checker(self)
         for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers"):
             check(getattr(self, name) >= 1, name, "must be >= 1")
-        check(self.num_labels >= 2, "num_labels", "must be >= 2")
+        check(self.num_labels >= 1, "num_labels", "must be >= 1 (1: a regression score)")
         check(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)")
         check(self.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
         check(self.relu_dim >= 0, "relu_dim", "must be >= 0")
@@ -113,14 +113,29 @@ class BiLSTMClassifier(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
         self.lstm = ExactBiLSTM(config.embedding_dim, config.hidden_dim, num_layers=config.num_layers,
                                 dropout=config.dropout if config.num_layers > 1 else 0.0)
-        features = 2 * config.hidden_dim
-        self.attention = nn.Linear(features, 1) if config.pooling == "attention" else None
+        self.attention = nn.Linear(2 * config.hidden_dim, 1) if config.pooling == "attention" else None
         self.dropout = nn.Dropout(config.dropout)
+        features = self.head_features()
         self.hidden = nn.Sequential(nn.Linear(features, config.relu_dim), nn.ReLU()) if config.relu_dim else None
         self.classifier = nn.Linear(config.relu_dim or features, config.num_labels)
 
+    def head_features(self) -> int:
+        """Width of what the head reads: one sentence vector [forward ; backward]."""
+        return 2 * self.config.hidden_dim
+
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``input_ids (batch, seq)`` padded with 0, ``lengths (batch,)`` ≥ 1 → logits ``(batch, labels)``."""
+        return self.head(self.encode(input_ids, lengths))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """``(batch, head_features)`` → logits ``(batch, labels)``: dropout, optional ReLU layer, linear."""
+        features = self.dropout(features)
+        if self.hidden is not None:
+            features = self.dropout(self.hidden(features))
+        return self.classifier(features)
+
+    def encode(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The sentence vector ``(batch, 2 * hidden)``: final states, or attention over the outputs."""
         embedded = self.embedding(input_ids)  # (batch, seq, emb)
         outputs, final = self.lstm(embedded, lengths)  # (batch, seq, 2 * hidden), (batch, 2 * hidden)
         if self.attention is None:
@@ -130,10 +145,7 @@ class BiLSTMClassifier(nn.Module):
             mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
             weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # padding gets weight 0
             pooled = torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)  # (batch, 2 * hidden)
-        features = self.dropout(pooled)
-        if self.hidden is not None:
-            features = self.dropout(self.hidden(features))
-        return self.classifier(features)
+        return pooled
 
 
 def count_parameters(model: nn.Module) -> int:

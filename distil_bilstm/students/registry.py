@@ -17,6 +17,7 @@ from torch import nn
 
 from ..utils import field_checker
 from .bilstm import POOLINGS, PRESETS, BiLSTMClassifier, StudentConfig
+from .siamese import SiameseBiLSTM, SiameseConfig
 from .transformer import TransformerStudent, TransformerStudentConfig, copy_teacher_weights, student_config_from_teacher
 
 EMBEDDING_INITS = ("random", "teacher", "skipgram")
@@ -85,6 +86,7 @@ class StudentFamily:
     make: Callable  # (settings, *, vocab_size, num_labels, teacher_dir, tokens) -> StudentBuild
     takes_embedding_init: bool  # random/teacher/skip-gram embedding rows apply
     needs_teacher_checkpoint: bool  # ``make`` reads the teacher's weights or config
+    reads_pairs: bool = False  # only for sentence-pair datasets (every family reads a pair as A [SEP] B)
 
 
 # ---------------------------------------------------------------------------- bilstm
@@ -94,7 +96,8 @@ def _bilstm_config(settings: StudentSettings, *, vocab_size: int, num_labels: in
     sizes = {k: v for k, v in (("embedding_dim", settings.embedding_dim), ("hidden_dim", settings.hidden_dim)) if v}
     common = dict(vocab_size=vocab_size, num_labels=num_labels, num_layers=settings.num_layers, dropout=settings.dropout,
                   pooling=settings.pooling, relu_dim=settings.relu_dim, **sizes)
-    return StudentConfig.from_preset(settings.preset, **common) if settings.preset else StudentConfig(**common)
+    config_class = STUDENTS[settings.student].config_class
+    return config_class.from_preset(settings.preset, **common) if settings.preset else config_class(**common)
 
 
 def _bilstm_check(settings: StudentSettings, check) -> None:
@@ -111,11 +114,14 @@ def _bilstm_check(settings: StudentSettings, check) -> None:
 
 def _bilstm_make(settings: StudentSettings, *, vocab_size: int, num_labels: int, teacher_dir, tokens) -> StudentBuild:
     config = _bilstm_config(settings, vocab_size=vocab_size, num_labels=num_labels)
-    return StudentBuild(BiLSTMClassifier(config), "bilstm", config.to_dict(), {})
+    family = STUDENTS[settings.student]
+    return StudentBuild(family.model_class(config), family.name, config.to_dict(), {})
 
 
 def _bilstm_name(settings: StudentSettings) -> str:
     size = settings.preset or f"e{settings.embedding_dim}h{settings.hidden_dim}"
+    if settings.student == "siamese_bilstm":
+        size = f"siamese-{size}" + (f"-r{settings.relu_dim}" if settings.relu_dim else "")
     init = {"random": "", "teacher": "-tinit", "skipgram": "-sg"}[settings.embedding_init]
     if settings.embedding_init == "skipgram" and settings.skipgram_library != "gensim":
         init += f"-{settings.skipgram_library}"
@@ -157,6 +163,11 @@ STUDENTS: dict[str, StudentFamily] = {
         name="bilstm", label="BiLSTM", config_class=StudentConfig, model_class=BiLSTMClassifier,
         inert=frozenset({"layers"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make, takes_embedding_init=True,
         needs_teacher_checkpoint=False),
+    # sentence pairs: one BiLSTM encoder for both sides, Tang's [u, v, |u - v|, u * v] head
+    "siamese_bilstm": StudentFamily(
+        name="siamese_bilstm", label="Siamese BiLSTM", config_class=SiameseConfig, model_class=SiameseBiLSTM,
+        inert=frozenset({"layers"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make, takes_embedding_init=True,
+        needs_teacher_checkpoint=False, reads_pairs=True),
     "transformer": StudentFamily(
         name="transformer", label="Transformer", config_class=TransformerStudentConfig, model_class=TransformerStudent,
         inert=frozenset({"preset", "dropout", "pooling", "relu_dim", "num_layers", "embedding_dim", "embedding_init"}),

@@ -53,3 +53,23 @@ def test_dispatch_errors():
         distillation_loss("l1", S, T, Y, alpha=0.1, temperature=2.0)
     with pytest.raises(ValueError, match="the ce loss needs labelled examples"):
         ce_loss(S, torch.tensor([-1]))
+
+
+def test_regression_kd_loss_against_hand_computed_values():
+    from distil_bilstm.training.losses import regression_kd_loss
+
+    s = torch.tensor([[1.0], [2.0], [4.0]])
+    t = torch.tensor([[2.0], [2.0], [3.0]])
+    y = torch.tensor([3.0, float("nan"), 4.0])  # the second pair has no gold score: teacher term only
+    # α=0.25: (0.25·4 + 0.75·1), (0 teacher error), (0.25·0 + 0.75·1) → mean of 1.75, 0, 0.75
+    assert regression_kd_loss(s, t, y, alpha=0.25).item() == pytest.approx((1.75 + 0.0 + 0.75) / 3)
+
+
+def test_a_regression_loss_refuses_kl_and_trains_on_gold_scores_with_ce():
+    from distil_bilstm.training.losses import DistillationLoss
+
+    with pytest.raises(ValueError, match="regression task .* distils with loss 'mse'"):
+        DistillationLoss(kind="kl", task="regression")
+    gold = DistillationLoss(kind="ce", task="regression")
+    s = torch.tensor([[1.0], [3.0]], requires_grad=True)
+    assert gold(s, None, torch.tensor([2.0, float("nan")])).item() == pytest.approx(1.0)

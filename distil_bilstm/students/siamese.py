@@ -1,0 +1,59 @@
+"""The siamese BiLSTM for sentence pairs (Tang et al. 2019, "Distilling Task-Specific Knowledge
+from BERT into Simple Neural Networks", §3.2).
+
+One BiLSTM encoder, shared by both sentences, gives sentence vectors u and v; the head reads
+Tang's feature vector f = [u ; v ; |u − v| ; u ⊙ v] (width 4 · 2 · hidden) through a ReLU layer
+(``relu_dim``) into the outputs (one score for a regression task such as KorSTS).
+
+A pair arrives as one row ``A [SEP] B`` (data/vocab.py ``pair_token_rows``), so that the Trainer,
+batching, inference and export see one sequence as for every other student; ``forward`` splits it
+at the first [SEP]. Both halves are encoded in one batch of 2·batch rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..data.vocab import SPECIAL_TOKENS
+from .bilstm import BiLSTMClassifier, StudentConfig
+
+SEP_ID = SPECIAL_TOKENS.index("[SEP]")  # every student vocabulary lists the specials first, in this order
+
+
+@dataclass
+class SiameseConfig(StudentConfig):
+    sep_id: int = SEP_ID  # the token between the two sides (relu_dim > 0: Tang's ReLU layer before the output)
+
+
+def split_at_separator(input_ids: torch.Tensor, lengths: torch.Tensor, sep_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``input_ids (batch, seq)`` rows ``A [SEP] B`` → ``(ids_a, lengths_a, ids_b, lengths_b)``, each
+    side right-padded with 0 and of length ≥ 1 (a row without a separator is all first side, and
+    its second side one [PAD]: the model still runs, on an empty sentence)."""
+    batch, seq = input_ids.shape
+    lengths = lengths.to(input_ids.device)
+    steps = torch.arange(seq, device=input_ids.device).unsqueeze(0)  # (1, seq)
+    is_sep = (input_ids == sep_id) & (steps < lengths.unsqueeze(1))  # (batch, seq)
+    sep_pos = torch.where(is_sep.any(dim=1), is_sep.int().argmax(dim=1), lengths)  # (batch,)
+    lengths_a = sep_pos.clamp_min(1)
+    lengths_b = (lengths - sep_pos - 1).clamp_min(1)
+    ids_a = input_ids.masked_fill(steps >= lengths_a.unsqueeze(1), 0)  # (batch, seq)
+    positions = (sep_pos.unsqueeze(1) + 1 + steps).clamp_max(seq - 1)  # (batch, seq) into the row
+    ids_b = input_ids.gather(1, positions).masked_fill(steps >= (lengths - sep_pos - 1).unsqueeze(1), 0)
+    return ids_a, lengths_a, ids_b, lengths_b
+
+
+class SiameseBiLSTM(BiLSTMClassifier):
+    def __init__(self, config: SiameseConfig):
+        super().__init__(config)
+
+    def head_features(self) -> int:
+        return 4 * 2 * self.config.hidden_dim  # [u ; v ; |u − v| ; u ⊙ v]
+
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``input_ids (batch, seq)`` rows ``A [SEP] B`` padded with 0 → ``(batch, labels)``."""
+        ids_a, lengths_a, ids_b, lengths_b = split_at_separator(input_ids, lengths, self.config.sep_id)
+        both = self.encode(torch.cat([ids_a, ids_b]), torch.cat([lengths_a, lengths_b]))  # (2 * batch, 2 * hidden)
+        u, v = both.chunk(2)  # (batch, 2 * hidden) each
+        return self.head(torch.cat([u, v, (u - v).abs(), u * v], dim=1))

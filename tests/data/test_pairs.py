@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from distil_bilstm.data.datasets import load_dataset, load_transfer_set
+from distil_bilstm.data.files import DataFormatError
+from distil_bilstm.data.pairs import correlation_scores, join_pair, split_pair
+from distil_bilstm.data.vocab import SPECIAL_TOKENS, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
+from tests.conftest import KORSTS_HEADER, write_lines
+
+
+def test_korsts_loads_pairs_with_scores_and_its_dev_file_as_valid(small_korsts):
+    dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
+    assert dataset.task == "regression" and dataset.pairs and dataset.label_names == ["score"] and dataset.num_labels == 1
+    assert dataset.table["label"].dtype == np.float64
+    assert dataset.table["split"].value_counts().to_dict() == {"train": 160, "valid": 40, "test": 40}
+    first, second = split_pair(dataset.table["text"].iloc[0])
+    assert first.endswith(".") and second.endswith(".") and "\t" not in first + second
+    assert dataset.table["label"].between(0, 5).all()
+
+
+def test_a_pair_file_with_a_bad_score_or_an_empty_side_names_file_and_line(tmp_path):
+    good = [f"a b {i}\tc d {i}\t{i % 5}.5" for i in range(30)]
+    path = write_lines(tmp_path / "pairs.tsv", ["sentence1\tsentence2\tscore", good[0], "e f\tg h\tmuch", "i j\t\t1", *good[1:]])
+    dataset = load_dataset(str(path))  # the header's names make it a regression over pairs
+    assert dataset.task == "regression" and dataset.pairs and len(dataset) == 30
+    assert dataset.dropped == {"bad score": 1, "empty text": 1}
+    with pytest.raises(DataFormatError, match=r"pairs.tsv, line 3: score 'much' in column 'score' is not a number"):
+        load_dataset(str(path), strict=True)
+
+
+def test_a_jsonl_pair_file_names_its_columns_and_refuses_a_tab_inside_a_side(tmp_path):
+    rows = [{"q": "환불 되나요", "a": "환불 가능한가요", "same": "1"}, {"q": "배송은\t언제", "a": "주문 취소", "same": "0"}]
+    rows += [{"q": f"배송 언제 와요 {i}", "a": f"주문 취소 {i}", "same": str(i % 2)} for i in range(30)]
+    path = write_lines(tmp_path / "faq.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows])
+    dataset = load_dataset(str(path), text_column="q", text_b_column="a", label_column="same")
+    assert dataset.task == "classification" and dataset.pairs and dataset.label_names == ["0", "1"]
+    assert dataset.dropped == {"malformed row": 1}
+    with pytest.raises(DataFormatError, match=r"faq.jsonl, line 2: pair: the first text contains a tab"):
+        load_dataset(str(path), text_column="q", text_b_column="a", label_column="same", strict=True)
+    with pytest.raises(DataFormatError, match=r"no column 'b' \(--text-b-column\)"):
+        load_dataset(str(path), text_column="q", text_b_column="b", label_column="same")
+
+
+def test_join_pair_refuses_what_it_cannot_carry():
+    assert split_pair(join_pair(" a ", "b")) == ("a", "b")
+    with pytest.raises(ValueError, match="second text contains a tab"):
+        join_pair("a", "b\tc")
+    with pytest.raises(ValueError, match="first text is a int"):
+        join_pair(3, "b")
+
+
+def test_a_transfer_pair_equal_to_a_held_out_pair_is_dropped_both_sides_compared(small_korsts, tmp_path):
+    dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
+    held_out = split_pair(dataset.split("test")["text"].iloc[0])
+    path = write_lines(tmp_path / "aug.tsv", ["sentence1\tsentence2", "\t".join(held_out), "\t".join(held_out[::-1]), "x y\tz w"])
+    transfer = load_transfer_set(path, dataset=dataset)
+    assert transfer.dropped == {"leaked": 1}  # the swapped pair is another pair
+    assert len(transfer) == 2 and transfer.pairs and np.isnan(transfer.table["label"]).all()
+
+
+def test_student_encoding_of_a_pair_is_a_sep_b_each_side_cut_on_its_own(tmp_path):
+    config = VocabConfig(vocab_size=60, min_frequency=1, limit_alphabet=60)
+    save_vocab(train_wordpiece(["a b c d e", "f g h"], config), tmp_path / "v", config)
+    tokenizer = load_vocab(tmp_path / "v")
+    encoded = encode_texts(tokenizer, [join_pair("a b c d e", "f g")], max_length=3)
+    ids, lengths = encoded.batch(np.array([0]))
+    sep = SPECIAL_TOKENS.index("[SEP]")
+    assert ids[0].tolist()[3] == sep and int(lengths[0]) == 6  # 3 + [SEP] + 2
+
+
+def test_correlation_scores_match_hand_computed_values():
+    gold = np.array([1.0, 2.0, 3.0, 4.0])
+    scores = correlation_scores(gold, np.array([1.0, 3.0, 2.0, 4.0]))
+    assert scores["spearman"] == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
+    assert scores["mse"] == pytest.approx(0.5)
+    assert np.isnan(correlation_scores(gold, np.ones(4))["spearman"])  # constant predictions: undefined, not 0

@@ -1,0 +1,70 @@
+"""Sentence pairs in predict, evaluate, export and serve."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from distil_bilstm.data.pairs import join_pair
+from distil_bilstm.serving.export import ExportConfig, export_student
+from distil_bilstm.serving.http import ServeConfig, create_app
+from distil_bilstm.serving.inference import Predictor
+
+PAIRS = [["남자가 기타를 연주하고 있다.", "남자가 기타를 연주하고 있다."], ["고양이가 자고 있다.", "여자가 피아노를 연주하고 있다."]]
+
+
+def test_a_pair_model_scores_pairs_unrounded_and_its_export_agrees(tiny_pair_run, tmp_path):
+    predictor = Predictor.load(tiny_pair_run, device="cpu")
+    assert predictor.reads_pairs and predictor.is_regression
+    scores = [p.score for p in predictor.predict_pairs(PAIRS)]
+    assert all(isinstance(s, float) for s in scores)
+    assert predictor.predict_pairs(PAIRS)[0].to_dict()["label"] == "score"
+    info = export_student(tiny_pair_run, tmp_path / "onnx", ExportConfig(format="onnx"))
+    assert info["pairs"] is True and info["check"]["max_abs_diff"] < 1e-4
+    exported = Predictor.load(tmp_path / "onnx")
+    assert exported.reads_pairs
+    assert np.allclose([p.score for p in exported.predict_pairs(PAIRS)], scores, atol=1e-4)
+
+
+def test_serve_takes_pairs_with_the_same_validation_as_texts(tiny_pair_run):
+    config = ServeConfig(max_texts=2, max_chars=40)
+    with TestClient(create_app(tiny_pair_run, config=config), raise_server_exceptions=False) as client:
+        body = client.post("/predict", json={"pairs": PAIRS}).json()
+        expected = Predictor.load(tiny_pair_run, device="cpu").predict_pairs(PAIRS)
+        assert [p["score"] for p in body["predictions"]] == pytest.approx([p.score for p in expected], abs=1e-6)
+        assert body["predictions"][0]["truncated"] is False
+        for payload, message in [({"pairs": "a"}, '"pairs" must be a list'), ({"pairs": []}, '"pairs" is empty'),
+                                 ({"pairs": [["a"]]}, r"pairs\[0\] must be a list of two strings"),
+                                 ({"pairs": [["a", 3]]}, r"pairs\[0\]\[1\] is int"), ({"pairs": [["a", " "]]}, r"pairs\[0\]\[1\] is empty"),
+                                 ({"pairs": [["a\tb", "c"]]}, r"pairs\[0\]: the first text contains a tab"),
+                                 ({"pairs": PAIRS * 2}, "at most 2 per request"),
+                                 ({"texts": ["한 문장"]}, "this model reads sentence pairs")]:
+            response = client.post("/predict", json=payload)
+            assert response.status_code == 422, payload
+            assert __import__("re").search(message, response.json()["error"]), response.json()
+        long = client.post("/predict", json={"pairs": [["가" * 60, "나"]]}).json()
+        assert long["predictions"][0]["truncated"] is True
+
+
+def test_predict_and_evaluate_cli_read_a_pair_file(tiny_pair_run, tmp_path, capsys):
+    from distil_bilstm.cli import main
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{a}\t{b}\t{s}\n" for (a, b), s in zip(PAIRS, (5.0, 0.0))) * 3,
+                     encoding="utf-8")
+    assert main(["predict", "--model", str(tiny_pair_run), "--file", str(pairs), "--out", str(tmp_path / "out.csv")]) == 0
+    written = list(csv.reader(open(tmp_path / "out.csv", encoding="utf-8")))
+    assert written[0] == ["sentence1", "sentence2", "score"] and written[1][:2] == PAIRS[0] and len(written) == 7
+    expected = Predictor.load(tiny_pair_run, device="cpu").predict_pairs(PAIRS)[0].score
+    assert float(written[1][2]) == expected  # unrounded
+    assert main(["predict", "--model", str(tiny_pair_run), join_pair(*PAIRS[1])]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert line["pair"] == PAIRS[1] and isinstance(line["score"], float)
+    assert main(["evaluate", "--model", str(tiny_pair_run), "--file", str(pairs), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # two distinct pairs three times each: the ranks separate them perfectly one way or the other, ties included
+    assert report["examples"] == 6 and abs(report["spearman"]) == pytest.approx(np.sqrt(0.9)) and "pearson" in report

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import torch
+
+from distil_bilstm.students.registry import StudentSettings, build_student, make_student
+from distil_bilstm.students.siamese import SEP_ID, SiameseBiLSTM, SiameseConfig, split_at_separator
+
+
+def test_split_at_separator_gives_each_side_padded_with_its_own_length():
+    ids = torch.tensor([[7, 8, SEP_ID, 9, 0], [7, SEP_ID, 9, 10, 11], [7, 8, 9, 0, 0]])
+    a, len_a, b, len_b = split_at_separator(ids, torch.tensor([4, 5, 3]), SEP_ID)
+    assert len_a.tolist() == [2, 1, 3] and len_b.tolist() == [1, 3, 1]  # no separator: an empty second side
+    assert a[0, :2].tolist() == [7, 8] and a[0, 2:].eq(0).all()
+    assert b[1, :3].tolist() == [9, 10, 11] and b[0, :1].tolist() == [9] and b[0, 1:].eq(0).all()
+
+
+def test_siamese_student_scores_a_pair_the_same_alone_and_in_a_padded_batch():
+    torch.manual_seed(0)
+    model = SiameseBiLSTM(SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10)).eval()
+    pair = torch.tensor([[5, 6, SEP_ID, 7]])
+    batch = torch.tensor([[5, 6, SEP_ID, 7, 0, 0], [9, 9, 9, SEP_ID, 8, 8]])
+    with torch.no_grad():
+        alone = model(pair, torch.tensor([4]))
+        padded = model(batch, torch.tensor([4, 6]))
+    assert alone.shape == (1, 1) and padded.shape == (2, 1)
+    assert torch.allclose(alone[0], padded[0], atol=1e-6)
+    assert model.classifier.in_features == 10 and model.hidden[0].in_features == 4 * 2 * 6  # [u, v, |u-v|, u*v]
+
+
+def test_the_registry_builds_and_rebuilds_a_siamese_student():
+    build = make_student(StudentSettings(student="siamese_bilstm", preset="tiny", relu_dim=16), vocab_size=40, num_labels=1)
+    assert build.architecture == "siamese_bilstm" and isinstance(build.model, SiameseBiLSTM)
+    rebuilt = build_student(build.architecture, build.values)
+    assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in build.model.parameters())
+    assert StudentSettings(student="siamese_bilstm", preset="tiny", relu_dim=16).run_name() == "siamese-tiny-r16"
