@@ -28,6 +28,14 @@ def add_presets_parser(sub: argparse._SubParsersAction) -> None:
     presets.set_defaults(func=cmd_presets)
 
 
+# what a run's table shows of its scores, by task
+SCORE_COLUMNS = {
+    "classification": [("valid_accuracy", "valid acc"), ("test_accuracy", "test acc"), ("teacher_test_accuracy", "teacher test acc")],
+    "regression": [("valid_spearman", "valid Spearman"), ("test_spearman", "test Spearman"),
+                   ("teacher_test_spearman", "teacher test Spearman"), ("test_pearson", "test Pearson")],
+}
+
+
 def cmd_distil(args: argparse.Namespace) -> int:
     from ..runs.config import DistilConfig, apply_overrides, load_mapping
     from ..runs.pipeline import run_distillation
@@ -39,11 +47,11 @@ def cmd_distil(args: argparse.Namespace) -> int:
     except KeyboardInterrupt as stop:
         logger.warning("%s; continue with: distil-bilstm distil ... --resume", stop or "interrupted")
         return 130
-    row = {k: metrics.get(k) for k in ("params", "size_bytes", "best_epoch", "epochs_trained", "valid_accuracy",
-                                          "test_accuracy", "teacher_test_accuracy", "train_seconds", "examples_per_second")}
+    scores = SCORE_COLUMNS["regression" if metrics.get("task") == "regression" else "classification"]
+    row = {k: metrics.get(k) for k in ("params", "size_bytes", "best_epoch", "epochs_trained", *(k for k, _ in scores),
+                                          "train_seconds", "examples_per_second")}
     print(table([row], [("params", "parameters"), ("size_bytes", "bytes"), ("best_epoch", "best epoch"),
-                         ("epochs_trained", "epochs"), ("valid_accuracy", "valid acc"), ("test_accuracy", "test acc"),
-                         ("teacher_test_accuracy", "teacher test acc"), ("train_seconds", "train s"),
+                         ("epochs_trained", "epochs"), *scores, ("train_seconds", "train s"),
                          ("examples_per_second", "examples/s")]))
     print(f"\nrun saved to {metrics['run_dir']}")
     return 0
@@ -72,8 +80,9 @@ def cmd_grid(args: argparse.Namespace) -> int:
         logger.warning("grid interrupted; rerun the same command to resume (finished runs are skipped)")
         return 130
     rows = [{"run": Path(r["run_dir"]).name, **r} for r in results]
-    print(table(rows, [("run", "run"), ("status", "status"), ("valid_accuracy", "valid acc"),
-                        ("test_accuracy", "test acc"), ("train_seconds", "train s"), ("error", "error")]))
+    regression = any("test_spearman" in r for r in results)
+    shown = SCORE_COLUMNS["regression" if regression else "classification"][:2]
+    print(table(rows, [("run", "run"), ("status", "status"), *shown, ("train_seconds", "train s"), ("error", "error")]))
     failed = sum(r["status"] == "failed" for r in results)
     print(f"\n{len(results)} runs: {len(results) - failed} ok, {failed} failed"
           + (f"; status in {summary}" if args.backend == "local" else ""))

@@ -22,6 +22,11 @@ would mostly change the particles, not the meaning. Only morphemes written as th
 text are used (a contracted verb such as 했 = 하+었 has no surface of its own) so a replacement
 is always a clean substring swap.
 
+Sentence pairs (data/pairs.py): both sides are augmented independently by the same rules, and the
+k-th sample of the pair is (k-th sample of A, k-th sample of B), a side that ran out of samples
+keeping its original; the TSV then has ``sentence1``, ``sentence2``, ``source_idx`` and the
+leakage guard compares whole pairs.
+
 The output is a TSV (``text``, ``source_idx``) written as a stream: samples of one sentence at a
 time, nothing but the part-of-speech lexicon and the current sentence in memory. Every sentence
 draws from its own generator seeded by ``(seed, source_idx)``, so a resumed run (``OUT.progress``
@@ -42,6 +47,7 @@ from tqdm.auto import tqdm
 
 from ..utils import field_checker, read_json, write_json
 from .datasets import Dataset, LeakageGuard, hangul_share
+from .pairs import join_pair, split_pair, split_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +218,19 @@ def augment_sentence(text: str, analysis: Analysis, *, lexicon: Lexicon | None, 
     return out
 
 
+def pair_samples(originals: Sequence[str], per_side: Sequence[Sequence[str]], n_iter: int) -> list[str]:
+    """The pair's samples from each side's: the k-th of A with the k-th of B (a side without a
+    k-th keeps its original), the original pair and repeats left out."""
+    seen = {join_pair(*originals)}
+    out = []
+    for k in range(n_iter):
+        pair = join_pair(*(side[k] if k < len(side) else original for side, original in zip(per_side, originals)))
+        if pair not in seen:
+            seen.add(pair)
+            out.append(pair)
+    return out
+
+
 # ---- the file
 
 
@@ -236,6 +255,8 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
     out = Path(out)
     train = dataset.split("train")
     texts, sources = train["text"].tolist(), train["idx"].to_numpy()
+    sides = list(split_pairs(texts)) if dataset.pairs else [texts]
+    texts = [t for side in sides for t in side]  # what is tagged: every side of every pair
     plan = {"config": config.to_dict(), "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint}
     if meta_path(out).is_file() and out.is_file():
         meta = read_json(meta_path(out))
@@ -256,6 +277,7 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
             lexicon = Lexicon.build(texts, analyses)
     if analyses is None:
         analyses = [[(0, None)] * len(t.split()) for t in texts]
+    n = len(sources)
 
     start, offset, counts = _resume_point(out, plan)
     guard = LeakageGuard(dataset)
@@ -267,13 +289,16 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
             fh.truncate(offset)
             fh.seek(offset)
         else:
-            fh.write(_tsv_line(["text", "source_idx"]))
-        bar = tqdm(total=len(texts), initial=start, desc="augment", unit="sent", disable=not progress)
-        for i in range(start, len(texts)):
+            fh.write(_tsv_line(["sentence1", "sentence2", "source_idx"] if dataset.pairs else ["text", "source_idx"]))
+        bar = tqdm(total=n, initial=start, desc="augment", unit="sent", disable=not progress)
+        for i in range(start, n):
             rng = np.random.default_rng([config.seed, int(sources[i])])
-            samples = augment_sentence(texts[i], analyses[i], lexicon=lexicon, config=config, rng=rng)
+            per_side = [augment_sentence(texts[s * n + i], analyses[s * n + i], lexicon=lexicon, config=config, rng=rng)
+                        for s in range(len(sides))]
+            samples = per_side[0] if not dataset.pairs else pair_samples([sides[0][i], sides[1][i]], per_side, config.n_iter)
             for sample in guard(samples):
-                fh.write(_tsv_line([sample, str(int(sources[i]))]))
+                fields = [*split_pair(sample)] if dataset.pairs else [sample]
+                fh.write(_tsv_line([*fields, str(int(sources[i]))]))
                 rows += 1
             bar.update(1)
             if (i + 1) % FLUSH_EVERY == 0:
@@ -281,7 +306,7 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
                 write_json(progress_path(out), {"plan": plan, "next": i + 1, "offset": fh.tell(),
                                                 "rows": rows, "leaked_dropped": guard.dropped})
         bar.close()
-    meta = {"plan": plan, "rows": rows, "sources": len(texts), "language": language,
+    meta = {"plan": plan, "rows": rows, "sources": n, "pairs": dataset.pairs, "language": language,
             "pos": lexicon is not None, "pos_note": pos_note, "leaked_dropped": guard.dropped, "file": str(out)}
     write_json(meta_path(out), meta)
     progress_path(out).unlink(missing_ok=True)

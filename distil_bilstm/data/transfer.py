@@ -91,7 +91,7 @@ def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key:
             batch.clear()
 
         for text in guard(iter_texts(path)):
-            fingerprint.update(fingerprint.rows, text, -1)  # the rows load_transfer_set makes: idx, text, -1
+            fingerprint.update(fingerprint.rows, text, dataset.unlabelled)  # the rows load_transfer_set makes: idx, text, -1 (NaN: a score)
             batch.append(text)
             if len(batch) == ENCODE_BATCH:
                 flush()

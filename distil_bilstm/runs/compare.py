@@ -27,7 +27,8 @@ COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-v
     ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
     ("retention", "Retention"), ("family", "Family"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
     ("hidden", "Hidden"), ("init", "Emb init"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
-    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("macro_f1", "Macro-F1"), ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
+    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("macro_f1", "Macro-F1"), ("spearman", "Spearman"),
+    ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
 ]
 
 
@@ -103,7 +104,7 @@ def student_row(run: dict) -> dict:
         "alpha": c["loss_rate"] if kd else None, "T": c["temperature"] if c["loss"] == "kl" else None,
         "epochs": m.get("epochs_trained"), "best_epoch": m.get("best_epoch"), "train_s": m.get("train_seconds"),
         "teacher": m.get("teacher_path") if kd else None, "teacher_test_acc": teacher_acc, "run_dir": run["run_dir"],
-        "transfer": m.get("transfer_rows") or None, "macro_f1": m.get("test_macro_f1"),
+        "transfer": m.get("transfer_rows") or None, "macro_f1": m.get("test_macro_f1"), "spearman": m.get("test_spearman"),
     }
 
 

@@ -156,7 +156,8 @@ def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
 
 
 def _headline(metrics: dict) -> dict:
-    return {k: metrics.get(k) for k in ("valid_accuracy", "test_accuracy", "params", "train_seconds")}
+    keys = ("valid_spearman", "test_spearman") if metrics.get("task") == "regression" else ("valid_accuracy", "test_accuracy")
+    return {k: metrics.get(k) for k in (*keys, "params", "train_seconds")}
 
 
 # --------------------------------------------------------------------------------------------

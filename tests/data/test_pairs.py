@@ -78,3 +78,21 @@ def test_correlation_scores_match_hand_computed_values():
     assert scores["spearman"] == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
     assert scores["mse"] == pytest.approx(0.5)
     assert np.isnan(correlation_scores(gold, np.ones(4))["spearman"])  # constant predictions: undefined, not 0
+
+
+def test_augmenting_pairs_changes_each_side_and_writes_two_text_columns(small_korsts, tmp_path):
+    from distil_bilstm.data.augment import AugmentConfig, augment_dataset
+    from distil_bilstm.data.files import iter_texts
+
+    dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
+    out = tmp_path / "aug.tsv"
+    meta = augment_dataset(dataset, out=out, config=AugmentConfig(n_iter=4, pos=False, p_mask=0.3, seed=1), progress=False)
+    assert meta["pairs"] and meta["sources"] == 160 and meta["rows"] > 160
+    assert out.read_text(encoding="utf-8").splitlines()[0] == "sentence1\tsentence2\tsource_idx"
+    samples = list(iter_texts(out))
+    originals = set(dataset.split("train")["text"])
+    assert len(samples) == meta["rows"] and not originals & set(samples)
+    assert all(len(split_pair(s)) == 2 and all(split_pair(s)) for s in samples)
+    firsts_changed = sum(split_pair(s)[0] not in {split_pair(o)[0] for o in originals} for s in samples)
+    seconds_changed = sum(split_pair(s)[1] not in {split_pair(o)[1] for o in originals} for s in samples)
+    assert firsts_changed and seconds_changed  # both sides are augmented

@@ -44,7 +44,7 @@ def test_registry_builds_each_family_from_its_settings(three_layer_teacher):
     for build in (bilstm, transformer):  # student.json's values rebuild the same architecture without the teacher
         rebuilt = build_student(build.architecture, build.values)
         assert [p.shape for p in rebuilt.parameters()] == [p.shape for p in build.model.parameters()]
-    assert set(STUDENTS) == {"bilstm", "transformer"}
+    assert set(STUDENTS) == {"bilstm", "siamese_bilstm", "transformer"}
 
 
 def test_transformer_copies_the_chosen_teacher_layers_exactly(three_layer_teacher):

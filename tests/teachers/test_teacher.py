@@ -185,3 +185,23 @@ def test_finetune_with_frozen_layers_trains_only_what_is_above_them(tiny_teacher
                                 device="cpu"), dataset)
     with pytest.raises(ValueError, match="FinetuneConfig.freeze_layers must be >= 0"):
         FinetuneConfig(base="x", out="y", freeze_layers=-1)
+
+
+def test_finetune_a_cross_encoder_regression_teacher_on_pairs(tiny_teacher_dir, small_korsts, tmp_path):
+    """A 2-label base becomes a one-output cross-encoder: pairs read as [CLS] A [SEP] B [SEP], squared
+    error to the score, the epoch kept by valid Spearman."""
+    from distil_bilstm.data.pairs import split_pair
+    from distil_bilstm.teachers.teacher import tokenize_for_teacher
+
+    dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
+    out = tmp_path / "sts-teacher"
+    report = finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), epochs=2, lr=[1e-3], batch_size=16,
+                                     max_length=32, device="cpu"), dataset)
+    assert report["task"] == "regression" and report["num_labels"] == 1
+    assert {"valid_spearman", "test_spearman", "test_pearson"} <= set(report) and "valid_spearman" in report["history"][0]
+    teacher = load_teacher(out, device="cpu", num_labels=1)
+    assert teacher.model.config.problem_type == "regression"
+    text = dataset.split("test")["text"].iloc[0]
+    first, second = split_pair(text)
+    assert tokenize_for_teacher(teacher.tokenizer, [text], 64)[0] == teacher.tokenizer(first, second)["input_ids"]
+    assert predict_logits(teacher, [text], progress=False).shape == (1, 1)

@@ -1,0 +1,131 @@
+"""KorSTS in one table: the zero-shot embedding cosine of the base encoder, the cross-encoder teacher,
+the siamese BiLSTM students (with and without the teacher) and the TF-IDF pair baselines, each with
+parameters, size, Spearman / Pearson ×100 on sts-test and CPU pairs/s (pairs in, scores out,
+tokenisation included, batch 256; the encoders at batch 128).
+
+    python bench/korsts.py --data-dir ../shared/data --teacher teacher_model/e5-small-ko-korsts --runs runs/korsts
+    python bench/korsts.py ... --readme docs/pairs.md     # and the block in docs/pairs.md
+
+Zero-shot: mean-pooled last-layer states of ``"query: " + sentence`` (E5's symmetric-task prefix),
+cosine of the two sides, no training. Time nothing else while it runs: on 2 cores the numbers
+collapse. Writes bench/results/korsts.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from distil_bilstm.data.datasets import load_dataset  # noqa: E402
+from distil_bilstm.data.pairs import correlation_scores, split_pairs  # noqa: E402
+from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
+from distil_bilstm.serving.inference import Predictor  # noqa: E402
+from distil_bilstm.teachers.teacher import batched_logits, load_teacher, predict_logits  # noqa: E402
+from distil_bilstm.training.masks import masked_mean  # noqa: E402
+from readme_block import rewrite_block  # noqa: E402
+
+
+def timed(fn, pairs: list[str]) -> tuple[np.ndarray, float]:
+    fn(pairs[:64])  # warm-up
+    start = time.perf_counter()
+    out = fn(pairs)
+    return out, round(len(pairs) / (time.perf_counter() - start), 1)
+
+
+def zero_shot_scores(base: str, pairs: list[str], *, prefix: str = "query: ") -> np.ndarray:
+    """Cosine of the two sides' mean-pooled states, ``(N,)``."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer, model = AutoTokenizer.from_pretrained(base), AutoModel.from_pretrained(base).eval()
+
+    @torch.inference_mode()
+    def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+        states = model(input_ids=ids, attention_mask=mask).last_hidden_state  # (batch, seq, hidden)
+        return torch.nn.functional.normalize(masked_mean(states, mask), dim=-1).numpy()
+
+    firsts, seconds = split_pairs(pairs)
+    a, b = (batched_logits(tokenizer, [prefix + t for t in side], forward, width=model.config.hidden_size, batch_size=128,
+                           max_length=128, progress=False) for side in (firsts, seconds))
+    return (a * b).sum(axis=1)
+
+
+def row(model: str, learned_from: str, scores: np.ndarray, gold: np.ndarray, per_s: float | None, **extra) -> dict:
+    values = correlation_scores(gold, scores)
+    return {"model": model, "learned from": learned_from, "spearman": round(100 * values["spearman"], 2),
+            "pearson": round(100 * values["pearson"], 2), "pairs_per_s": per_s, **extra}
+
+
+def _number(value) -> str:
+    return f"{value:,.0f}" if value else ""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--teacher", required=True, help="the cross-encoder teacher checkpoint")
+    parser.add_argument("--base", default=None, help="the encoder scored zero-shot (default: the teacher's eval.json base)")
+    parser.add_argument("--runs", default="runs/korsts", help="student and baseline runs of configs/korsts_grid.yaml")
+    parser.add_argument("--out", default="bench/results/korsts.json")
+    parser.add_argument("--readme", default=None, help="rewrite the <!-- results:korsts --> block of this file")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    dataset = load_dataset("korsts", data_dir=args.data_dir, download=False)
+    test = dataset.split("test")
+    pairs, gold = test["text"].tolist(), test["label"].to_numpy()
+    base = args.base or json.loads((Path(args.teacher) / "eval.json").read_text())["base"]
+    rows = []
+    print("zero-shot encoder", flush=True)
+    scores, per_s = timed(lambda p: zero_shot_scores(base, p), pairs)
+    rows.append(row("multilingual-e5-small, zero-shot cosine", "nothing (pretraining only)", scores, gold, per_s,
+                    **teacher_summary(base)))
+    print("teacher", flush=True)
+    teacher = load_teacher(args.teacher, device="cpu", num_labels=1)
+    scores, per_s = timed(lambda p: predict_logits(teacher, p, batch_size=128, progress=False)[:, 0], pairs)
+    rows.append(row("teacher: e5 cross-encoder", "gold scores", scores, gold, per_s, **teacher_summary(args.teacher)))
+    del teacher
+    finished, _ = collect_runs(args.runs)
+    for run in finished:
+        if run["student"].get("architecture") == "tfidf-lr" or run["metrics"].get("task") != "regression":
+            continue
+        predictor = Predictor.load(run["run_dir"], device="cpu", batch_size=256)
+        scores, per_s = timed(lambda p: predictor.logits(p)[:, 0], pairs)
+        c, m = run["config"], run["metrics"]
+        learned = "gold scores" if c["loss"] == "ce" else f"teacher (α={c['loss_rate']:g})"
+        if m.get("transfer_rows"):
+            learned += f" + {m['transfer_rows']:,} augmented pairs"
+        rows.append(row(student_label(run["student"]["architecture"], c, run["student"]), learned, scores, gold, per_s,
+                        params=m["params"], size_bytes=m["size_bytes"], valid_spearman=round(100 * m["valid_spearman"], 2),
+                        best_epoch=m["best_epoch"], run_dir=run["run_dir"]))
+    for metrics_file in sorted(Path(args.runs).rglob("baseline-tfidf-pairs-*/metrics.json")):
+        for baseline in json.loads(metrics_file.read_text())["baselines"]:
+            rows.append({"model": f"TF-IDF {baseline['kind'].split('-')[1]}" + (f" (alpha {baseline['alpha']:g})" if "alpha" in baseline else ""),
+                         "learned from": "gold scores" if "alpha" in baseline else "nothing (idf only)",
+                         "spearman": round(100 * baseline["test_spearman"], 2), "pearson": round(100 * baseline["test_pearson"], 2),
+                         "pairs_per_s": baseline.get("examples_per_second"), "params": baseline.get("params")})
+
+    header = "| model | learned from | parameters | test Spearman | test Pearson | CPU pairs/s |\n|---|---|---:|---:|---:|---:|"
+    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {r['spearman']:.2f} | {r['pearson']:.2f} | "
+             f"{_number(r.get('pairs_per_s'))} |" for r in rows]
+    table = "\n".join([header, *lines])
+    print(table)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": 2, "test_pairs": len(pairs),
+                               "rows": rows}, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(f"\n{out} written")
+    if args.readme:
+        rewrite_block(args.readme, "korsts", table)
+
+
+if __name__ == "__main__":
+    main()
