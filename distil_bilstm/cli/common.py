@@ -24,7 +24,8 @@ def fmt(value) -> str:
 def add_data_args(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", required=required,
-                       help="nsmc_sample (built in), nsmc, sst2, naver_shopping, steam, korean_hate_speech, A+B, or a .csv/.tsv/.jsonl/.parquet path")
+                       help="nsmc_sample (built in), nsmc, sst2, naver_shopping, steam, korean_hate_speech, korsts (pairs), A+B, "
+                            "or a .csv/.tsv/.jsonl/.parquet path")
     group.add_argument("--data-dir", default=None, help="folder holding nsmc/, sst2/, ... (default: $DISTIL_BILSTM_DATA or ./data)")
     group.add_argument("--text-column", default=None,
                        help="text column of a CSV/TSV file (default: the first of text, document, sentence, review, comments)")

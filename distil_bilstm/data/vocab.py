@@ -20,8 +20,8 @@ import torch
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizerFast
 
-from .pairs import is_pair, split_pairs
 from ..utils import atomic_path, path_safe, read_json, sha256_file, write_json
+from .pairs import is_pair, split_pairs
 
 logger = logging.getLogger(__name__)
 

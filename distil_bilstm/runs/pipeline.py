@@ -39,10 +39,10 @@ from ..teachers.store import LogitStore
 from ..teachers.teacher import load_teacher, sentence_states
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
 from ..training.batching import SplitTensors, label_tensor
+from ..training.callbacks import TensorBoardCallback
 from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
 from ..training.metrics import REGRESSION_METRICS
-from ..training.callbacks import TensorBoardCallback
 from ..training.trainer import Trainer
 from ..utils import resolve_device
 from .config import DistilConfig

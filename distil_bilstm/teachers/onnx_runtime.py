@@ -140,9 +140,16 @@ def load_onnx_teacher(teacher: Teacher, *, runtime: str, cache_dir: str | os.Pat
 
 def compare_with_torch(reference: Teacher, other: OnnxTeacher, texts: Sequence[str], *, batch_size: int = 128,
                        max_length: int = 128) -> dict:
-    """Argmax agreement and max |Δlogit| of ``other`` against the torch teacher on ``texts``."""
+    """Argmax agreement and max |Δlogit| of ``other`` against the torch teacher on ``texts``; for a
+    one-output (regression) teacher, whose argmax always agrees, the mean |Δ| and the Spearman
+    correlation of the two runtimes' scores instead."""
     want = reference.logits(texts, batch_size=batch_size, max_length=max_length, progress=False)
     got = other.logits(texts, batch_size=batch_size, max_length=max_length, progress=False)
-    return {"runtime": other.runtime, "sample": len(texts),
-            "argmax_agreement": float((want.argmax(1) == got.argmax(1)).mean()) if len(texts) else float("nan"),
-            "max_abs_logit_diff": float(np.abs(want - got).max()) if len(texts) else 0.0}
+    check = {"runtime": other.runtime, "sample": len(texts),
+             "max_abs_logit_diff": float(np.abs(want - got).max()) if len(texts) else 0.0}
+    if want.shape[1] == 1:
+        from ..data.pairs import correlation_scores
+
+        return {**check, "mean_abs_diff": float(np.abs(want - got).mean()) if len(texts) else 0.0,
+                "spearman_with_torch": correlation_scores(want[:, 0], got[:, 0])["spearman"]}
+    return {**check, "argmax_agreement": float((want.argmax(1) == got.argmax(1)).mean()) if len(texts) else float("nan")}

@@ -31,13 +31,13 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..data.pairs import correlation_scores
 from ..rundir import RunDir
 from .batching import SplitTensors, bucketed_batches, length_sorted_batches
 from .callbacks import Callback, ctrl_c_requests_stop
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .config import TrainingConfig
 from .losses import DistillationLoss
-from ..data.pairs import correlation_scores
 from .metrics import classification_scores
 from .optim import PER_BATCH_SCHEDULERS, make_optimizer, make_scheduler
 from .selection import BestEpoch

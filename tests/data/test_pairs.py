@@ -9,7 +9,7 @@ from distil_bilstm.data.datasets import load_dataset, load_transfer_set
 from distil_bilstm.data.files import DataFormatError
 from distil_bilstm.data.pairs import correlation_scores, join_pair, split_pair
 from distil_bilstm.data.vocab import SPECIAL_TOKENS, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
-from tests.conftest import KORSTS_HEADER, write_lines
+from tests.conftest import write_lines
 
 
 def test_korsts_loads_pairs_with_scores_and_its_dev_file_as_valid(small_korsts):
