@@ -64,6 +64,10 @@ def row(model: str, learned_from: str, scores: np.ndarray, gold: np.ndarray, per
             "pearson": round(100 * values["pearson"], 2), "pairs_per_s": per_s, **extra}
 
 
+def _score(value: float) -> str:
+    return "" if value != value else f"{value:.2f}"  # NaN: not measured
+
+
 def _number(value) -> str:
     return f"{value:,.0f}" if value else ""
 
@@ -73,6 +77,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--teacher", required=True, help="the cross-encoder teacher checkpoint")
     parser.add_argument("--base", default=None, help="the encoder scored zero-shot (default: the teacher's eval.json base)")
+    parser.add_argument("--store", default=None, help="the teacher's KorSTS store (default: teacher_model/logits/<teacher>/korsts)")
     parser.add_argument("--runs", default="runs/korsts", help="student and baseline runs of configs/korsts_grid.yaml")
     parser.add_argument("--out", default="bench/results/korsts.json")
     parser.add_argument("--readme", default=None, help="rewrite the <!-- results:korsts --> block of this file")
@@ -93,6 +98,11 @@ def main() -> None:
     scores, per_s = timed(lambda p: predict_logits(teacher, p, batch_size=128, progress=False)[:, 0], pairs)
     rows.append(row("teacher: e5 cross-encoder", "gold scores", scores, gold, per_s, **teacher_summary(args.teacher)))
     del teacher
+    store = Path(args.store or f"teacher_model/logits/{Path(args.teacher).name}/korsts") / "header.json"
+    if store.is_file():  # the scores the students learn from (ONNX int8 when labelled so)
+        header = json.loads(store.read_text())
+        rows.append({"model": f"its scores in the store ({header['runtime']})", "learned from": "",
+                     "spearman": round(100 * header["teacher_test_spearman"], 2), "pearson": float("nan"), "pairs_per_s": None})
     finished, _ = collect_runs(args.runs)
     for run in finished:
         if run["student"].get("architecture") == "tfidf-lr" or run["metrics"].get("task") != "regression":
@@ -101,6 +111,8 @@ def main() -> None:
         scores, per_s = timed(lambda p: predictor.logits(p)[:, 0], pairs)
         c, m = run["config"], run["metrics"]
         learned = "gold scores" if c["loss"] == "ce" else f"teacher (α={c['loss_rate']:g})"
+        if c.get("embedding_init", "random") != "random":
+            learned += f", {c['embedding_init']} embeddings"
         if m.get("transfer_rows"):
             learned += f" + {m['transfer_rows']:,} augmented pairs"
         rows.append(row(student_label(run["student"]["architecture"], c, run["student"]), learned, scores, gold, per_s,
@@ -114,7 +126,7 @@ def main() -> None:
                          "pairs_per_s": baseline.get("examples_per_second"), "params": baseline.get("params")})
 
     header = "| model | learned from | parameters | test Spearman | test Pearson | CPU pairs/s |\n|---|---|---:|---:|---:|---:|"
-    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {r['spearman']:.2f} | {r['pearson']:.2f} | "
+    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {r['spearman']:.2f} | {_score(r['pearson'])} | "
              f"{_number(r.get('pairs_per_s'))} |" for r in rows]
     table = "\n".join([header, *lines])
     print(table)

@@ -168,7 +168,7 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
         chunk_runner = ray_chunk_runner(teacher_path=args.teacher, num_labels=teacher.num_labels, runtime=args.runtime,
                                         cache_dir=args.cache_dir, batch_size=args.batch_size, max_length=args.max_length,
                                         workers=args.ray_workers, address=args.ray_address)
-    rows = []
+    rows, score = [], "spearman" if dataset.is_regression else "accuracy"
     for target in targets:
         start = time.perf_counter()
         result = cache_dataset_logits(
@@ -182,11 +182,13 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
             "set": target.name, "examples": len(target), "computed": result.computed_examples,
             "seconds": round(seconds, 1),
             "rate": round(result.computed_examples / seconds) if result.computed_examples else None,
-            "valid": header.get("teacher_valid_accuracy"), "test": header.get("teacher_test_accuracy"),
+            "valid": header.get(f"teacher_valid_{score}"), "test": header.get(f"teacher_test_{score}"),
             "store": str(result.store.path),
         })
+    shown = "Spearman" if score == "spearman" else "acc"
     print(table(rows, [("set", "set"), ("examples", "examples"), ("computed", "teacher forward"), ("seconds", "seconds"),
-                        ("rate", "examples/s"), ("valid", "teacher valid acc"), ("test", "teacher test acc"), ("store", "store")]))
+                        ("rate", "examples/s"), ("valid", f"teacher valid {shown}"), ("test", f"teacher test {shown}"),
+                        ("store", "store")]))
     return 0
 
 

@@ -213,12 +213,10 @@ def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, te
         split[test_pos] = "test"
     if (file_split == "valid").any():  # an official validation file: nothing is carved from train
         split[file_split == "valid"] = "valid"
-        frame = frame.copy()
-        frame["split"] = split
-        return frame
-    train_pos = np.flatnonzero(split == "train")
-    _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed)
-    split[train_pos[valid_rel]] = "valid"
+    else:
+        train_pos = np.flatnonzero(split == "train")
+        _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed)
+        split[train_pos[valid_rel]] = "valid"
     frame = frame.copy()
     frame["split"] = split
     return frame

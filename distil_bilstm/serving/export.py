@@ -143,6 +143,9 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
     if out.path.exists() and any(out.path.iterdir()) and not config.overwrite:
         raise ValueError(f"{out.path} is not empty; choose another --out or pass --overwrite")
     architecture, values, label_names = split_student_json(run.read_student())
+    if architecture == "siamese_bilstm" and config.format != "torchscript" and config.exporter == "dynamo":
+        raise ValueError(f"{run.path}: the siamese student exports with --exporter legacy only (the dynamo exporter "
+                         "freezes the width of the split sides into the graph)")
     if architecture not in STUDENTS:
         raise ValueError(f"{run.path} is a {architecture} run, which export does not take (it exports neural students: "
                          f"{', '.join(STUDENTS)}); predict, evaluate and serve use the run folder directly")

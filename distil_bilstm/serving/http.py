@@ -22,7 +22,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.pairs import is_pair, join_pair
+from ..data.pairs import PAIR_SEP, is_pair, join_pair
 from .inference import Predictor
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
         if not text.strip():
             raise BadRequest(422, f"texts[{i}] is empty")
     truncated = [len(t) > config.max_chars for t in texts]
-    return [t[: config.max_chars] for t in texts], truncated
+    # a tab inside a single text is whitespace to every tokenizer here, but it is what joins a pair's sides
+    return [t[: config.max_chars].replace(PAIR_SEP, " ") for t in texts], truncated
 
 
 def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:

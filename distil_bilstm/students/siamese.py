@@ -44,6 +44,11 @@ def split_at_separator(input_ids: torch.Tensor, lengths: torch.Tensor, sep_id: i
     return ids_a, lengths_a, ids_b, lengths_b
 
 
+def _exporting() -> bool:
+    return (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+            or torch.compiler.is_compiling() or torch.compiler.is_exporting())  # torch.export (the dynamo ONNX exporter) traces through dynamo
+
+
 class SiameseBiLSTM(BiLSTMClassifier):
     def __init__(self, config: SiameseConfig):
         super().__init__(config)
@@ -54,6 +59,11 @@ class SiameseBiLSTM(BiLSTMClassifier):
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``input_ids (batch, seq)`` rows ``A [SEP] B`` padded with 0 → ``(batch, labels)``."""
         ids_a, lengths_a, ids_b, lengths_b = split_at_separator(input_ids, lengths, self.config.sep_id)
-        both = self.encode(torch.cat([ids_a, ids_b]), torch.cat([lengths_a, lengths_b]))  # (2 * batch, 2 * hidden)
+        width = max(int(lengths_a.max()), int(lengths_b.max())) if not _exporting() else input_ids.shape[1]
+        # each side is at most half the row: run the LSTM over its own width, not the pair's (about half the
+        # compute; the result is the same, the BiLSTM being exact on padding). An export keeps the full width,
+        # since a width read from the data would be frozen into the traced graph.
+        ids = torch.cat([ids_a[:, :width], ids_b[:, :width]])  # (2 * batch, width)
+        both = self.encode(ids, torch.cat([lengths_a, lengths_b]))  # (2 * batch, 2 * hidden)
         u, v = both.chunk(2)  # (batch, 2 * hidden) each
         return self.head(torch.cat([u, v, (u - v).abs(), u * v], dim=1))

@@ -69,6 +69,10 @@ def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.Pa
     if (Path(out) / "header.json").is_file():
         raise ValueError(f"{out} already holds a logit store; choose another --out or delete it")
     stores = [LogitStore.open(p) for p in store_paths]
+    for store in stores:
+        if store.header.get("task") == "regression":
+            raise ValueError(f"{store.path} holds a regression teacher's scores; an ensemble mixes class probabilities, "
+                             "and scores are not combined by this command")
     first = stores[0]
     for store in stores[1:]:
         for key in ("dataset_fingerprint", "num_labels"):

@@ -205,43 +205,36 @@ class Trainer:
     @torch.inference_mode()
     def evaluate(self, split: SplitTensors) -> dict:
         """Accuracy, macro-F1, per-class scores and CE loss on gold labels (rows with label -1 are
-        skipped); for a regression task Spearman, Pearson and the squared error instead."""
-        if self.regression:
-            return self._evaluate_scores(split)
+        skipped); for a regression task Spearman, Pearson and the squared error instead (rows with
+        a NaN score skipped)."""
         self.model.eval()
-        gold, predicted, loss_sum = [], [], 0.0
-        num_labels = None
-        for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
-            input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
-            logits = self.model(input_ids, lengths)  # (batch, labels)
-            num_labels = logits.shape[1]
-            keep = labels >= 0
-            if keep.any():
-                loss_sum += float(F.cross_entropy(logits[keep], labels[keep], reduction="sum"))
-                gold.append(labels[keep].cpu().numpy())
-                predicted.append(logits.argmax(dim=1)[keep].cpu().numpy())
-        if not gold:
-            return {"accuracy": float("nan"), "macro_f1": float("nan"), "loss": float("nan"), "per_class": {}}
-        names = self.label_names or [str(i) for i in range(num_labels)]
-        scores = classification_scores(np.concatenate(gold), np.concatenate(predicted), names)
-        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "loss": loss_sum / scores["examples"],
-                "per_class": scores["per_class"]}
-
-    def _evaluate_scores(self, split: SplitTensors) -> dict:
-        self.model.eval()
-        gold, predicted = [], []
-        for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
-            input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
-            scores = self.model(input_ids, lengths)[:, 0]  # (batch,)
-            keep = ~torch.isnan(labels)
-            gold.append(labels[keep].cpu().numpy())
-            predicted.append(scores[keep].float().cpu().numpy())
+        logits, labels = self._gold_outputs(split)  # (n, outputs), (n,): the rows with a gold label
         nan = float("nan")
-        if not sum(len(g) for g in gold):
-            return {"accuracy": nan, "macro_f1": nan, "spearman": nan, "pearson": nan, "loss": nan, "per_class": {}}
-        scores = correlation_scores(np.concatenate(gold), np.concatenate(predicted))
-        return {"accuracy": nan, "macro_f1": nan, "spearman": scores["spearman"], "pearson": scores["pearson"],
-                "loss": scores["mse"], "per_class": {}}
+        if not len(labels):
+            return {"accuracy": nan, "macro_f1": nan, "loss": nan, "per_class": {},
+                    **({"spearman": nan, "pearson": nan} if self.regression else {})}
+        if self.regression:
+            scores = correlation_scores(labels.numpy(), logits[:, 0].numpy())
+            return {"accuracy": nan, "macro_f1": nan, "spearman": scores["spearman"], "pearson": scores["pearson"],
+                    "loss": scores["mse"], "per_class": {}}
+        names = self.label_names or [str(i) for i in range(logits.shape[1])]
+        scores = classification_scores(labels.numpy(), logits.argmax(dim=1).numpy(), names)
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+                "loss": float(F.cross_entropy(logits, labels)), "per_class": scores["per_class"]}
+
+    def _gold_outputs(self, split: SplitTensors) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's outputs ``(n, outputs)`` float32 on CPU and the gold labels ``(n,)`` of the rows
+        of ``split`` that have one, over length-sorted batches."""
+        outputs, gold = [], []
+        for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
+            input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
+            logits = self.model(input_ids, lengths)  # (batch, outputs)
+            keep = ~torch.isnan(labels) if self.regression else labels >= 0
+            outputs.append(logits[keep].float().cpu())
+            gold.append(labels[keep].cpu())
+        if not outputs:
+            return torch.zeros(0, 1), torch.zeros(0)
+        return torch.cat(outputs), torch.cat(gold)
 
     def _final_metrics(self) -> dict:
         load_weights(self.model, self.run.weights_file, device=self.device)

@@ -68,3 +68,9 @@ def test_predict_and_evaluate_cli_read_a_pair_file(tiny_pair_run, tmp_path, caps
     report = json.loads(capsys.readouterr().out)
     # two distinct pairs three times each: the ranks separate them perfectly one way or the other, ties included
     assert report["examples"] == 6 and abs(report["spearman"]) == pytest.approx(np.sqrt(0.9)) and "pearson" in report
+
+
+
+def test_the_dynamo_exporter_is_refused_for_a_siamese_student(tiny_pair_run, tmp_path):
+    with pytest.raises(ValueError, match="exports with --exporter legacy only"):
+        export_student(tiny_pair_run, tmp_path / "dyn", ExportConfig(format="onnx", exporter="dynamo"))

@@ -87,3 +87,15 @@ def test_a_baseline_run_is_a_teacher(tmp_path, reviews, capsys):
                  "--weights", "0.5,0.5", "--out", str(tmp_path / "ens")]) == 0
     assert "teacher_path=" in capsys.readouterr().out
     np.testing.assert_allclose(LogitStore.open(tmp_path / "ens").logits.numpy(), store.logits.numpy(), atol=1e-5)
+
+
+def test_regression_stores_are_refused(tmp_path, reviews):
+    stores = []
+    for name in ("a", "b"):
+        path = tmp_path / name
+        finish_store(path, np.zeros((len(reviews), 1), dtype=np.float32), {
+            "teacher_path": name, "teacher_hash": f"hash-{name}", "dataset": reviews.name, "task": "regression",
+            "dataset_fingerprint": reviews.fingerprint, "num_labels": 1, "label_names": ["score"], "teacher_trained_on": ["train"]})
+        stores.append(path)
+    with pytest.raises(ValueError, match="holds a regression teacher's scores"):
+        build_ensemble(stores, out=tmp_path / "ens", weights=[0.5, 0.5])
