@@ -100,7 +100,7 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--device", default="auto")
-    ev.set_defaults(func=cmd_evaluate, strict=False, no_download=False, labels=None)
+    ev.set_defaults(func=cmd_evaluate, strict=False, no_download=False, labels=None, task=None)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -22,10 +22,10 @@ from transformers import BertTokenizerFast
 
 from ..utils import atomic_path, path_safe, read_json, sha256_file, write_json
 from .pairs import is_pair, split_pairs
+from .specials import SPECIAL_TOKENS
 
 logger = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # [PAD] = 0 is the students' padding_idx
 DEFAULT_SIZES = tuple(range(2000, 9001, 1000))
 
 

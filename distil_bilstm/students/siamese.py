@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.vocab import SPECIAL_TOKENS
+from ..data.specials import SPECIAL_TOKENS
 from .bilstm import BiLSTMClassifier, StudentConfig
 
 SEP_ID = SPECIAL_TOKENS.index("[SEP]")  # every student vocabulary lists the specials first, in this order

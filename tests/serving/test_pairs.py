@@ -60,7 +60,8 @@ def test_predict_and_evaluate_cli_read_a_pair_file(tiny_pair_run, tmp_path, caps
     written = list(csv.reader(open(tmp_path / "out.csv", encoding="utf-8")))
     assert written[0] == ["sentence1", "sentence2", "score"] and written[1][:2] == PAIRS[0] and len(written) == 7
     expected = Predictor.load(tiny_pair_run, device="cpu").predict_pairs(PAIRS)[0].score
-    assert float(written[1][2]) == expected  # unrounded
+    # unrounded (a batch of 6 and one of 2 may differ in the last float32 bits)
+    assert float(written[1][2]) == pytest.approx(expected, abs=1e-5) and len(written[1][2]) > 8
     assert main(["predict", "--model", str(tiny_pair_run), join_pair(*PAIRS[1])]) == 0
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert line["pair"] == PAIRS[1] and isinstance(line["score"], float)
