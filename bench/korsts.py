@@ -1,9 +1,10 @@
-"""KorSTS in one table: the zero-shot embedding cosine of the base encoder, the cross-encoder teacher,
+"""KorSTS in one table: the zero-shot embedding cosine of the base encoder, the teachers (cross-encoder, bi-encoder),
 the siamese BiLSTM students (with and without the teacher) and the TF-IDF pair baselines, each with
 parameters, size, Spearman / Pearson ×100 on sts-test and CPU pairs/s (pairs in, scores out,
 tokenisation included, batch 256; the encoders at batch 128).
 
-    python bench/korsts.py --data-dir ../shared/data --teacher teacher_model/e5-small-ko-korsts --runs runs/korsts
+    python bench/korsts.py --data-dir ../shared/data --teacher teacher_model/e5-small-ko-korsts \
+        --teacher teacher_model/e5-small-ko-korsts-bi --runs runs/korsts
     python bench/korsts.py ... --readme docs/pairs.md     # and the block in docs/pairs.md
 
 Zero-shot: mean-pooled last-layer states of ``"query: " + sentence`` (E5's symmetric-task prefix),
@@ -29,7 +30,8 @@ from distil_bilstm.data.datasets import load_dataset  # noqa: E402
 from distil_bilstm.data.pairs import correlation_scores, split_pairs  # noqa: E402
 from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
-from distil_bilstm.teachers.teacher import batched_logits, load_teacher, predict_logits  # noqa: E402
+from distil_bilstm.teachers.biencoder import is_biencoder  # noqa: E402
+from distil_bilstm.teachers.teacher import batched_logits, load_teacher  # noqa: E402
 from distil_bilstm.training.masks import masked_mean  # noqa: E402
 from readme_block import rewrite_block  # noqa: E402
 
@@ -68,6 +70,16 @@ def _score(value: float) -> str:
     return "" if value != value else f"{value:.2f}"  # NaN: not measured
 
 
+def _size(value) -> str:
+    return "" if not value else f"{value / 2**20:.1f} MiB"
+
+
+def teacher_name(config: dict) -> str:
+    """The teacher a student run learned from: its store's or checkpoint's folder name."""
+    path = Path(config.get("teacher_path") or "")
+    return f"teacher {path.parent.name if path.name == 'korsts' else path.name}"
+
+
 def _number(value) -> str:
     return f"{value:,.0f}" if value else ""
 
@@ -75,9 +87,9 @@ def _number(value) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--teacher", required=True, help="the cross-encoder teacher checkpoint")
+    parser.add_argument("--teacher", required=True, action="append", help="a teacher checkpoint (cross- or bi-encoder); repeat for more")
     parser.add_argument("--base", default=None, help="the encoder scored zero-shot (default: the teacher's eval.json base)")
-    parser.add_argument("--store", default=None, help="the teacher's KorSTS store (default: teacher_model/logits/<teacher>/korsts)")
+    parser.add_argument("--logits", default="teacher_model/logits", help="the teachers' stores: <logits>/<teacher>/korsts")
     parser.add_argument("--runs", default="runs/korsts", help="student and baseline runs of configs/korsts_grid.yaml")
     parser.add_argument("--out", default="bench/results/korsts.json")
     parser.add_argument("--readme", default=None, help="rewrite the <!-- results:korsts --> block of this file")
@@ -87,22 +99,24 @@ def main() -> None:
     dataset = load_dataset("korsts", data_dir=args.data_dir, download=False)
     test = dataset.split("test")
     pairs, gold = test["text"].tolist(), test["label"].to_numpy()
-    base = args.base or json.loads((Path(args.teacher) / "eval.json").read_text())["base"]
+    base = args.base or json.loads((Path(args.teacher[0]) / "eval.json").read_text())["base"]
     rows = []
     print("zero-shot encoder", flush=True)
     scores, per_s = timed(lambda p: zero_shot_scores(base, p), pairs)
     rows.append(row("multilingual-e5-small, zero-shot cosine", "nothing (pretraining only)", scores, gold, per_s,
                     **teacher_summary(base)))
-    print("teacher", flush=True)
-    teacher = load_teacher(args.teacher, device="cpu", num_labels=1)
-    scores, per_s = timed(lambda p: predict_logits(teacher, p, batch_size=128, progress=False)[:, 0], pairs)
-    rows.append(row("teacher: e5 cross-encoder", "gold scores", scores, gold, per_s, **teacher_summary(args.teacher)))
-    del teacher
-    store = Path(args.store or f"teacher_model/logits/{Path(args.teacher).name}/korsts") / "header.json"
-    if store.is_file():  # the scores the students learn from (ONNX int8 when labelled so)
-        header = json.loads(store.read_text())
-        rows.append({"model": f"its scores in the store ({header['runtime']})", "learned from": "",
-                     "spearman": round(100 * header["teacher_test_spearman"], 2), "pearson": float("nan"), "pairs_per_s": None})
+    for path in args.teacher:
+        print(f"teacher {path}", flush=True)
+        teacher = load_teacher(path, device="cpu", num_labels=1)
+        scores, per_s = timed(lambda p: teacher.logits(p, batch_size=128, progress=False)[:, 0], pairs)
+        kind = "bi-encoder" if is_biencoder(path) else "cross-encoder"
+        rows.append(row(f"teacher: e5 {kind} ({Path(path).name})", "gold scores", scores, gold, per_s, **teacher_summary(path)))
+        del teacher
+        store = Path(args.logits) / Path(path).name / "korsts" / "header.json"
+        if store.is_file():  # the scores the students learn from (ONNX int8 when labelled so)
+            header = json.loads(store.read_text())
+            rows.append({"model": f"its scores in the store ({header['runtime']})", "learned from": "",
+                         "spearman": round(100 * header["teacher_test_spearman"], 2), "pearson": float("nan"), "pairs_per_s": None})
     finished, _ = collect_runs(args.runs)
     for run in finished:
         if run["student"].get("architecture") == "tfidf-lr" or run["metrics"].get("task") != "regression":
@@ -110,7 +124,7 @@ def main() -> None:
         predictor = Predictor.load(run["run_dir"], device="cpu", batch_size=256)
         scores, per_s = timed(lambda p: predictor.logits(p)[:, 0], pairs)
         c, m = run["config"], run["metrics"]
-        learned = "gold scores" if c["loss"] == "ce" else f"teacher (α={c['loss_rate']:g})"
+        learned = "gold scores" if c["loss"] == "ce" else f"{teacher_name(c)} (α={c['loss_rate']:g})"
         if c.get("embedding_init", "random") != "random":
             learned += f", {c['embedding_init']} embeddings"
         if m.get("transfer_rows"):
@@ -123,11 +137,13 @@ def main() -> None:
             rows.append({"model": f"TF-IDF {baseline['kind'].split('-')[1]}" + (f" (alpha {baseline['alpha']:g})" if "alpha" in baseline else ""),
                          "learned from": "gold scores" if "alpha" in baseline else "nothing (idf only)",
                          "spearman": round(100 * baseline["test_spearman"], 2), "pearson": round(100 * baseline["test_pearson"], 2),
-                         "pairs_per_s": baseline.get("examples_per_second"), "params": baseline.get("params")})
+                         "pairs_per_s": baseline.get("examples_per_second"), "params": baseline.get("params"),
+                         "size_bytes": baseline.get("size_bytes")})
 
-    header = "| model | learned from | parameters | test Spearman | test Pearson | CPU pairs/s |\n|---|---|---:|---:|---:|---:|"
-    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {r['spearman']:.2f} | {_score(r['pearson'])} | "
-             f"{_number(r.get('pairs_per_s'))} |" for r in rows]
+    header = ("| model | learned from | parameters | size | test Spearman | test Pearson | CPU pairs/s |\n"
+              "|---|---|---:|---:|---:|---:|---:|")
+    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {_size(r.get('size_bytes'))} | {r['spearman']:.2f} | "
+             f"{_score(r['pearson'])} | {_number(r.get('pairs_per_s'))} |" for r in rows]
     table = "\n".join([header, *lines])
     print(table)
     out = Path(args.out)

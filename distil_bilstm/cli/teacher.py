@@ -33,7 +33,7 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
         adapt_alphabet=args.adapt_alphabet, include_valid=args.include_valid, seed=args.seed, device=args.device,
         mlm_texts=args.mlm_texts, mlm_epochs=args.mlm_epochs, mlm_lr=args.mlm_lr, mlm_max_texts=args.mlm_max_texts,
-        freeze_layers=args.freeze_layers,
+        freeze_layers=args.freeze_layers, pair_encoder=args.pair_encoder,
     )
     report = finetune(config, dataset)
     if dataset.is_regression:
@@ -82,6 +82,9 @@ def add_teacher_finetune_parser(teacher_sub: argparse._SubParsersAction) -> None
     ft.add_argument("--mlm-max-texts", type=int, default=None, help="use the first N texts of --mlm-texts")
     ft.add_argument("--freeze-layers", type=int, default=0, metavar="N",
                     help="train without the embeddings and the first N encoder layers (faster on a CPU)")
+    ft.add_argument("--pair-encoder", choices=("cross", "bi"), default="cross",
+                    help="sentence pairs: one sequence A+B with a head (cross), or each side alone scored by the cosine "
+                         "of their mean-pooled states (bi; regression pairs, e.g. korsts)")
     ft.add_argument("--include-valid", action="store_true",
                     help="train on train + valid (the whole training file); valid accuracy is then not reported")
     ft.add_argument("--seed", type=int, default=42)

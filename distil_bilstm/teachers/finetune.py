@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from transformers import (
     AutoConfig,
+    AutoModel,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedModel,
@@ -29,6 +30,7 @@ from ..training.masks import length_mask
 from ..training.metrics import REGRESSION_METRICS, SELECT_METRICS
 from ..training.trainer import Trainer
 from ..utils import atomic_dir, field_checker, resolve_device, write_json
+from .biencoder import BiEncoderRegressor, pair_rows, write_biencoder_info
 from .teacher import tokenize_for_teacher
 from .vocab_transfer import adapt_vocabulary
 
@@ -60,7 +62,8 @@ def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: P
 
 # Keys added after fine-tunings were already under way: at these values they stay out of the
 # resumable state's identity, so an interrupted fine-tuning still resumes.
-FINETUNE_ADDED_LATER = {"freeze_layers": 0}
+FINETUNE_ADDED_LATER = {"freeze_layers": 0, "pair_encoder": "cross"}
+PAIR_ENCODERS = ("cross", "bi")
 
 
 @dataclass
@@ -95,6 +98,10 @@ class FinetuneConfig:
     # Freeze the embeddings and the first N encoder layers: backward then stops at layer N, which
     # buys time on a CPU (the quickstart's 12-layer teacher) at little cost in accuracy.
     freeze_layers: int = 0
+    # How a sentence-pair teacher reads a pair: "cross" (one sequence <s> A </s></s> B </s>, a head
+    # on it) or "bi" (each side alone, the score the cosine of the two mean-pooled states:
+    # teachers/biencoder.py; regression pairs only).
+    pair_encoder: str = "cross"
     eval_batch_size: int = 128
     checkpoint_every: int = 500  # fine-tuning steps between resumable checkpoints (<out>.finetune/)
     seed: int = 42
@@ -118,6 +125,7 @@ class FinetuneConfig:
         check(self.mlm_max_texts is None or self.mlm_max_texts >= 1, "mlm_max_texts", "must be >= 1")
         check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
         check(self.freeze_layers >= 0, "freeze_layers", "must be >= 0")
+        check(self.pair_encoder in PAIR_ENCODERS, "pair_encoder", f"must be one of {PAIR_ENCODERS}")
 
     def lr_for_epoch(self, epoch: int) -> float:
         return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
@@ -156,6 +164,22 @@ class SequenceClassifier(nn.Module):
         mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
         ids = input_ids.masked_fill(~mask, self.pad_id)
         return self.model(input_ids=ids, attention_mask=mask.long()).logits
+
+
+def _classifier(base: str, dataset) -> PreTrainedModel:
+    """``base`` with the dataset's head; a base with another label count (a 2-class teacher reused
+    for a 3-class task) gets a new head on its encoder."""
+    base_labels = AutoConfig.from_pretrained(base).num_labels
+    # a regression task (a pair's similarity score) is one output, trained on squared error
+    task = {"problem_type": "regression"} if dataset.is_regression else {}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=dataset.num_labels, ignore_mismatched_sizes=base_labels != dataset.num_labels,
+        id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)}, **task,
+    )
+    if base_labels != dataset.num_labels:
+        logger.info("%s has %d labels, the dataset %d: its encoder gets a new classification head", base, base_labels,
+                    dataset.num_labels)
+    return model
 
 
 def finetune_training_config(config: FinetuneConfig, *, has_valid: bool, regression: bool = False) -> TrainingConfig:
@@ -201,16 +225,11 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     start = time.perf_counter()
-    base_labels = AutoConfig.from_pretrained(config.base).num_labels
-    # a regression task (a pair's similarity score) is one output, trained on squared error
-    task = {"problem_type": "regression"} if dataset.is_regression else {}
-    model = AutoModelForSequenceClassification.from_pretrained(
-        config.base, num_labels=dataset.num_labels, ignore_mismatched_sizes=base_labels != dataset.num_labels,
-        id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)}, **task,
-    )
-    if base_labels != dataset.num_labels:
-        logger.info("%s has %d labels, the dataset %d: its encoder gets a new classification head", config.base,
-                    base_labels, dataset.num_labels)
+    bi = config.pair_encoder == "bi"
+    if bi and not (dataset.pairs and dataset.is_regression):
+        raise ValueError(f"FinetuneConfig.pair_encoder: 'bi' scores sentence pairs on a similarity scale; {dataset.name} is a "
+                         f"{'pair' if dataset.pairs else 'single-text'} {dataset.task} dataset (use pair_encoder 'cross')")
+    model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
     tokenizer = AutoTokenizer.from_pretrained(config.base)
     out = Path(config.out)
     state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place
@@ -232,7 +251,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     mlm_report = _domain_adapt(model, tokenizer, dataset, config, out=out, device=device) if config.mlm_texts else None
 
     def split(frame) -> SplitTensors:  # the tokenizer's own ids, special tokens included
-        rows = tokenize_for_teacher(tokenizer, frame["text"].tolist(), config.max_length) if len(frame) else []
+        tokenize = pair_rows if bi else tokenize_for_teacher  # a bi-encoder's row: both sides, each tokenized alone
+        rows = tokenize(tokenizer, frame["text"].tolist(), config.max_length) if len(frame) else []
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
         flat = torch.tensor([t for r in rows for t in r], dtype=torch.int64)
         return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths), labels=label_tensor(frame["label"].to_numpy()))
@@ -247,7 +267,10 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
                            and not (k in FINETUNE_ADDED_LATER and v == FINETUNE_ADDED_LATER[k])},
                 "dataset": dataset.fingerprint, "train": len(lengths),
                 "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
-    classifier = SequenceClassifier(model, pad_id=tokenizer.pad_token_id or 0)
+    pad_id = tokenizer.pad_token_id or 0
+    scale = float(train["label"].max()) if bi else None  # the top score: a cosine of 1 means "as similar as it gets"
+    classifier = (BiEncoderRegressor(model, cls_id=tokenizer.cls_token_id, pad_id=pad_id, scale=scale) if bi
+                  else SequenceClassifier(model, pad_id=pad_id))
     training = finetune_training_config(config, has_valid=bool(len(splits["valid"])), regression=dataset.is_regression)
     trainer = Trainer(classifier, config=training, loss=DistillationLoss(kind="ce", task=dataset.task), identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
                       train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
@@ -278,6 +301,7 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
         **({key: metrics[key] for key in ("valid_spearman", "valid_pearson", "test_spearman", "test_pearson", "test_mse")}
            if dataset.is_regression else {}),
         "task": dataset.task,
+        **({"pair_encoder": "bi", "score_scale": scale} if bi else {}),
         "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
         **({"masked_lm": mlm_report} if mlm_report else {}),
         "train_seconds": metrics["train_seconds"],
@@ -287,6 +311,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     with atomic_dir(out) as staging:
         model.save_pretrained(staging)  # safetensors; the Trainer left the best epoch's weights in the model
         tokenizer.save_pretrained(staging)
+        if bi:
+            write_biencoder_info(staging, scale=scale)
         write_json(staging / "eval.json", report)
     shutil.rmtree(state_dir, ignore_errors=True)  # the teacher is in place: its fine-tuning state is spent
     return report

@@ -117,6 +117,11 @@ def load_onnx_teacher(teacher: Teacher, *, runtime: str, cache_dir: str | os.Pat
 
     if runtime not in RUNTIMES[1:]:
         raise ValueError(f"runtime must be one of {RUNTIMES[1:]} here, got {runtime!r}")
+    from .biencoder import BiEncoderTeacher
+
+    if isinstance(teacher, BiEncoderTeacher):
+        raise ValueError(f"--runtime {runtime} exports a sequence classifier; {teacher.path} is a bi-encoder: label it "
+                         "with --runtime torch (it encodes each distinct sentence once)")
     folder = export_dir(cache_dir, teacher)
     fp32 = folder / "model.onnx"
     if not fp32.is_file():

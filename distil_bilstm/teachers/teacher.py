@@ -117,7 +117,8 @@ def teacher_weights_hash(path: str | os.PathLike) -> str:
 
 
 def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto", num_labels: int | None = None) -> Teacher:
-    """Load a fine-tuned classifier and its tokenizer; check it has ``num_labels`` outputs."""
+    """Load a fine-tuned classifier (or a pair bi-encoder, teachers/biencoder.py) and its tokenizer;
+    check it has ``num_labels`` outputs."""
     device = resolve_device(device)
     path = str(path)
     if _is_baseline_run(path):
@@ -126,6 +127,12 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
             raise ValueError(f"baseline {path} has {teacher.num_labels} labels but the dataset has {num_labels}")
         return teacher
     local = Path(path).is_dir()
+    from .biencoder import is_biencoder, load_biencoder_teacher  # local: biencoder builds on this module
+
+    if local and is_biencoder(path):
+        if num_labels is not None and num_labels != 1:
+            raise ValueError(f"teacher {path} is a bi-encoder (one similarity score) but the dataset has {num_labels} labels")
+        return load_biencoder_teacher(path, device=device)
     if not local and (Path(path).exists() or path.startswith((".", "/"))):
         raise FileNotFoundError(f"{path}: not a checkpoint folder (expected config.json and model weights)")
     if local and not (Path(path) / "config.json").is_file():
