@@ -30,7 +30,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from ..data.pairs import is_pair, split_pairs
 from ..training.masks import length_mask, masked_mean
 from ..utils import read_json, resolve_device, write_json
-from .teacher import Teacher, batched_logits, teacher_weights_hash
+from .teacher import Teacher, recorded_trained_on, sentence_states, teacher_weights_hash
 
 BIENCODER_FILE = "biencoder.json"
 
@@ -115,16 +115,9 @@ class BiEncoderTeacher(Teacher):
     def sentence_embeddings(self, sentences: Sequence[str], *, batch_size: int = 128, max_length: int = 128,
                             progress: bool = True) -> np.ndarray:
         """Unit-length mean-pooled states ``(len(sentences), hidden)``."""
-        model = self.model
-
-        @torch.inference_mode()
-        def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-            mask = mask.to(self.device)
-            states = model(input_ids=ids.to(self.device), attention_mask=mask).last_hidden_state  # (batch, seq, hidden)
-            return nn.functional.normalize(masked_mean(states, mask).float(), dim=-1).cpu().numpy()
-
-        return batched_logits(self.tokenizer, sentences, forward, width=model.config.hidden_size, batch_size=batch_size,
-                              max_length=max_length, progress=progress, desc="bi-encoder")
+        states = sentence_states(self, sentences, batch_size=batch_size, max_length=max_length, desc="bi-encoder",
+                                 progress=progress)
+        return states / np.linalg.norm(states, axis=1, keepdims=True).clip(min=1e-12)  # as torch's normalize
 
 
 def load_biencoder_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto") -> BiEncoderTeacher:
@@ -136,7 +129,5 @@ def load_biencoder_teacher(path: str | os.PathLike, *, device: str | torch.devic
     model = AutoModel.from_pretrained(str(folder)).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     digest = hashlib.sha256((teacher_weights_hash(folder) + (folder / BIENCODER_FILE).read_text()).encode()).hexdigest()
-    eval_file = folder / "eval.json"
-    trained_on = read_json(eval_file).get("trained_on") if eval_file.is_file() else None
     return BiEncoderTeacher(model=model, tokenizer=tokenizer, path=str(path), weights_hash=digest, device=device,
-                            trained_on=trained_on, scale=float(info["scale"]))
+                            trained_on=recorded_trained_on(folder), scale=float(info["scale"]))

@@ -143,9 +143,14 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
         raise ValueError(f"teacher {path} has {model.config.num_labels} labels but the dataset has {num_labels}")
     model.to(device).eval()
     weights_hash = teacher_weights_hash(path) if local else f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
-    eval_file = Path(path) / "eval.json"
-    trained_on = read_json(eval_file).get("trained_on") if local and eval_file.is_file() else None
+    trained_on = recorded_trained_on(path) if local else None
     return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device, trained_on=trained_on)
+
+
+def recorded_trained_on(folder: str | os.PathLike) -> list[str] | None:
+    """The splits a fine-tuned checkpoint was trained on, as its eval.json records them (None: not recorded)."""
+    eval_file = Path(folder) / "eval.json"
+    return read_json(eval_file).get("trained_on") if eval_file.is_file() else None
 
 
 def _is_baseline_run(path: str) -> bool:
@@ -224,7 +229,7 @@ def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], for
 
 
 def sentence_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128,
-                    desc: str = "teacher states") -> np.ndarray:
+                    desc: str = "teacher states", progress: bool = True) -> np.ndarray:
     """The teacher's last-layer token states averaged over each text's tokens (padding excluded),
     ``(len(texts), hidden)`` float32: the targets of the cosine hidden-state loss."""
     model = teacher.model
@@ -237,7 +242,7 @@ def sentence_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int =
         return masked_mean(states, mask).float().cpu().numpy()
 
     return batched_logits(teacher.tokenizer, texts, forward, width=model.config.hidden_size, batch_size=batch_size,
-                          max_length=max_length, desc=desc)
+                          max_length=max_length, progress=progress, desc=desc)
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
