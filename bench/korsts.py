@@ -31,8 +31,7 @@ from distil_bilstm.data.pairs import correlation_scores, split_pairs  # noqa: E4
 from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
 from distil_bilstm.teachers.biencoder import is_biencoder  # noqa: E402
-from distil_bilstm.teachers.teacher import batched_logits, load_teacher  # noqa: E402
-from distil_bilstm.training.masks import masked_mean  # noqa: E402
+from distil_bilstm.teachers.teacher import Teacher, load_teacher, sentence_states  # noqa: E402
 from readme_block import rewrite_block  # noqa: E402
 
 
@@ -44,19 +43,14 @@ def timed(fn, pairs: list[str]) -> tuple[np.ndarray, float]:
 
 
 def zero_shot_scores(base: str, pairs: list[str], *, prefix: str = "query: ") -> np.ndarray:
-    """Cosine of the two sides' mean-pooled states, ``(N,)``."""
+    """Cosine of the two sides' mean-pooled states (``teacher.sentence_states`` of the bare encoder), ``(N,)``."""
     from transformers import AutoModel, AutoTokenizer
 
-    tokenizer, model = AutoTokenizer.from_pretrained(base), AutoModel.from_pretrained(base).eval()
-
-    @torch.inference_mode()
-    def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        states = model(input_ids=ids, attention_mask=mask).last_hidden_state  # (batch, seq, hidden)
-        return torch.nn.functional.normalize(masked_mean(states, mask), dim=-1).numpy()
-
+    encoder = Teacher(model=AutoModel.from_pretrained(base), tokenizer=AutoTokenizer.from_pretrained(base), path=base,
+                      weights_hash="", device=torch.device("cpu"))
     firsts, seconds = split_pairs(pairs)
-    a, b = (batched_logits(tokenizer, [prefix + t for t in side], forward, width=model.config.hidden_size, batch_size=128,
-                           max_length=128, progress=False) for side in (firsts, seconds))
+    a, b = (sentence_states(encoder, [prefix + t for t in side], max_length=128, progress=False) for side in (firsts, seconds))
+    a, b = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b))
     return (a * b).sum(axis=1)
 
 
@@ -66,8 +60,8 @@ def row(model: str, learned_from: str, scores: np.ndarray, gold: np.ndarray, per
             "pearson": round(100 * values["pearson"], 2), "pairs_per_s": per_s, **extra}
 
 
-def _score(value: float) -> str:
-    return "" if value != value else f"{value:.2f}"  # NaN: not measured
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"  # None: not measured
 
 
 def _size(value) -> str:
@@ -78,6 +72,16 @@ def teacher_name(config: dict) -> str:
     """The teacher a student run learned from: its store's or checkpoint's folder name."""
     path = Path(config.get("teacher_path") or "")
     return f"teacher {path.parent.name if path.name == 'korsts' else path.name}"
+
+
+def student_shape(config: dict) -> str:
+    """What sets a siamese run apart beside its size: ``v8000, mean pooling, cosine head``."""
+    parts = [f"v{config['vocab_size']}"]
+    if config.get("pooling", "last") != "last":
+        parts.append(f"{config['pooling']} pooling")
+    if config.get("pair_head", "features") != "features":
+        parts.append(f"{config['pair_head']} head")
+    return ", ".join(parts)
 
 
 def _number(value) -> str:
@@ -116,7 +120,7 @@ def main() -> None:
         if store.is_file():  # the scores the students learn from (ONNX int8 when labelled so)
             header = json.loads(store.read_text())
             rows.append({"model": f"its scores in the store ({header['runtime']})", "learned from": "",
-                         "spearman": round(100 * header["teacher_test_spearman"], 2), "pearson": float("nan"), "pairs_per_s": None})
+                         "spearman": round(100 * header["teacher_test_spearman"], 2), "pearson": None, "pairs_per_s": None})
     finished, _ = collect_runs(args.runs)
     for run in finished:
         if run["student"].get("architecture") == "tfidf-lr" or run["metrics"].get("task") != "regression":
@@ -129,7 +133,7 @@ def main() -> None:
             learned += f", {c['embedding_init']} embeddings"
         if m.get("transfer_rows"):
             learned += f" + {m['transfer_rows']:,} augmented pairs"
-        rows.append(row(student_label(run["student"]["architecture"], c, run["student"]), learned, scores, gold, per_s,
+        rows.append(row(f"{student_label(run['student']['architecture'], c, run['student'])} ({student_shape(c)})", learned, scores, gold, per_s,
                         params=m["params"], size_bytes=m["size_bytes"], valid_spearman=round(100 * m["valid_spearman"], 2),
                         best_epoch=m["best_epoch"], run_dir=run["run_dir"]))
     for metrics_file in sorted(Path(args.runs).rglob("baseline-tfidf-pairs-*/metrics.json")):

@@ -31,7 +31,8 @@ from ..utils import field_checker, path_safe
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
 ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None, "hidden_loss": "none",
-               "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1}
+               "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1,
+               "pair_head": "features"}
 # keys that say where or how fast, not what: never part of a run's identity
 NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
                 "checkpoint_every"}

@@ -1,7 +1,7 @@
 """BiLSTM students (DistilKoBiLSTM; Tang et al. 2019).
 
 embedding (padding_idx 0) → bidirectional LSTM → [final forward state ; final backward state]
-(or attention pooling over the outputs) → dropout → (optional ReLU layer) → linear.
+(or attention, mean or max pooling over the outputs) → dropout → (optional ReLU layer) → linear.
 
 The LSTM is exact on right-padded batches: the forward direction reads the padded batch (its
 state at ``length - 1`` has seen no padding), and the backward direction reads each sentence
@@ -29,7 +29,9 @@ PRESETS: dict[str, tuple[int, int]] = {
     "mini": (16, 16),
     "tiny": (8, 16),
 }
-POOLINGS = ("last", "attention")
+# last: the final states (DistilKoBiLSTM); attention: a learned softmax over the outputs; mean / max: over
+# the outputs within each length (max: InferSent's choice for sentence embeddings, Conneau et al. 2017)
+POOLINGS = ("last", "attention", "mean", "max")
 
 
 @dataclass
@@ -40,7 +42,7 @@ class StudentConfig:
     hidden_dim: int = 128
     num_layers: int = 1
     dropout: float = 0.3
-    pooling: str = "last"  # last: final states (DistilKoBiLSTM); attention: learned attention over outputs
+    pooling: str = "last"  # one of POOLINGS
     relu_dim: int = 0  # > 0: an extra ReLU layer of this width before the classifier (Tang et al.: 400)
 
     def __post_init__(self) -> None:
@@ -135,17 +137,20 @@ class BiLSTMClassifier(nn.Module):
         return self.classifier(features)
 
     def encode(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """The sentence vector ``(batch, 2 * hidden)``: final states, or attention over the outputs."""
+        """The sentence vector ``(batch, 2 * hidden)``: final states, or a pooling of the outputs."""
         embedded = self.embedding(input_ids)  # (batch, seq, emb)
         outputs, final = self.lstm(embedded, lengths)  # (batch, seq, 2 * hidden), (batch, 2 * hidden)
-        if self.attention is None:
-            pooled = final
-        else:
-            scores = self.attention(outputs).squeeze(-1)  # (batch, seq)
-            mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
-            weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # padding gets weight 0
-            pooled = torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)  # (batch, 2 * hidden)
-        return pooled
+        if self.config.pooling == "last":
+            return final
+        mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
+        if self.config.pooling == "max":
+            return outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)  # padding never wins
+        if self.config.pooling == "mean":
+            kept = mask.unsqueeze(-1).to(outputs.dtype)  # (batch, seq, 1)
+            return (outputs * kept).sum(dim=1) / kept.sum(dim=1)  # padding outputs are garbage: zeroed first
+        scores = self.attention(outputs).squeeze(-1)  # (batch, seq)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)  # padding gets weight 0
+        return torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)  # (batch, 2 * hidden)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..utils import field_checker
 from .bilstm import POOLINGS, PRESETS, BiLSTMClassifier, StudentConfig
+from .siamese import HEADS as SIAMESE_HEADS
 from .siamese import SiameseBiLSTM, SiameseConfig
 from .transformer import TransformerStudent, TransformerStudentConfig, copy_teacher_weights, student_config_from_teacher
 
@@ -34,6 +35,7 @@ class StudentSettings:
     dropout: float = 0.3
     pooling: str = "last"
     relu_dim: int = 0
+    pair_head: str = "features"  # siamese_bilstm: features (Tang's MLP) | cosine (Sentence-BERT's)
     # random | teacher: PCA of the teacher's embeddings mapped to our vocabulary | skipgram: vectors
     # trained on the vocabulary's tokens of the train split + embedding_texts (distil-bilstm embeddings)
     embedding_init: str = "random"
@@ -96,6 +98,8 @@ def _bilstm_config(settings: StudentSettings, *, vocab_size: int, num_labels: in
     sizes = {k: v for k, v in (("embedding_dim", settings.embedding_dim), ("hidden_dim", settings.hidden_dim)) if v}
     common = dict(vocab_size=vocab_size, num_labels=num_labels, num_layers=settings.num_layers, dropout=settings.dropout,
                   pooling=settings.pooling, relu_dim=settings.relu_dim, **sizes)
+    if settings.student == "siamese_bilstm":
+        common["head"] = settings.pair_head
     config_class = STUDENTS[settings.student].config_class
     return config_class.from_preset(settings.preset, **common) if settings.preset else config_class(**common)
 
@@ -106,8 +110,12 @@ def _bilstm_check(settings: StudentSettings, check) -> None:
           "may be null only when embedding_dim and hidden_dim are given")
     check(settings.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
     check(settings.layers is None, "layers", "applies to student: transformer only")
+    check(settings.student == "siamese_bilstm" or settings.pair_head == "features", "pair_head",
+          "applies to student: siamese_bilstm only")
+    check(settings.pair_head in SIAMESE_HEADS, "pair_head", f"must be one of {SIAMESE_HEADS}")
     try:
-        _bilstm_config(settings, vocab_size=10, num_labels=2)
+        # a trial build checks the sizes; the task's own label count is checked when the run builds its student
+        _bilstm_config(settings, vocab_size=10, num_labels=1 if settings.pair_head == "cosine" else 2)
     except ValueError as err:
         raise ValueError(str(err).replace("StudentConfig.", "StudentSettings.")) from None
 
@@ -121,7 +129,7 @@ def _bilstm_make(settings: StudentSettings, *, vocab_size: int, num_labels: int,
 def _bilstm_name(settings: StudentSettings) -> str:
     size = settings.preset or f"e{settings.embedding_dim}h{settings.hidden_dim}"
     if settings.student == "siamese_bilstm":
-        size = f"siamese-{size}" + (f"-r{settings.relu_dim}" if settings.relu_dim else "")
+        size = f"siamese-{size}" + ("-cos" if settings.pair_head == "cosine" else "") + (f"-r{settings.relu_dim}" if settings.relu_dim else "")
     init = {"random": "", "teacher": "-tinit", "skipgram": "-sg"}[settings.embedding_init]
     if settings.embedding_init == "skipgram" and settings.skipgram_library != "gensim":
         init += f"-{settings.skipgram_library}"
@@ -130,7 +138,8 @@ def _bilstm_name(settings: StudentSettings) -> str:
 
 # ---------------------------------------------------------------------------- transformer
 
-TRANSFORMER_DEFAULTS = {"embedding_init": "random", "pooling": "last", "relu_dim": 0, "num_layers": 1, "embedding_dim": None}
+TRANSFORMER_DEFAULTS = {"embedding_init": "random", "pooling": "last", "relu_dim": 0, "num_layers": 1, "embedding_dim": None,
+                        "pair_head": "features"}
 
 
 def _transformer_check(settings: StudentSettings, check) -> None:
@@ -161,8 +170,8 @@ def _transformer_name(settings: StudentSettings) -> str:
 STUDENTS: dict[str, StudentFamily] = {
     "bilstm": StudentFamily(
         name="bilstm", label="BiLSTM", config_class=StudentConfig, model_class=BiLSTMClassifier,
-        inert=frozenset({"layers"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make, takes_embedding_init=True,
-        needs_teacher_checkpoint=False),
+        inert=frozenset({"layers", "pair_head"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make,
+        takes_embedding_init=True, needs_teacher_checkpoint=False),
     # sentence pairs: one BiLSTM encoder for both sides, Tang's [u, v, |u - v|, u * v] head
     "siamese_bilstm": StudentFamily(
         name="siamese_bilstm", label="Siamese BiLSTM", config_class=SiameseConfig, model_class=SiameseBiLSTM,
@@ -170,7 +179,8 @@ STUDENTS: dict[str, StudentFamily] = {
         needs_teacher_checkpoint=False, reads_pairs=True),
     "transformer": StudentFamily(
         name="transformer", label="Transformer", config_class=TransformerStudentConfig, model_class=TransformerStudent,
-        inert=frozenset({"preset", "dropout", "pooling", "relu_dim", "num_layers", "embedding_dim", "embedding_init"}),
+        inert=frozenset({"preset", "dropout", "pooling", "relu_dim", "num_layers", "embedding_dim", "embedding_init",
+                         "pair_head"}),
         check=_transformer_check, run_name=_transformer_name, make=_transformer_make, takes_embedding_init=False,
         needs_teacher_checkpoint=True),
 }

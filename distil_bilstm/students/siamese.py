@@ -5,6 +5,11 @@ One BiLSTM encoder, shared by both sentences, gives sentence vectors u and v; th
 Tang's feature vector f = [u ; v ; |u − v| ; u ⊙ v] (width 4 · 2 · hidden) through a ReLU layer
 (``relu_dim``) into the outputs (one score for a regression task such as KorSTS).
 
+``head="cosine"`` scores a pair as a bi-encoder teacher does (Reimers & Gurevych 2019,
+Sentence-BERT §3): s = a · cos(W u, W v) + b, W the ``relu_dim`` projection (none when 0), a and b
+learned, starting at 2.5 and 2.5 (cosine's [−1, 1] onto a 0–5 scale such as KorSTS's). One output,
+symmetric in its two sentences, and each sentence's vector W u is an embedding to compare by cosine.
+
 A pair arrives as one row ``A [SEP] B`` (data/vocab.py ``pair_token_rows``), so that the Trainer,
 batching, inference and export see one sequence as for every other student; ``forward`` splits it
 at the first [SEP]. Both halves are encoded in one batch of 2·batch rows.
@@ -15,16 +20,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from ..data.specials import SPECIAL_TOKENS
+from ..utils import field_checker
 from .bilstm import BiLSTMClassifier, StudentConfig
 
 SEP_ID = SPECIAL_TOKENS.index("[SEP]")  # every student vocabulary lists the specials first, in this order
+HEADS = ("features", "cosine")  # Tang's MLP over [u ; v ; |u − v| ; u ⊙ v] | Sentence-BERT's cosine
 
 
 @dataclass
 class SiameseConfig(StudentConfig):
     sep_id: int = SEP_ID  # the token between the two sides (relu_dim > 0: Tang's ReLU layer before the output)
+    head: str = "features"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check = field_checker(self)
+        check(self.head in HEADS, "head", f"must be one of {HEADS}")
+        check(self.head != "cosine" or self.num_labels == 1, "head", "'cosine' gives one score: num_labels must be 1")
 
 
 def split_at_separator(input_ids: torch.Tensor, lengths: torch.Tensor, sep_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -52,9 +67,24 @@ def _exporting() -> bool:
 class SiameseBiLSTM(BiLSTMClassifier):
     def __init__(self, config: SiameseConfig):
         super().__init__(config)
+        if config.head == "cosine":  # the MLP head made above is replaced by a projection and an affine score
+            width = 2 * config.hidden_dim
+            self.hidden = nn.Linear(width, config.relu_dim) if config.relu_dim else None
+            self.classifier = None
+            self.cosine_affine = nn.Parameter(torch.tensor([2.5, 2.5]))  # (a, b) of a · cos + b
 
     def head_features(self) -> int:
         return 4 * 2 * self.config.hidden_dim  # [u ; v ; |u − v| ; u ⊙ v]
+
+    def pair_score(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Sentence vectors ``u, v (batch, 2 * hidden)`` → ``(batch, labels)``."""
+        if self.config.head == "features":
+            return self.head(torch.cat([u, v, (u - v).abs(), u * v], dim=1))
+        u, v = self.dropout(u), self.dropout(v)
+        if self.hidden is not None:
+            u, v = self.hidden(u), self.hidden(v)  # (batch, relu_dim)
+        cosine = torch.nn.functional.cosine_similarity(u, v, dim=1, eps=1e-8).unsqueeze(1)  # (batch, 1)
+        return self.cosine_affine[0] * cosine + self.cosine_affine[1]
 
     def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``input_ids (batch, seq)`` rows ``A [SEP] B`` padded with 0 → ``(batch, labels)``."""
@@ -66,4 +96,4 @@ class SiameseBiLSTM(BiLSTMClassifier):
         ids = torch.cat([ids_a[:, :width], ids_b[:, :width]])  # (2 * batch, width)
         both = self.encode(ids, torch.cat([lengths_a, lengths_b]))  # (2 * batch, 2 * hidden)
         u, v = both.chunk(2)  # (batch, 2 * hidden) each
-        return self.head(torch.cat([u, v, (u - v).abs(), u * v], dim=1))
+        return self.pair_score(u, v)

@@ -38,7 +38,7 @@ def test_validation_names_the_field():
     with pytest.raises(ValueError, match="DistilConfig.num_layers must be >= 1"):
         DistilConfig(loss="ce", num_layers=0)
     with pytest.raises(ValueError, match="DistilConfig.pooling must be one of"):
-        DistilConfig(loss="ce", pooling="max")
+        DistilConfig(loss="ce", pooling="sum")
 
 
 def test_a_grid_validates_student_settings_of_every_combination_before_any_work(tmp_path):

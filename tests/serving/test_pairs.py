@@ -14,6 +14,8 @@ from distil_bilstm.serving.export import ExportConfig, export_student
 from distil_bilstm.serving.http import ServeConfig, create_app
 from distil_bilstm.serving.inference import Predictor
 
+from ..conftest import write_korsts
+
 PAIRS = [["남자가 기타를 연주하고 있다.", "남자가 기타를 연주하고 있다."], ["고양이가 자고 있다.", "여자가 피아노를 연주하고 있다."]]
 
 
@@ -28,6 +30,23 @@ def test_a_pair_model_scores_pairs_unrounded_and_its_export_agrees(tiny_pair_run
     exported = Predictor.load(tmp_path / "onnx")
     assert exported.reads_pairs
     assert np.allclose([p.score for p in exported.predict_pairs(PAIRS)], scores, atol=1e-4)
+
+
+def test_a_cosine_head_student_with_mean_pooling_trains_exports_and_agrees(tmp_path):
+    from distil_bilstm.runs.config import DistilConfig
+    from distil_bilstm.runs.pipeline import run_distillation
+
+    config = DistilConfig(dataset="korsts", data_dir=str(write_korsts(tmp_path / "data")), vocab_size=120,
+                          vocab_root=str(tmp_path / "tok"), student="siamese_bilstm", preset="tiny", relu_dim=16,
+                          pair_head="cosine", pooling="mean", loss="ce", lr=0.01, batch_size=16, train_epoch=1, patience=0,
+                          run_root=str(tmp_path / "runs"), device="cpu")
+    run_dir = run_distillation(config)["run_dir"]
+    assert "siamese-tiny-cos-r16" in run_dir
+    predictor = Predictor.load(run_dir, device="cpu")
+    scores = [p.score for p in predictor.predict_pairs(PAIRS)]
+    info = export_student(run_dir, tmp_path / "onnx", ExportConfig(format="onnx"))
+    assert info["check"]["max_abs_diff"] < 1e-4
+    assert np.allclose([p.score for p in Predictor.load(tmp_path / "onnx").predict_pairs(PAIRS)], scores, atol=1e-4)
 
 
 def test_serve_takes_pairs_with_the_same_validation_as_texts(tiny_pair_run):

@@ -12,7 +12,8 @@ def test_preset_parameter_counts_match_the_seed():
     assert {r["preset"]: r["params"] for r in preset_table(vocab_size=3000, num_labels=2)} == SEED_COUNTS
 
 
-@pytest.mark.parametrize("variant", [{}, {"pooling": "attention"}, {"relu_dim": 24}, {"num_layers": 2}])
+@pytest.mark.parametrize("variant", [{}, {"pooling": "attention"}, {"pooling": "mean"}, {"pooling": "max"},
+                                     {"relu_dim": 24}, {"num_layers": 2}])
 def test_padding_never_changes_a_prediction(variant):
     torch.manual_seed(0)
     model = BiLSTMClassifier(StudentConfig(vocab_size=50, embedding_dim=8, hidden_dim=8, **variant)).eval()
@@ -27,6 +28,17 @@ def test_padding_never_changes_a_prediction(variant):
     torch.testing.assert_close(in_batch[1], alone[0], rtol=1e-5, atol=1e-6)
 
 
+def test_mean_and_max_pooling_read_only_the_outputs_within_each_length():
+    torch.manual_seed(0)
+    config = StudentConfig(vocab_size=50, embedding_dim=8, hidden_dim=8, pooling="mean")
+    model = BiLSTMClassifier(config).eval()
+    ids, lengths = torch.tensor([[7, 3, 9, 0, 0]]), torch.tensor([3])
+    outputs, _ = model.lstm(model.embedding(ids), lengths)  # (1, 5, 16)
+    torch.testing.assert_close(model.encode(ids, lengths), outputs[:, :3].mean(dim=1))
+    model.config = StudentConfig(**{**config.to_dict(), "pooling": "max"})
+    torch.testing.assert_close(model.encode(ids, lengths), outputs[:, :3].amax(dim=1))
+
+
 def test_attention_and_relu_variants_add_parameters():
     base = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8)))
     attention = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8, pooling="attention")))
@@ -37,7 +49,7 @@ def test_attention_and_relu_variants_add_parameters():
 
 def test_student_config_validation():
     with pytest.raises(ValueError, match="StudentConfig.pooling must be one of"):
-        StudentConfig(vocab_size=10, pooling="max")
+        StudentConfig(vocab_size=10, pooling="sum")
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         StudentConfig.from_preset("huge", vocab_size=10)
     assert StudentConfig.from_dict(StudentConfig(vocab_size=10).to_dict()) == StudentConfig(vocab_size=10)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 import torch
 
 from distil_bilstm.students.registry import StudentSettings, build_student, make_student
@@ -33,3 +34,30 @@ def test_the_registry_builds_and_rebuilds_a_siamese_student():
     rebuilt = build_student(build.architecture, build.values)
     assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in build.model.parameters())
     assert StudentSettings(student="siamese_bilstm", preset="tiny", relu_dim=16).run_name() == "siamese-tiny-r16"
+
+
+def test_the_cosine_head_scores_a_times_the_cosine_of_the_projected_sentences_plus_b():
+    torch.manual_seed(0)
+    model = SiameseBiLSTM(SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10,
+                                        head="cosine")).eval()
+    with torch.no_grad():
+        model.cosine_affine.copy_(torch.tensor([2.0, 1.0]))
+        score = model(torch.tensor([[5, 6, SEP_ID, 7, 9]]), torch.tensor([5]))
+        swapped = model(torch.tensor([[7, 9, SEP_ID, 5, 6]]), torch.tensor([5]))
+        u = model.hidden(model.encode(torch.tensor([[5, 6]]), torch.tensor([2])))
+        v = model.hidden(model.encode(torch.tensor([[7, 9]]), torch.tensor([2])))
+    by_hand = 2.0 * (u * v).sum() / (u.norm() * v.norm()) + 1.0
+    torch.testing.assert_close(score[0, 0], by_hand)
+    torch.testing.assert_close(swapped, score)  # symmetric in its two sentences
+    assert model.classifier is None and sum(p.numel() for p in model.parameters()) == (
+        30 * 8 + 2 * 4 * (6 * (8 + 6) + 2 * 6) + (12 * 10 + 10) + 2)
+
+
+def test_the_cosine_head_is_refused_where_it_cannot_apply():
+    with pytest.raises(ValueError, match=r"SiameseConfig.head 'cosine' gives one score: num_labels must be 1"):
+        SiameseConfig(vocab_size=30, num_labels=3, head="cosine")
+    with pytest.raises(ValueError, match=r"SiameseConfig.head must be one of \('features', 'cosine'\)"):
+        SiameseConfig(vocab_size=30, num_labels=1, head="dot")
+    with pytest.raises(ValueError, match=r"StudentSettings.pair_head applies to student: siamese_bilstm only"):
+        StudentSettings(student="bilstm", pair_head="cosine")
+    assert StudentSettings(student="siamese_bilstm", preset="tiny", pair_head="cosine").run_name() == "siamese-tiny-cos"
