@@ -112,6 +112,7 @@ class BiLSTMClassifier(nn.Module):
     def __init__(self, config: StudentConfig):
         super().__init__()
         self.config = config
+        self.pooling = config.pooling  # a str TorchScript can read; the dataclass it cannot
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
         self.lstm = ExactBiLSTM(config.embedding_dim, config.hidden_dim, num_layers=config.num_layers,
                                 dropout=config.dropout if config.num_layers > 1 else 0.0)
@@ -140,12 +141,12 @@ class BiLSTMClassifier(nn.Module):
         """The sentence vector ``(batch, 2 * hidden)``: final states, or a pooling of the outputs."""
         embedded = self.embedding(input_ids)  # (batch, seq, emb)
         outputs, final = self.lstm(embedded, lengths)  # (batch, seq, 2 * hidden), (batch, 2 * hidden)
-        if self.config.pooling == "last":
+        if self.pooling == "last":
             return final
         mask = length_mask(lengths.to(input_ids.device), input_ids.shape[1])  # (batch, seq)
-        if self.config.pooling == "max":
+        if self.pooling == "max":
             return outputs.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)  # padding never wins
-        if self.config.pooling == "mean":
+        if self.attention is None:  # "mean"; the None test also lets TorchScript drop the attention branch
             kept = mask.unsqueeze(-1).to(outputs.dtype)  # (batch, seq, 1)
             return (outputs * kept).sum(dim=1) / kept.sum(dim=1)  # padding outputs are garbage: zeroed first
         scores = self.attention(outputs).squeeze(-1)  # (batch, seq)

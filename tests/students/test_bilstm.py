@@ -35,8 +35,17 @@ def test_mean_and_max_pooling_read_only_the_outputs_within_each_length():
     ids, lengths = torch.tensor([[7, 3, 9, 0, 0]]), torch.tensor([3])
     outputs, _ = model.lstm(model.embedding(ids), lengths)  # (1, 5, 16)
     torch.testing.assert_close(model.encode(ids, lengths), outputs[:, :3].mean(dim=1))
-    model.config = StudentConfig(**{**config.to_dict(), "pooling": "max"})
+    model.pooling = "max"  # the same weights read the other way
     torch.testing.assert_close(model.encode(ids, lengths), outputs[:, :3].amax(dim=1))
+
+
+@pytest.mark.parametrize("pooling", ["last", "attention", "mean", "max"])
+def test_every_pooling_scripts_and_agrees_with_eager(pooling):
+    torch.manual_seed(0)
+    model = BiLSTMClassifier(StudentConfig(vocab_size=50, embedding_dim=8, hidden_dim=8, pooling=pooling)).eval()
+    scripted = torch.jit.script(model)  # what `export --format torchscript` ships
+    ids, lengths = torch.tensor([[7, 3, 9, 12], [5, 6, 0, 0]]), torch.tensor([4, 2])
+    torch.testing.assert_close(scripted(ids, lengths), model(ids, lengths))
 
 
 def test_attention_and_relu_variants_add_parameters():
