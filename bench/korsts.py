@@ -114,7 +114,9 @@ def main() -> None:
         teacher = load_teacher(path, device="cpu", num_labels=1)
         scores, per_s = timed(lambda p: teacher.logits(p, batch_size=128, progress=False)[:, 0], pairs)
         kind = "bi-encoder" if is_biencoder(path) else "cross-encoder"
-        rows.append(row(f"teacher: e5 {kind} ({Path(path).name})", "gold scores", scores, gold, per_s, **teacher_summary(path)))
+        dev = json.loads((Path(path) / "eval.json").read_text()).get("valid_spearman")  # what its epoch was kept on
+        rows.append(row(f"teacher: e5 {kind} ({Path(path).name})", "gold scores", scores, gold, per_s, **teacher_summary(path),
+                        valid_spearman=None if dev is None else round(100 * dev, 2)))
         del teacher
         store = Path(args.logits) / Path(path).name / "korsts" / "header.json"
         if store.is_file():  # the scores the students learn from (ONNX int8 when labelled so)
@@ -144,9 +146,10 @@ def main() -> None:
                          "pairs_per_s": baseline.get("examples_per_second"), "params": baseline.get("params"),
                          "size_bytes": baseline.get("size_bytes")})
 
-    header = ("| model | learned from | parameters | size | test Spearman | test Pearson | CPU pairs/s |\n"
-              "|---|---|---:|---:|---:|---:|---:|")
-    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {_size(r.get('size_bytes'))} | {r['spearman']:.2f} | "
+    header = ("| model | learned from | parameters | size | dev Spearman | test Spearman | test Pearson | CPU pairs/s |\n"
+              "|---|---|---:|---:|---:|---:|---:|---:|")  # dev: what the students were selected on
+    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {_size(r.get('size_bytes'))} | "
+             f"{_score(r.get('valid_spearman'))} | {r['spearman']:.2f} | "
              f"{_score(r['pearson'])} | {_number(r.get('pairs_per_s'))} |" for r in rows]
     table = "\n".join([header, *lines])
     print(table)

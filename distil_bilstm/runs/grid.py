@@ -204,8 +204,9 @@ def run_grid(runs: list[GridRun], *, workers: int = 1, summary_path: str | Path 
     """Run every combination (skipping finished ones); returns one status row per run."""
     from .pipeline import RunResources
 
-    workers, threads = threads_per_worker(workers)
-    workers = min(workers, max(1, len(runs)))
+    workers, threads = threads_per_worker(min(workers, max(1, len(runs))))  # a lone run gets every core
+    if workers == 1:  # runs in this process, on the threads torch already has (OMP_NUM_THREADS is respected)
+        threads = torch.get_num_threads()
     counts = Counter(run_status(r) for r in runs)
     logger.info("grid: %d runs (%d finished, %d interrupted, %d failed before), %d worker(s) × %d thread(s)",
                 len(runs), counts[FINISHED], counts["interrupted"], counts[FAILED], workers, threads)

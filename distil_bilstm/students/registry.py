@@ -130,6 +130,8 @@ def _bilstm_name(settings: StudentSettings) -> str:
     size = settings.preset or f"e{settings.embedding_dim}h{settings.hidden_dim}"
     if settings.student == "siamese_bilstm":
         size = f"siamese-{size}" + ("-cos" if settings.pair_head == "cosine" else "") + (f"-r{settings.relu_dim}" if settings.relu_dim else "")
+    if settings.pooling != "last":  # runs that differ only in pooling must not share a name in the compare table
+        size += "-" + {"attention": "attn"}.get(settings.pooling, settings.pooling)
     init = {"random": "", "teacher": "-tinit", "skipgram": "-sg"}[settings.embedding_init]
     if settings.embedding_init == "skipgram" and settings.skipgram_library != "gensim":
         init += f"-{settings.skipgram_library}"

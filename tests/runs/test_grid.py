@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
+import torch
 import yaml
 
 from distil_bilstm.cli import main
@@ -99,14 +101,16 @@ def test_grid_runs_loads_once_skips_finished_and_survives_a_failing_run(tmp_path
     assert [r["status"] for r in json.loads(summary.read_text())["runs"]] == [r["status"] for r in again]
 
 
-def test_grid_resumes_an_interrupted_run(tmp_path, small_nsmc, tiny_teacher_dir):
+def test_grid_resumes_an_interrupted_run(tmp_path, small_nsmc, tiny_teacher_dir, caplog):
     [run] = plan_grid(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss="ce", preset="mini", train_epoch=2,
                                 log_every=1))  # callbacks see every step
     with pytest.raises(KeyboardInterrupt):
         execute_run(run.config, callbacks=[StopAt(3)])  # Ctrl-C is not a failure: it stops the grid
     assert run_status(run) == "interrupted" and not (run.run_dir / "status.json").exists()
-    [row] = run_grid([run])
+    with caplog.at_level(logging.INFO, logger="distil_bilstm"):
+        [row] = run_grid([run], workers=2)  # one run: in this process, on the threads torch already has
     assert row["status"] == FINISHED and row["skipped"] is False
+    assert f"1 worker(s) × {torch.get_num_threads()} thread(s)" in caplog.text
     assert json.loads((run.run_dir / "metrics.json").read_text())["epochs_trained"] == 2
 
 

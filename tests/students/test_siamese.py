@@ -61,3 +61,9 @@ def test_the_cosine_head_is_refused_where_it_cannot_apply():
     with pytest.raises(ValueError, match=r"StudentSettings.pair_head applies to student: siamese_bilstm only"):
         StudentSettings(student="bilstm", pair_head="cosine")
     assert StudentSettings(student="siamese_bilstm", preset="tiny", pair_head="cosine").run_name() == "siamese-tiny-cos"
+
+
+def test_pooling_other_than_last_is_in_the_run_name():
+    assert StudentSettings(student="siamese_bilstm", preset="tiny", pooling="attention").run_name() == "siamese-tiny-attn"
+    assert StudentSettings(student="bilstm", preset="base", pooling="mean").run_name() == "base-mean"
+    assert StudentSettings(student="bilstm", preset="base").run_name() == "base"
