@@ -70,7 +70,8 @@ class DistillationSettings:
     # training split with label -1 (soft loss only); their logits are cached like the dataset's.
     transfer_sets: tuple[str, ...] = ()
     transfer_per_epoch: int | None = None  # transfer rows drawn per epoch (None: all of them)
-    # DistilBERT's cosine loss between student and teacher sentence states (transformer students)
+    # DistilBERT's cosine loss between student and teacher sentence states (transformer students; the
+    # siamese student's cosine-head embeddings of each side: embedding distillation), transfer rows too
     hidden_loss: str = "none"
     hidden_loss_weight: float = 1.0
 
@@ -150,10 +151,10 @@ class _RunConfig:
         check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
         check(self.student != "transformer" or bool(self.teacher_path), "student",
               "'transformer' is made from the teacher's layers and needs teacher_path")
-        check(self.hidden_loss == "none" or self.student == "transformer", "hidden_loss",
-              "compares the student's and the teacher's hidden states and needs student: transformer")
-        check(self.hidden_loss == "none" or not self.transfer_sets, "hidden_loss",
-              "takes the teacher's states of the gold training split only; leave transfer_sets out with it")
+        check(self.hidden_loss == "none" or self.student == "transformer"
+              or (self.student == "siamese_bilstm" and self.pair_head == "cosine"), "hidden_loss",
+              "compares the student's and the teacher's sentence states and needs student: transformer, "
+              "or student: siamese_bilstm with pair_head: cosine (whose W·u is a sentence embedding)")
 
     def _make(self, cls: type):
         values = {k: getattr(self, k) for k in (f.name for f in fields(cls))}

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data.datasets import DataConfig, Dataset, load_dataset, load_transfer_set
+from ..data.sources import resolve_text_file
 from ..data.transfer import TransferSet, encode_transfer_set
 from ..data.vocab import (
     ConcatEncoded,
@@ -35,8 +36,9 @@ from ..students.embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgr
 from ..students.registry import STUDENTS, make_student
 from ..teachers.labelling import cache_dataset_logits
 from ..teachers.source import TeacherSource
+from ..teachers.states import cache_teacher_states
 from ..teachers.store import LogitStore
-from ..teachers.teacher import load_teacher, sentence_states
+from ..teachers.teacher import load_teacher
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
 from ..training.batching import SplitTensors, label_tensor
 from ..training.callbacks import TensorBoardCallback
@@ -44,7 +46,7 @@ from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
 from ..training.metrics import REGRESSION_METRICS
 from ..training.trainer import Trainer
-from ..utils import resolve_device
+from ..utils import read_json, resolve_device
 from .config import DistilConfig
 
 logger = logging.getLogger(__name__)
@@ -133,16 +135,27 @@ class RunResources:
             self.loads["skipgram"] += 1
         return self._vectors[key]
 
-    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, device: torch.device) -> torch.Tensor:
-        """The teacher's sentence states of the train split ``(N, hidden)``, for the cosine loss:
-        one teacher pass over the split (what a hidden-state loss costs), shared by a grid's runs."""
-        key = (str(teacher_dir.resolve()), dataset.fingerprint, config.max_length)
+    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, shape: str,
+                       device: torch.device) -> torch.Tensor:
+        """The teacher's sentence states of the train split, then of every transfer set's rows (the
+        order :func:`with_transfer_sets` stacks them in): ``(N, hidden)`` for ``shape`` "whole",
+        ``(N, 2, hidden)`` "per_side". What the cosine loss compares; read from (or computed once
+        into) the states stores beside the teacher's logits, so a grid's runs share them."""
+        key = (str(teacher_dir.resolve()), dataset.fingerprint, tuple(config.transfer_sets), config.max_length, shape)
         if key not in self._states:
             start = time.perf_counter()
+            source = teacher_source(config)
+            parts = [(dataset.split("train")["text"].tolist(), f"{dataset.fingerprint}:train", source.states_dir(dataset.name))]
+            for name in config.transfer_sets:
+                path = resolve_text_file(name, config.data_dir)
+                rows = load_transfer_set(path, dataset=dataset)
+                parts.append((rows.table["text"].tolist(), rows.fingerprint, source.states_dir(dataset.name, path)))
             teacher = load_teacher(teacher_dir, device=device, num_labels=dataset.num_labels)
-            states = sentence_states(teacher, dataset.split("train")["text"].tolist(), max_length=config.max_length)
-            self._states[key] = torch.from_numpy(states)
-            logger.info("teacher states for the hidden-state loss: %d texts in %.1f s", len(states), time.perf_counter() - start)
+            states = torch.cat([cache_teacher_states(teacher, texts, store_dir=store_dir, rows_fingerprint=fingerprint,
+                                                     shape=shape, max_length=config.max_length)
+                                for texts, fingerprint, store_dir in parts])
+            self._states[key] = states.squeeze(1) if shape == "whole" else states
+            logger.info("teacher states for the hidden-state loss: %d rows in %.1f s", len(states), time.perf_counter() - start)
             self.loads["teacher_states"] += 1
         return self._states[key]
 
@@ -215,6 +228,15 @@ def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Datas
     return split, info
 
 
+def check_embedding_width(model: torch.nn.Module, teacher_dir: Path) -> None:
+    """The siamese student's sentence embedding W u must be as wide as the teacher's states it is
+    compared with: refused before any teacher pass otherwise."""
+    hidden = int(read_json(teacher_dir / "config.json")["hidden_size"])
+    if model.embedding_width != hidden:
+        raise ValueError(f"hidden_loss compares the siamese student's sentence embedding W·u ({model.embedding_width} wide) "
+                         f"with the teacher's states ({hidden} wide, {teacher_dir}): set relu_dim: {hidden}")
+
+
 def split_tensors(encoded: dict, store: LogitStore | None) -> dict[str, SplitTensors]:
     """Training tensors per split; the teacher's logits are gathered from the store by ``idx``."""
     return {
@@ -272,7 +294,10 @@ def run_distillation(
         init_info.update(init_student_embeddings(model, config, dataset=dataset, vocab_folder=folder, tokenizer=tokenizer,
                                                  store=store, resources=resources))
     if config.hidden_loss != "none":
-        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, device=device)
+        shape = "per_side" if family.reads_pairs else "whole"  # the siamese student embeds each side alone
+        if family.reads_pairs:
+            check_embedding_width(model, teacher_dir)
+        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, shape=shape, device=device)
     run = RunDir(config.run_dir())
     if not resume and run.has_checkpoint():
         raise ValueError(f"{run.path} already holds a run with these hyperparameters; pass --resume to continue it, "

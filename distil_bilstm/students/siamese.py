@@ -9,6 +9,9 @@ Tang's feature vector f = [u ; v ; |u − v| ; u ⊙ v] (width 4 · 2 · hidden)
 Sentence-BERT §3): s = a · cos(W u, W v) + b, W the ``relu_dim`` projection (none when 0), a and b
 learned, starting at 2.5 and 2.5 (cosine's [−1, 1] onto a 0–5 scale such as KorSTS's). One output,
 symmetric in its two sentences, and each sentence's vector W u is an embedding to compare by cosine.
+With ``relu_dim`` set to the teacher's hidden size, ``forward(..., return_features=True)`` also
+gives (W u, W v), which the cosine hidden-state loss pulls towards the teacher's own sentence states
+(embedding distillation: Reimers & Gurevych 2020, §2).
 
 A pair arrives as one row ``A [SEP] B`` (data/vocab.py ``pair_token_rows``), so that the Trainer,
 batching, inference and export see one sequence as for every other student; ``forward`` splits it
@@ -76,18 +79,31 @@ class SiameseBiLSTM(BiLSTMClassifier):
     def head_features(self) -> int:
         return 4 * 2 * self.config.hidden_dim  # [u ; v ; |u − v| ; u ⊙ v]
 
+    @property
+    def embedding_width(self) -> int:
+        """Width of a sentence's embedding W u (the cosine head's; ``relu_dim``, or the BiLSTM's 2 · hidden)."""
+        return self.config.relu_dim or 2 * self.config.hidden_dim
+
+    def embed(self, u: torch.Tensor) -> torch.Tensor:
+        """The cosine head's sentence embedding: ``(batch, 2 * hidden)`` → W u ``(batch, embedding_width)``."""
+        u = self.dropout(u)
+        return self.hidden(u) if self.hidden is not None else u
+
     def pair_score(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Sentence vectors ``u, v (batch, 2 * hidden)`` → ``(batch, labels)``."""
         if self.config.head == "features":
             return self.head(torch.cat([u, v, (u - v).abs(), u * v], dim=1))
-        u, v = self.dropout(u), self.dropout(v)
-        if self.hidden is not None:
-            u, v = self.hidden(u), self.hidden(v)  # (batch, relu_dim)
-        cosine = torch.nn.functional.cosine_similarity(u, v, dim=1, eps=1e-8).unsqueeze(1)  # (batch, 1)
+        return self.cosine_score(self.embed(u), self.embed(v))
+
+    def cosine_score(self, wu: torch.Tensor, wv: torch.Tensor) -> torch.Tensor:
+        """Embeddings ``(batch, embedding_width)`` each → a · cos(W u, W v) + b ``(batch, 1)``."""
+        cosine = torch.nn.functional.cosine_similarity(wu, wv, dim=1, eps=1e-8).unsqueeze(1)  # (batch, 1)
         return self.cosine_affine[0] * cosine + self.cosine_affine[1]
 
-    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """``input_ids (batch, seq)`` rows ``A [SEP] B`` padded with 0 → ``(batch, labels)``."""
+    def forward(self, input_ids: torch.Tensor, lengths: torch.Tensor, return_features: bool = False):
+        """``input_ids (batch, seq)`` rows ``A [SEP] B`` padded with 0 → ``(batch, labels)``; with
+        ``return_features`` (cosine head only) also both sentences' embeddings ``(batch, 2, embedding_width)``,
+        what the cosine hidden-state loss compares with the teacher's per-side states."""
         ids_a, lengths_a, ids_b, lengths_b = split_at_separator(input_ids, lengths, self.config.sep_id)
         width = max(int(lengths_a.max()), int(lengths_b.max())) if not _exporting() else input_ids.shape[1]
         # each side is at most half the row: run the LSTM over its own width, not the pair's (about half the
@@ -96,4 +112,9 @@ class SiameseBiLSTM(BiLSTMClassifier):
         ids = torch.cat([ids_a[:, :width], ids_b[:, :width]])  # (2 * batch, width)
         both = self.encode(ids, torch.cat([lengths_a, lengths_b]))  # (2 * batch, 2 * hidden)
         u, v = both.chunk(2)  # (batch, 2 * hidden) each
-        return self.pair_score(u, v)
+        if not return_features:
+            return self.pair_score(u, v)
+        if self.config.head != "cosine":
+            raise ValueError("only the cosine head has sentence embeddings to compare with the teacher's (pair_head: cosine)")
+        wu, wv = self.embed(u), self.embed(v)  # (batch, embedding_width) each
+        return self.cosine_score(wu, wv), torch.stack([wu, wv], dim=1)

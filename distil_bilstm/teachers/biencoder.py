@@ -30,6 +30,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from ..data.pairs import is_pair, split_pairs
 from ..training.masks import length_mask, masked_mean
 from ..utils import read_json, resolve_device, write_json
+from .states import encode_sides
 from .teacher import Teacher, recorded_trained_on, sentence_states, teacher_weights_hash
 
 BIENCODER_FILE = "biencoder.json"
@@ -103,11 +104,8 @@ class BiEncoderTeacher(Teacher):
         texts = list(texts)
         if texts and not is_pair(texts[0]):
             raise ValueError(f"{self.path} is a bi-encoder: it scores sentence pairs, not single texts")
-        firsts, seconds = split_pairs(texts)
-        sentences = list(dict.fromkeys(firsts + seconds))  # distinct, in first-seen order
-        states = self.sentence_embeddings(sentences, batch_size=batch_size, max_length=max_length, progress=progress)
-        row = {s: i for i, s in enumerate(sentences)}
-        a, b = states[[row[s] for s in firsts]], states[[row[s] for s in seconds]]
+        a, b = encode_sides(texts, lambda sentences: self.sentence_embeddings(
+            sentences, batch_size=batch_size, max_length=max_length, progress=progress))
         if on_batch:
             on_batch(len(texts))
         return (self.scale * (a * b).sum(axis=1, keepdims=True)).astype(np.float32)

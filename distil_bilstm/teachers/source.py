@@ -4,6 +4,7 @@ asks this object instead of re-guessing from the path.
 
     store S:       logits  S                          transfer sets  S.transfer.<stem> (beside S)
     checkpoint C:  logits  <cache_dir>/<C's name>/<dataset>   transfer sets  <cache_dir>/<C's name>/<dataset>.transfer.<stem>
+    either:        sentence states (teachers/states.py) beside the logits of the same rows, in <that folder>.states
 
 For a store made by ``teacher logits`` both rules name the same folders.
 """
@@ -44,6 +45,12 @@ class TeacherSource:
         if self.is_store:
             return self.path.parent / transfer_name(self.path.name, transfer_path)
         return default_store_dir(self.cache_dir, self.path.name, transfer_name(dataset_name, transfer_path))
+
+    def states_dir(self, dataset_name: str, transfer_path: str | os.PathLike | None = None) -> Path:
+        """The teacher's sentence states of a dataset's training split (or of a transfer set's rows),
+        beside the logits of the same rows: ``<logits folder>.states``."""
+        logits = self.store_dir(dataset_name) if transfer_path is None else self.transfer_store_dir(dataset_name, transfer_path)
+        return logits.with_name(logits.name + ".states")
 
     def checkpoint_dir(self, store_header: dict | None = None) -> Path:
         """The teacher's weights: the checkpoint itself, the one a store records it came from, or, for

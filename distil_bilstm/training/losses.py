@@ -94,7 +94,15 @@ def cosine_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor:
     "DistilBERT, a distilled version of BERT", §3, which aligns the directions of the student's and
     the teacher's hidden states). ``h_s``, ``h_t``: ``(batch, hidden)``. DistilBERT compares token
     states of one shared tokenisation; our student reads its own vocabulary, so the states compared
-    are each model's mean over its own tokens of the last layer (a sentence vector both have)."""
+    are each model's mean over its own tokens of the last layer (a sentence vector both have).
+
+    A siamese student gives ``(batch, 2, hidden)``, one vector per side of a pair, against the
+    teacher's states of each sentence read alone: the mean then runs over both sides, and the loss
+    is Reimers & Gurevych's embedding distillation (2020, "Making Monolingual Sentence Embeddings
+    Multilingual using Knowledge Distillation", §2) with the cosine in place of their squared error,
+    since the pair score reads directions only (a · cos(W u, W v) + b)."""
+    if h_s.shape != h_t.shape:  # broadcasting (batch, hidden) against (batch, 1, hidden) would compare every row with every row
+        raise ValueError(f"the cosine loss compares states of one shape; student {tuple(h_s.shape)}, teacher {tuple(h_t.shape)}")
     return (1.0 - F.cosine_similarity(h_s, h_t, dim=-1)).mean()
 
 

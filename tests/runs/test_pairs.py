@@ -10,6 +10,7 @@ import pytest
 from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.runs.pipeline import run_distillation
 from distil_bilstm.teachers.store import LogitStore
+from tests.conftest import write_lines
 
 
 def _config(tmp_path, data_dir, **overrides) -> DistilConfig:
@@ -42,3 +43,23 @@ def test_a_regression_run_refuses_the_kl_loss_and_a_siamese_student_refuses_sing
         run_distillation(_config(tmp_path, small_korsts, loss="kl", teacher_path=str(tiny_pair_teacher_dir)))
     with pytest.raises(ValueError, match="reads sentence pairs; nsmc has one text per example"):
         run_distillation(_config(tmp_path, small_nsmc, dataset="nsmc", loss="ce"))
+
+
+def test_embedding_distillation_pulls_each_side_towards_the_teachers_states_on_transfer_pairs_too(
+        tmp_path, small_korsts, tiny_pair_teacher_dir):
+    transfer = write_lines(tmp_path / "aug.tsv", ["sentence1\tsentence2", "가 나 다\t라 마", "바 사\t가 나", "아 자 차\t카 타 파"])
+    config = _config(tmp_path, small_korsts, teacher_path=str(tiny_pair_teacher_dir), pair_head="cosine", loss_rate=0.0,
+                     hidden_loss="cos", transfer_sets=[str(transfer)])
+    metrics = run_distillation(config)
+    assert "-cos-tr1-" in metrics["run_dir"] and -1.0 <= metrics["test_spearman"] <= 1.0
+    logits = tmp_path / "logits" / "tiny_pair_teacher"
+    train_states = LogitStore.open(logits / "korsts.states")
+    transfer_states = LogitStore.open(logits / "korsts.transfer.aug.states")
+    assert train_states.logits.shape == (160, 2 * 16) and train_states.header["shape"] == "per_side"
+    assert transfer_states.logits.shape == (3, 2 * 16)
+    # the teacher's states are 16 wide: an embedding of another width is refused before any teacher pass
+    with pytest.raises(ValueError, match=r"W·u \(32 wide\) with the teacher's states \(16 wide.*set relu_dim: 16"):
+        run_distillation(_config(tmp_path, small_korsts, teacher_path=str(tiny_pair_teacher_dir), pair_head="cosine",
+                                 hidden_loss="cos", relu_dim=0, run_name="other-width"))
+    with pytest.raises(ValueError, match="DistilConfig.hidden_loss .* or student: siamese_bilstm with pair_head: cosine"):
+        _config(tmp_path, small_korsts, teacher_path=str(tiny_pair_teacher_dir), hidden_loss="cos")

@@ -67,3 +67,19 @@ def test_pooling_other_than_last_is_in_the_run_name():
     assert StudentSettings(student="siamese_bilstm", preset="tiny", pooling="attention").run_name() == "siamese-tiny-attn"
     assert StudentSettings(student="bilstm", preset="base", pooling="mean").run_name() == "base-mean"
     assert StudentSettings(student="bilstm", preset="base").run_name() == "base"
+
+
+def test_the_cosine_head_gives_each_sides_embedding_for_the_hidden_loss():
+    torch.manual_seed(0)
+    model = SiameseBiLSTM(SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10,
+                                        head="cosine")).eval()
+    ids, lengths = torch.tensor([[5, 6, SEP_ID, 7, 9], [4, SEP_ID, 3, 0, 0]]), torch.tensor([5, 3])
+    with torch.no_grad():
+        score, features = model(ids, lengths, return_features=True)
+        u = model.hidden(model.encode(torch.tensor([[5, 6]]), torch.tensor([2])))
+    assert model.embedding_width == 10 and features.shape == (2, 2, 10)
+    torch.testing.assert_close(features[0, 0], u[0])  # W u of the first pair's first side
+    torch.testing.assert_close(score, model(ids, lengths))  # the same score with or without the features
+    features_head = SiameseBiLSTM(SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10))
+    with pytest.raises(ValueError, match="only the cosine head has sentence embeddings"):
+        features_head(ids, lengths, return_features=True)

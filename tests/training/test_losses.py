@@ -73,3 +73,14 @@ def test_a_regression_loss_refuses_kl_and_trains_on_gold_scores_with_ce():
     gold = DistillationLoss(kind="ce", task="regression")
     s = torch.tensor([[1.0], [3.0]], requires_grad=True)
     assert gold(s, None, torch.tensor([2.0, float("nan")])).item() == pytest.approx(1.0)
+
+
+def test_cosine_loss_of_a_pair_averages_over_both_sides_and_refuses_other_shapes():
+    from distil_bilstm.training.losses import cosine_loss
+
+    # side 1: the same direction (cos 1); side 2: orthogonal (cos 0) → mean of (1 − cos) = (0 + 1) / 2
+    h_s = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # (batch 1, sides 2, hidden 2)
+    h_t = torch.tensor([[[3.0, 0.0], [1.0, 0.0]]])
+    assert cosine_loss(h_s, h_t).item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"states of one shape; student \(1, 2\), teacher \(1, 1, 2\)"):
+        cosine_loss(torch.ones(1, 2), torch.ones(1, 1, 2))
