@@ -96,7 +96,8 @@ def main() -> None:
     parser.add_argument("--logits", default="teacher_model/logits", help="the teachers' stores: <logits>/<teacher>/korsts")
     parser.add_argument("--runs", default="runs/korsts", help="student and baseline runs of configs/korsts_grid.yaml")
     parser.add_argument("--out", default="bench/results/korsts.json")
-    parser.add_argument("--readme", default=None, help="rewrite the <!-- results:korsts --> block of this file")
+    parser.add_argument("--readme", default=None, help="rewrite the <!-- results:BLOCK --> block of this file")
+    parser.add_argument("--block", default="korsts", help="the block's name (default korsts)")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -135,6 +136,8 @@ def main() -> None:
             learned += f", {c['embedding_init']} embeddings"
         if m.get("transfer_rows"):
             learned += f" + {m['transfer_rows']:,} augmented pairs"
+        if c.get("hidden_loss", "none") != "none":  # embedding distillation: each side's W·u towards the teacher's state
+            learned += f", its sentence states ({c['hidden_loss']} ×{c.get('hidden_loss_weight', 1.0):g})"
         rows.append(row(f"{student_label(run['student']['architecture'], c, run['student'])} ({student_shape(c)})", learned, scores, gold, per_s,
                         params=m["params"], size_bytes=m["size_bytes"], valid_spearman=round(100 * m["valid_spearman"], 2),
                         best_epoch=m["best_epoch"], run_dir=run["run_dir"]))
@@ -159,7 +162,7 @@ def main() -> None:
                                "rows": rows}, indent=2, ensure_ascii=False), encoding="utf-8")
     print(f"\n{out} written")
     if args.readme:
-        rewrite_block(args.readme, "korsts", table)
+        rewrite_block(args.readme, args.block, table)
 
 
 if __name__ == "__main__":

@@ -156,12 +156,15 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset, load_transfer_set
     from ..data.sources import resolve_text_file
     from ..teachers.labelling import cache_dataset_logits
-    from ..teachers.teacher import load_teacher
+    from ..teachers.teacher import Teacher, load_teacher
 
     dataset = load_dataset(data_config(args))
     teacher = load_teacher(args.teacher, device=args.device, num_labels=dataset.num_labels)
     targets = [dataset] + [load_transfer_set(resolve_text_file(path, args.data_dir), dataset=dataset)
                            for path in args.transfer_set or []]
+    if args.states and (args.runtime != "torch" or args.backend != "local" or not isinstance(teacher, Teacher)):
+        raise ValueError("--states reads a transformer teacher's hidden states in PyTorch here: a checkpoint teacher, "
+                         "with --runtime torch --backend local")
     if args.runtime != "torch":
         teacher = _onnx_teacher(args, teacher, targets)
     chunk_runner = None
@@ -174,11 +177,15 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
     rows, score = [], "spearman" if dataset.is_regression else "accuracy"
     for target in targets:
         start = time.perf_counter()
+        store_dir = _store_dir(args, teacher.name, target.name, main=target is dataset)
+        if args.states:
+            _cache_states(args, teacher, target, store_dir)
         result = cache_dataset_logits(
-            teacher, target, batch_size=args.batch_size,
-            store_dir=_store_dir(args, teacher.name, target.name, main=target is dataset),
+            teacher, target, batch_size=args.batch_size, store_dir=store_dir,
             max_length=args.max_length, chunk_size=args.chunk_size, recompute=args.recompute, chunk_runner=chunk_runner,
         )
+        if args.states:
+            teacher.state_memo = None  # the next set's sentences are others: free the memory
         header = result.store.header
         seconds = time.perf_counter() - start
         rows.append({
@@ -193,6 +200,17 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
                         ("rate", "examples/s"), ("valid", f"teacher valid {shown}"), ("test", f"teacher test {shown}"),
                         ("store", "store")]))
     return 0
+
+
+def _cache_states(args: argparse.Namespace, teacher, target, store_dir) -> None:
+    """The teacher's sentence states of the rows a run's cosine loss reads (teachers/states.py), beside
+    the store; the teacher remembers them, so a bi-encoder's scores that follow encode no sentence twice."""
+    from ..teachers.states import cache_teacher_states, state_rows, states_dir
+
+    texts, fingerprint = state_rows(target)
+    teacher.state_memo = {}
+    cache_teacher_states(teacher, texts, store_dir=states_dir(store_dir), rows_fingerprint=fingerprint, shape=args.states,
+                         max_length=args.max_length, batch_size=args.batch_size)
 
 
 def add_teacher_logits_parser(teacher_sub: argparse._SubParsersAction) -> None:
@@ -216,6 +234,9 @@ def add_teacher_logits_parser(teacher_sub: argparse._SubParsersAction) -> None:
                     help="ray: chunks labelled by Ray actors (GPUs when the cluster has them), same store bytes")
     lg.add_argument("--ray-address", default=None, help="Ray cluster to join (default: the running one, or a local one)")
     lg.add_argument("--ray-workers", type=int, default=0, help="actors (0: one per GPU, else one per 2 CPUs)")
+    lg.add_argument("--states", choices=("whole", "per_side"), default=None,
+                    help="also the teacher's sentence states of the training rows (train split, transfer sets) for "
+                         "hidden_loss: whole (a transformer student) or per_side (a siamese student's two sentences)")
     lg.add_argument("--device", default="auto")
     lg.set_defaults(func=cmd_teacher_logits)
 

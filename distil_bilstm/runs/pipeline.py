@@ -36,7 +36,7 @@ from ..students.embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgr
 from ..students.registry import STUDENTS, make_student
 from ..teachers.labelling import cache_dataset_logits
 from ..teachers.source import TeacherSource
-from ..teachers.states import cache_teacher_states
+from ..teachers.states import cache_teacher_states, state_rows
 from ..teachers.store import LogitStore
 from ..teachers.teacher import load_teacher
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
@@ -135,25 +135,28 @@ class RunResources:
             self.loads["skipgram"] += 1
         return self._vectors[key]
 
-    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, shape: str,
+    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, shape: str, max_length: int,
                        device: torch.device) -> torch.Tensor:
         """The teacher's sentence states of the train split, then of every transfer set's rows (the
         order :func:`with_transfer_sets` stacks them in): ``(N, hidden)`` for ``shape`` "whole",
-        ``(N, 2, hidden)`` "per_side". What the cosine loss compares; read from (or computed once
-        into) the states stores beside the teacher's logits, so a grid's runs share them."""
-        key = (str(teacher_dir.resolve()), dataset.fingerprint, tuple(config.transfer_sets), config.max_length, shape)
+        ``(N, 2, hidden)`` "per_side", each text read at ``max_length`` teacher pieces. What the
+        cosine loss compares; read from (or computed once into) the states stores beside the
+        teacher's logits, so a grid's runs share them."""
+        key = (str(teacher_dir.resolve()), dataset.fingerprint, tuple(config.transfer_sets), max_length, shape)
         if key not in self._states:
             start = time.perf_counter()
             source = teacher_source(config)
-            parts = [(dataset.split("train")["text"].tolist(), f"{dataset.fingerprint}:train", source.states_dir(dataset.name))]
+            parts = [(dataset, source.states_dir(dataset.name))]
             for name in config.transfer_sets:
                 path = resolve_text_file(name, config.data_dir)
-                rows = load_transfer_set(path, dataset=dataset)
-                parts.append((rows.table["text"].tolist(), rows.fingerprint, source.states_dir(dataset.name, path)))
+                parts.append((load_transfer_set(path, dataset=dataset), source.states_dir(dataset.name, path)))
             teacher = load_teacher(teacher_dir, device=device, num_labels=dataset.num_labels)
-            states = torch.cat([cache_teacher_states(teacher, texts, store_dir=store_dir, rows_fingerprint=fingerprint,
-                                                     shape=shape, max_length=config.max_length)
-                                for texts, fingerprint, store_dir in parts])
+            states = []
+            for target, store_dir in parts:
+                texts, fingerprint = state_rows(target)
+                states.append(cache_teacher_states(teacher, texts, store_dir=store_dir, rows_fingerprint=fingerprint,
+                                                   shape=shape, max_length=max_length))
+            states = torch.cat(states)
             self._states[key] = states.squeeze(1) if shape == "whole" else states
             logger.info("teacher states for the hidden-state loss: %d rows in %.1f s", len(states), time.perf_counter() - start)
             self.loads["teacher_states"] += 1
@@ -297,7 +300,10 @@ def run_distillation(
         shape = "per_side" if family.reads_pairs else "whole"  # the siamese student embeds each side alone
         if family.reads_pairs:
             check_embedding_width(model, teacher_dir)
-        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, shape=shape, device=device)
+        # the teacher reads each text as it did for its logits (the store's max_length)
+        max_length = store.header.get("max_length", config.max_length) if store is not None else config.max_length
+        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, shape=shape,
+                                                                    max_length=max_length, device=device)
     run = RunDir(config.run_dir())
     if not resume and run.has_checkpoint():
         raise ValueError(f"{run.path} already holds a run with these hyperparameters; pass --resume to continue it, "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..data.datasets import transfer_name
 from ..rundir import RunDir
+from .states import states_dir
 from .store import HEADER, default_store_dir
 
 
@@ -49,8 +50,7 @@ class TeacherSource:
     def states_dir(self, dataset_name: str, transfer_path: str | os.PathLike | None = None) -> Path:
         """The teacher's sentence states of a dataset's training split (or of a transfer set's rows),
         beside the logits of the same rows: ``<logits folder>.states``."""
-        logits = self.store_dir(dataset_name) if transfer_path is None else self.transfer_store_dir(dataset_name, transfer_path)
-        return logits.with_name(logits.name + ".states")
+        return states_dir(self.store_dir(dataset_name) if transfer_path is None else self.transfer_store_dir(dataset_name, transfer_path))
 
     def checkpoint_dir(self, store_header: dict | None = None) -> Path:
         """The teacher's weights: the checkpoint itself, the one a store records it came from, or, for

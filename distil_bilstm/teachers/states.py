@@ -4,7 +4,8 @@ The cosine hidden-state loss (training/losses.py ``cosine_loss``) compares a stu
 vector with the teacher's: the teacher's last-layer states averaged over a text's tokens. They are
 computed once per (teacher, rows, max_length) into a folder of the logit-store format
 (teachers/store.py: chunked, resumable, ``header.json`` written last), beside the logit store of the
-same rows (``TeacherSource.states_dir``), so that the runs of a grid, in any process, share them.
+same rows (:func:`states_dir`), so that the runs of a grid, in any process, share them; ``teacher
+logits --states`` writes them ahead of a grid, and for a bi-encoder in the same pass as its scores.
 
 Two shapes, as the student reads its input:
 
@@ -24,11 +25,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
+from ..data.datasets import Dataset
 from ..data.pairs import split_pairs
 from .store import build_store
 from .teacher import Teacher, sentence_states
@@ -38,9 +41,24 @@ logger = logging.getLogger(__name__)
 SHAPES = {"whole": 1, "per_side": 2}  # sides per row
 
 
-def states_fingerprint(rows_fingerprint: str, shape: str) -> str:
-    """The fingerprint a states store is checked against: the rows', and how they were cut."""
-    return hashlib.sha256(f"{rows_fingerprint}:states:{shape}".encode()).hexdigest()
+def states_dir(logits_dir: str | os.PathLike) -> Path:
+    """Where the states of a logit store's rows live: beside it, ``<logits folder>.states``."""
+    logits_dir = Path(logits_dir)
+    return logits_dir.with_name(logits_dir.name + ".states")
+
+
+def state_rows(target: Dataset) -> tuple[list[str], str]:
+    """The rows of ``target`` whose states a run reads, and their fingerprint: a dataset's train split
+    (the only split a loss reads), a transfer set's every row (``data.datasets.load_transfer_set``)."""
+    table = target.table
+    if (table["split"] == "transfer").all():
+        return table["text"].tolist(), target.fingerprint
+    return target.split("train")["text"].tolist(), f"{target.fingerprint}:train"
+
+
+def states_fingerprint(rows_fingerprint: str, shape: str, max_length: int) -> str:
+    """The fingerprint a states store is checked against: the rows', how they were cut and read."""
+    return hashlib.sha256(f"{rows_fingerprint}:states:{shape}:{max_length}".encode()).hexdigest()
 
 
 def encode_sides(texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +90,7 @@ def cache_teacher_states(teacher: Teacher, texts: Sequence[str], *, store_dir: s
         raise ValueError(f"shape must be one of {tuple(SHAPES)}, got {shape!r}")
     sides, hidden = SHAPES[shape], int(teacher.model.config.hidden_size)
     header = {"kind": "teacher_states", "shape": shape, "teacher_path": str(teacher.path),
-              "teacher_hash": teacher.weights_hash, "dataset_fingerprint": states_fingerprint(rows_fingerprint, shape),
+              "teacher_hash": teacher.weights_hash, "dataset_fingerprint": states_fingerprint(rows_fingerprint, shape, max_length),
               "rows_fingerprint": rows_fingerprint, "num_labels": sides * hidden, "max_length": max_length}
 
     def compute(chunk: Sequence[str], advance) -> np.ndarray:

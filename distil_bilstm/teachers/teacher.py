@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -42,6 +42,9 @@ class Teacher:
     weights_hash: str  # sha256 of config + weights: a changed teacher makes its logit caches stale
     device: torch.device
     trained_on: list[str] | None = None  # dataset splits it was trained on (eval.json); None: not recorded
+    # {(text, max_length): state} when a caller asks the teacher to remember its sentence states (a
+    # bi-encoder's scores are made of them: `teacher logits --states` then encodes each sentence once)
+    state_memo: dict | None = field(default=None, repr=False)
 
     runtime = "torch"  # what computes the logits (teacher_runtime.OnnxTeacher: onnx, onnx-int8)
     check: dict | None = None  # a non-reference runtime's agreement with torch
@@ -231,7 +234,22 @@ def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], for
 def sentence_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128,
                     desc: str = "teacher states", progress: bool = True) -> np.ndarray:
     """The teacher's last-layer token states averaged over each text's tokens (padding excluded),
-    ``(len(texts), hidden)`` float32: the targets of the cosine hidden-state loss."""
+    ``(len(texts), hidden)`` float32: the targets of the cosine hidden-state loss. With a
+    ``teacher.state_memo``, only the texts it does not hold yet are encoded (and then remembered)."""
+    memo = teacher.state_memo
+    if memo is None:
+        return _encode_states(teacher, texts, batch_size=batch_size, max_length=max_length, desc=desc, progress=progress)
+    missing = list(dict.fromkeys(t for t in texts if (t, max_length) not in memo))
+    if missing:
+        states = _encode_states(teacher, missing, batch_size=batch_size, max_length=max_length, desc=desc, progress=progress)
+        memo.update(((text, max_length), row) for text, row in zip(missing, states))
+    if not len(texts):
+        return np.zeros((0, teacher.model.config.hidden_size), dtype=np.float32)
+    return np.stack([memo[(text, max_length)] for text in texts])
+
+
+def _encode_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int, max_length: int, desc: str,
+                   progress: bool) -> np.ndarray:
     model = teacher.model
     model.eval()
 

@@ -98,3 +98,38 @@ def test_bi_encoder_errors(bi_teacher_dir, small_nsmc, tiny_teacher_dir, tmp_pat
     (out / "biencoder.json").write_text(json.dumps({"similarity": "dot", "pooling": "mean", "scale": 5}))
     with pytest.raises(ValueError, match="biencoder.json: expected similarity 'cosine'"):
         load_teacher(out, device="cpu")
+
+
+def test_teacher_logits_with_states_encodes_each_sentence_once_and_a_run_reads_them(bi_teacher_dir, small_korsts, tmp_path,
+                                                                                      monkeypatch, caplog):
+    from distil_bilstm.cli import main
+    from distil_bilstm.runs.config import DistilConfig
+    from distil_bilstm.runs.pipeline import run_distillation
+    from distil_bilstm.teachers import teacher as teacher_module
+    from distil_bilstm.teachers.store import LogitStore
+    from tests.conftest import write_lines
+
+    out, _, dataset = bi_teacher_dir
+    transfer = write_lines(tmp_path / "aug.tsv", ["sentence1\tsentence2", "가 나 다\t라 마", "바 사\t가 나 다"])
+    encoded = []  # every text the teacher's encoder reads
+    real = teacher_module._encode_states
+    monkeypatch.setattr(teacher_module, "_encode_states", lambda t, texts, **kw: encoded.extend(texts) or real(t, texts, **kw))
+    cache = tmp_path / "logits"
+    assert main(["teacher", "logits", "--dataset", "korsts", "--data-dir", str(small_korsts), "--no-download", "--teacher", str(out),
+                 "--transfer-set", str(transfer), "--cache-dir", str(cache), "--max-length", "32", "--states", "per_side"]) == 0
+    sentences = {s for text in dataset.table["text"] for s in split_pairs([text])[0] + split_pairs([text])[1]}
+    assert len(encoded) == len(set(encoded)) == len(sentences | {"가 나 다", "라 마", "바 사"})  # one pass for states and scores
+    train_states = LogitStore.open(cache / out.name / "korsts.states")
+    assert train_states.logits.shape == (160, 2 * 16) and train_states.header["max_length"] == 32
+    assert LogitStore.open(cache / out.name / "korsts.transfer.aug.states").logits.shape == (2, 2 * 16)
+
+    encoded.clear()  # a run reads the states written above: no teacher pass
+    metrics = run_distillation(DistilConfig(
+        dataset="korsts", data_dir=str(small_korsts), vocab_size=120, vocab_root=str(tmp_path / "tok"), student="siamese_bilstm",
+        preset="tiny", pair_head="cosine", relu_dim=16, loss="mse", loss_rate=0.0, hidden_loss="cos",
+        teacher_path=str(cache / out.name / "korsts"), cache_dir=str(cache), transfer_sets=[str(transfer)], batch_size=16,
+        train_epoch=1, run_root=str(tmp_path / "runs"), device="cpu"))
+    assert encoded == [] and metrics["transfer_rows"] == 2
+    assert main(["teacher", "logits", "--dataset", "korsts", "--data-dir", str(small_korsts), "--no-download", "--teacher", str(out),
+                 "--runtime", "onnx", "--states", "per_side"]) == 1
+    assert "--states reads a transformer teacher's hidden states in PyTorch" in caplog.text
