@@ -135,7 +135,7 @@ def main() -> None:
         if c.get("embedding_init", "random") != "random":
             learned += f", {c['embedding_init']} embeddings"
         if m.get("transfer_rows"):
-            learned += f" + {m['transfer_rows']:,} augmented pairs"
+            learned += f" + {m['transfer_rows']:,} transfer pairs ({', '.join(Path(t).stem for t in c['transfer_sets'])})"
         if c.get("hidden_loss", "none") != "none":  # embedding distillation: each side's W·u towards the teacher's state
             learned += f", its sentence states ({c['hidden_loss']} ×{c.get('hidden_loss_weight', 1.0):g})"
         rows.append(row(f"{student_label(run['student']['architecture'], c, run['student'])} ({student_shape(c)})", learned, scores, gold, per_s,

@@ -1,4 +1,5 @@
-"""Data commands: ``vocab`` (student vocabularies), ``embeddings`` (skip-gram vectors), ``augment`` (a transfer set)."""
+"""Data commands: ``vocab`` (student vocabularies), ``embeddings`` (skip-gram vectors), ``augment`` (a transfer set),
+``pair-texts`` (a sentence-pair transfer set from unlabelled sentences)."""
 
 from __future__ import annotations
 
@@ -110,9 +111,16 @@ def cmd_augment(args: argparse.Namespace) -> int:
         ("language", "language"), ("pos", "POS rule"), ("seconds", "seconds")]))
     if meta.get("pos_note"):
         print(f"\n{meta['pos_note']}")
-    print(f"\n{args.out}: label it with `distil-bilstm teacher logits --dataset {args.dataset} --teacher TEACHER "
-          f"--transfer-set {args.out}`, then train with --set transfer_sets={args.out}")
+    print(f"\n{args.out}: {labelling_hint(args)}")
     return 0
+
+
+def labelling_hint(args: argparse.Namespace, *, states: bool = False) -> str:
+    """What to do with a transfer set just written: label it with the teacher, then train on it."""
+    data_dir = f" --data-dir {args.data_dir}" if args.data_dir else ""
+    return (f"label it with `distil-bilstm teacher logits --dataset {args.dataset}{data_dir} --teacher TEACHER "
+            f"--transfer-set {args.out}{' --states per_side' if states else ''}`, then train with "
+            f"--set transfer_sets={args.out}" + (" (hidden_loss: cos)" if states else ""))
 
 
 def add_augment_parser(sub: argparse._SubParsersAction) -> None:
@@ -134,7 +142,40 @@ def add_augment_parser(sub: argparse._SubParsersAction) -> None:
     au.set_defaults(func=cmd_augment)
 
 
+def cmd_pair_texts(args: argparse.Namespace) -> int:
+    from ..data.datasets import load_dataset
+    from ..data.sentence_pairs import PairTextsConfig, pair_texts
+    from ..data.sources import resolve_text_file
+
+    config = PairTextsConfig(per_file=args.per_file, min_chars=args.min_chars, max_chars=args.max_chars, seed=args.seed)
+    files = [resolve_text_file(name, args.data_dir) for name in args.texts]
+    dataset = load_dataset(data_config(args))
+    start = time.perf_counter()
+    meta = pair_texts(files, dataset=dataset, out=args.out, config=config)
+    print(table(meta["files"], [("file", "file"), ("read", "sentences read"), ("length", "out of length"),
+                                ("duplicate", "repeats"), ("valid/test", "dropped (valid/test)"), ("kept", "kept")]))
+    print(f"\n{meta['rows']:,} pairs of {meta['sentences']:,} sentences in {time.perf_counter() - start:.1f} s -> {args.out}\n"
+          f"{labelling_hint(args, states=True)}")
+    return 0
+
+
+def add_pair_texts_parser(sub: argparse._SubParsersAction) -> None:
+    pt = sub.add_parser("pair-texts", help="a sentence-pair transfer set from unlabelled sentences paired at random "
+                                            "(embedding distillation of a siamese student)")
+    add_data_args(pt)
+    pt.add_argument("--texts", nargs="+", required=True, metavar="FILE",
+                    help="unlabelled texts (paths or names under the data folder, e.g. nsmc/unlabeled.txt); "
+                         "a pair file's two sides count as sentences")
+    pt.add_argument("--out", required=True, help="TSV to write (sentence1, sentence2)")
+    pt.add_argument("--per-file", type=int, default=20_000, help="sentences drawn from each file at most")
+    pt.add_argument("--min-chars", type=int, default=5)
+    pt.add_argument("--max-chars", type=int, default=200)
+    pt.add_argument("--seed", type=int, default=42)
+    pt.set_defaults(func=cmd_pair_texts)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     add_vocab_parser(sub)
     add_embeddings_parser(sub)
     add_augment_parser(sub)
+    add_pair_texts_parser(sub)

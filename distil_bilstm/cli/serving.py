@@ -32,7 +32,7 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--model", required=True, help="a run folder (distil/grid) or an export folder (export)")
     pr.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin)")
     pr.add_argument("--file", default=None, help="a file of texts (TSV with a header naming --text-column, or one text per line)")
-    pr.add_argument("--text-column", default=None, help="text column of --file (default: document, text or sentence)")
+    pr.add_argument("--text-column", default=None, help="text column of --file (default: document, text, sentence, review or comments)")
     pr.add_argument("--out", default=None, help="CSV of predictions for --file (default: FILE.predictions.csv)")
     pr.add_argument("--batch-size", type=int, default=256)
     pr.add_argument("--device", default="auto")

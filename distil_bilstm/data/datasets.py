@@ -37,7 +37,7 @@ from .files import (
     read_labelled_file,
     take_header,
 )
-from .pairs import SCORE_NAME, TASKS
+from .pairs import SCORE_NAME, TASKS, split_pair
 from .sources import REGISTRY, SPLITS, DatasetSpec, SourceFile, locate_file, resolve_data_dir
 
 logger = logging.getLogger(__name__)
@@ -160,11 +160,14 @@ class LeakageGuard:
 
     Whatever unlabelled or augmented text reaches training (transfer sets, skip-gram corpora)
     passes through one of these, so selection on validation and the test score stay honest.
+    ``sides``: the held-out texts are the sides of the held-out pairs, for single sentences.
     ``seen`` and ``dropped`` count what went through it.
     """
 
-    def __init__(self, dataset: "Dataset"):
+    def __init__(self, dataset: "Dataset", *, sides: bool = False):
         held_out = dataset.table.loc[dataset.table["split"].isin(("valid", "test")), "text"]
+        if sides:  # single sentences checked against each side of a held-out pair
+            held_out = [side for text in held_out for side in split_pair(text)]
         self._held_out = frozenset(t.strip() for t in held_out)
         self._dataset_name = dataset.name
         self.seen = 0

@@ -236,12 +236,13 @@ def read_labelled_file(
 
 
 PAIR_FIRST_COLUMNS = ("sentence1", "text_a", "text1")
+UNLABELLED_TEXT_COLUMNS = ("document", "text", "sentence", "review", "comments")
 PAIR_SECOND_COLUMNS = ("sentence2", "text_b", "text2")
 
 
 def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[str]:
     """Stream the texts of an unlabelled file: a TSV, JSON Lines or Parquet file whose header names
-    ``text_column`` (default: the first of ``document``, ``text``, ``sentence``), or a plain file
+    ``text_column`` (default: the first of :data:`UNLABELLED_TEXT_COLUMNS`), or a plain file
     of one text per line. Sentence pairs: a header with a first and a second text column
     (``sentence1``/``sentence2``, ``text_a``/``text_b``) yields each row's pair joined as
     :mod:`.pairs` says, as does a plain file of ``A<TAB>B`` lines.
@@ -253,7 +254,7 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
     rows = open_rows(path, delimiter="\t", quoting=False)
     first = next(rows, None)
     header = first[1] if first else []
-    candidates = [text_column] if text_column else ["document", "text", "sentence"]
+    candidates = [text_column] if text_column else list(UNLABELLED_TEXT_COLUMNS)
     column = next((c for c in candidates if c in header), None)
     first_i = next((header.index(c) for c in PAIR_FIRST_COLUMNS if c in header), None)
     second_i = next((header.index(c) for c in PAIR_SECOND_COLUMNS if c in header), None)
@@ -263,7 +264,7 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
                 yield join_pair(fields[first_i], fields[second_i], where=f"{path}, line {line}")
         return
     if column is None and (text_column or is_record_file(path)):
-        raise DataFormatError(f"{path}: missing column {(text_column or 'document, text or sentence')!r}; found {header}")
+        raise DataFormatError(f"{path}: missing column {(text_column or ', '.join(UNLABELLED_TEXT_COLUMNS))!r}; found {header}")
     if column is None:  # plain text: every line, the first included, is one example
         raw = itertools.chain([("\t".join(header))] if first else [], ("\t".join(fields) for _, fields in rows))
     else:
