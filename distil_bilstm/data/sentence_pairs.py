@@ -13,7 +13,8 @@ states of two new sentences and one teacher score, mostly low (unrelated sentenc
 also shows the score head what "unrelated" looks like.
 
 Per file, at most ``per_file`` sentences are kept, drawn uniformly (reservoir sampling: one pass,
-nothing but the sample in memory) among the distinct ones whose length is within bounds. A
+holding the sample and a hash of each distinct sentence) among the distinct ones whose length is
+within bounds (sentences are compared stripped, as the leakage guard compares them). A
 sentence equal to either side of a validation or test pair of the dataset is dropped, as the
 leakage guard drops augmented pairs.
 
@@ -71,7 +72,7 @@ def sample_sentences(texts: Iterable[str], *, config: PairTextsConfig, guard: Le
         candidates = text.split(PAIR_SEP)  # a pair file's two sides are sentences of their own
         counts["read"] += len(candidates)
         for sentence in candidates:
-            sentence = " ".join(sentence.split())
+            sentence = sentence.strip()
             if not config.min_chars <= len(sentence) <= config.max_chars:
                 counts["length"] += 1
                 continue

@@ -20,7 +20,7 @@ def test_config_refuses_out_of_range_values_naming_the_field():
 def test_sampling_keeps_distinct_in_bounds_sentences_and_drops_held_out_sides(small_korsts):
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
     held_out_side = split_pair(dataset.split("valid")["text"].iloc[0])[1]
-    texts = ["짧", "이 영화  정말 좋다", "이 영화 정말 좋다", held_out_side, "x" * 300, *[f"문장 번호 {i}" for i in range(50)]]
+    texts = ["짧", " 이 영화 정말 좋다", "이 영화 정말 좋다 ", held_out_side, "x" * 300, *[f"문장 번호 {i}" for i in range(50)]]
     counts = {"read": 0, "length": 0, "duplicate": 0, "valid/test": 0}
     sample = sample_sentences(texts, config=PairTextsConfig(per_file=10, max_chars=100), guard=LeakageGuard(dataset, sides=True),
                               rng=np.random.default_rng(0), counts=counts)
