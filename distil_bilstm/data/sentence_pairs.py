@@ -69,17 +69,20 @@ def sample_sentences(texts: Iterable[str], *, config: PairTextsConfig, guard: Le
     sample: list[str] = []
     eligible = 0
     for text in texts:
-        candidates = text.split(PAIR_SEP)  # a pair file's two sides are sentences of their own
+        # a pair file's two sides are sentences of their own; splitting at every tab (not only the
+        # pair's one) keeps a tab out of any sentence written back to the TSV
+        candidates = text.split(PAIR_SEP)
         counts["read"] += len(candidates)
         for sentence in candidates:
             sentence = sentence.strip()
             if not config.min_chars <= len(sentence) <= config.max_chars:
                 counts["length"] += 1
                 continue
-            if hash(sentence) in seen:
+            key = hash(sentence)
+            if key in seen:
                 counts["duplicate"] += 1
                 continue
-            seen.add(hash(sentence))
+            seen.add(key)
             if sentence in guard:
                 counts["valid/test"] += 1
                 continue
