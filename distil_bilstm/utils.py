@@ -42,6 +42,18 @@ def field_checker(owner: object) -> Callable[[bool, str, str], None]:
     return check
 
 
+def dataclass_from_dict(cls: type, values: dict) -> Any:
+    """``cls(**values)`` for a config dataclass, except that a key it does not know raises
+    ``ValueError`` naming the unknown keys and the known ones (a typo is never a TypeError)."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known: {sorted(known)}")
+    return cls(**values)
+
+
 def path_safe(name: str) -> str:
     """A dataset name (which may be a file path) as one folder name: ``/`` becomes ``_``."""
     return name.replace("/", "_")

@@ -2,8 +2,25 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import fields
 
+import pytest
+
+from distil_bilstm.data.augment import AugmentConfig
+from distil_bilstm.data.datasets import DataConfig
+from distil_bilstm.data.sentence_pairs import PairTextsConfig
+from distil_bilstm.data.vocab import VocabConfig
+from distil_bilstm.students.bilstm import StudentConfig
+from distil_bilstm.students.embeddings import SkipgramConfig
+from distil_bilstm.students.transformer import TransformerStudentConfig
+from distil_bilstm.teachers.finetune import FinetuneConfig
+from distil_bilstm.training.config import TrainingConfig
 from distil_bilstm.utils import apply_umask, atomic_path, write_json
+
+# every config dataclass with from_dict, and the values its required fields need
+CONFIGS = {AugmentConfig: {}, DataConfig: {"name": "nsmc"}, PairTextsConfig: {}, VocabConfig: {},
+           StudentConfig: {"vocab_size": 100}, SkipgramConfig: {}, TransformerStudentConfig: {"vocab_size": 100},
+           FinetuneConfig: {"base": "base", "out": "out"}, TrainingConfig: {}}
 
 
 def test_atomic_writes_get_the_modes_of_a_plain_write(tmp_path):
@@ -24,3 +41,11 @@ def test_atomic_writes_get_the_modes_of_a_plain_write(tmp_path):
         assert stat.S_IMODE((tmp_path / "b.bin").stat().st_mode) == 0o644
     finally:
         os.umask(umask)
+
+
+@pytest.mark.parametrize("cls", list(CONFIGS), ids=lambda cls: cls.__name__)
+def test_config_from_dict_round_trips_and_names_an_unknown_key(cls):
+    config = cls(**CONFIGS[cls])
+    assert cls.from_dict(config.to_dict()) == config
+    with pytest.raises(ValueError, match=rf"unknown {cls.__name__} key\(s\) \['colour'\]; known: \[.*'{fields(cls)[0].name}'"):
+        cls.from_dict({**config.to_dict(), "colour": 1})

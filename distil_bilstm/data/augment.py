@@ -38,14 +38,14 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..utils import field_checker, read_json, write_json
+from ..utils import dataclass_from_dict, field_checker, read_json, write_json
 from .datasets import Dataset, LeakageGuard, hangul_share
 from .pairs import join_pair, split_pair, split_pairs
 
@@ -88,11 +88,7 @@ class AugmentConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "AugmentConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown AugmentConfig key(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 # ---- part of speech: a word → (characters that may be replaced, tag)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from ..utils import dataclass_from_dict
 from .files import (
     DATA_FILE_SUFFIXES,
     DataFormatError,
@@ -80,7 +81,7 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "DataConfig":
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..utils import atomic_path, field_checker, write_json
+from ..utils import atomic_path, dataclass_from_dict, field_checker, write_json
 from .datasets import Dataset, LeakageGuard
 from .files import iter_texts
 from .pairs import PAIR_SEP
@@ -58,7 +58,7 @@ class PairTextsConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "PairTextsConfig":
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 def sample_sentences(texts: Iterable[str], *, config: PairTextsConfig, guard: LeakageGuard,

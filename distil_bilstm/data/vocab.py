@@ -20,7 +20,7 @@ import torch
 from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizerFast
 
-from ..utils import atomic_path, path_safe, read_json, sha256_file, write_json
+from ..utils import atomic_path, dataclass_from_dict, path_safe, read_json, sha256_file, write_json
 from .pairs import is_pair, split_pairs
 from .specials import SPECIAL_TOKENS
 
@@ -50,7 +50,7 @@ class VocabConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "VocabConfig":
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 def vocab_dir(root: str | os.PathLike, dataset: str, vocab_size: int) -> Path:

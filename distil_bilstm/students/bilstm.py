@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..training.masks import length_mask
-from ..utils import field_checker
+from ..utils import dataclass_from_dict, field_checker
 
 # (embedding_dim, hidden_dim): DistilKoBiLSTM's sizes; at vocab 3,000 and 2 labels these give
 # 1,175,554 / 391,170 / 146,434 / 52,418 / 27,394 parameters.
@@ -66,7 +66,7 @@ class StudentConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "StudentConfig":
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 def reversal_index(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:

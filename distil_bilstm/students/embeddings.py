@@ -37,7 +37,7 @@ from ..data.datasets import Dataset, LeakageGuard
 from ..data.files import iter_texts
 from ..data.sources import resolve_text_file
 from ..data.vocab import vocab_hash, vocab_tokens
-from ..utils import atomic_dir, count_lines, read_json, sha256_file, write_json
+from ..utils import atomic_dir, count_lines, dataclass_from_dict, read_json, sha256_file, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class SkipgramConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "SkipgramConfig":
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 @dataclass

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..training.masks import length_mask, masked_mean
-from ..utils import field_checker
+from ..utils import dataclass_from_dict, field_checker
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class TransformerStudentConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TransformerStudentConfig":
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 class TransformerStudent(nn.Module):

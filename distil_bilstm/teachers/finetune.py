@@ -29,7 +29,7 @@ from ..training.losses import DistillationLoss
 from ..training.masks import length_mask
 from ..training.metrics import REGRESSION_METRICS, SELECT_METRICS
 from ..training.trainer import Trainer
-from ..utils import atomic_dir, field_checker, resolve_device, write_json
+from ..utils import atomic_dir, dataclass_from_dict, field_checker, resolve_device, write_json
 from .biencoder import BiEncoderRegressor, pair_rows, write_biencoder_info
 from .teacher import tokenize_for_teacher
 from .vocab_transfer import adapt_vocabulary
@@ -135,7 +135,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "FinetuneConfig":
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
 
 
 def freeze_lower_layers(model: PreTrainedModel, layers: int) -> None:

@@ -4,9 +4,9 @@ run's flat keys (the names DistilKoBiLSTM's configs use); every value is checked
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
-from ..utils import field_checker
+from ..utils import dataclass_from_dict, field_checker
 from .metrics import SELECT_METRICS
 
 SCHEDULERS = ("none", "step", "cyclic", "linear", "linear_epochs")
@@ -70,8 +70,4 @@ class TrainingConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainingConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainingConfig key(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        return dataclass_from_dict(cls, values)
