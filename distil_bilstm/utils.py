@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -45,8 +46,6 @@ def field_checker(owner: object) -> Callable[[bool, str, str], None]:
 def dataclass_from_dict(cls: type, values: dict) -> Any:
     """``cls(**values)`` for a config dataclass, except that a key it does not know raises
     ``ValueError`` naming the unknown keys and the known ones (a typo is never a TypeError)."""
-    from dataclasses import fields
-
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
