@@ -235,8 +235,8 @@ def read_labelled_file(
     return frame, dropped
 
 
-PAIR_FIRST_COLUMNS = ("sentence1", "text_a", "text1")
 UNLABELLED_TEXT_COLUMNS = ("document", "text", "sentence", "review", "comments")
+PAIR_FIRST_COLUMNS = ("sentence1", "text_a", "text1")
 PAIR_SECOND_COLUMNS = ("sentence2", "text_b", "text2")
 
 
