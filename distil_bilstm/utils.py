@@ -43,13 +43,14 @@ def field_checker(owner: object) -> Callable[[bool, str, str], None]:
     return check
 
 
-def dataclass_from_dict(cls: type, values: dict) -> Any:
+def dataclass_from_dict(cls: type, values: dict, *, what: str | None = None) -> Any:
     """``cls(**values)`` for a config dataclass, except that a key it does not know raises
-    ``ValueError`` naming the unknown keys and the known ones (a typo is never a TypeError)."""
+    ``ValueError`` naming the unknown keys and the known ones (a typo is never a TypeError);
+    ``what`` names the keys in that message (default: the class name)."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known: {sorted(known)}")
+        raise ValueError(f"unknown {what or cls.__name__} key(s) {unknown}; known: {sorted(known)}")
     return cls(**values)
 
 

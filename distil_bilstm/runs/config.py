@@ -26,7 +26,7 @@ from ..data.datasets import DataConfig
 from ..students.registry import StudentSettings
 from ..training.config import TrainingConfig
 from ..training.losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
-from ..utils import field_checker, path_safe
+from ..utils import dataclass_from_dict, field_checker, path_safe
 
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
@@ -218,12 +218,7 @@ class _RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "DistilConfig":
-        values = flatten_sections(values)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown config key(s) {unknown}; known keys: {sorted(known)}")
-        return cls(**values)
+        return dataclass_from_dict(cls, flatten_sections(values), what="config")
 
     @classmethod
     def from_file(cls, path: str | Path, overrides: list[str] | None = None) -> "DistilConfig":
