@@ -91,6 +91,7 @@ def student_row(run: dict) -> dict:
     # runs from before the key existed trained fastText vectors
     init = f"skipgram ({c.get('skipgram_library', 'fasttext')})" if init_kind == "skipgram" else init_kind
     hidden_loss = " + cos" if c.get("hidden_loss", "none") != "none" else ""
+    hidden_loss += " + sim" if c.get("similarity_loss_weight") else ""
     model = f"{student_label(architecture, c, s)} · {LOSS_NAMES.get(c['loss'], c['loss'])}{hidden_loss}{INIT_NAMES.get(init_kind, '')}"
     teacher_acc = m.get("teacher_test_accuracy")
     transfer = m.get("transfer_sets") or []

@@ -32,7 +32,7 @@ from ..utils import dataclass_from_dict, field_checker, path_safe
 # folder name) as it was before the key existed
 ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None, "hidden_loss": "none",
                "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1,
-               "pair_head": "features"}
+               "pair_head": "features", "similarity_loss_weight": 0.0}
 # keys that say where or how fast, not what: never part of a run's identity
 NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
                 "checkpoint_every"}
@@ -74,6 +74,9 @@ class DistillationSettings:
     # siamese student's cosine-head embeddings of each side: embedding distillation), transfer rows too
     hidden_loss: str = "none"
     hidden_loss_weight: float = 1.0
+    # > 0: + this weight · the squared error between the student's and the teacher's cosines of every two
+    # sentence states in a batch (similarity-preserving distillation; the same states as hidden_loss)
+    similarity_loss_weight: float = 0.0
 
     def __post_init__(self) -> None:
         check = field_checker(self)
@@ -87,10 +90,14 @@ class DistillationSettings:
         check(self.hidden_loss in HIDDEN_LOSSES, "hidden_loss", f"must be one of {HIDDEN_LOSSES}")
         check(self.hidden_loss_weight > 0, "hidden_loss_weight", "must be > 0")
         check(self.hidden_loss == "none" or bool(self.teacher_path), "hidden_loss", "needs teacher_path")
+        check(self.similarity_loss_weight >= 0, "similarity_loss_weight", "must be >= 0")
+        check(self.similarity_loss_weight == 0 or self.hidden_loss != "none", "similarity_loss_weight",
+              "compares the same sentence states as hidden_loss and needs hidden_loss: cos")
 
     def loss_function(self) -> DistillationLoss:
         return DistillationLoss(kind=self.loss, alpha=self.loss_rate, temperature=self.temperature,
-                                hidden=self.hidden_loss, hidden_weight=self.hidden_loss_weight)
+                                hidden=self.hidden_loss, hidden_weight=self.hidden_loss_weight,
+                                similarity_weight=self.similarity_loss_weight)
 
     def inert_keys(self) -> set[str]:
         """CE ignores α and T; MSE ignores T; ``transfer_per_epoch`` needs transfer sets (and leaving
@@ -106,7 +113,7 @@ SECTIONS: dict[str, type] = {"data": DataSettings, "student": StudentSettings, "
                              "training": TrainingConfig}
 LIST_KEYS = ("embedding_texts", "transfer_sets")  # file lists: one file may be given as a string
 FLOAT_KEYS = ("valid_size", "dropout", "loss_rate", "temperature", "lr", "weight_decay", "gamma", "clip_grad",
-              "warmup_ratio", "hidden_loss_weight")
+              "warmup_ratio", "hidden_loss_weight", "similarity_loss_weight")
 
 
 def _flat_fields() -> list[tuple]:
@@ -185,6 +192,7 @@ class _RunConfig:
         kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
         transfer = f"-tr{len(self.transfer_sets)}" if self.transfer_sets else ""
         hidden = f"-{self.hidden_loss}" if self.hidden_loss != "none" else ""
+        hidden += f"-sim{self.similarity_loss_weight:g}" if self.similarity_loss_weight else ""
         name = (f"{self.student_settings().run_name()}-v{self.vocab_size}-{self.loss}{kd}{hidden}{transfer}-lr{self.lr:g}"
                 f"-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}")
         return f"{path_safe(self.dataset)}/{name}"

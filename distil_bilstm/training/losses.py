@@ -106,6 +106,28 @@ def cosine_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor:
     return (1.0 - F.cosine_similarity(h_s, h_t, dim=-1)).mean()
 
 
+def similarity_matrix_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor:
+    """loss = mean over the pairs i < j of the batch's N sentence vectors of (cos(h_s_i, h_s_j) − cos(h_t_i, h_t_j))²
+
+    Similarity-preserving distillation (Tung & Mori 2019, "Similarity-Preserving Knowledge
+    Distillation", ICCV, eq. 2–4: the student's batch Gram matrix matched to the teacher's), with the
+    Gram matrices of the L2-normalised vectors, i.e. their cosines. Where :func:`cosine_loss` aligns
+    each student vector with its own teacher vector, this matches how every vector of the batch
+    relates to every other one: for a bi-encoder teacher, whose score is scale · cos, it is the
+    teacher's score of each of the N(N − 1)/2 sentence pairs the batch holds, not only of the B pairs
+    it was given (scale² aside). ``h_s``, ``h_t``: ``(batch, hidden)`` or, a siamese student's,
+    ``(batch, 2, hidden)``: every dimension but the last is flattened into the N vectors."""
+    if h_s.shape != h_t.shape:
+        raise ValueError(f"the similarity-matrix loss compares states of one shape; student {tuple(h_s.shape)}, teacher {tuple(h_t.shape)}")
+    s = F.normalize(h_s.reshape(-1, h_s.shape[-1]), dim=-1, eps=1e-8)  # (N, hidden)
+    t = F.normalize(h_t.reshape(-1, h_t.shape[-1]).to(s.dtype), dim=-1, eps=1e-8)  # (N, hidden)
+    n = s.shape[0]
+    if n < 2:
+        return s.sum() * 0.0  # one vector has no pair: no term, still a graph for backward
+    upper = torch.triu(torch.ones(n, n, dtype=torch.bool, device=s.device), diagonal=1)  # (N, N), i < j
+    return ((s @ s.T - t @ t.T)[upper] ** 2).mean()
+
+
 @dataclass(frozen=True)
 class DistillationLoss:
     """The run's loss as one callable ``loss(s, t, y)``: what the Trainer is given instead of the
@@ -116,6 +138,7 @@ class DistillationLoss:
     temperature: float = 2.0
     hidden: str = "none"  # cos: + hidden_weight · cosine_loss(student state, teacher state)
     hidden_weight: float = 1.0
+    similarity_weight: float = 0.0  # > 0: + similarity_weight · similarity_matrix_loss (needs hidden "cos")
     # regression: kind mse is regression_kd_loss, ce the gold score alone (regression_gold_loss)
     task: str = "classification"
 
@@ -129,6 +152,9 @@ class DistillationLoss:
                              "(or trains on gold scores alone with 'ce')")
         if self.hidden not in HIDDEN_LOSSES:
             raise ValueError(f"DistillationLoss.hidden must be one of {HIDDEN_LOSSES}, got {self.hidden!r}")
+        if self.similarity_weight < 0 or (self.similarity_weight > 0 and self.hidden == "none"):
+            raise ValueError("DistillationLoss.similarity_weight must be >= 0, and > 0 only with a hidden loss "
+                             f"(it compares the same states), got {self.similarity_weight} with hidden {self.hidden!r}")
 
     @property
     def needs_teacher(self) -> bool:
@@ -154,6 +180,8 @@ class DistillationLoss:
             if h_s is None or h_t is None:
                 raise ValueError("hidden loss 'cos' needs the student's and the teacher's hidden states")
             loss = loss + self.hidden_weight * cosine_loss(h_s, h_t)
+            if self.similarity_weight > 0:
+                loss = loss + self.similarity_weight * similarity_matrix_loss(h_s, h_t)
         return loss
 
 

@@ -63,3 +63,19 @@ def test_embedding_distillation_pulls_each_side_towards_the_teachers_states_on_t
                                  hidden_loss="cos", relu_dim=0, run_name="other-width"))
     with pytest.raises(ValueError, match="DistilConfig.hidden_loss .* or student: siamese_bilstm with pair_head: cosine"):
         _config(tmp_path, small_korsts, teacher_path=str(tiny_pair_teacher_dir), hidden_loss="cos")
+
+
+def test_the_in_batch_similarity_loss_runs_beside_the_states_and_needs_them(tmp_path, small_korsts, tiny_pair_teacher_dir):
+    config = _config(tmp_path, small_korsts, teacher_path=str(tiny_pair_teacher_dir), pair_head="cosine", loss_rate=0.0,
+                     hidden_loss="cos", similarity_loss_weight=25)
+    metrics = run_distillation(config)
+    assert "-cos-sim25-lr" in metrics["run_dir"] and -1.0 <= metrics["test_spearman"] <= 1.0
+    assert DistilConfig.from_dict(config.to_dict()).similarity_loss_weight == 25.0
+    # the weight left at 0 keeps the identity of runs made before the key existed
+    assert _config(tmp_path, small_korsts, loss="ce").identity() == _config(tmp_path, small_korsts, loss="ce",
+                                                                              similarity_loss_weight=0).identity()
+    with pytest.raises(ValueError, match="DistilConfig.similarity_loss_weight compares the same sentence states as hidden_loss"):
+        _config(tmp_path, small_korsts, teacher_path=str(tiny_pair_teacher_dir), pair_head="cosine", similarity_loss_weight=1)
+    with pytest.raises(ValueError, match="DistilConfig.similarity_loss_weight must be >= 0"):
+        _config(tmp_path, small_korsts, teacher_path=str(tiny_pair_teacher_dir), pair_head="cosine", hidden_loss="cos",
+                similarity_loss_weight=-1)

@@ -84,3 +84,36 @@ def test_cosine_loss_of_a_pair_averages_over_both_sides_and_refuses_other_shapes
     assert cosine_loss(h_s, h_t).item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"states of one shape; student \(1, 2\), teacher \(1, 1, 2\)"):
         cosine_loss(torch.ones(1, 2), torch.ones(1, 1, 2))
+
+
+def test_similarity_matrix_loss_against_hand_computed_cosines():
+    from distil_bilstm.training.losses import similarity_matrix_loss
+
+    # one pair, two sides → N = 2 vectors, one pair (0, 1): student cos 0 (orthogonal), teacher cos 1 (parallel)
+    h_s = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])  # (batch 1, sides 2, hidden 2)
+    h_t = torch.tensor([[[3.0, 0.0], [1.0, 0.0]]])
+    assert similarity_matrix_loss(h_s, h_t).item() == pytest.approx(1.0)
+    # three vectors: pairs (0,1), (0,2), (1,2); student cosines 0, 1/√2, 1/√2; teacher cosines 0, 0, 1
+    s = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    t = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 5.0]])
+    expected = (0.0 + (1 / math.sqrt(2)) ** 2 + (1 / math.sqrt(2) - 1.0) ** 2) / 3
+    assert similarity_matrix_loss(s, t).item() == pytest.approx(expected)
+    # the same directions at other lengths: no loss; one vector: no pair, zero
+    assert similarity_matrix_loss(2 * t, t).item() == pytest.approx(0.0, abs=1e-7)
+    assert similarity_matrix_loss(torch.ones(1, 3), torch.ones(1, 3)).item() == 0.0
+    with pytest.raises(ValueError, match=r"similarity-matrix loss compares states of one shape"):
+        similarity_matrix_loss(torch.ones(2, 2), torch.ones(2, 1, 2))
+
+
+def test_the_similarity_weight_adds_its_term_and_needs_a_hidden_loss():
+    from distil_bilstm.training.losses import DistillationLoss, cosine_loss, similarity_matrix_loss
+
+    s, t, y = torch.tensor([[1.0], [2.0]]), torch.tensor([[1.5], [2.0]]), torch.tensor([float("nan")] * 2)
+    h_s, h_t = torch.randn(2, 2, 4), torch.randn(2, 2, 4)
+    plain = DistillationLoss(kind="mse", alpha=0.0, hidden="cos", hidden_weight=2.0, task="regression")
+    both = DistillationLoss(kind="mse", alpha=0.0, hidden="cos", hidden_weight=2.0, similarity_weight=10.0, task="regression")
+    expected = plain(s, t, y, h_s=h_s, h_t=h_t) + 10.0 * similarity_matrix_loss(h_s, h_t)
+    assert both(s, t, y, h_s=h_s, h_t=h_t).item() == pytest.approx(expected.item())
+    assert plain(s, t, y, h_s=h_s, h_t=h_t).item() == pytest.approx(0.125 / 1 + 2.0 * cosine_loss(h_s, h_t).item())
+    with pytest.raises(ValueError, match=r"similarity_weight must be >= 0, and > 0 only with a hidden loss"):
+        DistillationLoss(kind="mse", similarity_weight=1.0, task="regression")
