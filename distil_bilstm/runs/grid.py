@@ -20,9 +20,13 @@ import itertools
 import logging
 import multiprocessing
 import os
+import signal
+import threading
 import time
 import traceback
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,10 +230,11 @@ def run_grid(runs: list[GridRun], *, workers: int = 1, summary_path: str | Path 
         return [results[i] for i in range(len(runs))]
 
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-    with cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                initargs=(threads, logging.getLogger("distil_bilstm").getEffectiveLevel())) as pool:
-        futures = {pool.submit(_execute_in_worker, run.config.to_dict()): i for i, run in enumerate(runs)}
+    with sigterm_interrupts() as terminated, cf.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker,
+            initargs=(threads, logging.getLogger("distil_bilstm").getEffectiveLevel())) as pool:
         try:
+            futures = {pool.submit(_execute_in_worker, run.config.to_dict()): i for i, run in enumerate(runs)}
             for future in cf.as_completed(futures):
                 i = futures[future]
                 try:
@@ -239,9 +244,34 @@ def run_grid(runs: list[GridRun], *, workers: int = 1, summary_path: str | Path 
                 record(i, row)
                 logger.info("grid: %d/%d done (%s: %s)", len(results), len(runs), runs[i].label, row["status"])
         except KeyboardInterrupt:
+            if terminated:  # Ctrl-C reaches every process of the terminal's group; a SIGTERM reached this one alone
+                for worker in multiprocessing.active_children():
+                    os.kill(worker.pid, signal.SIGINT)  # each checkpoints after its current step and stops
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [results[i] for i in range(len(runs))]
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[list[int]]:
+    """While inside, SIGTERM (``kill``, ``timeout``, a job scheduler) raises KeyboardInterrupt as Ctrl-C
+    does, and the yielded list records it. Without this a terminated grid leaves its workers training
+    on, orphaned, and a rerun would train the same run twice into one folder. Only the main thread may
+    install signal handlers: elsewhere this does nothing."""
+    terminated: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield terminated
+        return
+
+    def handler(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt(f"terminated (signal {signum})")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -124,6 +130,37 @@ def test_cli_grid_with_two_workers(tmp_path, small_nsmc, tiny_teacher_dir, capsy
     assert [r["status"] for r in summary["runs"]] == [FINISHED, FINISHED]
     assert main(["grid", "--config", str(config)]) == 0  # rerun: both skipped
     assert capsys.readouterr().out.count("| finished |") == 2
+
+
+def test_a_terminated_grid_stops_its_workers_with_a_checkpoint_each(tmp_path, small_nsmc, tiny_teacher_dir):
+    """SIGTERM (kill, timeout, a scheduler) reaches the grid's own process only: it must pass the stop
+    on, or its workers train on, orphaned, and a rerun trains each run twice into one folder."""
+    values = tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss="ce", seed=[1, 2], train_epoch=100_000)
+    config, log = tmp_path / "grid.yaml", tmp_path / "grid.log"
+    config.write_text(yaml.safe_dump(values), encoding="utf-8")
+    with log.open("w") as err:
+        grid = subprocess.Popen([sys.executable, "-m", "distil_bilstm.cli", "grid", "--config", str(config), "--workers", "2"],
+                                stdout=subprocess.DEVNULL, stderr=err)
+    deadline, training = time.monotonic() + 180, set()
+    try:
+        while len(training) < 2 and time.monotonic() < deadline and grid.poll() is None:
+            time.sleep(0.5)  # both workers past their first epoch: each has something to checkpoint
+            training = {int(pid) for pid in re.findall(r"\[worker (\d+)\] INFO \S+: epoch 1: train loss", log.read_text())}
+        assert len(training) == 2, log.read_text()[-2000:]
+        grid.send_signal(signal.SIGTERM)
+        assert grid.wait(timeout=120) == 130, log.read_text()[-2000:]
+        for pid in training:  # a live orphan would still take signal 0
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+    finally:  # whatever failed, leave no 100,000-epoch process behind
+        for pid in [grid.pid, *training]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        grid.wait()
+    assert [run_status(run) for run in plan_grid(values)] == ["interrupted", "interrupted"]
+    assert "grid interrupted; rerun the same command to resume" in log.read_text()
 
 
 def test_grid_with_ray_tune(tmp_path, small_nsmc, tiny_teacher_dir, monkeypatch):
