@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
@@ -141,3 +143,18 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@contextmanager
+def signal_handler(signum: int, handler: Callable) -> Iterator[bool]:
+    """While inside, ``handler`` answers ``signum``; the previous handler comes back on the way out.
+    Only the main thread may install signal handlers: elsewhere (a grid worker thread) nothing is
+    installed and this yields False."""
+    if threading.current_thread() is not threading.main_thread():
+        yield False
+        return
+    previous = signal.signal(signum, handler)
+    try:
+        yield True
+    finally:
+        signal.signal(signum, previous)

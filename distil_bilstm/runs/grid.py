@@ -21,7 +21,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import threading
 import time
 import traceback
 from collections import Counter
@@ -33,7 +32,7 @@ from pathlib import Path
 import torch
 
 from ..rundir import RunDir
-from ..utils import write_json
+from ..utils import signal_handler, write_json
 from .config import DistilConfig, apply_overrides, load_mapping
 
 logger = logging.getLogger(__name__)
@@ -259,19 +258,13 @@ def sigterm_interrupts() -> Iterator[list[int]]:
     on, orphaned, and a rerun would train the same run twice into one folder. Only the main thread may
     install signal handlers: elsewhere this does nothing."""
     terminated: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield terminated
-        return
 
     def handler(signum, frame):
         terminated.append(signum)
         raise KeyboardInterrupt(f"terminated (signal {signum})")
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
+    with signal_handler(signal.SIGTERM, handler):
         yield terminated
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
+
+from ..utils import signal_handler
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -57,18 +58,11 @@ def ctrl_c_requests_stop(trainer: "Trainer") -> Iterator[None]:
     """While inside, the first Ctrl-C asks ``trainer`` to checkpoint after its current step and
     stop; a second aborts at once. Only the main thread may install signal handlers: elsewhere (a
     grid worker thread) this does nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def handler(signum, frame):
         if trainer.stop_requested:  # second Ctrl-C: abort now
             raise KeyboardInterrupt
         logger.warning("Ctrl-C: saving a checkpoint after this step (press again to abort)")
         trainer.request_stop()
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
+    with signal_handler(signal.SIGINT, handler):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
