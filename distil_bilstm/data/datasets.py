@@ -31,8 +31,12 @@ from sklearn.model_selection import train_test_split
 from ..utils import dataclass_from_dict
 from .files import (
     DATA_FILE_SUFFIXES,
+    PAIR_FIRST_COLUMNS,
+    PAIR_SECOND_COLUMNS,
+    TEXT_COLUMNS,
     DataFormatError,
     column_index,
+    find_column,
     iter_texts,
     open_rows,
     read_labelled_file,
@@ -226,10 +230,9 @@ def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, te
     return frame
 
 
-# Column names found in a user's file without --text-column / --label-column, in this order.
-TEXT_COLUMNS = ("text", "document", "sentence", "review", "comments", "sentence1", "text_a")
+# Label column names found in a user's file without --label-column, in this order (the text
+# columns: files.TEXT_COLUMNS, then a pair's first column).
 LABEL_COLUMNS = ("label", "rating", "sentiment", "score", "similarity")
-TEXT_B_COLUMNS = ("sentence2", "text_b", "text2")  # present: the file is a sentence-pair dataset
 SCORE_COLUMNS = ("score", "similarity")  # a label column so named holds a regression target
 # Without --labels, a label on fewer than this share of rows (or on a single row) is most likely a
 # typo: warn about it.
@@ -240,8 +243,7 @@ def _find_column(given: str | None, header: list[str], candidates: tuple[str, ..
     """``given`` when set; otherwise the first of ``candidates`` in ``header`` (any case)."""
     if given:
         return given
-    by_lower = {h.lower(): h for h in header}
-    found = next((by_lower[c] for c in candidates if c in by_lower), None)
+    found = find_column(header, candidates)
     if found is None:
         raise DataFormatError(f"{path}: no {what} column among {header} (looked for {list(candidates)}); name it with {flag}")
     return found
@@ -254,10 +256,10 @@ def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
     header = take_header(open_rows(path, delimiter=delimiter, quoting=delimiter == ","), path,
                           expected="a text and a label column")
-    text_column = _find_column(config.text_column, header, TEXT_COLUMNS, path=path, what="text", flag="--text-column")
+    text_column = _find_column(config.text_column, header, TEXT_COLUMNS + PAIR_FIRST_COLUMNS, path=path, what="text",
+                               flag="--text-column")
     label_column = _find_column(config.label_column, header, LABEL_COLUMNS, path=path, what="label", flag="--label-column")
-    by_lower = {h.lower(): h for h in header}
-    text_b_column = config.text_b_column or next((by_lower[c] for c in TEXT_B_COLUMNS if c in by_lower), None)
+    text_b_column = config.text_b_column or find_column(header, PAIR_SECOND_COLUMNS)
     if text_b_column is not None and text_b_column not in header:
         raise DataFormatError(f"{path}: no column {text_b_column!r} (--text-b-column) among {header}")
     task = config.task or ("regression" if label_column.lower() in SCORE_COLUMNS else "classification")

@@ -235,14 +235,22 @@ def read_labelled_file(
     return frame, dropped
 
 
-UNLABELLED_TEXT_COLUMNS = ("document", "text", "sentence", "review", "comments")
+# Column names a file's header is searched for when no column is named, in this order and in any
+# case: one list for labelled (datasets.py) and unlabelled (iter_texts) files alike.
+TEXT_COLUMNS = ("text", "document", "sentence", "review", "comments")
 PAIR_FIRST_COLUMNS = ("sentence1", "text_a", "text1")
-PAIR_SECOND_COLUMNS = ("sentence2", "text_b", "text2")
+PAIR_SECOND_COLUMNS = ("sentence2", "text_b", "text2")  # present: the file holds sentence pairs
+
+
+def find_column(header: list[str], candidates: tuple[str, ...] | list[str]) -> str | None:
+    """The header's spelling of the first of ``candidates`` it holds (compared in any case), or None."""
+    by_lower = {h.lower(): h for h in header}
+    return next((by_lower[c.lower()] for c in candidates if c.lower() in by_lower), None)
 
 
 def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[str]:
     """Stream the texts of an unlabelled file: a TSV, JSON Lines or Parquet file whose header names
-    ``text_column`` (default: the first of :data:`UNLABELLED_TEXT_COLUMNS`), or a plain file
+    ``text_column`` (default: the first of :data:`TEXT_COLUMNS`, in any case), or a plain file
     of one text per line. Sentence pairs: a header with a first and a second text column
     (``sentence1``/``sentence2``, ``text_a``/``text_b``) yields each row's pair joined as
     :mod:`.pairs` says, as does a plain file of ``A<TAB>B`` lines.
@@ -254,17 +262,16 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
     rows = open_rows(path, delimiter="\t", quoting=False)
     first = next(rows, None)
     header = first[1] if first else []
-    candidates = [text_column] if text_column else list(UNLABELLED_TEXT_COLUMNS)
-    column = next((c for c in candidates if c in header), None)
-    first_i = next((header.index(c) for c in PAIR_FIRST_COLUMNS if c in header), None)
-    second_i = next((header.index(c) for c in PAIR_SECOND_COLUMNS if c in header), None)
-    if column is None and not text_column and first_i is not None and second_i is not None:
+    column = (text_column if text_column in header else None) if text_column else find_column(header, TEXT_COLUMNS)
+    pair_a, pair_b = find_column(header, PAIR_FIRST_COLUMNS), find_column(header, PAIR_SECOND_COLUMNS)
+    if column is None and not text_column and pair_a is not None and pair_b is not None:
+        first_i, second_i = header.index(pair_a), header.index(pair_b)
         for line, fields in rows:
             if len(fields) > max(first_i, second_i) and (fields[first_i].strip() and fields[second_i].strip() or keep_empty):
                 yield join_pair(fields[first_i], fields[second_i], where=f"{path}, line {line}")
         return
     if column is None and (text_column or is_record_file(path)):
-        raise DataFormatError(f"{path}: missing column {(text_column or ', '.join(UNLABELLED_TEXT_COLUMNS))!r}; found {header}")
+        raise DataFormatError(f"{path}: missing column {(text_column or ', '.join(TEXT_COLUMNS))!r}; found {header}")
     if column is None:  # plain text: every line, the first included, is one example
         raw = itertools.chain([("\t".join(header))] if first else [], ("\t".join(fields) for _, fields in rows))
     else:

@@ -68,3 +68,12 @@ def test_transfer_texts_from_json_lines_need_a_text_column(tmp_path):
     other = write_jsonl(tmp_path / "other.jsonl", [{"body": "좋다"}])
     with pytest.raises(DataFormatError, match=r"other.jsonl: missing column .*found \['body'\]"):
         list(iter_texts(other))
+
+
+def test_unlabelled_and_labelled_files_find_their_text_column_alike(tmp_path):
+    # One list of column names, matched in any case, for a transfer set and a dataset: a header
+    # "Review" (a spreadsheet's capital) is found by both.
+    path = write_lines(tmp_path / "reviews.tsv", ["id\tReview\tlabel"] + [f"{i}\t{r['review']}\t{r['stars']}" for i, r in enumerate(ROWS)])
+    assert list(iter_texts(path))[:2] == [ROWS[0]["review"], ROWS[1]["review"]]
+    dataset = load_dataset(str(path))
+    assert set(dataset.table["text"]) == {r["review"] for r in ROWS} and len(dataset) == 20
