@@ -68,39 +68,40 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
     if not isinstance(payload, dict) or "texts" not in payload:
         raise BadRequest(422, 'expected a JSON object with a "texts" field: {"texts": ["...", ...]} '
                               '(or, for a pair model, {"pairs": [["...", "..."], ...]})')
-    texts = payload["texts"]
-    if not isinstance(texts, list):
-        raise BadRequest(422, f'"texts" must be a list of strings, got {type(texts).__name__}')
-    if not texts:
-        raise BadRequest(422, '"texts" is empty; send at least one text')
-    if len(texts) > config.max_texts:
-        raise BadRequest(422, f'"texts" has {len(texts)} items; at most {config.max_texts} per request')
+    texts = _check_items(payload["texts"], field="texts", what="a list of strings", one="text", config=config)
     for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise BadRequest(422, f"texts[{i}] is {type(text).__name__}, not a string")
-        if not text.strip():
-            raise BadRequest(422, f"texts[{i}] is empty")
+        _check_text(text, where=f"texts[{i}]")
     truncated = [len(t) > config.max_chars for t in texts]
     # a tab inside a single text is whitespace to every tokenizer here, but it is what joins a pair's sides
     return [t[: config.max_chars].replace(PAIR_SEP, " ") for t in texts], truncated
 
 
+def _check_items(items, *, field: str, what: str, one: str, config: ServeConfig) -> list:
+    """``items`` when it is a non-empty list of at most ``config.max_texts``; else a 422 naming ``field``."""
+    if not isinstance(items, list):
+        raise BadRequest(422, f'"{field}" must be {what}, got {type(items).__name__}')
+    if not items:
+        raise BadRequest(422, f'"{field}" is empty; send at least one {one}')
+    if len(items) > config.max_texts:
+        raise BadRequest(422, f'"{field}" has {len(items)} items; at most {config.max_texts} per request')
+    return items
+
+
+def _check_text(text, *, where: str) -> None:
+    if not isinstance(text, str):
+        raise BadRequest(422, f"{where} is {type(text).__name__}, not a string")
+    if not text.strip():
+        raise BadRequest(422, f"{where} is empty")
+
+
 def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:
-    if not isinstance(pairs, list):
-        raise BadRequest(422, f'"pairs" must be a list of [text, text] pairs, got {type(pairs).__name__}')
-    if not pairs:
-        raise BadRequest(422, '"pairs" is empty; send at least one pair')
-    if len(pairs) > config.max_texts:
-        raise BadRequest(422, f'"pairs" has {len(pairs)} items; at most {config.max_texts} per request')
+    pairs = _check_items(pairs, field="pairs", what="a list of [text, text] pairs", one="pair", config=config)
     texts, truncated = [], []
     for i, pair in enumerate(pairs):
         if not isinstance(pair, list) or len(pair) != 2:
             raise BadRequest(422, f"pairs[{i}] must be a list of two strings, got {json.dumps(pair, ensure_ascii=False)[:80]}")
         for j, side in enumerate(pair):
-            if not isinstance(side, str):
-                raise BadRequest(422, f"pairs[{i}][{j}] is {type(side).__name__}, not a string")
-            if not side.strip():
-                raise BadRequest(422, f"pairs[{i}][{j}] is empty")
+            _check_text(side, where=f"pairs[{i}][{j}]")
         try:
             texts.append(join_pair(pair[0][: config.max_chars], pair[1][: config.max_chars], where=f"pairs[{i}]"))
         except ValueError as err:
