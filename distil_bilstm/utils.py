@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import tempfile
@@ -158,3 +159,18 @@ def signal_handler(signum: int, handler: Callable) -> Iterator[bool]:
         yield True
     finally:
         signal.signal(signum, previous)
+
+
+@contextmanager
+def quiet_onnx_quantizer() -> Iterator[None]:
+    """While inside, the root logger passes errors only. onnxruntime's quantizer logs through the
+    root logger itself (a line per skipped node, about 100 for a 12-layer teacher, and a
+    "consider pre-processing" notice) which the CLI's INFO handler would print; the previous level
+    comes back on the way out."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(previous)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import stat
 from dataclasses import fields
@@ -15,7 +16,7 @@ from distil_bilstm.students.embeddings import SkipgramConfig
 from distil_bilstm.students.transformer import TransformerStudentConfig
 from distil_bilstm.teachers.finetune import FinetuneConfig
 from distil_bilstm.training.config import TrainingConfig
-from distil_bilstm.utils import apply_umask, atomic_path, write_json
+from distil_bilstm.utils import apply_umask, atomic_path, quiet_onnx_quantizer, write_json
 
 # every config dataclass with from_dict, and the values its required fields need
 CONFIGS = {AugmentConfig: {}, DataConfig: {"name": "nsmc"}, PairTextsConfig: {}, VocabConfig: {},
@@ -49,3 +50,18 @@ def test_config_from_dict_round_trips_and_names_an_unknown_key(cls):
     assert cls.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match=rf"unknown {cls.__name__} key\(s\) \['colour'\]; known: \[.*'{fields(cls)[0].name}'"):
         cls.from_dict({**config.to_dict(), "colour": 1})
+
+
+def test_quiet_onnx_quantizer_silences_the_root_logger_and_restores_it():
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.INFO)
+    try:
+        with quiet_onnx_quantizer():
+            assert not root.isEnabledFor(logging.WARNING) and root.isEnabledFor(logging.ERROR)
+        assert root.level == logging.INFO
+        with pytest.raises(RuntimeError, match="boom"), quiet_onnx_quantizer():
+            raise RuntimeError("boom")
+        assert root.level == logging.INFO  # restored on an error too
+    finally:
+        root.setLevel(before)

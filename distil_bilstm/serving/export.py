@@ -38,7 +38,7 @@ import torch
 
 from ..rundir import ExportDir, RunDir, split_student_json
 from ..students.registry import STUDENTS
-from ..utils import atomic_dir
+from ..utils import atomic_dir, quiet_onnx_quantizer
 from .inference import OnnxBackend, TorchBackend
 
 logger = logging.getLogger(__name__)
@@ -106,9 +106,9 @@ def _onnx_export(model: torch.nn.Module, path: Path, *, vocab_size: int, config:
 def _quantize_int8(fp32: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    logging.getLogger("root").setLevel(logging.ERROR)  # onnxruntime's "consider pre-processing" notice
-    quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["LSTM", "MatMul", "Gemm", "Gather"])
+    with quiet_onnx_quantizer():
+        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["LSTM", "MatMul", "Gemm", "Gather"])
 
 
 def _torchscript(model: torch.nn.Module, path: Path) -> None:

@@ -29,7 +29,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..utils import atomic_path, write_json
+from ..utils import atomic_path, quiet_onnx_quantizer, write_json
 from .teacher import Teacher, batched_logits, teacher_name
 
 logger = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ def quantize_teacher_onnx(fp32: Path, out: Path) -> Path:
     graph = onnx.load(str(fp32)).graph
     keep = [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and any(h in n.name.lower() for h in FP32_NODE_HINTS)]
     keep += [f"{name}_MatMul" for name in keep]  # the quantizer first rewrites Gemm into MatMul + Add under this name
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, quiet_onnx_quantizer():
         quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
                          nodes_to_exclude=keep, extra_options={"MatMulConstBOnly": True})
     return out
