@@ -164,9 +164,9 @@ def signal_handler(signum: int, handler: Callable) -> Iterator[bool]:
 @contextmanager
 def quiet_onnx_quantizer() -> Iterator[None]:
     """While inside, the root logger passes errors only. onnxruntime's quantizer logs through the
-    root logger itself (a line per skipped node, about 100 for a 12-layer teacher, and a
-    "consider pre-processing" notice) which the CLI's INFO handler would print; the previous level
-    comes back on the way out."""
+    root logger itself (several lines per layer of a teacher, and a "consider pre-processing"
+    notice), which the CLI's INFO handler would print; the previous level comes back on the way
+    out. Loggers that inherit the root's level (``distil_bilstm.*``) are quiet meanwhile too."""
     root = logging.getLogger()
     previous = root.level
     root.setLevel(logging.ERROR)
