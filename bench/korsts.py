@@ -137,8 +137,10 @@ def main() -> None:
         if m.get("transfer_rows"):
             learned += f" + {m['transfer_rows']:,} transfer pairs ({', '.join(Path(t).stem for t in c['transfer_sets'])})"
         if c.get("hidden_loss", "none") != "none":  # embedding distillation: each side's W·u towards the teacher's state
-            learned += f", its sentence states ({c['hidden_loss']} ×{c.get('hidden_loss_weight', 1.0):g}"
-            learned += f", in-batch cosines ×{c['similarity_loss_weight']:g})" if c.get("similarity_loss_weight") else ")"
+            terms = [f"{c['hidden_loss']} ×{c.get('hidden_loss_weight', 1.0):g}"]
+            if c.get("similarity_loss_weight"):
+                terms.append(f"in-batch cosines ×{c['similarity_loss_weight']:g}")
+            learned += f", its sentence states ({', '.join(terms)})"
         rows.append(row(f"{student_label(run['student']['architecture'], c, run['student'])} ({student_shape(c)})", learned, scores, gold, per_s,
                         params=m["params"], size_bytes=m["size_bytes"], valid_spearman=round(100 * m["valid_spearman"], 2),
                         best_epoch=m["best_epoch"], run_dir=run["run_dir"]))

@@ -262,7 +262,10 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
     rows = open_rows(path, delimiter="\t", quoting=False)
     first = next(rows, None)
     header = first[1] if first else []
-    column = (text_column if text_column in header else None) if text_column else find_column(header, TEXT_COLUMNS)
+    if text_column:  # a named column is taken as spelled
+        column = text_column if text_column in header else None
+    else:
+        column = find_column(header, TEXT_COLUMNS)
     pair_a, pair_b = find_column(header, PAIR_FIRST_COLUMNS), find_column(header, PAIR_SECOND_COLUMNS)
     if column is None and not text_column and pair_a is not None and pair_b is not None:
         first_i, second_i = header.index(pair_a), header.index(pair_b)

@@ -101,9 +101,14 @@ def cosine_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor:
     is Reimers & Gurevych's embedding distillation (2020, "Making Monolingual Sentence Embeddings
     Multilingual using Knowledge Distillation", §2) with the cosine in place of their squared error,
     since the pair score reads directions only (a · cos(W u, W v) + b)."""
-    if h_s.shape != h_t.shape:  # broadcasting (batch, hidden) against (batch, 1, hidden) would compare every row with every row
-        raise ValueError(f"the cosine loss compares states of one shape; student {tuple(h_s.shape)}, teacher {tuple(h_t.shape)}")
+    _check_same_shape(h_s, h_t, loss="the cosine loss")
     return (1.0 - F.cosine_similarity(h_s, h_t, dim=-1)).mean()
+
+
+def _check_same_shape(h_s: torch.Tensor, h_t: torch.Tensor, *, loss: str) -> None:
+    # broadcasting (batch, hidden) against (batch, 1, hidden) would compare every row with every row
+    if h_s.shape != h_t.shape:
+        raise ValueError(f"{loss} compares states of one shape; student {tuple(h_s.shape)}, teacher {tuple(h_t.shape)}")
 
 
 def similarity_matrix_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor:
@@ -117,8 +122,7 @@ def similarity_matrix_loss(h_s: torch.Tensor, h_t: torch.Tensor) -> torch.Tensor
     teacher's score of each of the N(N − 1)/2 sentence pairs the batch holds, not only of the B pairs
     it was given (scale² aside). ``h_s``, ``h_t``: ``(batch, hidden)`` or, a siamese student's,
     ``(batch, 2, hidden)``: every dimension but the last is flattened into the N vectors."""
-    if h_s.shape != h_t.shape:
-        raise ValueError(f"the similarity-matrix loss compares states of one shape; student {tuple(h_s.shape)}, teacher {tuple(h_t.shape)}")
+    _check_same_shape(h_s, h_t, loss="the similarity-matrix loss")
     s = F.normalize(h_s.reshape(-1, h_s.shape[-1]), dim=-1, eps=1e-8)  # (N, hidden)
     t = F.normalize(h_t.reshape(-1, h_t.shape[-1]).to(s.dtype), dim=-1, eps=1e-8)  # (N, hidden)
     n = s.shape[0]
