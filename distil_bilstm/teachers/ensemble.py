@@ -80,6 +80,10 @@ def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.Pa
                 raise ValueError(f"{store.path}: {key} {str(store.header.get(key))[:12]} differs from {first.path}'s "
                                  f"{str(first.header.get(key))[:12]}; every member must be a store of the same data")
     if dataset is not None and dataset.fingerprint != first.header["dataset_fingerprint"]:
+        stored = str(first.header.get("dataset"))
+        if stored.startswith(f"{dataset.name}.transfer."):  # a transfer set has no split to pick weights on or score
+            raise ValueError(f"{first.path} holds the logits of a transfer set ({stored}), not of {dataset.name}: leave out "
+                             "--dataset and give the weights chosen for the dataset's own stores")
         raise ValueError(f"{first.path} was computed on other data than {dataset.name} (fingerprints differ)")
     members = [s.logits.numpy().astype(np.float64) for s in stores]
 

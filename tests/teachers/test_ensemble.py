@@ -5,7 +5,7 @@ import pytest
 
 from distil_bilstm.baselines.tfidf import BaselineConfig, train_baseline
 from distil_bilstm.cli import main
-from distil_bilstm.data.datasets import load_dataset
+from distil_bilstm.data.datasets import load_dataset, load_transfer_set
 from distil_bilstm.teachers.ensemble import build_ensemble, log_mean_probabilities, simplex_grid
 from distil_bilstm.teachers.labelling import cache_dataset_logits
 from distil_bilstm.teachers.store import LogitStore, finish_store
@@ -69,6 +69,16 @@ def test_auto_weights_and_refusals(tmp_path, reviews, caplog):
     with pytest.raises(ValueError, match="already holds a logit store"):
         build_ensemble([a, b], out=tmp_path / "ens", weights=[0.5, 0.5])
     assert len(simplex_grid(2)) == 21 and all(abs(sum(w) - 1) < 1e-9 for w in simplex_grid(3))
+
+
+def test_transfer_set_stores_ensemble_without_the_dataset(tmp_path, reviews):
+    (tmp_path / "extra.txt").write_text("text\nan unlabelled review\nanother one, longer\n", encoding="utf-8")
+    transfer = load_transfer_set(tmp_path / "extra.txt", dataset=reviews)
+    rng = np.random.default_rng(0)
+    stores = [hand_store(tmp_path / name, transfer, rng.normal(size=(len(transfer), 2)), name=name) for name in ("a", "b")]
+    with pytest.raises(ValueError, match=r"holds the logits of a transfer set \(sst2\.transfer\.extra\).*leave out --dataset"):
+        build_ensemble(stores, out=tmp_path / "x", weights=[0.5, 0.5], dataset=reviews)
+    assert build_ensemble(stores, out=tmp_path / "ens", weights=[0.5, 0.5])["dataset"] == "sst2.transfer.extra"
 
 
 def test_a_baseline_run_is_a_teacher(tmp_path, reviews, capsys):
