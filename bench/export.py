@@ -34,7 +34,7 @@ from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
 from distil_bilstm.teachers.store import default_store_dir  # noqa: E402
 from distil_bilstm.rundir import RunDir  # noqa: E402
-from distil_bilstm.teachers.teacher import load_teacher, predict_logits  # noqa: E402
+from distil_bilstm.teachers.teacher import load_teacher, predict_logits, teacher_name  # noqa: E402
 from distil_bilstm.utils import read_json  # noqa: E402
 
 
@@ -85,12 +85,12 @@ def main() -> None:
     rng = np.random.default_rng(0)
     sample = [texts[i] for i in rng.permutation(len(texts))]
 
-    teacher = load_teacher(args.teacher, device="cpu", num_labels=dataset.num_labels)
-    store_file = default_store_dir(args.cache_dir, teacher.name, dataset.name) / "header.json"
+    store_file = default_store_dir(args.cache_dir, teacher_name(args.teacher), dataset.name) / "header.json"
     if not store_file.is_file():  # the teacher's accuracy is read from its store, not recomputed here
         sys.exit(f"{store_file}: no logit store for this teacher; run `distil-bilstm teacher logits --dataset {args.dataset} "
                  f"--teacher {args.teacher}` first (or give --cache-dir)")
     store_header = read_json(store_file)
+    teacher = load_teacher(args.teacher, device="cpu", num_labels=dataset.num_labels)
     max_length = store_header.get("max_length") or 128
 
     def teacher_fn(batch_size: int):
@@ -121,7 +121,7 @@ def main() -> None:
                 accuracy = float((predictor.logits(texts).argmax(1) == gold).mean())
                 one = Predictor.load(folder, device="cpu", batch_size=1)
                 row = {"model": f"{name} ({run.path.name})", "format": label, "size_bytes": folder_size(folder, files),
-                       "test_accuracy": accuracy, "batch_size": 256,
+                       "test_accuracy": accuracy, "batch_size": predictor.scorer.batch_size,
                        "batched_examples_per_second": throughput(predictor.logits, sample[: args.student_texts]),
                        **latency(one.logits, sample[: args.batch1])}
                 if label == "torch fp32":  # the same model without length sorting: each batch padded to its longest text
