@@ -19,6 +19,7 @@ def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str, *
 
 def cmd_teacher_finetune(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
+    from ..data.sources import resolve_text_file
     from ..teachers.bases import default_base
     from ..teachers.finetune import FinetuneConfig, finetune
 
@@ -34,6 +35,9 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         adapt_alphabet=args.adapt_alphabet, include_valid=args.include_valid, seed=args.seed, device=args.device,
         mlm_texts=args.mlm_texts, mlm_epochs=args.mlm_epochs, mlm_lr=args.mlm_lr, mlm_max_texts=args.mlm_max_texts,
         freeze_layers=args.freeze_layers, pair_encoder=args.pair_encoder,
+        distill_from=args.distill_from, distill_alpha=args.distill_alpha, distill_temperature=args.distill_temperature,
+        transfer_sets=[str(resolve_text_file(name, args.data_dir)) for name in args.transfer_sets],
+        transfer_per_epoch=args.transfer_per_epoch,
     )
     report = finetune(config, dataset)
     if dataset.is_regression:
@@ -85,6 +89,16 @@ def add_teacher_finetune_parser(teacher_sub: argparse._SubParsersAction) -> None
     ft.add_argument("--pair-encoder", choices=("cross", "bi"), default="cross",
                     help="sentence pairs: one sequence A+B with a head (cross), or each side alone scored by the cosine "
                          "of their mean-pooled states (bi; regression pairs, e.g. korsts)")
+    ft.add_argument("--distill-from", default=None, metavar="STORE",
+                    help="also learn from this logit store of the dataset (another teacher, or an ensemble such as "
+                         "e5 + TF-IDF): KD loss kl (mse for scores) as the students use it")
+    ft.add_argument("--distill-alpha", type=float, default=0.1, help="weight of the gold-label loss beside the store's (0-1)")
+    ft.add_argument("--distill-temperature", type=float, default=2.0)
+    ft.add_argument("--transfer-set", dest="transfer_sets", nargs="*", default=[], metavar="FILE",
+                    help="unlabelled texts (a path, or under --data-dir) learned from the store's logits of them "
+                         "(STORE.transfer.<name>, made by teacher logits/ensemble); needs --distill-from")
+    ft.add_argument("--transfer-per-epoch", type=int, default=None, metavar="N",
+                    help="transfer rows drawn each epoch (default: all)")
     ft.add_argument("--include-valid", action="store_true",
                     help="train on train + valid (the whole training file); valid accuracy is then not reported")
     ft.add_argument("--seed", type=int, default=42)

@@ -15,14 +15,12 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from ..data.datasets import DataConfig, Dataset, load_dataset, load_transfer_set
 from ..data.sources import resolve_text_file
 from ..data.transfer import TransferSet, encode_transfer_set
 from ..data.vocab import (
-    ConcatEncoded,
     VocabConfig,
     build_vocabularies,
     encode_texts,
@@ -40,7 +38,7 @@ from ..teachers.states import cache_teacher_states, state_rows
 from ..teachers.store import LogitStore
 from ..teachers.teacher import load_teacher
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
-from ..training.batching import SplitTensors, label_tensor
+from ..training.batching import SplitTensors, label_tensor, with_pool
 from ..training.callbacks import TensorBoardCallback
 from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
@@ -211,21 +209,18 @@ def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Datas
                        device: torch.device) -> tuple[SplitTensors, dict]:
     """The training split followed by every transfer set's rows (label -1, teacher logits from
     their stores); returns it with what the run's metrics record about the sets."""
-    parts, labels, teacher, used = [train.encoded], [train.labels], [train.teacher], []
+    pools, used = [], []
     for name in config.transfer_sets:
         transfer = encode_transfer_set(name, dataset=dataset, tokenizer=tokenizer, vocab_folder=vocab_folder,
                                        max_length=config.max_length, cache_root=config.cache_dir, data_dir=config.data_dir)
         store = transfer_logits(config, dataset, transfer, device=device)
-        parts.append(transfer.encoded)
-        labels.append(label_tensor(np.full(len(transfer), dataset.unlabelled)))  # no gold label: -1, or NaN for a score
-        teacher.append(store.logits)
+        pools.append((transfer.encoded, store.logits))
         used.append({"path": str(transfer.path), "rows": len(transfer), "leaked_dropped": transfer.header["leaked_dropped"],
                      "store": str(store.path)})
         logger.info("transfer set %s: %d rows (%d dropped as validation/test texts)", transfer.path, len(transfer),
                     transfer.header["leaked_dropped"])
     total = sum(u["rows"] for u in used)
-    split = SplitTensors(encoded=ConcatEncoded(parts), labels=torch.cat(labels), teacher=torch.cat(teacher),
-                         pool_start=len(train), pool_per_epoch=config.transfer_per_epoch)
+    split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
     info = {"transfer_sets": used, "transfer_rows": total,
             "transfer_rows_per_epoch": min(total, config.transfer_per_epoch or total)}
     return split, info

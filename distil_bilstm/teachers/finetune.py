@@ -7,7 +7,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,7 @@ from transformers import (
 )
 
 from ..data.vocab import SPECIAL_TOKENS, EncodedTexts, VocabConfig
-from ..training.batching import SplitTensors, label_tensor
+from ..training.batching import SplitTensors, label_tensor, with_pool
 from ..training.callbacks import Callback
 from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
@@ -31,6 +31,8 @@ from ..training.metrics import REGRESSION_METRICS, SELECT_METRICS
 from ..training.trainer import Trainer
 from ..utils import atomic_dir, dataclass_from_dict, field_checker, resolve_device, write_json
 from .biencoder import BiEncoderRegressor, pair_rows, write_biencoder_info
+from .source import TeacherSource
+from .store import HEADER, LogitStore
 from .teacher import tokenize_for_teacher
 from .vocab_transfer import adapt_vocabulary
 
@@ -62,7 +64,8 @@ def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: P
 
 # Keys added after fine-tunings were already under way: at these values they stay out of the
 # resumable state's identity, so an interrupted fine-tuning still resumes.
-FINETUNE_ADDED_LATER = {"freeze_layers": 0, "pair_encoder": "cross"}
+FINETUNE_ADDED_LATER = {"freeze_layers": 0, "pair_encoder": "cross", "distill_from": None, "distill_alpha": 0.1,
+                        "distill_temperature": 2.0, "transfer_sets": [], "transfer_per_epoch": None}
 PAIR_ENCODERS = ("cross", "bi")
 
 
@@ -102,6 +105,16 @@ class FinetuneConfig:
     # on it) or "bi" (each side alone, the score the cosine of the two mean-pooled states:
     # teachers/biencoder.py; regression pairs only).
     pair_encoder: str = "cross"
+    # Learn from a logit store of the dataset (another teacher, or an ensemble such as e5 + TF-IDF)
+    # as well as from the gold labels: the KD loss of the students (kl: α·CE(gold) + (1−α)·T²·KL at
+    # temperature T; a regression task: mse). With it, unlabelled transfer sets (their stores beside
+    # the store's, as `teacher logits --transfer-set` names them) may join the training rows,
+    # ``transfer_per_epoch`` of them drawn each epoch (None: all).
+    distill_from: str | None = None
+    distill_alpha: float = 0.1
+    distill_temperature: float = 2.0
+    transfer_sets: list[str] = field(default_factory=list)
+    transfer_per_epoch: int | None = None
     eval_batch_size: int = 128
     checkpoint_every: int = 500  # fine-tuning steps between resumable checkpoints (<out>.finetune/)
     seed: int = 42
@@ -126,6 +139,13 @@ class FinetuneConfig:
         check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
         check(self.freeze_layers >= 0, "freeze_layers", "must be >= 0")
         check(self.pair_encoder in PAIR_ENCODERS, "pair_encoder", f"must be one of {PAIR_ENCODERS}")
+        check(0 <= self.distill_alpha <= 1, "distill_alpha", "must be in [0, 1]")
+        check(self.distill_temperature > 0, "distill_temperature", "must be > 0")
+        check(not self.transfer_sets or self.distill_from, "transfer_sets",
+              "need distill_from: unlabelled rows are learned from its logits")
+        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1")
+        check(not (self.distill_from and self.pair_encoder == "bi"), "distill_from",
+              "a bi-encoder learns its cosine from gold scores only; use pair_encoder 'cross'")
 
     def lr_for_epoch(self, epoch: int) -> float:
         return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
@@ -209,6 +229,39 @@ class _OnStep(Callback):
         self.on_step_fn(trainer.global_step, loss)
 
 
+def distillation_source(config: FinetuneConfig) -> TeacherSource:
+    """``config.distill_from`` as a logit store, or a clear error before anything is loaded."""
+    source = TeacherSource.resolve(config.distill_from, cache_dir=Path(config.distill_from).parent)
+    if not source.is_store:
+        raise FileNotFoundError(f"distill_from {config.distill_from}: no logit store there ({HEADER} missing); make one with "
+                                f"distil-bilstm teacher logits or teacher ensemble")
+    return source
+
+
+def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, dataset, *, tokenize) -> tuple[SplitTensors, dict]:
+    """``train`` (the rows of ``frame``) with the logits of ``config.distill_from`` gathered by idx,
+    followed by each transfer set's rows (tokenized by ``tokenize``) with the logits of its store;
+    returns it with what the teacher's report records about them."""
+    from ..data.datasets import load_transfer_set
+
+    source = distillation_source(config)
+    store = LogitStore.open(source.path, fingerprint=dataset.fingerprint, num_labels=dataset.num_labels)
+    train = replace(train, teacher=store.gather(torch.tensor(frame["idx"].to_numpy())))
+    pools, used = [], []
+    for path in config.transfer_sets:
+        transfer = load_transfer_set(path, dataset=dataset)
+        store_dir = source.transfer_store_dir(dataset.name, path)
+        if not (store_dir / HEADER).is_file():
+            raise FileNotFoundError(f"transfer set {path}: no logits at {store_dir}; label it with the teacher(s) behind "
+                                    f"{source.path}: distil-bilstm teacher logits --teacher TEACHER --transfer-set {path}")
+        logits = LogitStore.open(store_dir, fingerprint=transfer.fingerprint, num_labels=dataset.num_labels).logits
+        pools.append((tokenize(transfer.table).encoded, logits))
+        used.append({"path": str(path), "rows": len(transfer), "store": str(store_dir)})
+    split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
+    return split, {"store": str(source.path), "store_sha256": store.header.get("logits_sha256"), "alpha": config.distill_alpha,
+                   "temperature": config.distill_temperature, "transfer_sets": used, "transfer_rows_per_epoch": split.epoch_size() - len(train)}
+
+
 def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
     """Fine-tune ``config.base`` on ``dataset``'s train split with the shared :class:`Trainer`;
     save to ``config.out`` with eval.json.
@@ -229,6 +282,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     if bi and not (dataset.pairs and dataset.is_regression):
         raise ValueError(f"FinetuneConfig.pair_encoder: 'bi' scores sentence pairs on a similarity scale; {dataset.name} is a "
                          f"{'pair' if dataset.pairs else 'single-text'} {dataset.task} dataset (use pair_encoder 'cross')")
+    if config.distill_from:
+        distillation_source(config)  # refused now rather than after the base is loaded and the splits tokenized
     model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
     tokenizer = AutoTokenizer.from_pretrained(config.base)
     out = Path(config.out)
@@ -263,16 +318,25 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     unk_rate = float((splits["train"].encoded.ids == tokenizer.unk_token_id).sum()) / max(1, int(lengths.sum()))
     logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(lengths), float(lengths.float().mean()),
                 100 * unk_rate)
+    distilled = None
+    if config.distill_from:
+        splits["train"], distilled = distillation_split(splits["train"], train, config, dataset, tokenize=split)
+        logger.info("learning from the logits of %s (α %.2f, T %.1f) and %d transfer rows an epoch", config.distill_from,
+                    config.distill_alpha, config.distill_temperature, distilled["transfer_rows_per_epoch"])
     identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
                            and not (k in FINETUNE_ADDED_LATER and v == FINETUNE_ADDED_LATER[k])},
                 "dataset": dataset.fingerprint, "train": len(lengths),
                 "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
+    if distilled:  # a rebuilt store is other targets: its state is not resumed
+        identity["distilled_from"] = distilled["store_sha256"]
     pad_id = tokenizer.pad_token_id or 0
     scale = float(train["label"].max()) if bi else None  # the top score: a cosine of 1 means "as similar as it gets"
     classifier = (BiEncoderRegressor(model, cls_id=tokenizer.cls_token_id, pad_id=pad_id, scale=scale) if bi
                   else SequenceClassifier(model, pad_id=pad_id))
     training = finetune_training_config(config, has_valid=bool(len(splits["valid"])), regression=dataset.is_regression)
-    trainer = Trainer(classifier, config=training, loss=DistillationLoss(kind="ce", task=dataset.task), identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+    loss = DistillationLoss(kind=("mse" if dataset.is_regression else "kl") if distilled else "ce", alpha=config.distill_alpha,
+                            temperature=config.distill_temperature, task=dataset.task)
+    trainer = Trainer(classifier, config=training, loss=loss, identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
                       train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
                       callbacks=[_OnStep(on_step)] if on_step else [], label_names=dataset.label_names)
     try:
@@ -304,6 +368,7 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
         **({"pair_encoder": "bi", "score_scale": scale} if bi else {}),
         "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
         **({"masked_lm": mlm_report} if mlm_report else {}),
+        **({"distilled_from": distilled} if distilled else {}),
         "train_seconds": metrics["train_seconds"],
         "seconds": round(time.perf_counter() - start, 1),
         "device": str(device),

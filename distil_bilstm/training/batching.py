@@ -75,3 +75,16 @@ class SplitTensors:
         if self.pool_start is None or self.pool_per_epoch is None:
             return len(self)
         return self.pool_start + min(self.pool_per_epoch, len(self) - self.pool_start)
+
+
+def with_pool(train: SplitTensors, pools: Sequence[tuple[EncodedTexts, torch.Tensor]], *, unlabelled,
+              per_epoch: int | None) -> SplitTensors:
+    """``train`` followed by unlabelled rows (transfer sets): each pool is ``(encoded, teacher
+    logits (rows, labels))``; its gold label is ``unlabelled`` (-1, or NaN for a score), and
+    ``per_epoch`` of all pooled rows are drawn each epoch (None: all of them)."""
+    from ..data.vocab import ConcatEncoded  # local: inference imports this module without the tokenizer code
+
+    labels = [train.labels, *(label_tensor(np.full(len(encoded), unlabelled)) for encoded, _ in pools)]
+    return SplitTensors(encoded=ConcatEncoded([train.encoded, *(encoded for encoded, _ in pools)]), labels=torch.cat(labels),
+                        teacher=torch.cat([train.teacher, *(logits for _, logits in pools)]), pool_start=len(train),
+                        pool_per_epoch=per_epoch)
