@@ -219,10 +219,9 @@ def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Datas
                      "store": str(store.path)})
         logger.info("transfer set %s: %d rows (%d dropped as validation/test texts)", transfer.path, len(transfer),
                     transfer.header["leaked_dropped"])
-    total = sum(u["rows"] for u in used)
     split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
-    info = {"transfer_sets": used, "transfer_rows": total,
-            "transfer_rows_per_epoch": min(total, config.transfer_per_epoch or total)}
+    info = {"transfer_sets": used, "transfer_rows": len(split) - len(train),
+            "transfer_rows_per_epoch": split.epoch_size() - len(train)}
     return split, info
 
 

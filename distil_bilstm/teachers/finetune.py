@@ -238,13 +238,13 @@ def distillation_source(config: FinetuneConfig) -> TeacherSource:
     return source
 
 
-def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, dataset, *, tokenize) -> tuple[SplitTensors, dict]:
-    """``train`` (the rows of ``frame``) with the logits of ``config.distill_from`` gathered by idx,
+def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, dataset, *, source: TeacherSource,
+                       tokenize) -> tuple[SplitTensors, dict]:
+    """``train`` (the rows of ``frame``) with the logits of ``source`` (``config.distill_from``) gathered by idx,
     followed by each transfer set's rows (tokenized by ``tokenize``) with the logits of its store;
     returns it with what the teacher's report records about them."""
     from ..data.datasets import load_transfer_set
 
-    source = distillation_source(config)
     store = LogitStore.open(source.path, fingerprint=dataset.fingerprint, num_labels=dataset.num_labels)
     train = replace(train, teacher=store.gather(torch.tensor(frame["idx"].to_numpy())))
     pools, used = [], []
@@ -259,7 +259,8 @@ def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, datas
         used.append({"path": str(path), "rows": len(transfer), "store": str(store_dir)})
     split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
     return split, {"store": str(source.path), "store_sha256": store.header.get("logits_sha256"), "alpha": config.distill_alpha,
-                   "temperature": config.distill_temperature, "transfer_sets": used, "transfer_rows_per_epoch": split.epoch_size() - len(train)}
+                   "temperature": config.distill_temperature, "transfer_sets": used,
+                   "transfer_rows_per_epoch": split.epoch_size() - len(train)}
 
 
 def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
@@ -282,8 +283,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     if bi and not (dataset.pairs and dataset.is_regression):
         raise ValueError(f"FinetuneConfig.pair_encoder: 'bi' scores sentence pairs on a similarity scale; {dataset.name} is a "
                          f"{'pair' if dataset.pairs else 'single-text'} {dataset.task} dataset (use pair_encoder 'cross')")
-    if config.distill_from:
-        distillation_source(config)  # refused now rather than after the base is loaded and the splits tokenized
+    # a missing store is refused now rather than after the base is loaded and the splits tokenized
+    source = distillation_source(config) if config.distill_from else None
     model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
     tokenizer = AutoTokenizer.from_pretrained(config.base)
     out = Path(config.out)
@@ -319,8 +320,9 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(lengths), float(lengths.float().mean()),
                 100 * unk_rate)
     distilled = None
-    if config.distill_from:
-        splits["train"], distilled = distillation_split(splits["train"], train, config, dataset, tokenize=split)
+    if source is not None:
+        splits["train"], distilled = distillation_split(splits["train"], train, config, dataset, source=source,
+                                                        tokenize=split)
         logger.info("learning from the logits of %s (α %.2f, T %.1f) and %d transfer rows an epoch", config.distill_from,
                     config.distill_alpha, config.distill_temperature, distilled["transfer_rows_per_epoch"])
     identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
