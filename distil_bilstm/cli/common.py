@@ -61,8 +61,16 @@ def str_list(value: str) -> list[str]:
     return items
 
 
-def int_list(value: str) -> list[int]:
+def _number_list(value: str, cast: type, what: str) -> list:
     try:
-        return [int(v) for v in value.split(",") if v.strip()]
+        return [cast(v) for v in value.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {value!r}") from None
+
+
+def int_list(value: str) -> list[int]:
+    return _number_list(value, int, "integers")
+
+
+def float_list(value: str) -> list[float]:
+    return _number_list(value, float, "numbers")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from ..training.metrics import SELECT_METRICS
-from .common import add_data_args, data_config, table
+from .common import add_data_args, data_config, float_list, table
 
 
 def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str, *, main: bool = True):
@@ -306,6 +306,27 @@ def add_teacher_ensemble_parser(teacher_sub: argparse._SubParsersAction) -> None
     en.set_defaults(func=cmd_teacher_ensemble)
 
 
+def cmd_teacher_average(args: argparse.Namespace) -> int:
+    from ..teachers.soup import SoupConfig, average_teachers
+
+    report = average_teachers(SoupConfig(members=args.teacher, out=args.out, weights=args.weights))
+    rows = [{"member": m["path"], "weight": round(m["weight"], 4), "test": m["test_accuracy"]} for m in report["soup"]]
+    print(table(rows, [("member", "teacher"), ("weight", "weight"), ("test", "test acc (its eval.json)")]))
+    print(f"\naveraged teacher in {args.out}; score it (valid and test) and cache its logits with "
+          f"`distil-bilstm teacher logits --teacher {args.out}`")
+    return 0
+
+
+def add_teacher_average_parser(teacher_sub: argparse._SubParsersAction) -> None:
+    av = teacher_sub.add_parser("average", help="one teacher whose weights are the mean of several fine-tunings of one "
+                                "checkpoint (a model soup): the cost of one teacher")
+    av.add_argument("--teacher", action="append", required=True,
+                    help="a fine-tuned checkpoint folder (repeat, at least two; same architecture and tokenizer)")
+    av.add_argument("--weights", type=float_list, default=None, help="comma-separated weights, one per --teacher (default: uniform)")
+    av.add_argument("--out", required=True, help="folder for the averaged teacher")
+    av.set_defaults(func=cmd_teacher_average)
+
+
 def cmd_teacher_import(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
     from ..teachers.store import align_logits, finish_store, read_external_logits
@@ -343,4 +364,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_teacher_finetune_parser(teacher_sub)
     add_teacher_logits_parser(teacher_sub)
     add_teacher_ensemble_parser(teacher_sub)
+    add_teacher_average_parser(teacher_sub)
     add_teacher_import_parser(teacher_sub)
