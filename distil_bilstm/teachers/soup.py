@@ -37,7 +37,7 @@ WEIGHTS_FILE = "model.safetensors"
 # config.json keys that may differ between fine-tunings of one architecture without changing it
 _CONFIG_NOISE = {"_name_or_path", "transformers_version", "dtype", "torch_dtype"}
 # files of a member folder that are not the tokenizer's (the tokenizer is copied from the first member)
-_NOT_TOKENIZER = {WEIGHTS_FILE, "config.json", "eval.json", "soup.json"}
+_NOT_TOKENIZER = {WEIGHTS_FILE, "config.json", "eval.json"}
 
 
 @dataclass
@@ -116,30 +116,32 @@ def _check_compatible(members: Sequence[_Member]) -> None:
 
 def average_state_dicts(states: Iterable[tuple[str, dict[str, torch.Tensor]]],
                         weights: Sequence[float]) -> dict[str, torch.Tensor]:
-    """``Σ_i w_i θ_i`` tensor by tensor over ``(name, state dict)`` pairs, read one at a time (so a
+    """``Σ_i w_i θ_i`` tensor by tensor over ``(name, state dict)`` pairs, read one at a time (a
     generator holds one member in memory beside the float32 sum); each tensor keeps its first
     member's dtype. Integer tensors (buffers such as position ids) must be equal and are kept."""
     total: dict[str, torch.Tensor] = {}
-    first_name, first = None, None
+    reference: dict[str, tuple[torch.Size, torch.dtype]] = {}  # the first member's shapes and dtypes
+    first_name = None
     for (name, state), weight in zip(states, weights, strict=True):
-        if first is None:
-            first_name, first = name, state
+        if first_name is None:
+            first_name = name
+            reference = {k: (t.shape, t.dtype) for k, t in state.items()}
             total = {k: weight * t.float() if t.is_floating_point() else t for k, t in state.items()}
             continue
-        if set(state) != set(first):
-            extra = sorted(set(state) ^ set(first))[:3]
+        if set(state) != set(reference):
+            extra = sorted(set(state) ^ set(reference))[:3]
             raise ValueError(f"{name}: its tensors differ from {first_name}'s (e.g. {', '.join(extra)})")
         for key, tensor in state.items():
-            if tensor.shape != first[key].shape:
+            if tensor.shape != reference[key][0]:
                 raise ValueError(f"{name}: tensor {key} has shape {tuple(tensor.shape)}, "
-                                 f"{first_name}'s {tuple(first[key].shape)}")
-            if first[key].is_floating_point():
+                                 f"{first_name}'s {tuple(reference[key][0])}")
+            if reference[key][1].is_floating_point:
                 total[key] += weight * tensor.float()
-            elif not torch.equal(tensor, first[key]):
+            elif not torch.equal(tensor, total[key]):
                 raise ValueError(f"{name}: integer tensor {key} differs from {first_name}'s")
-    if first is None:
+    if first_name is None:
         raise ValueError("no state dicts to average")
-    return {k: (t.to(first[k].dtype) if first[k].is_floating_point() else t).contiguous() for k, t in total.items()}
+    return {k: t.to(reference[k][1]).contiguous() for k, t in total.items()}
 
 
 def average_teachers(config: SoupConfig) -> dict:
