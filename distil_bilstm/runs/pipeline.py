@@ -35,7 +35,7 @@ from ..students.registry import STUDENTS, make_student
 from ..teachers.labelling import cache_dataset_logits
 from ..teachers.source import TeacherSource
 from ..teachers.states import cache_teacher_states, state_rows
-from ..teachers.store import LogitStore
+from ..teachers.store import HEADER, LogitStore
 from ..teachers.teacher import load_teacher
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
 from ..training.batching import SplitTensors, label_tensor, with_pool
@@ -193,16 +193,11 @@ def transfer_logits(config: DistilConfig, dataset: Dataset, transfer: TransferSe
     checkpoint and the store does not exist yet."""
     source = teacher_source(config)
     store_dir = source.transfer_store_dir(dataset.name, transfer.path)
-    if not (store_dir / "header.json").is_file():
-        if source.is_store:
-            raise FileNotFoundError(
-                f"no teacher logits for transfer set {transfer.path} at {store_dir}; teacher_path is a store, so label the "
-                f"set with the teacher behind it: distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER "
-                f"--transfer-set {transfer.path}")
+    if not source.is_store and not (store_dir / HEADER).is_file():  # a store's transfer logits cannot be made here
         teacher = load_teacher(source.path, device=device, num_labels=dataset.num_labels)
         cache_dataset_logits(teacher, load_transfer_set(transfer.path, dataset=dataset), store_dir=store_dir)
         del teacher
-    return LogitStore.open(store_dir, fingerprint=transfer.fingerprint, num_labels=dataset.num_labels)
+    return source.open_transfer_store(dataset, transfer.path, fingerprint=transfer.fingerprint)
 
 
 def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Dataset, *, vocab_folder: Path, tokenizer,

@@ -250,13 +250,9 @@ def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, datas
     pools, used = [], []
     for path in config.transfer_sets:
         transfer = load_transfer_set(path, dataset=dataset)
-        store_dir = source.transfer_store_dir(dataset.name, path)
-        if not (store_dir / HEADER).is_file():
-            raise FileNotFoundError(f"transfer set {path}: no logits at {store_dir}; label it with the teacher(s) behind "
-                                    f"{source.path}: distil-bilstm teacher logits --teacher TEACHER --transfer-set {path}")
-        logits = LogitStore.open(store_dir, fingerprint=transfer.fingerprint, num_labels=dataset.num_labels).logits
-        pools.append((tokenize(transfer.table).encoded, logits))
-        used.append({"path": str(path), "rows": len(transfer), "store": str(store_dir)})
+        transfer_store = source.open_transfer_store(dataset, path, fingerprint=transfer.fingerprint)
+        pools.append((tokenize(transfer.table).encoded, transfer_store.logits))
+        used.append({"path": str(path), "rows": len(transfer), "store": str(transfer_store.path)})
     split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
     return split, {"store": str(source.path), "store_sha256": store.header.get("logits_sha256"), "alpha": config.distill_alpha,
                    "temperature": config.distill_temperature, "transfer_sets": used,

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..data.datasets import transfer_name
 from ..rundir import RunDir
 from .states import states_dir
-from .store import HEADER, default_store_dir
+from .store import HEADER, LogitStore, default_store_dir
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -46,6 +46,16 @@ class TeacherSource:
         if self.is_store:
             return self.path.parent / transfer_name(self.path.name, transfer_path)
         return default_store_dir(self.cache_dir, self.path.name, transfer_name(dataset_name, transfer_path))
+
+    def open_transfer_store(self, dataset, transfer_path: str | os.PathLike, *, fingerprint: str) -> LogitStore:
+        """The logits of a transfer set's rows (``fingerprint``: the set's), or a clear error naming the
+        command that makes them when they are not there."""
+        store_dir = self.transfer_store_dir(dataset.name, transfer_path)
+        if not (store_dir / HEADER).is_file():
+            raise FileNotFoundError(
+                f"transfer set {transfer_path}: no logits at {store_dir}; label it with the teacher behind {self.path}: "
+                f"distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER --transfer-set {transfer_path}")
+        return LogitStore.open(store_dir, fingerprint=fingerprint, num_labels=dataset.num_labels)
 
     def states_dir(self, dataset_name: str, transfer_path: str | os.PathLike | None = None) -> Path:
         """The teacher's sentence states of a dataset's training split (or of a transfer set's rows),

@@ -57,3 +57,17 @@ def test_teacher_init_through_a_store_finds_the_checkpoint_behind_it(tmp_path, s
     store = tmp_path / "logits" / "tiny_teacher" / "nsmc"
     metrics = run_distillation(DistilConfig(**common, teacher_path=str(store), embedding_init="teacher"))
     assert metrics["embedding_source"] == str(tiny_teacher_dir)
+
+
+def test_a_missing_transfer_store_names_the_command_that_makes_it(tmp_path):
+    ensemble = tmp_path / "logits" / "ensemble-a-b"
+    write_lines(ensemble / "header.json", [json.dumps({"teacher_path": "ensemble:..."})])
+    source = TeacherSource.resolve(ensemble, cache_dir="c")
+
+    class Dataset:  # what the method reads of a dataset: its name and label count
+        name, num_labels = "nsmc", 2
+
+    with pytest.raises(FileNotFoundError, match=r"transfer set x/aug.tsv: no logits at .*ensemble-a-b.transfer.aug; label "
+                                                r"it with the teacher behind .*ensemble-a-b: distil-bilstm teacher logits "
+                                                r"--dataset nsmc --teacher TEACHER --transfer-set x/aug.tsv"):
+        source.open_transfer_store(Dataset(), "x/aug.tsv", fingerprint="f")
