@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -127,6 +128,78 @@ def column_index(column: str | int, header: list[str] | None, path: Path, expect
     return header.index(column)
 
 
+class _RowRejected(Exception):
+    """One row of a labelled file that is dropped (or, strict, refused): ``reason`` counts it, the message says why."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a labelled file's fields are, and how many fields a row must have."""
+
+    text: int
+    text_b: int | None  # the second text of a pair
+    label: int
+    label_column: str | int  # as the user named it, for messages
+    n_fields: int | None  # the header's width, which every row must have; None without a header
+    min_fields: int  # enough fields to reach every named column
+
+    @classmethod
+    def read(cls, rows: Iterator[tuple[int, list[str]]], path: Path, *, has_header: bool, text_column: str | int,
+             text_b_column: str | int | None, label_column: str | int) -> tuple["_Layout", list[str] | None]:
+        """The layout of the file whose ``rows`` these are (its header taken from ``rows``), and the header."""
+        columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
+        expected = [str(c) for c in columns]
+        header = take_header(rows, path, expected=f"columns {expected}") if has_header else None
+
+        def index(column):
+            return column_index(column, header, path, expected)
+
+        layout = cls(text=index(text_column), text_b=index(text_b_column) if text_b_column is not None else None,
+                     label=index(label_column), label_column=label_column,
+                     n_fields=len(header) if header is not None else None,
+                     min_fields=max(index(c) for c in columns) + 1)
+        return layout, header
+
+
+def _parse_row(fields: list[str], layout: _Layout, *, label_map: dict[str, int | None],
+               regression: bool) -> tuple[str, int | float | None]:
+    """(text, label) of one row, the label ``None`` where the dataset's own rules exclude it; a row
+    that cannot be an example raises :class:`_RowRejected`."""
+    if not fields:
+        raise _RowRejected("blank line", "blank line")
+    if (layout.n_fields is not None and len(fields) != layout.n_fields) or len(fields) < layout.min_fields:
+        raise _RowRejected("malformed row", f"expected {layout.n_fields or layout.min_fields} fields, found {len(fields)}")
+    text = fields[layout.text].strip()
+    raw_label = fields[layout.label].strip()
+    if layout.text_b is not None:
+        second = fields[layout.text_b].strip()
+        if not text or not second:
+            raise _RowRejected("empty text", f"empty {'first' if not text else 'second'} text of a pair")
+        try:
+            text = join_pair(text, second)
+        except ValueError as err:
+            raise _RowRejected("malformed row", str(err)) from None
+    if not text:
+        raise _RowRejected("empty text", "empty text")
+    if regression:
+        score = parse_score(raw_label)
+        if score is None:
+            raise _RowRejected("bad score", f"score {raw_label!r} in column {layout.label_column!r} is not a number")
+        return text, score
+    if raw_label not in label_map:
+        raise _RowRejected("unknown label", f"label {raw_label!r} in column {layout.label_column!r} is not one of "
+                                            f"{sorted(label_map)}")
+    return text, label_map[raw_label]
+
+
+def _counts(dropped: Counter) -> str:
+    return ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
+
+
 def read_labelled_file(
     path: str | os.PathLike,
     *,
@@ -153,83 +226,32 @@ def read_labelled_file(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     rows = open_rows(path, delimiter=delimiter, quoting=quoting)
-    header: list[str] | None = None
-    columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
-    expected_names = [str(c) for c in columns]
-    if has_header:
-        header = take_header(rows, path, expected=f"columns {expected_names}")
-    text_i = column_index(text_column, header, path, expected_names)
-    text_b_i = column_index(text_b_column, header, path, expected_names) if text_b_column is not None else None
-    label_i = column_index(label_column, header, path, expected_names)
-    n_fields = len(header) if header is not None else None
-    min_fields = max(column_index(c, header, path, expected_names) for c in columns) + 1
+    layout, header = _Layout.read(rows, path, has_header=has_header, text_column=text_column,
+                                  text_b_column=text_b_column, label_column=label_column)
     regression = task == "regression"
-
-    texts: list[str] = []
-    labels: list = []
-    lines: list[int] = []
+    kept: list[tuple[str, int | float, int]] = []  # (text, label, line)
     dropped: Counter = Counter()
-
-    def reject(reason: str, line: int, detail: str) -> None:
-        if strict:
-            raise DataFormatError(f"{path}, line {line}: {detail}")
-        dropped[reason] += 1
-
     for line, fields in rows:
-        if not fields:  # a blank line
-            reject("blank line", line, "blank line")
+        try:
+            text, label = _parse_row(fields, layout, label_map=label_map, regression=regression)
+        except _RowRejected as err:
+            if strict:
+                raise DataFormatError(f"{path}, line {line}: {err}") from None
+            dropped[err.reason] += 1
             continue
-        if (n_fields is not None and len(fields) != n_fields) or len(fields) < min_fields:
-            reject("malformed row", line, f"expected {n_fields or min_fields} fields, found {len(fields)}")
-            continue
-        text = fields[text_i].strip()
-        raw_label = fields[label_i].strip()
-        if text_b_i is not None:
-            second = fields[text_b_i].strip()
-            if not text or not second:
-                reject("empty text", line, f"empty {'first' if not text else 'second'} text of a pair")
-                continue
-            try:
-                text = join_pair(text, second)
-            except ValueError as err:
-                reject("malformed row", line, str(err))
-                continue
-        if not text:
-            reject("empty text", line, "empty text")
-            continue
-        if regression:
-            score = parse_score(raw_label)
-            if score is None:
-                reject("bad score", line, f"score {raw_label!r} in column {label_column!r} is not a number")
-                continue
-            texts.append(text)
-            labels.append(score)
-            lines.append(line)
-            continue
-        if raw_label not in label_map:
-            reject(
-                "unknown label", line,
-                f"label {raw_label!r} in column {label_column!r} is not one of {sorted(label_map)}",
-            )
-            continue
-        label = label_map[raw_label]
         if label is None:
             dropped["excluded label"] += 1
             continue
-        texts.append(text)
-        labels.append(label)
-        lines.append(line)
-    frame = pd.DataFrame({"text": texts, "label": np.asarray(labels, dtype=np.float64 if regression else np.int64), "line": lines})
-    if not len(frame):
+        kept.append((text, label, line))
+    if not kept:
         if not dropped:
             raise DataFormatError(f"{path}: no data rows" + (f" (only the header {header})" if header else ""))
-        raise DataFormatError(f"{path}: every row was dropped ("
-                              + ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())) + ")")
+        raise DataFormatError(f"{path}: every row was dropped ({_counts(dropped)})")
+    texts, labels, lines = zip(*kept)
+    frame = pd.DataFrame({"text": list(texts), "label": np.asarray(labels, dtype=np.float64 if regression else np.int64),
+                          "line": list(lines)})
     if dropped:
-        logger.info(
-            "%s: kept %d rows, dropped %d (%s)", path, len(frame), sum(dropped.values()),
-            ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
-        )
+        logger.info("%s: kept %d rows, dropped %d (%s)", path, len(frame), sum(dropped.values()), _counts(dropped))
     else:
         logger.info("%s: kept %d rows", path, len(frame))
     return frame, dropped

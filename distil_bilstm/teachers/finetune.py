@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -9,7 +10,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
@@ -31,35 +32,16 @@ from ..training.metrics import REGRESSION_METRICS, SELECT_METRICS
 from ..training.trainer import Trainer
 from ..utils import atomic_dir, dataclass_from_dict, field_checker, resolve_device, write_json
 from .biencoder import BiEncoderRegressor, pair_rows, write_biencoder_info
+from .mlm import MlmConfig, adapt_to_domain
 from .source import TeacherSource
 from .store import HEADER, LogitStore
 from .teacher import tokenize_for_teacher
 from .vocab_transfer import adapt_vocabulary
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 logger = logging.getLogger(__name__)
-
-
-def _domain_adapt(model, tokenizer, dataset, config: "FinetuneConfig", *, out: Path, device: torch.device) -> dict:
-    """Masked-LM training of ``model``'s encoder on ``config.mlm_texts`` (validation and test texts
-    left out), resumable from ``<out>.mlm/``; the adapted encoder is saved to ``<out>.mlm/encoder``
-    so that other fine-tunings can start from it (``--base``)."""
-    import itertools
-
-    from ..data.datasets import LeakageGuard
-    from ..data.files import iter_texts
-    from .mlm import MlmConfig, continue_pretraining
-
-    guard = LeakageGuard(dataset)
-    texts = list(itertools.islice(guard(t for f in config.mlm_texts for t in iter_texts(f)), config.mlm_max_texts))
-    state_dir = Path(f"{out}.mlm")
-    mlm = MlmConfig(epochs=config.mlm_epochs, lr=config.mlm_lr, batch_size=config.batch_size, max_length=config.max_length,
-                    seed=config.seed)
-    report = continue_pretraining(model, tokenizer, texts, mlm, state_dir=state_dir, device=device)
-    model.save_pretrained(state_dir / "encoder")
-    tokenizer.save_pretrained(state_dir / "encoder")
-    logger.info("masked LM: loss %.3f -> %.3f over %d steps; encoder saved to %s", report["loss_first_50"],
-                report["loss_last_50"], report["steps"], state_dir / "encoder")
-    return {**report, "held_out_dropped": guard.dropped, "encoder": str(state_dir / "encoder")}
 
 
 # Keys added after fine-tunings were already under way: at these values they stay out of the
@@ -259,6 +241,71 @@ def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, datas
                    "transfer_rows_per_epoch": split.epoch_size() - len(train)}
 
 
+def _training_rows(config: FinetuneConfig, dataset) -> tuple[tuple[str, ...], pd.DataFrame, pd.DataFrame]:
+    """The splits the teacher trains on, all their rows (which the vocabulary sees) and the rows it
+    trains on (a sample of them under ``max_train_examples``)."""
+    splits = ("train", "valid") if config.include_valid else ("train",)
+    pool = dataset.table[dataset.table["split"].isin(splits)]
+    train = pool
+    if config.max_train_examples and config.max_train_examples < len(pool):
+        train = pool.sample(n=config.max_train_examples, random_state=config.seed)
+    return splits, pool, train
+
+
+def _load_base(config: FinetuneConfig, dataset, *, vocab_texts: list[str], state_dir: Path):
+    """``config.base`` as the model to train (a bi-encoder's bare encoder, or the dataset's
+    classifier) and its tokenizer, the vocabulary adapted and the lower layers frozen as asked."""
+    from ..data.files import read_texts  # local: data is only needed here
+
+    bi = config.pair_encoder == "bi"
+    model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
+    tokenizer = AutoTokenizer.from_pretrained(config.base)
+    if config.adapt_vocab:  # the vocabulary sees every training text, even when training on a sample
+        texts = list(vocab_texts)
+        for extra in config.adapt_texts:
+            texts += read_texts(extra)["text"].tolist()
+        tokenizer = adapt_vocabulary(model, tokenizer, texts, vocab_size=config.adapt_vocab, out_dir=state_dir / "adapted_vocab",
+                                     vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet))
+    if config.freeze_layers:
+        freeze_lower_layers(model, config.freeze_layers)
+    return model, tokenizer
+
+
+def _teacher_split(frame, *, tokenizer, max_length: int, bi: bool) -> SplitTensors:
+    """``frame``'s rows in the tokenizer's own ids, special tokens included (a bi-encoder's row:
+    both sides, each tokenized alone), with their labels."""
+    tokenize = pair_rows if bi else tokenize_for_teacher
+    rows = tokenize(tokenizer, frame["text"].tolist(), max_length) if len(frame) else []
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+    flat = torch.tensor([t for r in rows for t in r], dtype=torch.int64)
+    return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths), labels=label_tensor(frame["label"].to_numpy()))
+
+
+def _resume_identity(config: FinetuneConfig, dataset, *, train_rows: int, tokenizer, distilled: dict | None) -> str:
+    """What a fine-tuning's saved state must match to be resumed: the recipe (less what only says
+    where or how fast), the data, the vocabulary and the store it learns from."""
+    recipe = {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
+              and not (k in FINETUNE_ADDED_LATER and v == FINETUNE_ADDED_LATER[k])}
+    identity = {"config": recipe, "dataset": dataset.fingerprint, "train": train_rows,
+                "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
+    if distilled:  # a rebuilt store is other targets: its state is not resumed
+        identity["distilled_from"] = distilled["store_sha256"]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _report(config: FinetuneConfig, dataset, metrics: dict, *, has_valid: bool, extra: dict) -> dict:
+    """eval.json of a fine-tuned teacher: what it is, how it was trained and how it scores."""
+    scores = {"valid_accuracy": metrics["valid_accuracy"] if has_valid else None,
+              "valid_macro_f1": metrics["valid_macro_f1"] if has_valid else None,
+              **{key: metrics[key] for key in ("test_accuracy", "test_macro_f1", "test_per_class")}}
+    if dataset.is_regression:
+        scores.update({key: metrics[key] for key in ("valid_spearman", "valid_pearson", "test_spearman", "test_pearson", "test_mse")})
+    return {"base": config.base, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
+            "num_labels": dataset.num_labels, "label_names": list(dataset.label_names), **extra,
+            "config": config.to_dict(), "history": metrics["history"], "best_epoch": metrics["best_epoch"], **scores,
+            "task": dataset.task, "train_seconds": metrics["train_seconds"]}
+
+
 def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
     """Fine-tune ``config.base`` on ``dataset``'s train split with the shared :class:`Trainer`;
     save to ``config.out`` with eval.json.
@@ -270,8 +317,6 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     folder and renamed into place at the end, so an interrupted run never leaves a half-written
     teacher that looks complete.
     """
-    from ..data.files import read_texts  # local: data is only needed here
-
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     start = time.perf_counter()
@@ -281,34 +326,19 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
                          f"{'pair' if dataset.pairs else 'single-text'} {dataset.task} dataset (use pair_encoder 'cross')")
     # a missing store is refused now rather than after the base is loaded and the splits tokenized
     source = distillation_source(config) if config.distill_from else None
-    model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
-    tokenizer = AutoTokenizer.from_pretrained(config.base)
     out = Path(config.out)
     state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place
-
-    train_splits = ("train", "valid") if config.include_valid else ("train",)
-    pool = dataset.table[dataset.table["split"].isin(train_splits)]
-    train = pool
-    if config.max_train_examples and config.max_train_examples < len(pool):
-        train = pool.sample(n=config.max_train_examples, random_state=config.seed)
-    if config.adapt_vocab:  # the vocabulary sees every training text, even when training on a sample
-        vocab_texts = pool["text"].tolist()
-        for extra in config.adapt_texts:
-            vocab_texts += read_texts(extra)["text"].tolist()
-        tokenizer = adapt_vocabulary(model, tokenizer, vocab_texts, vocab_size=config.adapt_vocab, out_dir=state_dir / "adapted_vocab",
-                                     vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet))
-    if config.freeze_layers:
-        freeze_lower_layers(model, config.freeze_layers)
+    train_splits, pool, train = _training_rows(config, dataset)
+    model, tokenizer = _load_base(config, dataset, vocab_texts=pool["text"].tolist(), state_dir=state_dir)
     model.to(device)
-    mlm_report = _domain_adapt(model, tokenizer, dataset, config, out=out, device=device) if config.mlm_texts else None
+    mlm_report = None
+    if config.mlm_texts:  # the encoder first reads the task's own texts (validation and test left out)
+        mlm = MlmConfig(epochs=config.mlm_epochs, lr=config.mlm_lr, batch_size=config.batch_size, max_length=config.max_length,
+                        seed=config.seed)
+        mlm_report = adapt_to_domain(model, tokenizer, dataset, files=config.mlm_texts, max_texts=config.mlm_max_texts,
+                                     config=mlm, state_dir=Path(f"{out}.mlm"), device=device)
 
-    def split(frame) -> SplitTensors:  # the tokenizer's own ids, special tokens included
-        tokenize = pair_rows if bi else tokenize_for_teacher  # a bi-encoder's row: both sides, each tokenized alone
-        rows = tokenize(tokenizer, frame["text"].tolist(), config.max_length) if len(frame) else []
-        lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
-        flat = torch.tensor([t for r in rows for t in r], dtype=torch.int64)
-        return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths), labels=label_tensor(frame["label"].to_numpy()))
-
+    split = functools.partial(_teacher_split, tokenizer=tokenizer, max_length=config.max_length, bi=bi)
     splits = {"train": split(train), "valid": split(dataset.split("valid").iloc[:0] if config.include_valid else dataset.split("valid")),
               "test": split(dataset.split("test"))}
     lengths = splits["train"].encoded.lengths
@@ -321,20 +351,16 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
                                                         tokenize=split)
         logger.info("learning from the logits of %s (α %.2f, T %.1f) and %d transfer rows an epoch", config.distill_from,
                     config.distill_alpha, config.distill_temperature, distilled["transfer_rows_per_epoch"])
-    identity = {"config": {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
-                           and not (k in FINETUNE_ADDED_LATER and v == FINETUNE_ADDED_LATER[k])},
-                "dataset": dataset.fingerprint, "train": len(lengths),
-                "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
-    if distilled:  # a rebuilt store is other targets: its state is not resumed
-        identity["distilled_from"] = distilled["store_sha256"]
     pad_id = tokenizer.pad_token_id or 0
     scale = float(train["label"].max()) if bi else None  # the top score: a cosine of 1 means "as similar as it gets"
     classifier = (BiEncoderRegressor(model, cls_id=tokenizer.cls_token_id, pad_id=pad_id, scale=scale) if bi
                   else SequenceClassifier(model, pad_id=pad_id))
-    training = finetune_training_config(config, has_valid=bool(len(splits["valid"])), regression=dataset.is_regression)
+    has_valid = bool(len(splits["valid"]))
+    training = finetune_training_config(config, has_valid=has_valid, regression=dataset.is_regression)
     loss = DistillationLoss(kind=("mse" if dataset.is_regression else "kl") if distilled else "ce", alpha=config.distill_alpha,
                             temperature=config.distill_temperature, task=dataset.task)
-    trainer = Trainer(classifier, config=training, loss=loss, identity=hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
+    identity = _resume_identity(config, dataset, train_rows=len(lengths), tokenizer=tokenizer, distilled=distilled)
+    trainer = Trainer(classifier, config=training, loss=loss, identity=identity,
                       train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
                       callbacks=[_OnStep(on_step)] if on_step else [], label_names=dataset.label_names)
     try:
@@ -343,34 +369,14 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
         raise KeyboardInterrupt(f"fine-tuning stopped at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}; rerun the "
                                 f"same command to resume from {state_dir}") from None
 
-    has_valid = bool(len(splits["valid"]))
-    report = {
-        "base": config.base,
-        "dataset": dataset.name,
-        "dataset_fingerprint": dataset.fingerprint,
-        "num_labels": dataset.num_labels,
-        "label_names": list(dataset.label_names),
-        "train_examples": len(lengths),
-        "train_unk_rate": unk_rate,
-        "config": config.to_dict(),
-        "history": metrics["history"],
-        "best_epoch": metrics["best_epoch"],
-        "valid_accuracy": metrics["valid_accuracy"] if has_valid else None,
-        "valid_macro_f1": metrics["valid_macro_f1"] if has_valid else None,
-        "test_accuracy": metrics["test_accuracy"],
-        "test_macro_f1": metrics["test_macro_f1"],
-        "test_per_class": metrics["test_per_class"],
-        **({key: metrics[key] for key in ("valid_spearman", "valid_pearson", "test_spearman", "test_pearson", "test_mse")}
-           if dataset.is_regression else {}),
-        "task": dataset.task,
+    report = _report(config, dataset, metrics, has_valid=has_valid, extra={
+        "train_examples": len(lengths), "train_unk_rate": unk_rate,
         **({"pair_encoder": "bi", "score_scale": scale} if bi else {}),
         "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
         **({"masked_lm": mlm_report} if mlm_report else {}),
         **({"distilled_from": distilled} if distilled else {}),
-        "train_seconds": metrics["train_seconds"],
-        "seconds": round(time.perf_counter() - start, 1),
-        "device": str(device),
-    }
+    })
+    report.update(seconds=round(time.perf_counter() - start, 1), device=str(device))
     with atomic_dir(out) as staging:
         model.save_pretrained(staging)  # safetensors; the Trainer left the best epoch's weights in the model
         tokenizer.save_pretrained(staging)

@@ -16,6 +16,7 @@ same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -168,3 +169,22 @@ def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: Ml
     first, last = losses[: min(50, len(losses))], losses[-min(50, len(losses)):]
     return {"texts": len(encoded), "steps": step, "loss_first_50": sum(first) / max(1, len(first)),
             "loss_last_50": sum(last) / max(1, len(last)), "seconds": round(seconds, 1), "config": config.to_dict()}
+
+
+def adapt_to_domain(classifier, tokenizer, dataset, *, files: Sequence[str | Path], max_texts: int | None, config: MlmConfig,
+                    state_dir: Path, device: torch.device) -> dict:
+    """Masked-LM training of ``classifier``'s encoder on the first ``max_texts`` texts of ``files``
+    (any that are ``dataset``'s validation or test texts left out), resumable from ``state_dir``;
+    the adapted encoder is saved to ``state_dir/encoder`` so that other fine-tunings can start from
+    it (``--base``). Returns :func:`continue_pretraining`'s report with where the encoder went."""
+    from ..data.datasets import LeakageGuard
+    from ..data.files import iter_texts
+
+    guard = LeakageGuard(dataset)
+    texts = list(itertools.islice(guard(t for f in files for t in iter_texts(f)), max_texts))
+    report = continue_pretraining(classifier, tokenizer, texts, config, state_dir=state_dir, device=device)
+    classifier.save_pretrained(state_dir / "encoder")
+    tokenizer.save_pretrained(state_dir / "encoder")
+    logger.info("masked LM: loss %.3f -> %.3f over %d steps; encoder saved to %s", report["loss_first_50"],
+                report["loss_last_50"], report["steps"], state_dir / "encoder")
+    return {**report, "held_out_dropped": guard.dropped, "encoder": str(state_dir / "encoder")}
