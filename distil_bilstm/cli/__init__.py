@@ -54,8 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, ImportError) as err:
+    except (ValueError, OSError, ImportError) as err:  # OSError: files, and transformers' "not on the hub / offline"
         logger.error("%s", err)
+        logger.debug("where it was raised", exc_info=True)  # -v shows the traceback
         return 1
     except KeyboardInterrupt:
         logger.warning("interrupted")

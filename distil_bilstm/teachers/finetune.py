@@ -35,7 +35,7 @@ from .biencoder import BiEncoderRegressor, pair_rows, write_biencoder_info
 from .mlm import MlmConfig, adapt_to_domain
 from .source import TeacherSource
 from .store import HEADER, LogitStore
-from .teacher import tokenize_for_teacher
+from .teacher import check_checkpoint_path, loading, tokenize_for_teacher
 from .vocab_transfer import adapt_vocabulary
 
 if TYPE_CHECKING:
@@ -258,8 +258,9 @@ def _load_base(config: FinetuneConfig, dataset, *, vocab_texts: list[str], state
     from ..data.files import read_texts  # local: data is only needed here
 
     bi = config.pair_encoder == "bi"
-    model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
-    tokenizer = AutoTokenizer.from_pretrained(config.base)
+    with loading(config.base):
+        model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
+        tokenizer = AutoTokenizer.from_pretrained(config.base)
     if config.adapt_vocab:  # the vocabulary sees every training text, even when training on a sample
         texts = list(vocab_texts)
         for extra in config.adapt_texts:
@@ -324,7 +325,11 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     if bi and not (dataset.pairs and dataset.is_regression):
         raise ValueError(f"FinetuneConfig.pair_encoder: 'bi' scores sentence pairs on a similarity scale; {dataset.name} is a "
                          f"{'pair' if dataset.pairs else 'single-text'} {dataset.task} dataset (use pair_encoder 'cross')")
-    # a missing store is refused now rather than after the base is loaded and the splits tokenized
+    # a missing base or store is refused now rather than after the splits are tokenized
+    try:
+        check_checkpoint_path(config.base)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"FinetuneConfig.base: {err}") from None
     source = distillation_source(config) if config.distill_from else None
     out = Path(config.out)
     state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place

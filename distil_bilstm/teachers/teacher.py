@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -119,6 +120,35 @@ def teacher_weights_hash(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def loading(path: str) -> Iterator[None]:
+    """transformers' own loading errors (no weights in a folder, an id not on the hub or not cached
+    offline) are ``OSError``s that may not say which checkpoint: prefix it."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, FileNotFoundError) or str(err).startswith(str(path)):
+            raise
+        raise OSError(f"{path}: {err}") from None
+
+
+def check_checkpoint_path(path: str) -> bool:
+    """Whether ``path`` is a local checkpoint folder (True) or a hub id (False). A path that names
+    no folder (absolute, relative with a ``.``, or under a folder that exists here) and a folder
+    without ``config.json`` are refused naming the path, before transformers takes them for a hub id."""
+    candidate = Path(path).expanduser()
+    if candidate.is_dir():
+        if not (candidate / "config.json").is_file():
+            raise FileNotFoundError(f"{path}: no config.json; is this a Hugging Face checkpoint folder?")
+        return True
+    # a hub id is "name" or "org/name"; anything else is a local path
+    local_path = (candidate.exists() or path.startswith((".", "/", "~")) or path.count("/") > 1
+                  or (len(candidate.parts) > 1 and candidate.parent.is_dir()))
+    if local_path:
+        raise FileNotFoundError(f"{path}: not a checkpoint folder (expected config.json and model weights)")
+    return False
+
+
 def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto", num_labels: int | None = None) -> Teacher:
     """Load a fine-tuned classifier (or a pair bi-encoder, teachers/biencoder.py) and its tokenizer;
     check it has ``num_labels`` outputs."""
@@ -136,12 +166,10 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
         if num_labels is not None and num_labels != 1:
             raise ValueError(f"teacher {path} is a bi-encoder (one similarity score) but the dataset has {num_labels} labels")
         return load_biencoder_teacher(path, device=device)
-    if not local and (Path(path).exists() or path.startswith((".", "/"))):
-        raise FileNotFoundError(f"{path}: not a checkpoint folder (expected config.json and model weights)")
-    if local and not (Path(path) / "config.json").is_file():
-        raise FileNotFoundError(f"{path}: no config.json; is this a Hugging Face checkpoint folder?")
-    model = AutoModelForSequenceClassification.from_pretrained(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    check_checkpoint_path(path)
+    with loading(path):
+        model = AutoModelForSequenceClassification.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
     if num_labels is not None and model.config.num_labels != num_labels:
         raise ValueError(f"teacher {path} has {model.config.num_labels} labels but the dataset has {num_labels}")
     model.to(device).eval()

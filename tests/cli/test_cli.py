@@ -26,6 +26,16 @@ def test_cli_error_is_one_clear_line(tmp_path, caplog):
     assert "ratings_train.txt is missing" in caplog.text
 
 
+def test_a_half_copied_teacher_is_one_clear_line(tmp_path, small_nsmc, tiny_teacher_dir, caplog):
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "config.json").write_bytes((tiny_teacher_dir / "config.json").read_bytes())
+    code = main(["teacher", "logits", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--no-download",
+                 "--teacher", str(half), "--store", str(tmp_path / "store")])
+    assert code == 1  # transformers' OSError, caught and named, not a traceback
+    assert f"{half}: Error no file named model.safetensors" in caplog.text
+
+
 def test_teacher_logits_then_import(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
     args = ["teacher", "logits", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--no-download",
             "--teacher", str(tiny_teacher_dir), "--cache-dir", str(tmp_path / "logits"), "--device", "cpu"]

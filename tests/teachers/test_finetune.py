@@ -76,6 +76,15 @@ def test_distillation_errors_name_what_is_missing(tiny_teacher_dir, small_nsmc, 
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+def test_a_missing_base_is_named_before_any_work(small_nsmc, tmp_path):
+    dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
+    with pytest.raises(FileNotFoundError, match=r"FinetuneConfig.base: .*no-such-base: not a checkpoint folder"):
+        finetune(config(tmp_path / "no-such-base", tmp_path / "a"), dataset)
+    with pytest.raises(FileNotFoundError, match=r"FinetuneConfig.base: .*: no config.json"):
+        finetune(config(tmp_path, tmp_path / "b"), dataset)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_distillation_config_is_checked_when_made():
     with pytest.raises(ValueError, match="FinetuneConfig.transfer_sets need distill_from"):
         FinetuneConfig(base="x", out="y", transfer_sets=["u.txt"])

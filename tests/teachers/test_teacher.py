@@ -10,7 +10,7 @@ import torch
 
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
-from distil_bilstm.teachers.teacher import load_teacher, predict_logits, teacher_weights_hash
+from distil_bilstm.teachers.teacher import check_checkpoint_path, load_teacher, predict_logits, teacher_weights_hash
 from distil_bilstm.teachers.vocab_transfer import adapt_vocabulary
 
 
@@ -30,6 +30,29 @@ def test_load_teacher_errors(tiny_teacher_dir, tmp_path):
         load_teacher(tiny_teacher_dir, device="cpu", num_labels=3)
     with pytest.raises(FileNotFoundError, match="no config.json"):
         load_teacher(tmp_path, device="cpu")
+
+
+def test_checkpoint_paths_are_told_from_hub_ids(tiny_teacher_dir, tmp_path, monkeypatch):
+    assert check_checkpoint_path(str(tiny_teacher_dir)) is True
+    assert check_checkpoint_path("some-org/some-model") is False  # a hub id: transformers resolves it
+    assert check_checkpoint_path("bert-base-uncased") is False
+    with pytest.raises(FileNotFoundError, match=r"/nowhere: not a checkpoint folder"):
+        check_checkpoint_path(str(tmp_path / "nowhere"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "teacher_model").mkdir()
+    # "teacher_model/typo" looks like a hub id, but teacher_model/ is a folder here: a mistyped path
+    with pytest.raises(FileNotFoundError, match="teacher_model/typo: not a checkpoint folder"):
+        check_checkpoint_path("teacher_model/typo")
+    with pytest.raises(FileNotFoundError, match="teacher_model: no config.json"):
+        check_checkpoint_path("teacher_model")
+
+
+def test_a_checkpoint_without_weights_is_named(tiny_teacher_dir, tmp_path):
+    half = tmp_path / "half-copied"
+    half.mkdir()
+    (half / "config.json").write_bytes((tiny_teacher_dir / "config.json").read_bytes())
+    with pytest.raises(OSError, match=r"half-copied: .*no file named model.safetensors"):
+        load_teacher(half, device="cpu")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal of device='cuda' on a machine without a GPU")
