@@ -19,6 +19,8 @@ from typing import Callable
 
 from ..data.datasets import DataConfig, Dataset
 from ..teachers.bases import default_base, is_korean
+from ..teachers.source import TeacherSource
+from ..teachers.teacher import check_checkpoint_path, loading
 from ..utils import path_safe
 
 logger = logging.getLogger(__name__)
@@ -113,7 +115,7 @@ def vocab_transfer_size(config: QuickstartConfig, dataset: Dataset, base: str) -
 def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: QuickstartLayout) -> Path:
     """``config.teacher``, or a teacher fine-tuned on the training split (reused on a rerun)."""
     if config.teacher:
-        return Path(config.teacher)
+        return TeacherSource.resolve(config.teacher, cache_dir=layout.logits).check().path
     out = layout.teacher(dataset.name)
     if (out / "eval.json").is_file():
         logger.info("teacher: reusing %s (delete it to fine-tune again)", out)
@@ -121,8 +123,10 @@ def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: Quickstar
     from ..teachers.finetune import FinetuneConfig, finetune
 
     base = config.base or default_base(dataset)
+    check_checkpoint_path(base)
     adapt = vocab_transfer_size(config, dataset, base)
-    layers = _layer_count(base)
+    with loading(base):
+        layers = _layer_count(base)
     finetune(FinetuneConfig(base=base, out=str(out), epochs=config.teacher_epochs,
                             lr=[config.teacher_lr], max_length=config.teacher_max_length,
                             # a base shallower than the setting keeps its last layer trainable

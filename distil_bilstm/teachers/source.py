@@ -19,6 +19,7 @@ from ..data.datasets import transfer_name
 from ..rundir import RunDir
 from .states import states_dir
 from .store import HEADER, LogitStore, default_store_dir
+from .teacher import check_checkpoint_path
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -37,6 +38,13 @@ class TeacherSource:
     def resolve(cls, teacher_path: str | os.PathLike, *, cache_dir: str | os.PathLike) -> "TeacherSource":
         path = Path(teacher_path)
         return cls(path=path, is_store=(path / HEADER).is_file(), cache_dir=Path(cache_dir))
+
+    def check(self) -> "TeacherSource":
+        """Itself, once a path that is no logit store, no run and no checkpoint (a hub id passes) has
+        been refused naming it: before any work, not when the first run needs the teacher."""
+        if not self.is_store and not RunDir(self.path).is_run():
+            check_checkpoint_path(str(self.path))
+        return self
 
     def store_dir(self, dataset_name: str) -> Path:
         """The folder holding (or about to hold) the teacher's logits of ``dataset_name``."""

@@ -56,6 +56,14 @@ def test_quickstart_with_a_given_teacher_skips_fine_tuning(tmp_path, small_nsmc,
     assert "baseline" not in result["seconds"]
 
 
+def test_a_missing_teacher_or_base_is_refused_before_any_run(tmp_path, small_nsmc):
+    with pytest.raises(FileNotFoundError, match="nowhere: not a checkpoint folder"):
+        run_quickstart(reduced(tmp_path, small_nsmc, "unused-base", teacher=str(tmp_path / "nowhere")))
+    with pytest.raises(FileNotFoundError, match="no-base: not a checkpoint folder"):
+        run_quickstart(reduced(tmp_path, small_nsmc, tmp_path / "no-base"))
+    assert not (tmp_path / "qs" / "runs").exists()  # no student was trained without its teacher
+
+
 def test_vocabulary_transfer_only_for_korean_text_and_a_base_that_cannot_read_it(small_nsmc, tiny_teacher_dir, tmp_path):
     from distil_bilstm.data.datasets import load_dataset
 

@@ -71,3 +71,14 @@ def test_a_missing_transfer_store_names_the_command_that_makes_it(tmp_path):
                                                 r"it with the teacher behind .*ensemble-a-b: distil-bilstm teacher logits "
                                                 r"--dataset nsmc --teacher TEACHER --transfer-set x/aug.tsv"):
         source.open_transfer_store(Dataset(), "x/aug.tsv", fingerprint="f")
+
+
+def test_check_refuses_what_is_no_teacher_before_any_work(tmp_path, tiny_teacher_dir):
+    store = tmp_path / "logits" / "some-store"
+    write_lines(store / "header.json", ["{}"])
+    for teacher in (store, tiny_teacher_dir, "some-org/some-model"):  # a hub id is left to transformers
+        assert TeacherSource.resolve(teacher, cache_dir="c").check().path == TeacherSource.resolve(teacher, cache_dir="c").path
+    with pytest.raises(FileNotFoundError, match="nowhere: not a checkpoint folder"):
+        TeacherSource.resolve(tmp_path / "nowhere", cache_dir="c").check()
+    with pytest.raises(FileNotFoundError, match="logits: no config.json"):
+        TeacherSource.resolve(tmp_path / "logits", cache_dir="c").check()  # a folder of stores, not a store
