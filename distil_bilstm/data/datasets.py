@@ -198,9 +198,14 @@ class LeakageGuard:
 # Splitting and assembling
 
 
-def _split_indices(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (stratified where every class has two members) split of positions."""
+def _split_indices(labels: np.ndarray, fraction: float, seed: int, *, held_out: str) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (stratified where every class has two members) split of positions; rows too
+    few for both sides (``held_out``: the split being carved) are refused."""
     positions = np.arange(len(labels))
+    n_held = int(np.ceil(fraction * len(labels)))  # how scikit-learn sizes a fractional test_size
+    if n_held < 1 or n_held >= len(labels):
+        raise DataFormatError(f"{len(labels)} labelled row(s) are too few to carve a {held_out} split of {fraction:g} "
+                              f"and keep rows to train on")
     classes = np.issubdtype(labels.dtype, np.integer)  # a regression score is split plainly
     counts = np.bincount(labels) if len(labels) and classes else np.array([])
     stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
@@ -217,13 +222,13 @@ def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, te
     if has_test:
         split[file_split == "test"] = "test"
     else:
-        _, test_pos = _split_indices(frame["label"].to_numpy(), test_size, seed)
+        _, test_pos = _split_indices(frame["label"].to_numpy(), test_size, seed, held_out="test")
         split[test_pos] = "test"
     if (file_split == "valid").any():  # an official validation file: nothing is carved from train
         split[file_split == "valid"] = "valid"
     else:
         train_pos = np.flatnonzero(split == "train")
-        _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed)
+        _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed, held_out="validation")
         split[train_pos[valid_rel]] = "valid"
     frame = frame.copy()
     frame["split"] = split
@@ -331,9 +336,12 @@ def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.Data
         frames.append(frame)
         dropped.update(file_dropped)
     table = pd.concat(frames, ignore_index=True)
-    table = _assign_splits(
-        table, has_test=any(s == "test" for s, _ in files), valid_size=config.valid_size, test_size=config.test_size, seed=config.seed
-    )
+    try:
+        table = _assign_splits(table, has_test=any(s == "test" for s, _ in files), valid_size=config.valid_size,
+                               test_size=config.test_size, seed=config.seed)
+    except DataFormatError as err:  # name the files, and what was dropped from them
+        why = f" ({sum(dropped.values())} dropped: {', '.join(f'{r} {n}' for r, n in sorted(dropped.items()))})" if dropped else ""
+        raise DataFormatError(f"{', '.join(str(p) for _, p in files)}: {err}{why}") from None
     table["source"] = spec.name
     return table, label_names, dropped, (spec.task, spec.text_b_column is not None)
 

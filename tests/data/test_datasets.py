@@ -66,6 +66,13 @@ def test_custom_csv_with_named_columns(tmp_path):
     assert dataset.table["text"].iloc[2] == 'he said "ok"'
 
 
+def test_too_few_rows_to_split_name_the_file_and_what_was_dropped(tmp_path):
+    path = write_lines(tmp_path / "tiny.csv", ["text,label", "good,pos", "bad,neg", "empty label,", "meh,neu?"])
+    with pytest.raises(DataFormatError, match=r"tiny.csv: 1 labelled row\(s\) are too few to carve a validation split of "
+                                              r"0.05 and keep rows to train on \(2 dropped: unknown label 2\)"):
+        load_dataset(str(path), label_names=["neg", "pos"])
+
+
 def test_missing_columns_name_file_and_expected(tmp_path):
     write_lines(tmp_path / "nsmc" / "ratings_train.txt", ["id\ttext\tlabel", "1\thello\t0"])
     write_lines(tmp_path / "nsmc" / "ratings_test.txt", ["id\tdocument\tlabel", "1\thello\t0"])
