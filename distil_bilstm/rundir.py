@@ -21,6 +21,11 @@ from pathlib import Path
 
 from .utils import read_json, write_json
 
+
+class RunFailedError(RuntimeError):
+    """A run that its caller cannot go on without has failed; the run's ``status.json`` keeps the error."""
+
+
 STUDENT_FORMAT = 1  # version of student.json's layout
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import Sequence
 
 from .. import __version__
+from ..rundir import RunFailedError
 from . import baseline, data, quickstart, runs, serving, teacher
 
 logger = logging.getLogger("distil_bilstm")
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError, ImportError) as err:  # OSError: files, and transformers' "not on the hub / offline"
+    except (ValueError, OSError, ImportError, RunFailedError) as err:  # OSError: files, and transformers' "not on the hub / offline"
         logger.error("%s", err)
         logger.debug("where it was raised", exc_info=True)  # -v shows the traceback
         return 1

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..data.datasets import DataConfig, Dataset
+from ..rundir import RunFailedError
 from ..teachers.bases import default_base, is_korean
 from ..teachers.source import TeacherSource
 from ..teachers.teacher import check_checkpoint_path, loading
@@ -174,10 +175,12 @@ def run_quickstart(config: QuickstartConfig, *, on_stage: Callable[[str], None] 
     stage("teacher")
     teacher = ensure_teacher(config, dataset, layout)
     stage("students")  # the first one builds the vocabulary and the teacher's logit store
-    runs = [execute_run(c, resources=resources) for c in student_configs(config, layout, teacher)]
-    failed = [r for r in runs if r.get("status") == "failed"]
-    if failed:
-        raise RuntimeError(f"student run {failed[0]['run_dir']} failed: {failed[0].get('error')}")
+    runs = []
+    for student in student_configs(config, layout, teacher):
+        result = execute_run(student, resources=resources)
+        if result.get("status") == "failed":  # no table without both students: stop at the first failure
+            raise RunFailedError(f"student run {result['run_dir']} failed: {result.get('error')}")
+        runs.append(result)
     if config.baseline:
         stage("baseline")
         baseline = BaselineConfig(dataset=config.dataset, data_dir=config.data_dir, run_root=str(layout.runs))

@@ -64,6 +64,19 @@ def test_a_missing_teacher_or_base_is_refused_before_any_run(tmp_path, small_nsm
     assert not (tmp_path / "qs" / "runs").exists()  # no student was trained without its teacher
 
 
+def test_a_failed_student_run_stops_the_quickstart_with_one_line(tmp_path, small_nsmc, tiny_teacher_dir, caplog):
+    half = tmp_path / "half-copied"  # a config.json and no weights: it looks like a teacher until it is loaded
+    half.mkdir()
+    (half / "config.json").write_bytes((tiny_teacher_dir / "config.json").read_bytes())
+    code = main(["quickstart", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--teacher", str(half),
+                 "--out", str(tmp_path / "qs"), "--preset", "tiny", "--train-epoch", "1", "--device", "cpu"])
+    assert code == 1
+    assert "student run" in caplog.text and "half-copied: Error no file named model.safetensors" in caplog.text
+    runs = tmp_path / "qs" / "runs"
+    assert len(list(runs.rglob("status.json"))) == 1  # the failed KD run's
+    assert not list(runs.rglob("*-ce-*"))  # the CE student was not trained after it
+
+
 def test_vocabulary_transfer_only_for_korean_text_and_a_base_that_cannot_read_it(small_nsmc, tiny_teacher_dir, tmp_path):
     from distil_bilstm.data.datasets import load_dataset
 
