@@ -26,7 +26,6 @@ from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from ..utils import dataclass_from_dict
 from .files import (
@@ -44,6 +43,7 @@ from .files import (
 )
 from .pairs import SCORE_NAME, TASKS, split_pair
 from .sources import REGISTRY, SPLITS, DatasetSpec, SourceFile, locate_file, resolve_data_dir
+from .splits import assign_splits
 
 logger = logging.getLogger(__name__)
 
@@ -195,46 +195,6 @@ class LeakageGuard:
                            self.seen, self._dataset_name)
 
 
-# Splitting and assembling
-
-
-def _split_indices(labels: np.ndarray, fraction: float, seed: int, *, held_out: str) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (stratified where every class has two members) split of positions; rows too
-    few for both sides (``held_out``: the split being carved) are refused."""
-    positions = np.arange(len(labels))
-    n_held = int(np.ceil(fraction * len(labels)))  # how scikit-learn sizes a fractional test_size
-    if n_held < 1 or n_held >= len(labels):
-        raise DataFormatError(f"{len(labels)} labelled row(s) are too few to carve a {held_out} split of {fraction:g} "
-                              f"and keep rows to train on")
-    classes = np.issubdtype(labels.dtype, np.integer)  # a regression score is split plainly
-    counts = np.bincount(labels) if len(labels) and classes else np.array([])
-    stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
-    try:
-        keep, held = train_test_split(positions, test_size=fraction, random_state=seed, stratify=stratify)
-    except ValueError:  # too few rows per class for the held-out size: fall back to a plain split
-        keep, held = train_test_split(positions, test_size=fraction, random_state=seed)
-    return np.sort(keep), np.sort(held)
-
-
-def _assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, test_size: float, seed: int) -> pd.DataFrame:
-    split = np.array(["train"] * len(frame), dtype=object)
-    file_split = frame["file_split"].to_numpy()
-    if has_test:
-        split[file_split == "test"] = "test"
-    else:
-        _, test_pos = _split_indices(frame["label"].to_numpy(), test_size, seed, held_out="test")
-        split[test_pos] = "test"
-    if (file_split == "valid").any():  # an official validation file: nothing is carved from train
-        split[file_split == "valid"] = "valid"
-    else:
-        train_pos = np.flatnonzero(split == "train")
-        _, valid_rel = _split_indices(frame["label"].to_numpy()[train_pos], valid_size, seed, held_out="validation")
-        split[train_pos[valid_rel]] = "valid"
-    frame = frame.copy()
-    frame["split"] = split
-    return frame
-
-
 # Label column names found in a user's file without --label-column, in this order (the text
 # columns: files.TEXT_COLUMNS, then a pair's first column).
 LABEL_COLUMNS = ("label", "rating", "sentiment", "score", "similarity")
@@ -337,7 +297,7 @@ def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.Data
         dropped.update(file_dropped)
     table = pd.concat(frames, ignore_index=True)
     try:
-        table = _assign_splits(table, has_test=any(s == "test" for s, _ in files), valid_size=config.valid_size,
+        table = assign_splits(table, has_test=any(s == "test" for s, _ in files), valid_size=config.valid_size,
                                test_size=config.test_size, seed=config.seed)
     except DataFormatError as err:  # name the files, and what was dropped from them
         why = f" ({sum(dropped.values())} dropped: {', '.join(f'{r} {n}' for r, n in sorted(dropped.items()))})" if dropped else ""
