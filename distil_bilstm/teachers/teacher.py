@@ -133,9 +133,10 @@ def loading(path: str) -> Iterator[None]:
 
 
 def check_checkpoint_path(path: str) -> bool:
-    """Whether ``path`` is a local checkpoint folder (True) or a hub id (False). A path that names
-    no folder (absolute, relative with a ``.``, or under a folder that exists here) and a folder
-    without ``config.json`` are refused naming the path, before transformers takes them for a hub id."""
+    """Whether ``path`` is a local checkpoint folder (True) or a hub id (False). A local path that
+    names no folder (one starting with ``.``, ``/`` or ``~``, with two slashes or more, or under a
+    folder that exists here) and a folder without ``config.json`` are refused naming the path,
+    before transformers takes them for a hub id."""
     candidate = Path(path).expanduser()
     if candidate.is_dir():
         if not (candidate / "config.json").is_file():
