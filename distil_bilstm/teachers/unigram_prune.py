@@ -225,9 +225,8 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
                config: PruneConfig | None = None) -> dict:
     """Prune ``base`` (a Hugging Face model folder with a Unigram ``tokenizer.json``) to ``texts``;
     write the pruned model, tokenizer and ``prune.json`` (the report, returned) to ``out_dir``."""
-    import torch
     from tokenizers import Tokenizer
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     config = config or PruneConfig()
     base = Path(base)
@@ -246,35 +245,17 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
                                 config=config)
     new_spec = pruned_spec(spec, kept, added, mask_id=mask_id)
     new_ids = {p: i for i, (p, _) in enumerate(new_spec["model"]["vocab"])}
-    full_ids = {p: i for i, (p, _) in enumerate(pieces)}
 
-    # Embedding rows: kept pieces keep theirs; an added character takes its open syllable's row.
     model = AutoModel.from_pretrained(str(base))
-    old = model.get_input_embeddings().weight.detach()  # (old_rows, hidden)
-    source_rows, inits = [], {}
-    for piece, _ in new_spec["model"]["vocab"]:
-        if piece in full_ids:
-            source_rows.append(full_ids[piece])
-            continue
-        donor = open_syllable(piece)
-        inits[piece] = donor if donor != piece and donor in full_ids else pieces[unk_id][0]
-        source_rows.append(full_ids[inits[piece]])
     params_before = sum(p.numel() for p in model.parameters())
-    model.config.vocab_size = len(source_rows)
-    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
-        old_id = getattr(model.config, key, None)
-        if old_id is not None and old_id < len(pieces):
-            setattr(model.config, key, new_ids[pieces[old_id][0]])
-    embedding = torch.nn.Embedding(len(source_rows), old.shape[1], padding_idx=model.config.pad_token_id)
-    embedding.weight.data.copy_(old[torch.tensor(source_rows)])
-    model.set_input_embeddings(embedding)
+    inits = _remap_embeddings(model, pieces, new_spec, unk_id=unk_id)
     params_after = sum(p.numel() for p in model.parameters())
 
     after = count_corpus(Tokenizer.from_str(json.dumps(new_spec)), texts, unk_id=new_spec["model"]["unk_id"],
                          batch_size=config.batch_size)
     report = {
         "base": str(base), "config": config.to_dict(),
-        "full_vocab": len(pieces), "kept": len(kept), "added": len(added), "vocab": len(source_rows),
+        "full_vocab": len(pieces), "kept": len(kept), "added": len(added), "vocab": len(new_spec["model"]["vocab"]),
         "corpus_texts": counts.texts, "corpus_tokens": counts.tokens, "corpus_pieces_used": len(counts.pieces),
         "parameters_before": params_before, "parameters_after": params_after,
         "unk_tokens_before": counts.unk_tokens, "texts_with_unk_before": counts.texts_with_unk,
@@ -285,6 +266,45 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
         "unk_chars_after": sum(n for ch, n in counts.unk_chars.items() if ch not in new_ids),
         "added_inits": inits,
     }
+    _save_pruned(out_dir, base=base, model=model, spec=new_spec, report=report)
+    logger.info("pruned %s: %d -> %d pieces (+%d characters), %.1fM -> %.1fM parameters", base, len(pieces), len(kept),
+                len(added), params_before / 1e6, params_after / 1e6)
+    return report
+
+
+def _remap_embeddings(model, pieces: list[tuple[str, float]], new_spec: dict, *, unk_id: int) -> dict[str, str]:
+    """Give ``model`` the pruned vocabulary's embedding rows (in place): kept pieces keep theirs, an
+    added character takes its open syllable's row (쵝 → 최) or ``<unk>``'s; the special-token ids in
+    its config follow. Returns each added character's donor piece."""
+    import torch
+
+    full_ids = {p: i for i, (p, _) in enumerate(pieces)}
+    new_ids = {p: i for i, (p, _) in enumerate(new_spec["model"]["vocab"])}
+    old = model.get_input_embeddings().weight.detach()  # (old_rows, hidden)
+    source_rows, inits = [], {}
+    for piece, _ in new_spec["model"]["vocab"]:
+        if piece in full_ids:
+            source_rows.append(full_ids[piece])
+            continue
+        donor = open_syllable(piece)
+        inits[piece] = donor if donor != piece and donor in full_ids else pieces[unk_id][0]
+        source_rows.append(full_ids[inits[piece]])
+    model.config.vocab_size = len(source_rows)
+    for key in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        old_id = getattr(model.config, key, None)
+        if old_id is not None and old_id < len(pieces):
+            setattr(model.config, key, new_ids[pieces[old_id][0]])
+    embedding = torch.nn.Embedding(len(source_rows), old.shape[1], padding_idx=model.config.pad_token_id)
+    embedding.weight.data.copy_(old[torch.tensor(source_rows)])  # (new_rows, hidden)
+    model.set_input_embeddings(embedding)
+    return inits
+
+
+def _save_pruned(out_dir: str | os.PathLike, *, base: Path, model, spec: dict, report: dict) -> None:
+    """The pruned model (in the base's stored dtype), its tokenizer and ``prune.json``, atomically;
+    a tokenizer that does not load back at the pruned size is refused."""
+    from transformers import AutoConfig, AutoTokenizer
+
     stored_fp16 = _stored_dtype(base) == "F16"
     with atomic_dir(out_dir) as staging:
         (model.half() if stored_fp16 else model).save_pretrained(staging)
@@ -292,17 +312,15 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
             cfg = AutoConfig.from_pretrained(staging)
             cfg.dtype = "float32"
             cfg.save_pretrained(staging)
-        (staging / "tokenizer.json").write_text(json.dumps(new_spec, ensure_ascii=False), encoding="utf-8")
+        (staging / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
         for name in ("tokenizer_config.json", "special_tokens_map.json"):
             if (base / name).is_file():
                 shutil.copy(base / name, staging / name)
         loaded = AutoTokenizer.from_pretrained(str(staging))
-        if len(loaded) != len(source_rows):  # transformers can silently rebuild a vocabulary from other files
-            raise RuntimeError(f"{out_dir}: the saved tokenizer loads with {len(loaded)} tokens, expected {len(source_rows)}")
+        size = len(spec["model"]["vocab"])
+        if len(loaded) != size:  # transformers can silently rebuild a vocabulary from other files
+            raise RuntimeError(f"{out_dir}: the saved tokenizer loads with {len(loaded)} tokens, expected {size}")
         write_json(staging / "prune.json", report)
-    logger.info("pruned %s: %d -> %d pieces (+%d characters), %.1fM -> %.1fM parameters", base, len(pieces), len(kept),
-                len(added), params_before / 1e6, params_after / 1e6)
-    return report
 
 
 def _stored_dtype(base: Path) -> str | None:
