@@ -328,8 +328,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     # a missing base or store is refused now rather than after the splits are tokenized
     try:
         check_checkpoint_path(config.base)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"FinetuneConfig.base: {err}") from None
+    except (FileNotFoundError, ValueError) as err:
+        raise type(err)(f"FinetuneConfig.base: {err}") from None
     source = distillation_source(config) if config.distill_from else None
     out = Path(config.out)
     state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place

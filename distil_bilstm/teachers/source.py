@@ -19,7 +19,7 @@ from ..data.datasets import transfer_name
 from ..rundir import RunDir
 from .states import states_dir
 from .store import HEADER, LogitStore, default_store_dir
-from .teacher import check_checkpoint_path
+from .teacher import check_checkpoint_path, is_baseline_run
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -40,9 +40,9 @@ class TeacherSource:
         return cls(path=path, is_store=(path / HEADER).is_file(), cache_dir=Path(cache_dir))
 
     def check(self) -> "TeacherSource":
-        """Itself, once a path that is no logit store, no run and no checkpoint (a hub id passes) has
-        been refused naming it: before any work, not when the first run needs the teacher."""
-        if not self.is_store and not RunDir(self.path).is_run():
+        """Itself, once a path that is no logit store, no TF-IDF baseline run and no checkpoint (a hub
+        id passes) has been refused naming it: before any work, not when the first run needs the teacher."""
+        if not self.is_store and not is_baseline_run(self.path):
             check_checkpoint_path(str(self.path))
         return self
 

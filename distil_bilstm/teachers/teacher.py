@@ -27,6 +27,7 @@ from transformers import (
 from ..data.pairs import is_pair, split_pairs
 from ..training.batching import length_sorted_batches
 from ..training.masks import masked_mean
+from ..rundir import RunDir
 from ..utils import read_json, resolve_device, sha256_file
 
 logger = logging.getLogger(__name__)
@@ -135,12 +136,14 @@ def loading(path: str) -> Iterator[None]:
 def check_checkpoint_path(path: str) -> bool:
     """Whether ``path`` is a local checkpoint folder (True) or a hub id (False). A local path that
     names no folder (one starting with ``.``, ``/`` or ``~``, with two slashes or more, or under a
-    folder that exists here) and a folder without ``config.json`` are refused naming the path,
-    before transformers takes them for a hub id."""
+    folder that exists here), a folder without ``config.json`` and a run folder are refused naming
+    the path, before transformers takes them for a hub id or a model."""
     candidate = Path(path).expanduser()
     if candidate.is_dir():
         if not (candidate / "config.json").is_file():
             raise FileNotFoundError(f"{path}: no config.json; is this a Hugging Face checkpoint folder?")
+        if RunDir(candidate).is_run():  # its config.json is a run's, not a transformer's
+            raise ValueError(f"{path}: a run folder (its config.json is the run's), not a Hugging Face checkpoint")
         return True
     # a hub id is "name" or "org/name"; anything else is a local path
     local_path = (candidate.exists() or path.startswith((".", "/", "~")) or path.count("/") > 1
@@ -155,7 +158,7 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
     check it has ``num_labels`` outputs."""
     device = resolve_device(device)
     path = str(path)
-    if _is_baseline_run(path):
+    if is_baseline_run(path):
         teacher = load_ngram_teacher(path)
         if num_labels is not None and teacher.num_labels != num_labels:
             raise ValueError(f"baseline {path} has {teacher.num_labels} labels but the dataset has {num_labels}")
@@ -185,9 +188,8 @@ def recorded_trained_on(folder: str | os.PathLike) -> list[str] | None:
     return read_json(eval_file).get("trained_on") if eval_file.is_file() else None
 
 
-def _is_baseline_run(path: str) -> bool:
-    from ..rundir import RunDir
-
+def is_baseline_run(path: str | os.PathLike) -> bool:
+    """A TF-IDF baseline run folder, which teaches through its own n-gram model."""
     run = RunDir(path)
     return run.is_run() and run.read_student().get("architecture") == "tfidf-lr"
 

@@ -45,6 +45,12 @@ def test_checkpoint_paths_are_told_from_hub_ids(tiny_teacher_dir, tmp_path, monk
         check_checkpoint_path("teacher_model/typo")
     with pytest.raises(FileNotFoundError, match="teacher_model: no config.json"):
         check_checkpoint_path("teacher_model")
+    run = tmp_path / "runs" / "base-ce"  # a student run has a config.json too, the run's
+    run.mkdir(parents=True)
+    (run / "config.json").write_text("{}", encoding="utf-8")
+    (run / "student.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(ValueError, match="base-ce: a run folder .* not a Hugging Face checkpoint"):
+        check_checkpoint_path(str(run))
 
 
 def test_a_checkpoint_without_weights_is_named(tiny_teacher_dir, tmp_path):
