@@ -19,7 +19,6 @@ a split any member saw.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Iterable, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..utils import atomic_dir, field_checker, read_json, write_json
+from ..utils import atomic_dir, field_checker, read_json, sha256_file, write_json
 from .biencoder import is_biencoder
 
 logger = logging.getLogger(__name__)
@@ -36,8 +35,8 @@ logger = logging.getLogger(__name__)
 WEIGHTS_FILE = "model.safetensors"
 # config.json keys that may differ between fine-tunings of one architecture without changing it
 _CONFIG_NOISE = {"_name_or_path", "transformers_version", "dtype", "torch_dtype"}
-# files of a member folder that are not the tokenizer's (the tokenizer is copied from the first member)
-_NOT_TOKENIZER = {WEIGHTS_FILE, "config.json", "eval.json"}
+# files of the first member not copied into the soup (config.json and the tokenizer's files are)
+_NOT_COPIED = {WEIGHTS_FILE, "eval.json"}
 
 
 @dataclass
@@ -93,7 +92,7 @@ def _read_member(path: str) -> _Member:
     if is_biencoder(folder):
         raise ValueError(f"{folder}: a pair bi-encoder; teacher average takes sequence classifiers only")
     config = {k: v for k, v in read_json(folder / "config.json").items() if k not in _CONFIG_NOISE}
-    tokenizer_hash = hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest()
+    tokenizer_hash = sha256_file(folder / "tokenizer.json")
     eval_file = folder / "eval.json"
     return _Member(path=folder, config=config, tokenizer_hash=tokenizer_hash,
                    eval=read_json(eval_file) if eval_file.is_file() else {})
@@ -167,9 +166,8 @@ def average_teachers(config: SoupConfig) -> dict:
     }
     with atomic_dir(config.out) as staging:
         for item in first.path.iterdir():
-            if item.is_file() and item.name not in _NOT_TOKENIZER:
+            if item.is_file() and item.name not in _NOT_COPIED:
                 (staging / item.name).write_bytes(item.read_bytes())
-        (staging / "config.json").write_bytes((first.path / "config.json").read_bytes())
         save_file(averaged, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
         write_json(staging / "eval.json", report)
     logger.info("averaged %d teachers into %s (weights %s)", len(members), config.out,
