@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -37,13 +39,68 @@ def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
 def field_checker(owner: object) -> Callable[[bool, str, str], None]:
     """``check(ok, name, message)`` for a config's ``__post_init__``: unless ``ok``, raises
     ``ValueError("<Class>.<name> <message>, got <value>")``, so that a bad value is reported
-    naming its field the moment the config is made."""
+    naming its field the moment the config is made.
+
+    First the owner's numeric fields are made numbers (:func:`normalise_numbers`), so every check
+    after it compares numbers: ``2e-3`` from ``--set`` or YAML is a float, never a string."""
+    normalise_numbers(owner)
 
     def check(ok: bool, name: str, message: str) -> None:
         if not ok:
             raise ValueError(f"{type(owner).__name__}.{name} {message}, got {getattr(owner, name)!r}")
 
     return check
+
+
+# A field's annotation (a string under ``from __future__ import annotations``) → what its values are:
+# "int" / "float", or a sequence of them ("list[float]", "tuple[int, ...]"); "| None" allows null.
+_NUMBER_TYPE = re.compile(r"^(?:(?P<seq>list|tuple)\[)?(?P<kind>int|float)(?:, \.\.\.)?\]?$")
+
+
+def normalise_numbers(owner: object) -> None:
+    """Make the values of ``owner``'s ``int`` and ``float`` fields (and lists of them) numbers, in
+    place, or raise ``ValueError`` naming the field. YAML 1.1 reads ``2e-3`` (no dot) as a string and
+    ``--set`` passes what it reads: such a string is parsed here. A bool, a word, a list where one
+    number is meant, a non-finite value and a fractional value of an integer field are refused."""
+    for f in fields(owner):
+        annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        parts = [part.strip() for part in annotation.split("|")]
+        optional = "None" in parts
+        kinds = [part for part in parts if part != "None"]
+        match = _NUMBER_TYPE.match(kinds[0]) if len(kinds) == 1 else None
+        if match is None:
+            continue
+        value = getattr(owner, f.name)
+        if value is None and optional:
+            continue
+        where = f"{type(owner).__name__}.{f.name}"
+        if match["seq"]:
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"{where} must be a list of numbers, got {value!r}")
+            value = type(value)(_number(item, match["kind"], where) for item in value)
+        else:
+            value = _number(value, match["kind"], where)
+        object.__setattr__(owner, f.name, value)  # frozen configs too: this runs inside __post_init__
+
+
+def _number(value: Any, kind: str, where: str) -> int | float:
+    """``value`` as a finite ``float`` (``kind`` "float") or a whole ``int``, or ``ValueError`` naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f"{where} must be a number, got {value!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} must be a finite number, got {value!r}")
+    if kind == "float":
+        return float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{where} must be a whole number, got {value!r}")
+        return int(value)
+    return value
 
 
 def dataclass_from_dict(cls: type, values: dict, *, what: str | None = None) -> Any:

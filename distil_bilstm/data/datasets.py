@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..utils import dataclass_from_dict
+from ..utils import dataclass_from_dict, normalise_numbers
 from .files import (
     DATA_FILE_SUFFIXES,
     PAIR_FIRST_COLUMNS,
@@ -71,6 +71,7 @@ class DataConfig:
     task: str | None = None  # a user's file: classification | regression (default: regression when the label column is a score)
 
     def __post_init__(self) -> None:
+        normalise_numbers(self)
         if not self.name:
             raise ValueError("DataConfig.name must name a dataset or a file")
         if self.task is not None and self.task not in TASKS:

@@ -26,7 +26,7 @@ from ..data.datasets import DataConfig
 from ..students.registry import StudentSettings
 from ..training.config import TrainingConfig
 from ..training.losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
-from ..utils import dataclass_from_dict, field_checker, path_safe
+from ..utils import dataclass_from_dict, field_checker, normalise_numbers, path_safe
 
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
@@ -112,8 +112,6 @@ class DistillationSettings:
 SECTIONS: dict[str, type] = {"data": DataSettings, "student": StudentSettings, "distillation": DistillationSettings,
                              "training": TrainingConfig}
 LIST_KEYS = ("embedding_texts", "transfer_sets")  # file lists: one file may be given as a string
-FLOAT_KEYS = ("valid_size", "dropout", "loss_rate", "temperature", "lr", "weight_decay", "gamma", "clip_grad",
-              "warmup_ratio", "hidden_loss_weight", "similarity_loss_weight")
 
 
 def _flat_fields() -> list[tuple]:
@@ -133,18 +131,14 @@ class _RunConfig:
     """``DistilConfig``'s behaviour; its fields come from the settings (:func:`_flat_fields`)."""
 
     def __post_init__(self) -> None:
-        # YAML reads "2" as an int: normalise so that identical runs hash identically
-        for name in FLOAT_KEYS:
-            value = getattr(self, name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                setattr(self, name, float(value))
+        # numbers as numbers ("2e-3" from --set or YAML is a float; a word, NaN or 1.5 epochs is refused
+        # naming the key), and YAML's 2 for a float key becomes 2.0, so that identical runs hash identically
+        normalise_numbers(self)
         for name in LIST_KEYS:
             value = getattr(self, name)
             if isinstance(value, str):  # one file; in a grid a list is an axis, so a scalar is common
                 value = [value]
             setattr(self, name, [str(t) for t in (value or [])])
-        if self.epoch_lrs is not None:
-            self.epoch_lrs = [float(v) for v in self.epoch_lrs]
         try:  # every settings object checks its own values now, not after data and teacher logits
             self._sections = {name: self._make(cls) for name, cls in SECTIONS.items()}
         except ValueError as err:

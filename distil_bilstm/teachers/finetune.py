@@ -103,8 +103,8 @@ class FinetuneConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if isinstance(self.lr, (int, float)):
-            self.lr = [float(self.lr)]
+        if isinstance(self.lr, (int, float, str)):  # one rate for every epoch
+            self.lr = [self.lr]
         check = field_checker(self)
         check(self.epochs >= 1, "epochs", "must be >= 1")
         check(len(self.lr) in (1, self.epochs) and all(v > 0 for v in self.lr), "lr",

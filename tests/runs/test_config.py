@@ -69,3 +69,40 @@ def test_shipped_configs_are_valid():
             assert len(load_grid(path)) > 1, path
         else:
             assert DistilConfig.from_file(path).loss in ("kl", "mse", "ce"), path
+
+
+@pytest.mark.parametrize("text, expected", [("lr=2e-3", 2e-3), ("lr=5E-4", 5e-4), ("lr=1", 1.0)])
+def test_scientific_notation_is_a_number(text, expected):
+    config = DistilConfig.from_dict(apply_overrides({"loss": "ce"}, [text]))
+    assert config.lr == expected and isinstance(config.lr, float)
+    assert config.training_config().lr == expected
+
+
+def test_yaml_scientific_notation_is_a_number(tmp_path):
+    # PyYAML (YAML 1.1) reads 5e-4 without a dot as the string "5e-4"
+    path = tmp_path / "c.yaml"
+    path.write_text("loss: ce\nlr: 5e-4\ntraining:\n  weight_decay: 1e-5\n")
+    config = DistilConfig.from_file(path)
+    assert (config.lr, config.weight_decay) == (5e-4, 1e-5)
+    assert config.identity() == DistilConfig(loss="ce", lr=5e-4, weight_decay=1e-5).identity()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr=.inf", r"DistilConfig.lr must be a finite number, got inf"),
+    ("lr=nan", r"DistilConfig.lr must be a finite number, got nan"),
+    ("lr=fast", r"DistilConfig.lr must be a number, got 'fast'"),
+    ("lr=[1, 2]", r"DistilConfig.lr must be a number, got \[1, 2\]"),
+    ("lr=true", r"DistilConfig.lr must be a number, got True"),
+    ("lr=null", r"DistilConfig.lr must be a number, got None"),
+    ("train_epoch=1.5", r"DistilConfig.train_epoch must be a whole number, got 1.5"),
+    ("epoch_lrs=[1e-3, x]", r"DistilConfig.epoch_lrs must be a number, got 'x'"),
+])
+def test_bad_numbers_are_refused_naming_the_key(text, message):
+    with pytest.raises(ValueError, match=message):
+        DistilConfig.from_dict(apply_overrides({"loss": "ce"}, [text]))
+
+
+def test_whole_float_is_an_int_and_null_stays_null_where_allowed():
+    config = DistilConfig.from_dict(apply_overrides({"loss": "ce"}, ["train_epoch=3.0", "embedding_dim=null"]))
+    assert config.train_epoch == 3 and isinstance(config.train_epoch, int)
+    assert config.embedding_dim is None
