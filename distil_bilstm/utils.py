@@ -30,7 +30,10 @@ def resolve_device(device: "str | torch.device" = "auto") -> "torch.device":
         return device
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but CUDA is not available on this machine")
     return resolved
@@ -180,6 +183,19 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_safetensors(path: str | Path, *, device: str = "cpu") -> "dict[str, torch.Tensor]":
+    """The tensors of a safetensors file; a truncated or foreign file is a ``ValueError`` naming it
+    (safetensors' own error is neither an ``OSError`` nor a ``ValueError``)."""
+    from safetensors.torch import load_file
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such weights file")
+    try:
+        return load_file(str(path), device=device)
+    except Exception as err:  # SafetensorError: a header or tensor that does not parse
+        raise ValueError(f"{path}: not a readable safetensors file ({err}); it may be truncated") from None
 
 
 def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:

@@ -48,6 +48,12 @@ def _configure_logging(verbose: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for position, arg in enumerate(argv, start=1):
+        try:  # Python keeps bytes that are not UTF-8 as lone surrogates, which no tokenizer or file can take
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            parser.error(f"argument {position} is not valid UTF-8 text: {arg!r}")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -58,13 +58,17 @@ class TextEncoder:
         settings = read_json(vocab_dir / "vocab_config.json") if (vocab_dir / "vocab_config.json").is_file() else {}
         self.lowercase = bool(settings.get("lowercase", False))
         self.strip_accents = bool(settings.get("strip_accents", False))
-        self.tokenizer = BertWordPieceTokenizer(str(vocab_file), clean_text=True, handle_chinese_chars=True,
-                                                strip_accents=self.strip_accents, lowercase=self.lowercase)
+        try:
+            self.tokenizer = BertWordPieceTokenizer(str(vocab_file), clean_text=True, handle_chinese_chars=True,
+                                                    strip_accents=self.strip_accents, lowercase=self.lowercase)
+        except Exception as err:  # the tokenizers library raises a bare Exception (e.g. "not valid UTF-8")
+            raise ValueError(f"{vocab_file}: not a readable vocabulary ({err})") from None
         self.tokenizer.enable_truncation(max_length)
         self.max_length = max_length
         self.unk_id = self.tokenizer.token_to_id("[UNK]")
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
         self.vocab_size = self.tokenizer.get_vocab_size()
+        self.vocab_file = vocab_file
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids per text; a sentence pair (data/pairs.py) as ``A [SEP] B``, each side cut on its own,
@@ -73,7 +77,30 @@ class TextEncoder:
         if texts and is_pair(texts[0]):
             firsts, seconds = split_pairs(texts)
             return [a + [self.sep_id] + b for a, b in zip(self.encode(firsts), self.encode(seconds))]
-        return [e.ids or [self.unk_id] for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+        try:
+            encoded = self.tokenizer.encode_batch(texts, add_special_tokens=False)
+        except TypeError:  # a text that is no str, or a str that is no Unicode text (a lone surrogate)
+            raise ValueError(f"text {_first_unreadable(texts)} is not valid Unicode text") from None
+        return [e.ids or [self.unk_id] for e in encoded]
+
+    def check_model(self, expected_size: int, *, recorded_in: Path) -> None:
+        """Refuse a vocabulary whose size is not the model's embedding rows (a cut or replaced vocab.txt
+        would change every prediction without a word)."""
+        if self.vocab_size != expected_size:
+            raise ValueError(f"{self.vocab_file}: {self.vocab_size} tokens, but {recorded_in} says the model was trained "
+                             f"with {expected_size}: this vocabulary does not belong to the model")
+
+
+def _first_unreadable(texts: Sequence[str]) -> str:
+    """Which of ``texts`` cannot be tokenized, as ``#i (why)``."""
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            return f"#{i} ({type(text).__name__}, not a string)"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            return f"#{i} (character {err.start} is {text[err.start]!r}, a lone surrogate)"
+    return "?"
 
 
 def pad(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -104,15 +131,17 @@ class TorchBackend:
 
     @classmethod
     def from_run(cls, run: RunDir, *, device: str = "auto") -> "TorchBackend":
-        from safetensors.torch import load_file
-
         from ..students.registry import build_student
-        from ..utils import resolve_device
+        from ..utils import read_safetensors, resolve_device
 
+        resolved = resolve_device(device)
         architecture, values, _ = split_student_json(run.read_student())
         model = build_student(architecture, values)
-        model.load_state_dict(load_file(run.weights_file))
-        return cls(model, resolve_device(device))
+        try:
+            model.load_state_dict(read_safetensors(run.weights_file))
+        except RuntimeError as err:  # missing keys or other shapes: the weights of another model
+            raise ValueError(f"{run.weights_file}: these weights do not fit {run.student_file} ({str(err).splitlines()[0]})") from None
+        return cls(model, resolved)
 
     @classmethod
     def from_torchscript(cls, path: Path, *, device: str = "auto") -> "TorchBackend":
@@ -134,7 +163,10 @@ class OnnxBackend:
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime's InvalidProtobuf / Fail: an empty, truncated or foreign file
+            raise ValueError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0][:200]}); export it again") from None
 
     def __call__(self, input_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(["logits"], {"input_ids": input_ids, "lengths": lengths})[0]
@@ -198,6 +230,8 @@ class Predictor:
         if export.is_export():
             info = export.read_info()
             encoder = TextEncoder(export.vocab_dir, max_length=info["max_length"])
+            if "vocab_size" in info.get("student", {}):
+                encoder.check_model(int(info["student"]["vocab_size"]), recorded_in=export.info_file)
             model_file = export.model_file(info)
             if info["format"] in ("onnx", "onnx-int8"):
                 backend = OnnxBackend(model_file, threads=threads)
@@ -213,8 +247,11 @@ class Predictor:
 
             return cls(NgramScorer(TfidfLinearModel.load_run(path)), label_names, source=str(path), kind=architecture)
         max_length = run.read_config().get("max_length", 128) if run.config_file.is_file() else 128
-        scorer = StudentScorer(TorchBackend.from_run(run, device=device), TextEncoder(run.vocab_dir, max_length=max_length),
-                               batch_size=batch_size)
+        encoder = TextEncoder(run.vocab_dir, max_length=max_length)
+        student = run.read_student()
+        if "vocab_size" in student:
+            encoder.check_model(int(student["vocab_size"]), recorded_in=run.student_file)
+        scorer = StudentScorer(TorchBackend.from_run(run, device=device), encoder, batch_size=batch_size)
         return cls(scorer, label_names, source=str(path), kind="torch", reads_pairs=run.reads_pairs())
 
     def scored(self, texts: Iterable[str]) -> Iterator[tuple[str, np.ndarray]]:

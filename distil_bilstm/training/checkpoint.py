@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from ..utils import atomic_path
+from ..utils import atomic_path, read_safetensors
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -27,7 +27,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def load_weights(model: torch.nn.Module, path: Path, *, device: torch.device) -> None:
-    model.load_state_dict(load_file(path, device=str(device)))
+    model.load_state_dict(read_safetensors(path, device=str(device)))
 
 
 def save_checkpoint(trainer: "Trainer", path: Path) -> None:
@@ -47,7 +47,13 @@ def save_checkpoint(trainer: "Trainer", path: Path) -> None:
 
 def load_checkpoint(trainer: "Trainer", path: Path) -> None:
     """Restore ``trainer`` from ``path``; a checkpoint of another run (identity) is refused."""
-    state = torch.load(path, map_location=trainer.device, weights_only=True)
+    try:
+        state = torch.load(path, map_location=trainer.device, weights_only=True)
+    except Exception as err:  # truncated (EOFError, RuntimeError "PytorchStreamReader failed"), or not a checkpoint at all
+        raise ValueError(f"{path}: the resumable checkpoint cannot be read ({type(err).__name__}: {str(err)[:200]}); "
+                         "delete it to start the run over") from None
+    if not isinstance(state, dict) or "config_identity" not in state:
+        raise ValueError(f"{path}: not a checkpoint written by this trainer; delete it to start the run over")
     if state["config_identity"] != trainer.identity:
         raise ValueError(f"{path} was written by a run with other hyperparameters; use another run_name or delete the checkpoint")
     trainer.model.load_state_dict(state["model"])

@@ -44,6 +44,10 @@ from .selection import BestEpoch
 logger = logging.getLogger(__name__)
 
 
+class NonFiniteLossError(ValueError):
+    """Training produced a NaN or infinite loss or weights; the run stops and keeps what it had saved."""
+
+
 class Trainer:
     def __init__(
         self,
@@ -157,6 +161,9 @@ class Trainer:
         else:
             logits = self.model(input_ids, lengths)  # (batch, labels)
             loss = self.loss(logits, teacher, labels)
+        value = loss.item()
+        if not math.isfinite(value):  # checked before backward: a NaN or inf loss never reaches the weights
+            raise self._non_finite(f"the training loss is {value}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if c.clip_grad:
@@ -166,7 +173,6 @@ class Trainer:
             self.scheduler.step()
         self.step_in_epoch += 1
         self.global_step += 1
-        value = loss.item()
         self.epoch_loss_sum += value * len(rows)
         self.epoch_loss_n += len(rows)
         self.train_examples_seen += len(rows)
@@ -175,8 +181,22 @@ class Trainer:
                 cb.on_step(self, loss=value, lr=self.optimizer.param_groups[0]["lr"])
         return value
 
+    def _non_finite(self, what: str) -> "NonFiniteLossError":
+        """The error that stops a run whose numbers went NaN or inf, naming where, with what is kept:
+        the last checkpoint and best weights written before it (nothing is written after it)."""
+        kept = [str(p) for p in (self.run.checkpoint_file, self.run.weights_file) if p.is_file()]
+        return NonFiniteLossError(
+            f"{what} at epoch {self.epoch + 1}, step {self.step_in_epoch + 1} (global step {self.global_step + 1}, learning "
+            f"rate {self.optimizer.param_groups[0]['lr']:g}): training stopped; "
+            + (f"kept as they were: {', '.join(kept)}" if kept else "nothing was saved") + ". A lower lr or clip_grad may help")
+
     def _end_epoch(self, train_loss: float, valid: dict) -> None:
         """Keep the weights if the epoch is the best, step a per-epoch schedule, report, checkpoint."""
+        # the last step's update may have made the weights NaN although its loss was finite
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            self.step_in_epoch -= 1
+            self.global_step -= 1
+            raise self._non_finite("the weights are not finite after the epoch's last update")
         improved = self.best.update(valid, epoch=self.epoch + 1, select_metric=self.config.select_metric,
                                     has_valid=bool(len(self.valid_data)))
         if improved:

@@ -4,6 +4,7 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +119,58 @@ def test_predict_streams_a_file_larger_than_a_window(tiny_run, tmp_path, capsys)
     assert main(["predict", "--model", str(tiny_run), "좋아요", "별로"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert [json.loads(line)["text"] for line in lines] == ["좋아요", "별로"]
+
+
+def _copy_run(tiny_run, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(tiny_run, tmp_path / "copy"))
+
+
+def test_a_cut_vocabulary_is_refused_naming_the_file(tiny_run, tmp_path):
+    run = _copy_run(tiny_run, tmp_path)
+    vocab = run / "vocab" / "vocab.txt"
+    vocab.write_text("\n".join(vocab.read_text(encoding="utf-8").splitlines()[:60]) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"vocab.txt: 60 tokens, but .*student.json says the model was trained with \d+"):
+        Predictor.load(run, device="cpu")
+
+
+def test_a_vocabulary_that_is_not_utf8_is_refused_naming_the_file(tiny_run, tmp_path):
+    run = _copy_run(tiny_run, tmp_path)
+    with open(run / "vocab" / "vocab.txt", "ab") as fh:
+        fh.write(b"\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"vocab.txt: not a readable vocabulary \(.*UTF-8"):
+        Predictor.load(run, device="cpu")
+
+
+def test_truncated_weights_are_refused_naming_the_file(tiny_run, tmp_path):
+    run = _copy_run(tiny_run, tmp_path)
+    weights = run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"model.safetensors: not a readable safetensors file .*truncated"):
+        Predictor.load(run, device="cpu")
+
+
+@pytest.mark.parametrize("cut", [0, 1000])
+def test_an_empty_or_truncated_onnx_export_is_refused_naming_the_file(tiny_run, tmp_path, cut):
+    out = tmp_path / "export"
+    assert main(["export", "--model", str(tiny_run), "--format", "onnx", "--out", str(out)]) == 0
+    model = out / "model.onnx"
+    model.write_bytes(model.read_bytes()[:cut])
+    with pytest.raises(ValueError, match=r"model.onnx: not a loadable ONNX model .*export it again"):
+        Predictor.load(out)
+
+
+def test_a_lone_surrogate_is_refused_naming_the_text(tiny_run):
+    predictor = Predictor.load(tiny_run, device="cpu")
+    with pytest.raises(ValueError, match=r"text #1 \(character 0 is '\\ud800', a lone surrogate\) is not valid Unicode"):
+        predictor.predict(["좋아요", "\ud800"])
+
+
+def test_a_bad_device_and_bad_bytes_on_the_command_line_are_one_line(tiny_run, caplog, capsys):
+    assert main(["predict", "--model", str(tiny_run), "--device", "bogus", "좋아요"]) == 1
+    assert "device 'bogus' is not a device: use auto, cpu, cuda or cuda:N" in caplog.text
+    with pytest.raises(SystemExit) as exit_info:  # bytes that are not UTF-8 reach Python as lone surrogates
+        main(["predict", "--model", str(tiny_run), b"\xff bad".decode("utf-8", "surrogateescape")])
+    assert exit_info.value.code == 2
+    assert "argument 4 is not valid UTF-8 text: '\\udcff bad'" in capsys.readouterr().err

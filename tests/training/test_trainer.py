@@ -144,3 +144,37 @@ def test_a_missing_valid_split_keeps_the_last_epoch(splits, tmp_path):
     trainer = make_trainer(((dict(data, valid=empty)), vocab_size), tmp_path / "run", train_epoch=2)
     metrics = trainer.fit()
     assert metrics["best_epoch"] == 2 and metrics["test_accuracy"] is not None
+
+
+def test_a_nan_loss_stops_the_run_naming_the_step_and_saves_nothing_after_it(splits, tmp_path):
+    from dataclasses import replace
+
+    from distil_bilstm.training.trainer import NonFiniteLossError
+
+    data, vocab_size = splits
+    poisoned = dict(data, train=replace(data["train"], teacher=torch.full_like(data["train"].teacher, float("nan"))))
+    trainer = make_trainer((poisoned, vocab_size), tmp_path / "run")
+    with pytest.raises(NonFiniteLossError, match=r"the training loss is nan at epoch 1, step 1 \(global step 1, .*nothing was saved"):
+        trainer.fit()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_weights_blown_up_by_the_learning_rate_stop_the_run_and_keep_the_last_checkpoint(splits, tmp_path):
+    from distil_bilstm.training.trainer import NonFiniteLossError
+
+    good = make_trainer(splits, tmp_path / "run", train_epoch=1)
+    good.fit()
+    checkpoint = (tmp_path / "run" / "checkpoint.pt").read_bytes()
+    # 1e30 is a finite rate (the config refuses inf): the first updates make the weights overflow
+    trainer = make_trainer(splits, tmp_path / "run", train_epoch=1, lr=1e30, optimizer="adamw", weight_decay=0.5)
+    with pytest.raises(NonFiniteLossError, match=r"the training loss is (nan|inf) at epoch 1, step [2-8] .* kept as they were: .*checkpoint.pt"):
+        trainer.fit()
+    assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == checkpoint
+
+
+def test_a_truncated_checkpoint_is_refused_naming_it(splits, tmp_path):
+    make_trainer(splits, tmp_path / "run", train_epoch=1).fit()
+    path = tmp_path / "run" / "checkpoint.pt"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ValueError, match=r"checkpoint.pt: the resumable checkpoint cannot be read .*delete it"):
+        make_trainer(splits, tmp_path / "run", train_epoch=1).fit(resume=True)
