@@ -10,8 +10,9 @@
 a run folder (PyTorch) or an export folder (ONNX, ONNX int8, TorchScript).
 
 Bad input always gets a 4xx with a JSON ``{"error": ...}``, never a 500: a body over the size
-limit (413), bytes that are not UTF-8 or not JSON (400), a missing or non-list ``texts``, an empty
-list, more texts than the batch limit, a non-string or empty text (422). A text over the
+limit (413), bytes that are not UTF-8 or not JSON, JSON nested too deeply or with an integer too long
+to convert (400), a missing or non-list ``texts``, an empty list, more texts than the batch limit, a
+non-string or empty text, a text with a lone surrogate (422). A text over the
 character limit is cut to it and its prediction says ``"truncated": true``.
 """
 
@@ -63,6 +64,10 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
         payload = json.loads(decoded)
     except json.JSONDecodeError as err:
         raise BadRequest(400, f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+    except ValueError as err:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise BadRequest(400, f"request body is not acceptable JSON: {str(err)[:120]}") from None
+    except RecursionError:
+        raise BadRequest(400, "request body is not acceptable JSON: nested too deeply") from None
     if isinstance(payload, dict) and "pairs" in payload and "texts" not in payload:
         return _parse_pairs(payload["pairs"], config)
     if not isinstance(payload, dict) or "texts" not in payload:
@@ -92,6 +97,11 @@ def _check_text(text, *, where: str) -> None:
         raise BadRequest(422, f"{where} is {type(text).__name__}, not a string")
     if not text.strip():
         raise BadRequest(422, f"{where} is empty")
+    try:  # JSON's "\ud800" escape decodes to a lone surrogate, which is no Unicode text
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise BadRequest(422, f"{where} is not valid Unicode text: character {err.start} is a lone surrogate "
+                              f"({text[err.start]!r})") from None
 
 
 def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:

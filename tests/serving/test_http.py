@@ -47,6 +47,8 @@ def test_predict_health_page_docs(client, tiny_run):
     (b'{"texts": ["a", "b", "c", "d", "e"]}', {}, 422, "at most 4 per request"),
     (b'{"texts": ["ok", 3]}', {}, 422, "texts[1] is int, not a string"),
     (b'{"texts": ["ok", "   "]}', {}, 422, "texts[1] is empty"),
+    (b'{"texts": ["ok", "a\\ud800"]}', {}, 422, "texts[1] is not valid Unicode text: character 1 is a lone surrogate"),
+    (b'{"pairs": [["ok", "\\udfff"]]}', {}, 422, "pairs[0][1] is not valid Unicode text: character 0"),
     (b'{"texts": ["' + b"a" * 3000 + b'"]}', {}, 413, "the limit is 2000"),
 ])
 def test_bad_input_gets_a_4xx_json_message(client, body, headers, status, message):
@@ -115,3 +117,14 @@ def test_the_page_in_a_real_browser(tiny_run):
         driver.quit()
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"texts": ["ok"], "n": ' + b"7" * 5000 + b"}", "not acceptable JSON: Exceeds the limit"),
+    (b'{"texts": ["ok"], "n": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "not acceptable JSON: nested too deeply"),
+])
+def test_json_python_cannot_hold_is_a_400(tiny_run, body, message):
+    app = create_app(tiny_run, config=ServeConfig(max_body_bytes=200_000))
+    response = TestClient(app).post("/predict", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert message in response.json()["error"]
