@@ -32,7 +32,8 @@ from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
 from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
 from distil_bilstm.students.registry import family_label  # noqa: E402
-from distil_bilstm.teachers.teacher import load_teacher, predict_logits  # noqa: E402
+from distil_bilstm.teachers.teacher import predict_logits  # noqa: E402
+from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
 from export import latency, throughput  # noqa: E402  (bench/, this script's folder)
 from readme_block import rewrite_block  # noqa: E402
 

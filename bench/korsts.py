@@ -30,8 +30,8 @@ from distil_bilstm.data.datasets import load_dataset  # noqa: E402
 from distil_bilstm.data.pairs import correlation_scores, split_pairs  # noqa: E402
 from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
-from distil_bilstm.teachers.biencoder import is_biencoder  # noqa: E402
-from distil_bilstm.teachers.teacher import Teacher, load_teacher, sentence_states  # noqa: E402
+from distil_bilstm.teachers.teacher import Teacher, sentence_states  # noqa: E402
+from distil_bilstm.teachers.reference import load_teacher, teacher_kind  # noqa: E402
 from readme_block import rewrite_block  # noqa: E402
 
 
@@ -114,7 +114,7 @@ def main() -> None:
         print(f"teacher {path}", flush=True)
         teacher = load_teacher(path, device="cpu", num_labels=1)
         scores, per_s = timed(lambda p: teacher.logits(p, batch_size=128, progress=False)[:, 0], pairs)
-        kind = "bi-encoder" if is_biencoder(path) else "cross-encoder"
+        kind = "bi-encoder" if teacher_kind(path) == "biencoder" else "cross-encoder"
         dev = json.loads((Path(path) / "eval.json").read_text()).get("valid_spearman")  # what its epoch was kept on
         rows.append(row(f"teacher: e5 {kind} ({Path(path).name})", "gold scores", scores, gold, per_s, **teacher_summary(path),
                         valid_spearman=None if dev is None else round(100 * dev, 2)))

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.data.datasets import load_dataset  # noqa: E402
-from distil_bilstm.teachers.teacher import load_teacher  # noqa: E402
+from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
 from distil_bilstm.teachers.onnx_runtime import load_onnx_teacher  # noqa: E402
 
 

@@ -26,7 +26,8 @@ _PUBLIC = {
     # teachers
     "FinetuneConfig": "teachers.finetune",
     "finetune": "teachers.finetune",
-    "load_teacher": "teachers.teacher",
+    "load_teacher": "teachers.reference",
+    "TeacherRef": "teachers.reference",
     "LogitStore": "teachers.store",
     "build_ensemble": "teachers.ensemble",
     # students

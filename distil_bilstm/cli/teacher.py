@@ -10,13 +10,6 @@ from ..training.metrics import SELECT_METRICS
 from .common import add_data_args, data_config, float_list, table
 
 
-def _store_dir(args: argparse.Namespace, teacher_name: str, dataset_name: str, *, main: bool = True):
-    """``--store`` names the main dataset's store; anything else (transfer sets) goes under ``--cache-dir``."""
-    from ..teachers.store import default_store_dir
-
-    return (args.store if main else None) or default_store_dir(args.cache_dir, teacher_name, dataset_name)
-
-
 def cmd_teacher_finetune(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
     from ..data.sources import resolve_text_file
@@ -170,33 +163,37 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset, load_transfer_set
     from ..data.sources import resolve_text_file
     from ..teachers.labelling import cache_dataset_logits
-    from ..teachers.teacher import Teacher, load_teacher
+    from ..teachers.source import TeacherSource
+    from ..teachers.teacher import Teacher
 
     dataset = load_dataset(data_config(args))
-    teacher = load_teacher(args.teacher, device=args.device, num_labels=dataset.num_labels)
-    targets = [dataset] + [load_transfer_set(resolve_text_file(path, args.data_dir), dataset=dataset)
-                           for path in args.transfer_set or []]
+    source = TeacherSource.resolve(args.teacher, cache_dir=args.cache_dir)
+    teacher = source.reference.load(device=args.device, num_labels=dataset.num_labels)
+    max_length = source.reference.labelling_length(args.max_length)  # unset: the length the teacher was trained with
+    transfer_paths = [resolve_text_file(path, args.data_dir) for path in args.transfer_set or []]
+    targets = [dataset] + [load_transfer_set(path, dataset=dataset) for path in transfer_paths]
+    store_dirs = [args.store or source.store_dir(dataset.name)] + [source.transfer_store_dir(dataset.name, path)
+                                                                   for path in transfer_paths]
     if args.states and (args.runtime != "torch" or args.backend != "local" or not isinstance(teacher, Teacher)):
         raise ValueError("--states reads a transformer teacher's hidden states in PyTorch here: a checkpoint teacher, "
                          "with --runtime torch --backend local")
     if args.runtime != "torch":
-        teacher = _onnx_teacher(args, teacher, targets)
+        teacher = _onnx_teacher(args, teacher, targets, max_length=max_length)
     chunk_runner = None
     if args.backend == "ray":
         from ..teachers.ray_logits import ray_chunk_runner
 
         chunk_runner = ray_chunk_runner(teacher_path=args.teacher, num_labels=teacher.num_labels, runtime=args.runtime,
-                                        cache_dir=args.cache_dir, batch_size=args.batch_size, max_length=args.max_length,
-                                        workers=args.ray_workers, address=args.ray_address)
+                                        cache_dir=args.cache_dir, batch_size=args.batch_size, max_length=max_length,
+                                        workers=args.ray_workers, address=args.ray_address, device=args.device)
     rows, score = [], "spearman" if dataset.is_regression else "accuracy"
-    for target in targets:
+    for target, store_dir in zip(targets, store_dirs):
         start = time.perf_counter()
-        store_dir = _store_dir(args, teacher.name, target.name, main=target is dataset)
         if args.states:
-            _cache_states(args, teacher, target, store_dir)
+            _cache_states(args, teacher, target, store_dir, max_length=max_length)
         result = cache_dataset_logits(
             teacher, target, batch_size=args.batch_size, store_dir=store_dir,
-            max_length=args.max_length, chunk_size=args.chunk_size, recompute=args.recompute, chunk_runner=chunk_runner,
+            max_length=max_length, chunk_size=args.chunk_size, recompute=args.recompute, chunk_runner=chunk_runner,
         )
         if args.states:
             teacher.state_memo = None  # the next set's sentences are others: free the memory
@@ -216,7 +213,7 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cache_states(args: argparse.Namespace, teacher, target, store_dir) -> None:
+def _cache_states(args: argparse.Namespace, teacher, target, store_dir, *, max_length: int) -> None:
     """The teacher's sentence states of the rows a run's cosine loss reads (teachers/states.py), beside
     the store; the teacher remembers them, so a bi-encoder's scores that follow encode no sentence twice."""
     from ..teachers.states import cache_teacher_states, state_rows, states_dir
@@ -224,7 +221,7 @@ def _cache_states(args: argparse.Namespace, teacher, target, store_dir) -> None:
     texts, fingerprint = state_rows(target)
     teacher.state_memo = {}
     cache_teacher_states(teacher, texts, store_dir=states_dir(store_dir), rows_fingerprint=fingerprint, shape=args.states,
-                         max_length=args.max_length, batch_size=args.batch_size)
+                         max_length=max_length, batch_size=args.batch_size)
 
 
 def add_teacher_logits_parser(teacher_sub: argparse._SubParsersAction) -> None:
@@ -237,7 +234,9 @@ def add_teacher_logits_parser(teacher_sub: argparse._SubParsersAction) -> None:
     lg.add_argument("--cache-dir", default="teacher_model/logits", help="stores go to CACHE_DIR/<teacher>/<dataset>/")
     lg.add_argument("--store", default=None, help="explicit store folder (overrides --cache-dir)")
     lg.add_argument("--batch-size", type=int, default=128)
-    lg.add_argument("--max-length", type=int, default=128)
+    lg.add_argument("--max-length", type=int, default=None,
+                    help="teacher pieces per text (default: the length the teacher was fine-tuned with, else 128); a store "
+                         "made at another length is refused, not reused")
     lg.add_argument("--chunk-size", type=int, default=8192, help="examples per resumable chunk")
     lg.add_argument("--recompute", action="store_true", help="recompute a store that exists (e.g. after the data changed)")
     lg.add_argument("--runtime", choices=("torch", "onnx", "onnx-int8"), default="torch",
@@ -255,7 +254,7 @@ def add_teacher_logits_parser(teacher_sub: argparse._SubParsersAction) -> None:
     lg.set_defaults(func=cmd_teacher_logits)
 
 
-def _onnx_teacher(args: argparse.Namespace, teacher, targets):
+def _onnx_teacher(args: argparse.Namespace, teacher, targets, *, max_length: int):
     """The teacher in onnxruntime, checked against torch on a sample of the texts to label."""
     import numpy as np
 
@@ -268,7 +267,7 @@ def _onnx_teacher(args: argparse.Namespace, teacher, targets):
     texts = [t for target in targets for t in target.table["text"].tolist()]
     rng = np.random.default_rng(0)
     sample = [texts[i] for i in rng.choice(len(texts), size=min(args.check_size, len(texts)), replace=False)]
-    runner.check = compare_with_torch(teacher, runner, sample, batch_size=args.batch_size, max_length=args.max_length)
+    runner.check = compare_with_torch(teacher, runner, sample, batch_size=args.batch_size, max_length=max_length)
     check = runner.check
     agreement = (f"argmax agreement {100 * check['argmax_agreement']:.2f}%" if "argmax_agreement" in check else
                  f"Spearman with torch {100 * check['spearman_with_torch']:.2f}, mean |Δscore| {check['mean_abs_diff']:.4f}")
@@ -329,13 +328,13 @@ def add_teacher_average_parser(teacher_sub: argparse._SubParsersAction) -> None:
 
 def cmd_teacher_import(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
-    from ..teachers.store import align_logits, finish_store, read_external_logits
+    from ..teachers.store import align_logits, default_store_dir, finish_store, read_external_logits
     from ..utils import sha256_file
 
     dataset = load_dataset(data_config(args))
     idx, logits = read_external_logits(args.file)
     aligned = align_logits(idx, logits, num_examples=len(dataset), num_labels=dataset.num_labels, source=str(args.file))
-    store = _store_dir(args, args.name or Path(args.file).stem, dataset.name)
+    store = args.store or default_store_dir(args.cache_dir, args.name or Path(args.file).stem, dataset.name)
     header = {
         "teacher_path": f"imported:{args.file}", "teacher_hash": f"imported:{sha256_file(args.file)}",
         "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint, "num_labels": dataset.num_labels,

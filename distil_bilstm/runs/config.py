@@ -1,8 +1,8 @@
 """``DistilConfig``: one distillation run, composed of typed settings with one job each.
 
-    DataSettings          dataset, split, max_length, vocabulary
+    DataSettings          dataset, split, max_length (the student's tokens), vocabulary
     StudentSettings       the student family and its keys        (students.py)
-    DistillationSettings  loss, α, T, teacher, transfer sets, hidden-state loss
+    DistillationSettings  loss, α, T, teacher (and teacher_max_length, its pieces), transfer sets, hidden-state loss
     TrainingConfig        optimiser, schedule, epochs, early stopping, device   (training_config.py)
 
 A config file keeps DistilKoBiLSTM's flat names (``vocab_size``, ``hidden_dim``, ``loss_rate`` …),
@@ -32,7 +32,7 @@ from ..utils import dataclass_from_dict, field_checker, normalise_numbers, path_
 # folder name) as it was before the key existed
 ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None, "hidden_loss": "none",
                "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1,
-               "pair_head": "features", "similarity_loss_weight": 0.0}
+               "pair_head": "features", "similarity_loss_weight": 0.0, "teacher_max_length": None}
 # keys that say where or how fast, not what: never part of a run's identity
 NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
                 "checkpoint_every"}
@@ -65,6 +65,10 @@ class DistillationSettings:
     loss_rate: float = 0.1  # α: weight of the hard-label CE term
     temperature: float = 2.0
     teacher_path: str | None = None  # teacher checkpoint folder, or a logit store folder
+    # pieces the teacher reads of each text when it labels (max_length counts the student's tokens):
+    # None: the length it was fine-tuned with (its eval.json), else 128; a store given as teacher_path
+    # is checked against it when set
+    teacher_max_length: int | None = None
     cache_dir: str = "teacher_model/logits"
     # transfer sets: unlabelled or augmented texts (paths or data-dir names) whose rows join the
     # training split with label -1 (soft loss only); their logits are cached like the dataset's.
@@ -84,6 +88,7 @@ class DistillationSettings:
         check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
         check(self.temperature > 0, "temperature", "must be > 0")
         check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
+        check(self.teacher_max_length is None or self.teacher_max_length >= 2, "teacher_max_length", "must be >= 2 or null")
         check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
               "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
         check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")

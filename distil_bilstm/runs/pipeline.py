@@ -36,7 +36,7 @@ from ..teachers.labelling import cache_dataset_logits
 from ..teachers.source import TeacherSource
 from ..teachers.states import cache_teacher_states, state_rows
 from ..teachers.store import HEADER, LogitStore
-from ..teachers.teacher import load_teacher
+from ..teachers.reference import load_teacher
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
 from ..training.batching import SplitTensors, label_tensor, with_pool
 from ..training.callbacks import TensorBoardCallback
@@ -68,14 +68,17 @@ def teacher_source(config: DistilConfig) -> TeacherSource:
     return TeacherSource.resolve(config.teacher_path, cache_dir=config.cache_dir)
 
 
-def open_teacher_logits(config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
-    """The logit store for (teacher, dataset), computing it once if it does not exist yet
-    (``teacher_path`` a checkpoint; a store is opened as it is)."""
-    source = teacher_source(config)
-    if source.is_store:
-        return LogitStore.open(source.path, fingerprint=dataset.fingerprint, num_labels=dataset.num_labels)
-    teacher = load_teacher(source.path, device=device, num_labels=dataset.num_labels)
-    result = cache_dataset_logits(teacher, dataset, store_dir=source.store_dir(dataset.name))
+def open_teacher_logits(source: TeacherSource, dataset: Dataset, *, max_length: int | None, device: torch.device) -> LogitStore:
+    """The logit store for (teacher, dataset): opened when one made from the same teacher, data, labels
+    and length exists (the teacher is not loaded for that), else computed once by a checkpoint teacher
+    (a store teacher is opened as it is)."""
+    store = source.open_store(dataset, max_length=max_length)
+    if store is not None:
+        logger.info("%s: cache hit, 0 teacher forward passes", store.path)
+        return store
+    teacher = source.reference.load(device=device, num_labels=dataset.num_labels)
+    result = cache_dataset_logits(teacher, dataset, store_dir=source.store_dir(dataset.name),
+                                  max_length=source.reference.labelling_length(max_length))
     del teacher
     return result.store
 
@@ -133,8 +136,8 @@ class RunResources:
             self.loads["skipgram"] += 1
         return self._vectors[key]
 
-    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, shape: str, max_length: int,
-                       device: torch.device) -> torch.Tensor:
+    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, source: TeacherSource, shape: str,
+                       max_length: int, device: torch.device) -> torch.Tensor:
         """The teacher's sentence states of the train split, then of every transfer set's rows (the
         order :func:`with_transfer_sets` stacks them in): ``(N, hidden)`` for ``shape`` "whole",
         ``(N, 2, hidden)`` "per_side", each text read at ``max_length`` teacher pieces. What the
@@ -143,7 +146,6 @@ class RunResources:
         key = (str(teacher_dir.resolve()), dataset.fingerprint, tuple(config.transfer_sets), max_length, shape)
         if key not in self._states:
             start = time.perf_counter()
-            source = teacher_source(config)
             parts = [(dataset, source.states_dir(dataset.name))]
             for name in config.transfer_sets:
                 path = resolve_text_file(name, config.data_dir)
@@ -160,21 +162,22 @@ class RunResources:
             self.loads["teacher_states"] += 1
         return self._states[key]
 
-    def teacher_logits(self, config: DistilConfig, dataset: Dataset, *, device: torch.device) -> LogitStore:
-        key = (str(Path(config.teacher_path).resolve()), config.cache_dir, dataset.fingerprint)
+    def teacher_logits(self, config: DistilConfig, dataset: Dataset, *, source: TeacherSource, device: torch.device) -> LogitStore:
+        key = (str(source.path.resolve()), config.cache_dir, dataset.fingerprint, config.teacher_max_length)
         if key not in self._stores:
-            self._stores[key] = open_teacher_logits(config, dataset, device=device)
+            self._stores[key] = open_teacher_logits(source, dataset, max_length=config.teacher_max_length, device=device)
             self.loads["teacher_logits"] += 1
         return self._stores[key]
 
 
 def init_student_embeddings(model: torch.nn.Module, config: DistilConfig, *, dataset: Dataset, vocab_folder: Path,
-                            tokenizer, store: LogitStore | None, resources: "RunResources") -> dict:
+                            tokenizer, store: LogitStore | None, source: TeacherSource | None,
+                            resources: "RunResources") -> dict:
     """Overwrite the student's default (random) embedding rows as ``config.embedding_init`` says;
     returns what the run's metrics should record about it."""
     weight = model.embedding.weight  # (vocab, embedding_dim)
     if config.embedding_init == "teacher":
-        teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None)
+        teacher_dir = source.checkpoint_dir(store.header if store is not None else None)
         tokens = vocab_tokens(tokenizer)
         with torch.no_grad():
             weight.copy_(student_embeddings_from_teacher(teacher_dir, tokens, weight.shape[1]))
@@ -188,27 +191,30 @@ def init_student_embeddings(model: torch.nn.Module, config: DistilConfig, *, dat
     return {"embedding_init": config.embedding_init}
 
 
-def transfer_logits(config: DistilConfig, dataset: Dataset, transfer: TransferSet, *, device: torch.device) -> LogitStore:
-    """The teacher's logits for a transfer set: its store, labelled now when ``teacher_path`` is a
-    checkpoint and the store does not exist yet."""
-    source = teacher_source(config)
+def transfer_logits(source: TeacherSource, dataset: Dataset, transfer: TransferSet, *, max_length: int | None,
+                    device: torch.device) -> LogitStore:
+    """The teacher's logits for a transfer set: its store, labelled now when the teacher is a
+    checkpoint and no store exists yet."""
     store_dir = source.transfer_store_dir(dataset.name, transfer.path)
-    if not source.is_store and not (store_dir / HEADER).is_file():  # a store's transfer logits cannot be made here
-        teacher = load_teacher(source.path, device=device, num_labels=dataset.num_labels)
-        cache_dataset_logits(teacher, load_transfer_set(transfer.path, dataset=dataset), store_dir=store_dir)
-        del teacher
-    return source.open_transfer_store(dataset, transfer.path, fingerprint=transfer.fingerprint)
+    if not source.is_store:
+        max_length = source.reference.labelling_length(max_length)
+        if not (store_dir / HEADER).is_file():  # a store's transfer logits cannot be made here
+            teacher = source.reference.load(device=device, num_labels=dataset.num_labels)
+            cache_dataset_logits(teacher, load_transfer_set(transfer.path, dataset=dataset), store_dir=store_dir,
+                                 max_length=max_length)
+            del teacher
+    return source.open_transfer_store(dataset, transfer.path, fingerprint=transfer.fingerprint, max_length=max_length)
 
 
-def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Dataset, *, vocab_folder: Path, tokenizer,
-                       device: torch.device) -> tuple[SplitTensors, dict]:
+def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Dataset, *, source: TeacherSource,
+                       vocab_folder: Path, tokenizer, device: torch.device) -> tuple[SplitTensors, dict]:
     """The training split followed by every transfer set's rows (label -1, teacher logits from
     their stores); returns it with what the run's metrics record about the sets."""
     pools, used = [], []
     for name in config.transfer_sets:
         transfer = encode_transfer_set(name, dataset=dataset, tokenizer=tokenizer, vocab_folder=vocab_folder,
                                        max_length=config.max_length, cache_root=config.cache_dir, data_dir=config.data_dir)
-        store = transfer_logits(config, dataset, transfer, device=device)
+        store = transfer_logits(source, dataset, transfer, max_length=config.teacher_max_length, device=device)
         pools.append((transfer.encoded, store.logits))
         used.append({"path": str(transfer.path), "rows": len(transfer), "leaked_dropped": transfer.header["leaked_dropped"],
                      "store": str(store.path)})
@@ -265,12 +271,14 @@ def run_distillation(
     dataset = resources.dataset(config)
     training, loss = task_training(config, dataset)  # a loss the task cannot use is refused before any work
     folder, tokenizer = resources.vocabulary(config, dataset)
-    store = resources.teacher_logits(config, dataset, device=device) if config.loss != "ce" else None
+    # the teacher, resolved once for the whole run (a CE run that makes nothing of it leaves it alone)
+    source = teacher_source(config) if config.teacher_path and "teacher_path" not in config.inert_keys() else None
+    store = resources.teacher_logits(config, dataset, source=source, device=device) if config.loss != "ce" else None
     splits = split_tensors(resources.encoded_splits(dataset, folder, tokenizer, max_length=config.max_length), store)
     transfer_info = {}
     if config.transfer_sets:
-        splits["train"], transfer_info = with_transfer_sets(splits["train"], config, dataset, vocab_folder=folder,
-                                                            tokenizer=tokenizer, device=device)
+        splits["train"], transfer_info = with_transfer_sets(splits["train"], config, dataset, source=source,
+                                                            vocab_folder=folder, tokenizer=tokenizer, device=device)
 
     torch.manual_seed(config.seed)
     family = STUDENTS[config.student]
@@ -278,20 +286,20 @@ def run_distillation(
         raise ValueError(f"student {config.student!r} reads sentence pairs; {dataset.name} has one text per example "
                          "(use student: bilstm)")
     needs_checkpoint = family.needs_teacher_checkpoint or config.hidden_loss != "none"
-    teacher_dir = teacher_source(config).checkpoint_dir(store.header if store is not None else None) if needs_checkpoint else None
+    teacher_dir = source.checkpoint_dir(store.header if store is not None else None) if needs_checkpoint else None
     build = make_student(config.student_settings(), vocab_size=len(tokenizer), num_labels=dataset.num_labels,
                          teacher_dir=teacher_dir, tokens=vocab_tokens(tokenizer) if teacher_dir else ())
     model, init_info = build.model, dict(build.info)
     if family.takes_embedding_init:
         init_info.update(init_student_embeddings(model, config, dataset=dataset, vocab_folder=folder, tokenizer=tokenizer,
-                                                 store=store, resources=resources))
+                                                 store=store, source=source, resources=resources))
     if config.hidden_loss != "none":
         shape = "per_side" if family.reads_pairs else "whole"  # the siamese student embeds each side alone
         if family.reads_pairs:
             check_embedding_width(model, teacher_dir)
         # the teacher reads each text as it did for its logits (the store's max_length)
         max_length = store.header.get("max_length", config.max_length) if store is not None else config.max_length
-        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, shape=shape,
+        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, source=source, shape=shape,
                                                                     max_length=max_length, device=device)
     run = RunDir(config.run_dir())
     if not resume and run.has_checkpoint():

@@ -16,7 +16,6 @@ its two sides mirror the siamese student's.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +30,9 @@ from ..data.pairs import is_pair, split_pairs
 from ..training.masks import length_mask, masked_mean
 from ..utils import read_json, resolve_device, write_json
 from .states import encode_sides
-from .teacher import Teacher, recorded_trained_on, sentence_states, teacher_weights_hash
+from .teacher import Teacher, recorded_trained_on, sentence_states
 
 BIENCODER_FILE = "biencoder.json"
-
-
-def is_biencoder(path: str | os.PathLike) -> bool:
-    return (Path(path) / BIENCODER_FILE).is_file()
 
 
 def write_biencoder_info(folder: Path, *, scale: float) -> None:
@@ -118,7 +113,8 @@ class BiEncoderTeacher(Teacher):
         return states / np.linalg.norm(states, axis=1, keepdims=True).clip(min=1e-12)  # as torch's normalize
 
 
-def load_biencoder_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto") -> BiEncoderTeacher:
+def load_biencoder_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto", weights_hash: str) -> BiEncoderTeacher:
+    """A pair bi-encoder checkpoint (``teachers.reference.load_teacher`` decides that ``path`` is one)."""
     device = resolve_device(device)
     folder = Path(path)
     info = read_json(folder / BIENCODER_FILE)
@@ -126,6 +122,5 @@ def load_biencoder_teacher(path: str | os.PathLike, *, device: str | torch.devic
         raise ValueError(f"{folder / BIENCODER_FILE}: expected similarity 'cosine', pooling 'mean' and a positive scale, got {info}")
     model = AutoModel.from_pretrained(str(folder)).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    digest = hashlib.sha256((teacher_weights_hash(folder) + (folder / BIENCODER_FILE).read_text()).encode()).hexdigest()
-    return BiEncoderTeacher(model=model, tokenizer=tokenizer, path=str(path), weights_hash=digest, device=device,
+    return BiEncoderTeacher(model=model, tokenizer=tokenizer, path=str(path), weights_hash=weights_hash, device=device,
                             trained_on=recorded_trained_on(folder), scale=float(info["scale"]))

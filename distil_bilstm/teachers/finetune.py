@@ -213,8 +213,11 @@ class _OnStep(Callback):
 
 def distillation_source(config: FinetuneConfig) -> TeacherSource:
     """``config.distill_from`` as a logit store, or a clear error before anything is loaded."""
-    source = TeacherSource.resolve(config.distill_from, cache_dir=Path(config.distill_from).parent)
-    if not source.is_store:
+    try:
+        source = TeacherSource.resolve(config.distill_from, cache_dir=Path(config.distill_from).parent)
+    except (FileNotFoundError, ValueError):  # no teacher of any kind there
+        source = None
+    if source is None or not source.is_store:
         raise FileNotFoundError(f"distill_from {config.distill_from}: no logit store there ({HEADER} missing); make one with "
                                 f"distil-bilstm teacher logits or teacher ensemble")
     return source

@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from ..data.pairs import correlation_scores
+from .reference import match_labels
 from .teacher import Teacher, accuracy
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ def cache_dataset_logits(
 
     if dataset.num_labels and teacher.num_labels != dataset.num_labels:
         raise ValueError(f"teacher {teacher.path} has {teacher.num_labels} labels but {dataset.name} has {dataset.num_labels}")
+    # the teacher's columns in the dataset's label order, matched by name (None: the same order)
+    order = None if dataset.is_regression else match_labels(
+        getattr(teacher, "label_names", None), dataset.label_names, teacher=str(teacher.path), dataset=dataset.name)
     table = dataset.table
 
     def summarize(logits: np.ndarray) -> dict:
@@ -62,6 +66,8 @@ def cache_dataset_logits(
         "label_names": list(dataset.label_names),
         "task": dataset.task,  # regression: one column, the teacher's score
         "max_length": max_length,
+        **({"teacher_label_names": list(teacher.label_names)} if getattr(teacher, "label_names", None) else {}),
+        **({"label_order": order} if order else {}),
         "teacher_trained_on": teacher.trained_on,
         "runtime": teacher.runtime,
         **({"runtime_check": teacher.check} if teacher.check else {}),
@@ -69,8 +75,11 @@ def cache_dataset_logits(
     start = time.perf_counter()
 
     def compute(texts, advance):
-        return teacher.logits(texts, batch_size=batch_size, max_length=max_length, progress=False, on_batch=advance)
+        logits = teacher.logits(texts, batch_size=batch_size, max_length=max_length, progress=False, on_batch=advance)
+        return logits if order is None else logits[:, order]
 
+    if chunk_runner is not None and order is not None:  # chunks computed elsewhere come in the teacher's order
+        chunk_runner = _reordered(chunk_runner, order)
     result = build_store(store_dir, texts=table["text"].tolist(), compute=compute, header=header,
                          chunk_size=chunk_size, recompute=recompute, summarize=summarize, progress=progress,
                          chunk_runner=chunk_runner)
@@ -81,3 +90,13 @@ def cache_dataset_logits(
     else:
         logger.info("0 teacher forward passes: every logit came from %s", store_dir)
     return result
+
+
+def _reordered(runner, order: list[int]):
+    """``runner`` (a ``ChunkRunner``) with each chunk's columns put in ``order``."""
+
+    def run(texts, missing, advance):
+        for chunk, logits in runner(texts, missing, advance):
+            yield chunk, np.asarray(logits)[:, order]
+
+    return run

@@ -52,6 +52,7 @@ class OnnxTeacher:
     num_labels: int
     model_file: Path
     trained_on: list[str] | None = None
+    label_names: tuple[str, ...] | None = None
     check: dict = field(default_factory=dict)  # agreement with torch, once measured
 
     @property
@@ -140,7 +141,8 @@ def load_onnx_teacher(teacher: Teacher, *, runtime: str, cache_dir: str | os.Pat
         options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
     return OnnxTeacher(session=session, tokenizer=teacher.tokenizer, path=str(teacher.path), weights_hash=teacher.weights_hash,
-                       runtime=runtime, num_labels=teacher.num_labels, model_file=model_file, trained_on=teacher.trained_on)
+                       runtime=runtime, num_labels=teacher.num_labels, model_file=model_file, trained_on=teacher.trained_on,
+                       label_names=teacher.label_names)
 
 
 def compare_with_torch(reference: Teacher, other: OnnxTeacher, texts: Sequence[str], *, batch_size: int = 128,

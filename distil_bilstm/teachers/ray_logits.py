@@ -22,13 +22,13 @@ class LabelWorker:
     so that this module imports without Ray)."""
 
     def __init__(self, teacher_path: str, *, num_labels: int, runtime: str, cache_dir: str, batch_size: int,
-                 max_length: int, threads: int):
+                 max_length: int, threads: int, device: str = "auto"):
         import torch
 
-        from .teacher import load_teacher
+        from .reference import load_teacher
 
         torch.set_num_threads(threads)
-        teacher = load_teacher(teacher_path, device="auto", num_labels=num_labels)
+        teacher = load_teacher(teacher_path, device=device, num_labels=num_labels)
         if runtime != "torch":
             from .onnx_runtime import load_onnx_teacher
 
@@ -41,10 +41,11 @@ class LabelWorker:
 
 def ray_chunk_runner(*, teacher_path: str, num_labels: int, runtime: str = "torch", cache_dir: str = "teacher_model/logits",
                      batch_size: int = 128, max_length: int = 128, workers: int = 0, threads: int = 0,
-                     address: str | None = None) -> ChunkRunner:
+                     address: str | None = None, device: str = "auto") -> ChunkRunner:
     """A ``build_store`` chunk runner over a Ray cluster (``address``; None: the running one or a
     local one). ``workers`` actors (0: one per GPU, else one per ``threads`` CPUs), each with
-    ``threads`` CPU threads (0: 1 with GPUs, else 2)."""
+    ``threads`` CPU threads (0: 1 with GPUs, else 2), each loading the teacher on ``device`` as the
+    command was given it (auto: the actor's GPU where it has one)."""
     try:
         import ray
         from ray.util import ActorPool
@@ -65,7 +66,8 @@ def ray_chunk_runner(*, teacher_path: str, num_labels: int, runtime: str = "torc
         logger.info("labelling %d chunks with %d Ray actor(s) (%s, %d thread(s) each)", len(missing), count,
                     "1 GPU" if gpus else "CPU", per_actor)
         pool = ActorPool([actor.remote(teacher_path, num_labels=num_labels, runtime=runtime, cache_dir=cache_dir,
-                                       batch_size=batch_size, max_length=max_length, threads=per_actor)
+                                       batch_size=batch_size, max_length=max_length, threads=per_actor,
+                                       device=device)
                           for _ in range(count)])
         sizes = {chunk: hi - lo for chunk, lo, hi in missing}
         jobs = [(chunk, list(texts[lo:hi])) for chunk, lo, hi in missing]

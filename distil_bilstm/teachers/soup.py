@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..utils import atomic_dir, field_checker, read_json, sha256_file, write_json
-from .biencoder import is_biencoder
+from .reference import teacher_kind
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _read_member(path: str) -> _Member:
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{folder}: no {name}; teacher average needs fine-tuned checkpoint folders "
                                     "(config.json, model.safetensors, tokenizer.json), as `teacher finetune` writes them")
-    if is_biencoder(folder):
+    if teacher_kind(folder) == "biencoder":
         raise ValueError(f"{folder}: a pair bi-encoder; teacher average takes sequence classifiers only")
     config = {k: v for k, v in read_json(folder / "config.json").items() if k not in _CONFIG_NOISE}
     tokenizer_hash = sha256_file(folder / "tokenizer.json")

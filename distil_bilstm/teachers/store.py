@@ -76,18 +76,24 @@ class LogitStore:
         fingerprint: str | None = None,
         teacher_hash: str | None = None,
         num_labels: int | None = None,
+        max_length: int | None = None,
+        runtime: str | None = None,
+        label_names: Sequence[str] | None = None,
     ) -> "LogitStore":
-        """Open a complete store, refusing one that does not match what the caller expects."""
+        """Open a complete store, refusing one that does not match what the caller expects (None:
+        anything goes for that key)."""
         path = Path(path)
         if not (path / HEADER).is_file():
             raise FileNotFoundError(
                 f"{path}: no complete logit store here (missing {HEADER}); run `distil-bilstm teacher logits`"
             )
         header = read_json(path / HEADER)
-        problems = check_header(header, fingerprint=fingerprint, teacher_hash=teacher_hash, num_labels=num_labels)
+        problems = check_header(header, fingerprint=fingerprint, teacher_hash=teacher_hash, num_labels=num_labels,
+                                max_length=max_length, runtime=runtime, label_names=label_names)
         if problems:
             raise StaleStoreError(
-                f"{path} is stale: " + "; ".join(problems) + ". Rerun `distil-bilstm teacher logits` with --recompute"
+                f"{path} is stale: " + "; ".join(problems)
+                + ". Rerun `distil-bilstm teacher logits` with --recompute, or ask for what it holds"
             )
         array = np.load(path / LOGITS, allow_pickle=False)
         if array.shape != (header["num_examples"], header["num_labels"]):
@@ -95,7 +101,12 @@ class LogitStore:
         return cls(path=path, header=header, logits=torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)))
 
 
-def check_header(header: dict, *, fingerprint: str | None, teacher_hash: str | None, num_labels: int | None) -> list[str]:
+def check_header(header: dict, *, fingerprint: str | None, teacher_hash: str | None, num_labels: int | None,
+                 max_length: int | None = None, runtime: str | None = None,
+                 label_names: Sequence[str] | None = None) -> list[str]:
+    """What differs between a store's header and what its reader expects (each None: not checked).
+    Every key that changes the logits is one: the rows (dataset fingerprint), the teacher's weights,
+    its label set and order, how many pieces it read of each text, and what ran it."""
     problems = []
     if fingerprint is not None and header.get("dataset_fingerprint") != fingerprint:
         problems.append(
@@ -105,6 +116,13 @@ def check_header(header: dict, *, fingerprint: str | None, teacher_hash: str | N
         problems.append(f"teacher weights differ (store {str(header.get('teacher_hash'))[:12]}, teacher {teacher_hash[:12]})")
     if num_labels is not None and header.get("num_labels") != num_labels:
         problems.append(f"label count differs (store {header.get('num_labels')}, expected {num_labels})")
+    if label_names is not None and header.get("label_names") is not None and list(header["label_names"]) != list(label_names):
+        problems.append(f"label names differ (store {header['label_names']}, data {list(label_names)})")
+    if max_length is not None and header.get("max_length") is not None and header["max_length"] != max_length:
+        problems.append(f"teacher max length differs (store {header['max_length']} pieces, asked {max_length})")
+    # stores from before runtimes were recorded were all computed in torch
+    if runtime is not None and header.get("runtime", "torch") != runtime:
+        problems.append(f"runtime differs (store {header.get('runtime', 'torch')}, asked {runtime})")
     return problems
 
 
@@ -137,8 +155,8 @@ def build_store(
     examples/s and ETA, starting at the examples that earlier runs already computed.
 
     ``header`` must hold ``dataset_fingerprint``, ``teacher_hash`` and ``num_labels``; a complete
-    store with the same three is reused with zero forward passes, a different one is refused
-    unless ``recompute``. Partial chunks of the same plan are reused after an interruption.
+    store with the same three, the same label names, max length and runtime is reused with zero
+    forward passes, a different one is refused naming what differs unless ``recompute``. Partial chunks of the same plan are reused after an interruption.
     ``summarize(logits)`` may add entries (e.g. teacher accuracy per split) to the header.
 
     ``chunk_runner`` computes the missing chunks elsewhere (``ray_logits.ray_chunk_runner``:
@@ -146,7 +164,9 @@ def build_store(
     as its logits arrive, so an interrupted build of either kind resumes.
     """
     path = Path(path)
-    expect = dict(fingerprint=header["dataset_fingerprint"], teacher_hash=header["teacher_hash"], num_labels=header["num_labels"])
+    expect = dict(fingerprint=header["dataset_fingerprint"], teacher_hash=header["teacher_hash"], num_labels=header["num_labels"],
+                  max_length=header.get("max_length"), runtime=header.get("runtime", "torch"),
+                  label_names=header.get("label_names"))
     if (path / HEADER).is_file():
         if recompute:
             logger.info("%s: --recompute: discarding the existing store", path)
@@ -165,6 +185,8 @@ def build_store(
         "chunk_size": chunk_size,
         "max_length": header.get("max_length"),
         "runtime": header.get("runtime", "torch"),  # chunks of another runtime are not mixed in
+        # nor columns in another order (the key only where the teacher's order is not the data's: older plans stay valid)
+        **({"label_order": header["label_order"]} if header.get("label_order") else {}),
     }
     if chunks_dir.exists() and (recompute or not (chunks_dir / "plan.json").is_file() or read_json(chunks_dir / "plan.json") != plan):
         logger.info("%s: partial chunks from another plan; starting over", chunks_dir)

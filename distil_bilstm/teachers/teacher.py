@@ -44,6 +44,7 @@ class Teacher:
     weights_hash: str  # sha256 of config + weights: a changed teacher makes its logit caches stale
     device: torch.device
     trained_on: list[str] | None = None  # dataset splits it was trained on (eval.json); None: not recorded
+    label_names: tuple[str, ...] | None = None  # its outputs' names (config.json id2label); None: not named
     # {(text, max_length): state} when a caller asks the teacher to remember its sentence states (a
     # bi-encoder's scores are made of them: `teacher logits --states` then encodes each sentence once)
     state_memo: dict | None = field(default=None, repr=False)
@@ -79,6 +80,7 @@ class NgramTeacher:
     weights_hash: str
     num_labels: int
     trained_on: list[str] | None = None
+    label_names: tuple[str, ...] | None = None
     runtime = "numpy"
     check = None
 
@@ -97,16 +99,12 @@ def logsumexp(logits: np.ndarray) -> np.ndarray:
     return top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
 
 
-def load_ngram_teacher(path: str | os.PathLike) -> NgramTeacher:
+def load_ngram_teacher(path: str | os.PathLike, *, weights_hash: str, label_names: Sequence[str]) -> NgramTeacher:
+    """A baseline run's n-gram model as a teacher (``teachers.reference.load_teacher`` decides that ``path`` is one)."""
     from ..baselines.ngrams import TfidfLinearModel
-    from ..rundir import RunDir, split_student_json
 
-    run = RunDir(path)
-    _, _, label_names = split_student_json(run.read_student())
-    digest = hashlib.sha256()
-    for file in (run.weights_file, *sorted(run.vocab_dir.iterdir())):
-        digest.update(sha256_file(file).encode())
-    return NgramTeacher(TfidfLinearModel.load_run(run.path), str(path), digest.hexdigest(), len(label_names), ["train"])
+    model = TfidfLinearModel.load_run(Path(path))
+    return NgramTeacher(model, str(path), weights_hash, len(label_names), ["train"], tuple(label_names))
 
 
 def teacher_weights_hash(path: str | os.PathLike) -> str:
@@ -153,45 +151,29 @@ def check_checkpoint_path(path: str) -> bool:
     return False
 
 
-def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto", num_labels: int | None = None) -> Teacher:
-    """Load a fine-tuned classifier (or a pair bi-encoder, teachers/biencoder.py) and its tokenizer;
-    check it has ``num_labels`` outputs."""
+def load_classifier(path: str, *, device: str | torch.device = "auto", num_labels: int | None = None,
+                    weights_hash: str | None = None, trained_on: Sequence[str] | None = None) -> Teacher:
+    """A fine-tuned Hugging Face classifier and its tokenizer, checked to have ``num_labels`` outputs
+    (``teachers.reference.load_teacher`` decides that ``path`` is one)."""
     device = resolve_device(device)
-    path = str(path)
-    if is_baseline_run(path):
-        teacher = load_ngram_teacher(path)
-        if num_labels is not None and teacher.num_labels != num_labels:
-            raise ValueError(f"baseline {path} has {teacher.num_labels} labels but the dataset has {num_labels}")
-        return teacher
-    local = Path(path).is_dir()
-    from .biencoder import is_biencoder, load_biencoder_teacher  # local: biencoder builds on this module
-
-    if local and is_biencoder(path):
-        if num_labels is not None and num_labels != 1:
-            raise ValueError(f"teacher {path} is a bi-encoder (one similarity score) but the dataset has {num_labels} labels")
-        return load_biencoder_teacher(path, device=device)
-    check_checkpoint_path(path)
     with loading(path):
         model = AutoModelForSequenceClassification.from_pretrained(path)
         tokenizer = AutoTokenizer.from_pretrained(path)
     if num_labels is not None and model.config.num_labels != num_labels:
         raise ValueError(f"teacher {path} has {model.config.num_labels} labels but the dataset has {num_labels}")
     model.to(device).eval()
-    weights_hash = teacher_weights_hash(path) if local else f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
-    trained_on = recorded_trained_on(path) if local else None
-    return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device, trained_on=trained_on)
+    weights_hash = weights_hash or f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
+    from .reference import named_labels  # local: reference builds on this module
+
+    names = named_labels([model.config.id2label[i] for i in sorted(model.config.id2label)])
+    return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device,
+                   trained_on=list(trained_on) if trained_on else None, label_names=names)
 
 
 def recorded_trained_on(folder: str | os.PathLike) -> list[str] | None:
     """The splits a fine-tuned checkpoint was trained on, as its eval.json records them (None: not recorded)."""
     eval_file = Path(folder) / "eval.json"
     return read_json(eval_file).get("trained_on") if eval_file.is_file() else None
-
-
-def is_baseline_run(path: str | os.PathLike) -> bool:
-    """A TF-IDF baseline run folder, which teaches through its own n-gram model."""
-    run = RunDir(path)
-    return run.is_run() and run.read_student().get("architecture") == "tfidf-lr"
 
 
 # --------------------------------------------------------------------------------------------

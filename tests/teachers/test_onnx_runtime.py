@@ -8,7 +8,7 @@ import pytest
 from distil_bilstm.cli import main
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.onnx_runtime import compare_with_torch, load_onnx_teacher
-from distil_bilstm.teachers.teacher import load_teacher
+from distil_bilstm.teachers.reference import load_teacher
 
 
 def test_onnx_logits_match_torch_on_a_tiny_bert(tmp_path, small_nsmc, tiny_teacher_dir):

@@ -7,7 +7,7 @@ import torch
 
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.labelling import cache_dataset_logits
-from distil_bilstm.teachers.teacher import load_teacher
+from distil_bilstm.teachers.reference import load_teacher
 
 
 def test_ray_chunks_equal_local_chunks(tmp_path, small_nsmc, tiny_teacher_dir):
