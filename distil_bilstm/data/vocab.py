@@ -8,6 +8,7 @@ syllables into jamo). A saved vocabulary is a folder with ``vocab.txt`` and a
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -77,8 +78,42 @@ def train_wordpiece(texts: Iterable[str], config: VocabConfig) -> BertWordPieceT
     return tokenizer
 
 
-def save_vocab(tokenizer: BertWordPieceTokenizer, out_dir: str | os.PathLike, config: VocabConfig) -> Path:
-    """Write ``vocab.txt`` (atomically) and the settings ``from_pretrained`` needs to reload it."""
+SOURCE_FILE = "source.json"  # what a vocabulary was made from: the cache key of tokenizer/<dataset>/vocab_size_N
+
+
+def vocab_source(train_texts: Sequence[str], config: VocabConfig) -> dict:
+    """The key of a vocabulary trained on ``train_texts`` with ``config``: a hash of the texts, their
+    count and the settings."""
+    digest = hashlib.sha256()
+    for text in train_texts:
+        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(b"\n")
+    return {"train_texts_sha256": digest.hexdigest(), "train_texts": len(train_texts), "config": config.to_dict()}
+
+
+def vocab_changes(folder: str | os.PathLike, source: dict) -> str | None:
+    """None when the vocabulary in ``folder`` was made from ``source``; else what differs, in words."""
+    folder = Path(folder)
+    if not (folder / "vocab.txt").is_file():
+        return "no vocabulary there"
+    if not (folder / SOURCE_FILE).is_file():
+        return f"it records nothing of what it was made from (no {SOURCE_FILE})"
+    saved = read_json(folder / SOURCE_FILE)
+    changes = []
+    if saved.get("train_texts_sha256") != source["train_texts_sha256"]:
+        changes.append(f"its training texts differ ({saved.get('train_texts')} texts, "
+                       f"sha256 {str(saved.get('train_texts_sha256'))[:12]}; now {source['train_texts']}, "
+                       f"{source['train_texts_sha256'][:12]})")
+    if saved.get("config") != source["config"]:
+        changed = sorted(k for k in source["config"] if (saved.get("config") or {}).get(k) != source["config"][k])
+        changes.append(f"its settings differ ({', '.join(changed)})")
+    return "; ".join(changes) or None
+
+
+def save_vocab(tokenizer: BertWordPieceTokenizer, out_dir: str | os.PathLike, config: VocabConfig, *,
+               source: dict | None = None) -> Path:
+    """Write ``vocab.txt`` (atomically), the settings ``from_pretrained`` needs to reload it and, given
+    ``source`` (:func:`vocab_source`), what it was made from."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     vocab = tokenizer.get_vocab()
@@ -96,6 +131,8 @@ def save_vocab(tokenizer: BertWordPieceTokenizer, out_dir: str | os.PathLike, co
         },
     )
     write_json(out_dir / "vocab_config.json", config.to_dict())
+    if source is not None:
+        write_json(out_dir / SOURCE_FILE, source)
     return out_dir / "vocab.txt"
 
 
@@ -262,7 +299,7 @@ def build_vocabularies(
         start = time.perf_counter()
         config = VocabConfig.from_dict({**base.to_dict(), "vocab_size": size})
         out = vocab_dir(out_root, dataset, size)
-        save_vocab(train_wordpiece(train_texts, config), out, config)
+        save_vocab(train_wordpiece(train_texts, config), out, config, source=vocab_source(train_texts, config))
         tokenizer = load_vocab(out)
         unk_rate, mean_tokens = vocab_report(tokenizer, eval_texts)
         if len(tokenizer) > size:

@@ -27,6 +27,8 @@ from ..data.vocab import (
     load_vocab,
     vocab_dir,
     vocab_hash,
+    vocab_changes,
+    vocab_source,
     vocab_tokens,
 )
 from ..rundir import RunDir
@@ -55,12 +57,20 @@ def data_config(config: DistilConfig) -> DataConfig:
 
 
 def ensure_vocab(dataset: Dataset, *, vocab_root: str | Path, vocab_size: int) -> Path:
-    """``tokenizer/<dataset>/vocab_size_N``; trained on the train split when it does not exist yet."""
+    """``tokenizer/<dataset>/vocab_size_N``, trained on the train split unless the one there was made
+    from the same texts and settings (its source.json): one made from anything else (a data file
+    replaced under the same name) is rebuilt, saying what changed. Runs keep their own copies."""
     folder = vocab_dir(vocab_root, dataset.name, vocab_size)
-    if not (folder / "vocab.txt").is_file():
-        logger.info("no vocabulary at %s: building it from the train split", folder)
-        build_vocabularies(dataset.split("train")["text"].tolist(), dataset.split("valid")["text"].tolist(),
-                           sizes=[vocab_size], out_root=vocab_root, dataset=dataset.name, base=VocabConfig())
+    train_texts = dataset.split("train")["text"].tolist()
+    # the settings it was built with (`distil-bilstm vocab --lowercase` …) are kept; the texts must be these
+    saved = folder / "vocab_config.json"
+    base = VocabConfig.from_dict(read_json(saved)) if saved.is_file() else VocabConfig(vocab_size=vocab_size)
+    changes = vocab_changes(folder, vocab_source(train_texts, base))
+    if changes:
+        log = logger.info if changes == "no vocabulary there" else logger.warning
+        log("%s: %s; building it from the train split", folder, changes)
+        build_vocabularies(train_texts, dataset.split("valid")["text"].tolist(), sizes=[vocab_size], out_root=vocab_root,
+                           dataset=dataset.name, base=base)
     return folder
 
 

@@ -66,3 +66,28 @@ def test_encode_and_pad(tmp_path):
     picked = encoded.select(torch.tensor([2, 0]))
     assert len(picked) == 2 and len(picked.ids) == int(lengths.sum())
     assert [t.tolist() for t in picked.batch(torch.tensor([0, 1]))] == [ids.tolist(), lengths.tolist()]
+
+
+def test_a_vocabulary_made_from_other_texts_is_rebuilt_saying_what_changed(tmp_path, caplog):
+    import logging
+
+    from distil_bilstm.data.datasets import load_dataset
+    from distil_bilstm.runs.pipeline import ensure_vocab
+    from tests.conftest import write_reviews
+
+    caplog.set_level(logging.INFO)
+    data = write_reviews(tmp_path / "data")
+    dataset = load_dataset("sst2", data_dir=data, download=False)
+    folder = ensure_vocab(dataset, vocab_root=tmp_path / "tok", vocab_size=150)
+    first = (folder / "vocab.txt").read_text(encoding="utf-8")
+    assert ensure_vocab(dataset, vocab_root=tmp_path / "tok", vocab_size=150) == folder  # same texts: reused
+    assert "training texts differ" not in caplog.text
+    # the data file replaced under the same name (other text): the vocabulary is not reused
+    lines = (data / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()
+    (data / "sst2" / "train.tsv").write_text("\n".join([lines[0]] + [f"brand new words {i} here\t{i % 2}" for i in range(200)])
+                                             + "\n", encoding="utf-8")
+    replaced = load_dataset("sst2", data_dir=data, download=False)
+    ensure_vocab(replaced, vocab_root=tmp_path / "tok", vocab_size=150)
+    assert "its training texts differ" in caplog.text
+    second = (folder / "vocab.txt").read_text(encoding="utf-8")
+    assert second != first and "brand" in second.split()
