@@ -117,6 +117,13 @@ def dataclass_from_dict(cls: type, values: dict, *, what: str | None = None) -> 
     return cls(**values)
 
 
+def shown(values: Any, limit: int = 200) -> str:
+    """``values`` as an error message shows them: at most ``limit`` characters (a 1 MB header line is
+    not echoed whole)."""
+    text = values if isinstance(values, str) else repr(values)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
 def path_safe(name: str) -> str:
     """A dataset name (which may be a file path) as one folder name: ``/`` becomes ``_``."""
     return name.replace("/", "_")

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.datasets import DataConfig, Dataset, load_dataset
 from ..rundir import RunDir
-from ..utils import atomic_path, path_safe, write_json
+from ..utils import atomic_path, path_safe, shown, write_json
 from .ngrams import VOCAB_FILE, TfidfLinearModel
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,12 @@ def train_baseline(config: BaselineConfig, *, dataset: Dataset | None = None) ->
     splits = {name: dataset.split(name) for name in ("train", "valid", "test")}
     start = time.perf_counter()
     vectorizers = _vectorizers(config)
-    train_x = hstack([v.fit_transform(splits["train"]["text"]) for _, v in vectorizers]).tocsr()
+    try:
+        train_x = hstack([v.fit_transform(splits["train"]["text"]) for _, v in vectorizers]).tocsr()
+    except ValueError as err:  # scikit-learn's "empty vocabulary" for texts without n-grams (numbers, symbols)
+        texts = splits["train"]["text"].tolist()
+        raise ValueError(f"{dataset.name}: the TF-IDF baseline cannot be fitted on its {len(texts)} training texts ({err}); "
+                         f"they begin {shown(texts[:3])}") from None
     valid_x = hstack([v.transform(splits["valid"]["text"]) for _, v in vectorizers]).tocsr()
     train_y, valid_y = splits["train"]["label"].to_numpy(), splits["valid"]["label"].to_numpy()
     logger.info("%d n-gram features (%s)", train_x.shape[1], ", ".join(f"{n} {len(v.vocabulary_):,}" for n, v in vectorizers))

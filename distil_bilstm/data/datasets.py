@@ -27,7 +27,7 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..utils import dataclass_from_dict, normalise_numbers
+from ..utils import dataclass_from_dict, normalise_numbers, shown
 from .files import (
     DATA_FILE_SUFFIXES,
     PAIR_FIRST_COLUMNS,
@@ -211,7 +211,7 @@ def _find_column(given: str | None, header: list[str], candidates: tuple[str, ..
         return given
     found = find_column(header, candidates)
     if found is None:
-        raise DataFormatError(f"{path}: no {what} column among {header} (looked for {list(candidates)}); name it with {flag}")
+        raise DataFormatError(f"{path}: no {what} column among {shown(header)} (looked for {list(candidates)}); name it with {flag}")
     return found
 
 
@@ -227,7 +227,7 @@ def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
     label_column = _find_column(config.label_column, header, LABEL_COLUMNS, path=path, what="label", flag="--label-column")
     text_b_column = config.text_b_column or find_column(header, PAIR_SECOND_COLUMNS)
     if text_b_column is not None and text_b_column not in header:
-        raise DataFormatError(f"{path}: no column {text_b_column!r} (--text-b-column) among {header}")
+        raise DataFormatError(f"{path}: no column {text_b_column!r} (--text-b-column) among {shown(header)}")
     task = config.task or ("regression" if label_column.lower() in SCORE_COLUMNS else "classification")
     regression = task == "regression"
     return DatasetSpec(
@@ -256,6 +256,10 @@ def _infer_label_map(path: Path, spec: DatasetSpec, label_names: list[str] | Non
             first_line.setdefault(value, line)
     if not counts:
         raise DataFormatError(f"{path}: no data rows with a label in column {spec.label_column!r} (only a header?)")
+    if len(counts) < 2:
+        (value, count), = counts.items()
+        raise DataFormatError(f"{path}: column {spec.label_column!r} holds one label only ({value!r} on {count} rows); a "
+                              "classifier needs two or more (for a similarity score, pass --task regression)")
     if len(counts) > 100:
         raise DataFormatError(f"{path}: column {spec.label_column!r} has {len(counts)} distinct values; is it really the label?")
     total = sum(counts.values())

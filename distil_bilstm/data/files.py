@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from ..utils import shown
 from .pairs import join_pair, parse_score
 
 logger = logging.getLogger(__name__)
@@ -60,18 +61,42 @@ def _delimited_rows(path: Path, *, delimiter: str, quoting: bool) -> Iterator[tu
         try:
             for fields in reader:
                 yield reader.line_num, fields
-        except UnicodeDecodeError as err:
-            raise DataFormatError(
-                f"{path}: not valid UTF-8 near line {reader.line_num + 1} ({err.reason} at byte "
-                f"{err.start} of a read block); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)"
-            ) from None
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
 
 
-def _field(value) -> str:
-    """A record's value as the text a delimited file would hold (a missing one is empty)."""
+def not_utf8(path: Path) -> DataFormatError:
+    """The error for a file that is not UTF-8, naming the first line that is not and its byte (a
+    decoder reads blocks, so where it failed says little about the line)."""
+    with open(path, "rb") as fh:
+        for line, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return DataFormatError(
+                    f"{path}, line {line}: not valid UTF-8 ({err.reason} at byte {err.start + 1} of the line, "
+                    f"{raw[err.start:err.start + 4]!r}); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)")
+    return DataFormatError(f"{path}: not valid UTF-8; convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)")
+
+
+def _field(value, *, where: str) -> str:
+    """A record's value as the text a delimited file would hold (a missing one is empty; a whole float
+    ``1.0`` is ``1``, as a CSV writes it); bytes must be UTF-8, and a list or an object is refused
+    naming ``where`` (file, row, column): none of them is one text or one label."""
     if value is None or (isinstance(value, float) and value != value):  # None or NaN
         return ""
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DataFormatError(f"{where}: bytes that are not UTF-8 text ({shown(bytes(value[:20]))})") from None
+    if isinstance(value, (bool, int, float, np.integer, np.floating, np.bool_)):
+        number = value.item() if isinstance(value, np.generic) else value
+        return str(int(number)) if isinstance(number, float) and number.is_integer() else str(number)
+    raise DataFormatError(f"{where}: a {type(value).__name__} ({shown(value, 60)}), not one text or label; give each row "
+                          "one value in this column")
 
 
 def _json_lines_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -92,9 +117,9 @@ def _json_lines_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
                 if header is None:
                     header = list(record)
                     yield 0, header
-                yield line, [_field(record.get(key)) for key in header]
-        except UnicodeDecodeError as err:
-            raise DataFormatError(f"{path}: not valid UTF-8 near line {line + 1} ({err.reason})") from None
+                yield line, [_field(record.get(key), where=f"{path}, line {line}, field {key!r}") for key in header]
+        except UnicodeDecodeError:
+            raise not_utf8(path) from None
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -104,9 +129,10 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
         raise ImportError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow): {err}") from None
     except Exception as err:  # pyarrow's errors for a file that is not Parquet have no common base
         raise DataFormatError(f"{path}: not a readable Parquet file ({type(err).__name__}: {err})") from None
-    yield 0, [str(c) for c in frame.columns]
+    columns = [str(c) for c in frame.columns]
+    yield 0, columns
     for row, values in enumerate(frame.itertuples(index=False, name=None), start=1):  # "line" N is row N
-        yield row, [_field(v) for v in values]
+        yield row, [_field(v, where=f"{path}, row {row}, column {c!r}") for c, v in zip(columns, values)]
 
 
 def take_header(rows: Iterator[tuple[int, list[str]]], path: Path, *, expected: str) -> list[str]:
@@ -123,7 +149,7 @@ def column_index(column: str | int, header: list[str] | None, path: Path, expect
     if header is None or column not in header:
         raise DataFormatError(
             f"{path}: missing column(s) {[c for c in expected if header is None or c not in header]}; "
-            f"expected columns {expected}, found {header}"
+            f"expected columns {expected}, found {shown(header)}"
         )
     return header.index(column)
 
@@ -245,7 +271,7 @@ def read_labelled_file(
         kept.append((text, label, line))
     if not kept:
         if not dropped:
-            raise DataFormatError(f"{path}: no data rows" + (f" (only the header {header})" if header else ""))
+            raise DataFormatError(f"{path}: no data rows" + (f" (only the header {shown(header)})" if header else ""))
         raise DataFormatError(f"{path}: every row was dropped ({_counts(dropped)})")
     texts, labels, lines = zip(*kept)
     frame = pd.DataFrame({"text": list(texts), "label": np.asarray(labels, dtype=np.float64 if regression else np.int64),
@@ -296,7 +322,7 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
                 yield join_pair(fields[first_i], fields[second_i], where=f"{path}, line {line}")
         return
     if column is None and (text_column or is_record_file(path)):
-        raise DataFormatError(f"{path}: missing column {(text_column or ', '.join(TEXT_COLUMNS))!r}; found {header}")
+        raise DataFormatError(f"{path}: missing column {(text_column or ', '.join(TEXT_COLUMNS))!r}; found {shown(header)}")
     if column is None:  # plain text: every line, the first included, is one example
         raw = itertools.chain([("\t".join(header))] if first else [], ("\t".join(fields) for _, fields in rows))
     else:

@@ -99,3 +99,12 @@ def test_config_validation():
         BaselineConfig(word_ngrams=[2, 1])
     with pytest.raises(ValueError, match="BaselineConfig.kind must be one of"):
         BaselineConfig(kind="fasttext")
+
+
+def test_texts_without_word_ngrams_name_the_dataset(tmp_path):
+    path = tmp_path / "digits.tsv"
+    path.write_text("text\tlabel\n" + "".join(f"{i % 10}\t{i % 2}\n" for i in range(60)), encoding="utf-8")
+    config = BaselineConfig(dataset=str(path), run_root=str(tmp_path / "runs"))
+    with pytest.raises(ValueError, match=r"digits.tsv: the TF-IDF baseline cannot be fitted on its \d+ training texts "
+                                         r"\(empty vocabulary.*they begin \['"):
+        train_baseline(config)

@@ -94,7 +94,7 @@ def test_bad_rows_dropped_and_counted_or_strict(tmp_path):
 
 def test_non_utf8_file_is_a_clear_error(tmp_path):
     path = write_lines(tmp_path / "cp949.tsv", ["id\tdocument\tlabel"] + [f"{i}\t좋은 영화\t1" for i in range(5)], encoding="cp949")
-    with pytest.raises(DataFormatError, match=r"cp949.tsv: not valid UTF-8 near line"):
+    with pytest.raises(DataFormatError, match=r"cp949.tsv, line 2: not valid UTF-8"):
         read_labelled_file(path, text_column="document", label_column="label", label_map={"0": 0, "1": 1})
 
 

@@ -77,3 +77,51 @@ def test_unlabelled_and_labelled_files_find_their_text_column_alike(tmp_path):
     assert list(iter_texts(path))[:2] == [ROWS[0]["review"], ROWS[1]["review"]]
     dataset = load_dataset(str(path))
     assert set(dataset.table["text"]) == {r["review"] for r in ROWS} and len(dataset) == 20
+
+
+def test_bytes_that_are_not_utf8_are_reported_on_their_own_line(tmp_path):
+    lines = ["text\tlabel"] + [f"good film {i}\t{i % 2}" for i in range(20)]
+    path = tmp_path / "latin1.tsv"
+    data = ("\n".join(lines) + "\n").encode("utf-8").replace(b"good film 10", "café film".encode("latin-1"))
+    path.write_bytes(data)  # the 12th line (row 11) holds a latin-1 é; a decoder reads in blocks
+    with pytest.raises(DataFormatError, match=r"latin1.tsv, line 12: not valid UTF-8 .*byte 4 of the line"):
+        load_dataset(str(path))
+
+
+def test_a_huge_header_is_not_echoed_whole(tmp_path):
+    path = write_lines(tmp_path / "wide.tsv", ["\t".join(f"column{i}" for i in range(100_000)), "a\tb"])
+    with pytest.raises(DataFormatError) as err:
+        load_dataset(str(path))
+    assert "column0" in str(err.value) and len(str(err.value)) < 1000 and "characters)" in str(err.value)
+
+
+def test_a_single_class_file_is_refused_naming_it(tmp_path):
+    path = write_lines(tmp_path / "one.tsv", ["text\tlabel"] + [f"good film {i}\tpos" for i in range(20)])
+    with pytest.raises(DataFormatError, match=r"one.tsv: column 'label' holds one label only \('pos' on 20 rows\)"):
+        load_dataset(str(path))
+
+
+@pytest.mark.parametrize("column, values, message", [
+    ("review", [r["review"].encode("utf-8") for r in ROWS], None),  # UTF-8 bytes are text
+    ("review", [b"\xff\xfe bad"] * 20, r"row 1, column 'review': bytes that are not UTF-8 text"),
+    ("stars", [[1, 2]] * 20, r"row 1, column 'stars': a ndarray .* not one text or label"),
+])
+def test_parquet_values_that_are_not_one_text_or_label(tmp_path, column, values, message):
+    pytest.importorskip("pyarrow", reason="reading Parquet needs pyarrow (pip install pyarrow)")
+    frame = pd.DataFrame(ROWS)
+    frame[column] = values
+    path = tmp_path / "reviews.parquet"
+    frame.to_parquet(path)
+    if message is None:
+        dataset = load_dataset(str(path), text_column="review", label_column="stars")
+        assert set(dataset.table["text"]) == {"정말 재미있게 봤어요", "시간 낭비였다"}  # not "b'\\xec…'"
+    else:
+        with pytest.raises(DataFormatError, match=message):
+            load_dataset(str(path), text_column="review", label_column="stars")
+
+
+def test_whole_float_labels_of_parquet_read_as_a_csv_writes_them(tmp_path):
+    pytest.importorskip("pyarrow", reason="reading Parquet needs pyarrow (pip install pyarrow)")
+    frame = pd.DataFrame({"review": [r["review"] for r in ROWS], "label": [float(r["stars"] == "pos") for r in ROWS]})
+    frame.to_parquet(tmp_path / "f.parquet")
+    assert load_dataset(str(tmp_path / "f.parquet")).label_names == ["0", "1"]
