@@ -14,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -217,6 +217,13 @@ def count_lines(path: str | Path) -> int:
     """Newlines in a file, read in 1 MiB blocks (for progress bars' totals)."""
     with open(path, "rb") as fh:
         return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Positions grouped into batches of similar length (longest first), for inference (numpy only:
+    a serving process imports no torch for it)."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -277,7 +277,8 @@ def run_grid_ray(
 ) -> list[dict]:
     """The same grid as Ray Tune trials (``pip install distil-bilstm[ray]``).
 
-    Each trial reports ``valid_accuracy`` per epoch, so ``scheduler="asha"`` (ASHA, Li et al.
+    Each trial reports ``valid_score`` per epoch (its ``select_metric``: accuracy, macro-F1, or
+    Spearman for a regression task), so ``scheduler="asha"`` (ASHA, Li et al.
     2018) can stop weak trials after a few epochs. ``address`` joins a running cluster
     (``ray start --head`` / ``"auto"``); without it a local Ray uses this machine's cores. Trials
     run in the driver's working folder, so on a cluster every node needs the same paths (a shared
@@ -310,7 +311,7 @@ def run_grid_ray(
         trainable,
         param_space={"config": tune.grid_search([r.config.to_dict() for r in todo]), "workdir": os.getcwd(),
                      "threads": cpus_per_trial},
-        tune_config=tune.TuneConfig(metric="valid_accuracy", mode="max", scheduler=tune_scheduler),
+        tune_config=tune.TuneConfig(metric="valid_score", mode="max", scheduler=tune_scheduler),
         run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path or "ray_results").resolve()), verbose=1),
     )
     result_grid = tuner.fit()
@@ -322,21 +323,22 @@ def run_grid_ray(
         last = result.metrics or {}
         by_dir[str(run_dir)] = {"run_dir": str(run_dir), "status": status, "epochs": last.get("epoch"),
                                 **(_headline(RunDir(run_dir).read_metrics()) if finished
-                                   else {"valid_accuracy": last.get("valid_accuracy")}),
+                                   else {"valid_score": last.get("valid_score")}),
                                 **({"error": str(result.error).splitlines()[0]} if result.error else {})}
     return done + [{"axes": r.axes, **by_dir.get(str(r.run_dir.resolve()), {"run_dir": str(r.run_dir), "status": FAILED})}
                    for r in todo]
 
 
 def _ray_trial(trial: dict) -> None:
-    """One Ray Tune trial: a grid run that reports each epoch's valid accuracy to Tune."""
+    """One Ray Tune trial: a grid run that reports each epoch's valid score (the run's select metric) to Tune."""
     from ray import tune
 
     from ..training.callbacks import Callback
 
     class ReportToTune(Callback):
         def on_epoch_end(self, trainer, *, metrics: dict) -> None:
-            tune.report({"epoch": metrics["epoch"], "valid_accuracy": metrics["valid_accuracy"],
+            # the score the run selects its epoch by: valid accuracy was NaN for a regression task
+            tune.report({"epoch": metrics["epoch"], "valid_score": metrics[f"valid_{trainer.config.select_metric}"],
                          "train_loss": metrics["train_loss"]})
 
     torch.set_num_threads(int(trial["threads"]))

@@ -24,8 +24,7 @@ import numpy as np
 
 from ..data.pairs import is_pair, join_pair, split_pair, split_pairs
 from ..rundir import ExportDir, RunDir, split_student_json
-from ..training.batching import length_sorted_batches
-from ..utils import read_json, softmax
+from ..utils import length_sorted_batches, read_json, softmax
 
 logger = logging.getLogger(__name__)
 

@@ -10,14 +10,10 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
+from ..utils import length_sorted_batches  # noqa: F401  (inference's, here for training's callers)
+
 if TYPE_CHECKING:  # inference batches with this module and must not import the tokenizer code
     from ..data.vocab import ConcatEncoded, EncodedTexts
-
-
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Positions grouped into batches of similar length (longest first), for inference."""
-    order = np.argsort(-np.asarray(lengths), kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 50) -> list[np.ndarray]:

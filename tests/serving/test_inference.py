@@ -174,3 +174,13 @@ def test_a_bad_device_and_bad_bytes_on_the_command_line_are_one_line(tiny_run, c
         main(["predict", "--model", str(tiny_run), b"\xff bad".decode("utf-8", "surrogateescape")])
     assert exit_info.value.code == 2
     assert "argument 4 is not valid UTF-8 text: '\\udcff bad'" in capsys.readouterr().err
+
+
+def test_serving_an_onnx_export_imports_neither_torch_nor_training_code(tiny_run, tmp_path):
+    out = tmp_path / "export"
+    assert main(["export", "--model", str(tiny_run), "--format", "onnx", "--out", str(out)]) == 0
+    code = ("import sys; from distil_bilstm.serving.http import create_app; from distil_bilstm.serving.inference import "
+            "Predictor; Predictor.load(sys.argv[1]).predict(['좋아요']); print(sorted(m for m in sys.modules if m == 'torch' "
+            "or m.startswith(('distil_bilstm.training', 'distil_bilstm.runs', 'distil_bilstm.teachers', 'pandas'))))")
+    out_text = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True).stdout
+    assert out_text.strip() == "[]"
