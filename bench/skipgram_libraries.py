@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.data.sources import resolve_text_file  # noqa: E402
-from distil_bilstm.students.embeddings import SkipgramConfig, train_skipgram, write_skipgram_corpus  # noqa: E402
-from distil_bilstm.runs.pipeline import ensure_vocab  # noqa: E402
 from distil_bilstm.data.vocab import load_vocab, vocab_tokens  # noqa: E402
+from distil_bilstm.runs.pipeline import ensure_vocab  # noqa: E402
+from distil_bilstm.students.embeddings import SkipgramConfig, train_skipgram, write_skipgram_corpus  # noqa: E402
 
 
 def main() -> None:

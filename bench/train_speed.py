@@ -31,11 +31,11 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.runs.config import DistilConfig  # noqa: E402
-from distil_bilstm.training.losses import kd_kl_loss  # noqa: E402
 from distil_bilstm.runs.pipeline import RunResources, split_tensors  # noqa: E402
 from distil_bilstm.students.registry import make_student  # noqa: E402
 from distil_bilstm.training.batching import SplitTensors  # noqa: E402
 from distil_bilstm.training.callbacks import TensorBoardCallback  # noqa: E402
+from distil_bilstm.training.losses import kd_kl_loss  # noqa: E402
 from distil_bilstm.training.trainer import Trainer  # noqa: E402
 
 

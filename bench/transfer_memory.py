@@ -48,8 +48,8 @@ def child(step: str, args) -> dict:
                           transfer_per_epoch=args.per_epoch if step == "transfer" else None)
     start = time.perf_counter()
     if step == "encode":
-        from distil_bilstm.data.vocab import load_vocab
         from distil_bilstm.data.transfer import encode_transfer_set
+        from distil_bilstm.data.vocab import load_vocab
 
         resources = RunResources()
         dataset = resources.dataset(config)

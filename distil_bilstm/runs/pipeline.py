@@ -25,20 +25,25 @@ from ..data.vocab import (
     build_vocabularies,
     encode_texts,
     load_vocab,
+    vocab_changes,
     vocab_dir,
     vocab_hash,
-    vocab_changes,
     vocab_source,
     vocab_tokens,
 )
 from ..rundir import RunDir
-from ..students.embeddings import SkipgramConfig, SkipgramVectors, ensure_skipgram, init_embedding_from_vectors
+from ..students.embeddings import (
+    SkipgramConfig,
+    SkipgramVectors,
+    ensure_skipgram,
+    init_embedding_from_vectors,
+)
 from ..students.registry import STUDENTS, make_student
 from ..teachers.labelling import cache_dataset_logits
+from ..teachers.reference import load_teacher
 from ..teachers.source import TeacherSource
 from ..teachers.states import cache_teacher_states, state_rows
 from ..teachers.store import HEADER, LogitStore
-from ..teachers.reference import load_teacher
 from ..teachers.vocab_transfer import student_embeddings_from_teacher
 from ..training.batching import SplitTensors, label_tensor, with_pool
 from ..training.callbacks import TensorBoardCallback

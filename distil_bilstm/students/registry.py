@@ -19,7 +19,12 @@ from ..utils import field_checker
 from .bilstm import POOLINGS, PRESETS, BiLSTMClassifier, StudentConfig
 from .siamese import HEADS as SIAMESE_HEADS
 from .siamese import SiameseBiLSTM, SiameseConfig
-from .transformer import TransformerStudent, TransformerStudentConfig, copy_teacher_weights, student_config_from_teacher
+from .transformer import (
+    TransformerStudent,
+    TransformerStudentConfig,
+    copy_teacher_weights,
+    student_config_from_teacher,
+)
 
 EMBEDDING_INITS = ("random", "teacher", "skipgram")
 
@@ -50,7 +55,9 @@ class StudentSettings:
         check(self.student in STUDENTS, "student", f"must be one of {list(STUDENTS)}")
         check(self.embedding_dim is None or self.embedding_dim >= 1, "embedding_dim", "must be >= 1 or null")
         check(self.hidden_dim is None or self.hidden_dim >= 1, "hidden_dim", "must be >= 1 or null")
-        from .embeddings import LIBRARIES as SKIPGRAM_LIBRARIES  # local: inference rebuilds students without it
+        from .embeddings import (
+            LIBRARIES as SKIPGRAM_LIBRARIES,  # local: inference rebuilds students without it
+        )
 
         check(self.skipgram_library in SKIPGRAM_LIBRARIES, "skipgram_library", f"must be one of {SKIPGRAM_LIBRARIES}")
         check(self.embedding_init in EMBEDDING_INITS, "embedding_init", f"must be one of {EMBEDDING_INITS}")

@@ -161,7 +161,7 @@ def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: Ml
         seconds += time.perf_counter() - started
         save()
         bar.close()
-        raise KeyboardInterrupt(f"masked LM stopped at step {step}; rerun the same command to resume from {checkpoint}")
+        raise KeyboardInterrupt(f"masked LM stopped at step {step}; rerun the same command to resume from {checkpoint}") from None
     bar.close()
     seconds += time.perf_counter() - started
     save()

@@ -25,9 +25,9 @@ from transformers import (
 )
 
 from ..data.pairs import is_pair, split_pairs
+from ..rundir import RunDir
 from ..training.batching import length_sorted_batches
 from ..training.masks import masked_mean
-from ..rundir import RunDir
 from ..utils import read_json, resolve_device, sha256_file
 
 logger = logging.getLogger(__name__)

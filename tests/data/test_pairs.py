@@ -8,7 +8,14 @@ import pytest
 from distil_bilstm.data.datasets import load_dataset, load_transfer_set
 from distil_bilstm.data.files import DataFormatError
 from distil_bilstm.data.pairs import correlation_scores, join_pair, split_pair
-from distil_bilstm.data.vocab import SPECIAL_TOKENS, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
+from distil_bilstm.data.vocab import (
+    SPECIAL_TOKENS,
+    VocabConfig,
+    encode_texts,
+    load_vocab,
+    save_vocab,
+    train_wordpiece,
+)
 from tests.conftest import write_lines
 
 

@@ -6,7 +6,12 @@ import pytest
 
 from distil_bilstm.cli import main
 from distil_bilstm.data.datasets import hangul_share
-from distil_bilstm.runs.quickstart import QuickstartConfig, QuickstartLayout, run_quickstart, vocab_transfer_size
+from distil_bilstm.runs.quickstart import (
+    QuickstartConfig,
+    QuickstartLayout,
+    run_quickstart,
+    vocab_transfer_size,
+)
 
 
 def reduced(tmp_path, data_dir, base, **overrides) -> QuickstartConfig:

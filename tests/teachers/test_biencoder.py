@@ -12,8 +12,8 @@ from distil_bilstm.data.pairs import join_pair, split_pairs
 from distil_bilstm.teachers.biencoder import BiEncoderRegressor, BiEncoderTeacher, pair_rows, split_rows
 from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
 from distil_bilstm.teachers.labelling import cache_dataset_logits
-from distil_bilstm.teachers.teacher import pad_batch
 from distil_bilstm.teachers.reference import load_teacher
+from distil_bilstm.teachers.teacher import pad_batch
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from distil_bilstm.cli import main
 from distil_bilstm.data.datasets import load_dataset, load_transfer_set
 from distil_bilstm.teachers.ensemble import build_ensemble, log_mean_probabilities, simplex_grid
 from distil_bilstm.teachers.labelling import cache_dataset_logits
-from distil_bilstm.teachers.store import LogitStore, finish_store
 from distil_bilstm.teachers.reference import load_teacher
+from distil_bilstm.teachers.store import LogitStore, finish_store
 
 from ..conftest import write_reviews
 

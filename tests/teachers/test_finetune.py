@@ -11,10 +11,10 @@ from distil_bilstm.cli import main
 from distil_bilstm.data.datasets import load_dataset, load_transfer_set
 from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
 from distil_bilstm.teachers.labelling import cache_dataset_logits
+from distil_bilstm.teachers.reference import load_teacher
 from distil_bilstm.teachers.source import TeacherSource
 from distil_bilstm.teachers.store import HEADER, finish_store
 from distil_bilstm.teachers.teacher import predict_logits
-from distil_bilstm.teachers.reference import load_teacher
 
 
 def positive_store(tiny_teacher_dir, dataset, store_dir):

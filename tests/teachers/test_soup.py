@@ -9,8 +9,8 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification
 
 from distil_bilstm.cli import main
-from distil_bilstm.teachers.soup import SoupConfig, average_state_dicts, average_teachers
 from distil_bilstm.teachers.reference import load_teacher
+from distil_bilstm.teachers.soup import SoupConfig, average_state_dicts, average_teachers
 from distil_bilstm.utils import read_json, write_json
 
 

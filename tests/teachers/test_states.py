@@ -5,10 +5,10 @@ import pytest
 
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.data.pairs import split_pairs
+from distil_bilstm.teachers.reference import load_teacher
 from distil_bilstm.teachers.states import cache_teacher_states
 from distil_bilstm.teachers.store import StaleStoreError
 from distil_bilstm.teachers.teacher import sentence_states
-from distil_bilstm.teachers.reference import load_teacher
 
 
 def test_per_side_states_are_each_sentence_read_alone_and_are_stored_once(tmp_path, small_korsts, tiny_pair_teacher_dir):

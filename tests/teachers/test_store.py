@@ -9,9 +9,15 @@ import torch
 
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.labelling import cache_dataset_logits
-from distil_bilstm.teachers.store import LogitStore, StaleStoreError, align_logits, build_store, read_external_logits
-from distil_bilstm.teachers.teacher import predict_logits
 from distil_bilstm.teachers.reference import load_teacher
+from distil_bilstm.teachers.store import (
+    LogitStore,
+    StaleStoreError,
+    align_logits,
+    build_store,
+    read_external_logits,
+)
+from distil_bilstm.teachers.teacher import predict_logits
 
 
 def test_store_equals_direct_forward_and_second_run_is_free(tiny_teacher_dir, small_nsmc, tmp_path):

@@ -10,8 +10,8 @@ import torch
 
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.teachers.finetune import FinetuneConfig, finetune
-from distil_bilstm.teachers.teacher import check_checkpoint_path, predict_logits, teacher_weights_hash
 from distil_bilstm.teachers.reference import load_teacher
+from distil_bilstm.teachers.teacher import check_checkpoint_path, predict_logits, teacher_weights_hash
 from distil_bilstm.teachers.vocab_transfer import adapt_vocabulary
 
 

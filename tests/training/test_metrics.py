@@ -28,7 +28,7 @@ def three_class_csv(path, n=300, seed=0):
     words = {0: ["평범한", "그냥", "보통"], 1: ["짜증", "바보", "멍청"], 2: ["혐오", "증오", "꺼져"]}
     rng = random.Random(seed)
     lines = ["text,label"]
-    for i in range(n):
+    for _ in range(n):
         label = rng.choice([0, 0, 0, 1, 2])  # unbalanced, as hate speech data are: accuracy and macro-F1 part ways
         noise = rng.choice(["영화", "댓글", "사람", "오늘"])
         lines.append(f"{rng.choice(words[label])} {noise} {rng.choice(words[rng.choice([0, 1, 2])])},{['none', 'offensive', 'hate'][label]}")

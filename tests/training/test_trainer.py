@@ -5,7 +5,14 @@ import torch
 from safetensors.torch import load_file
 
 from distil_bilstm.data.datasets import load_dataset
-from distil_bilstm.data.vocab import EncodedTexts, VocabConfig, encode_texts, load_vocab, save_vocab, train_wordpiece
+from distil_bilstm.data.vocab import (
+    EncodedTexts,
+    VocabConfig,
+    encode_texts,
+    load_vocab,
+    save_vocab,
+    train_wordpiece,
+)
 from distil_bilstm.rundir import RunDir
 from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.students.bilstm import BiLSTMClassifier, StudentConfig
