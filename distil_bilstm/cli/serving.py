@@ -10,13 +10,20 @@ from .common import data_config, table
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ..data.pairs import join_pair
     from ..serving.inference import Predictor, dumps_prediction
 
     if args.texts and args.file:
         raise ValueError("give texts on the command line or --file, not both")
+    if args.text_b and (args.file or len(args.text_b) != len(args.texts)):
+        raise ValueError(f"--text-b gives the second text of each pair on the command line: {len(args.texts)} text(s), "
+                         f"{len(args.text_b)} --text-b")
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if not args.file:
-        texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if args.text_b:
+            texts = [join_pair(a, b, where=f"pair {i + 1}") for i, (a, b) in enumerate(zip(args.texts, args.text_b))]
+        else:  # stdin: a pair model's lines are "A<TAB>B"
+            texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
         for text, pred in zip(texts, predictor.predict(texts)):
             print(dumps_prediction(text, pred))
         return 0
@@ -30,7 +37,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("predict", help="classify texts (arguments, stdin or a file) with a trained student or export")
     pr.add_argument("--model", required=True, help="a run folder (distil/grid) or an export folder (export)")
-    pr.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin)")
+    pr.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin; a pair model's lines: A<TAB>B)")
+    pr.add_argument("--text-b", nargs="+", default=None, metavar="TEXT",
+                    help="a pair model: the second text of each pair, in the order of the texts: predict --model M "
+                         "'a1' 'a2' --text-b 'b1' 'b2'")
     pr.add_argument("--file", default=None, help="a file of texts (TSV with a header naming --text-column, or one text per line)")
     pr.add_argument("--text-column", default=None, help="text column of --file (default: document, text, sentence, review or comments)")
     pr.add_argument("--out", default=None, help="CSV of predictions for --file (default: FILE.predictions.csv)")

@@ -41,7 +41,7 @@ from .files import (
     read_labelled_file,
     take_header,
 )
-from .pairs import SCORE_NAME, TASKS, split_pair
+from .pairs import PAIR_SEP, SCORE_NAME, TASKS, split_pair
 from .sources import REGISTRY, SPLITS, DatasetSpec, SourceFile, locate_file, resolve_data_dir
 from .splits import assign_splits
 
@@ -355,7 +355,10 @@ def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column:
     A row whose text equals a validation or test text of ``dataset`` is dropped (and counted in
     ``dropped["leaked"]``): training on the teacher's view of a held-out text would leak it."""
     guard = LeakageGuard(dataset)
-    texts = list(guard(iter_texts(path, text_column=text_column)))
+    texts = iter_texts(path, text_column=text_column)
+    if not dataset.pairs:  # a tab inside a single text is whitespace, never the separator of a pair
+        texts = (text.replace(PAIR_SEP, " ") for text in texts)
+    texts = list(guard(texts))
     guard.warn_dropped(path)
     logger.info("%s: %d transfer texts", path, len(texts))
     frame = pd.DataFrame({"text": texts})

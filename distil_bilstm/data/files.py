@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils import shown
-from .pairs import join_pair, parse_score
+from .pairs import PAIR_SEP, join_pair, parse_score
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,8 @@ def _parse_row(fields: list[str], layout: _Layout, *, label_map: dict[str, int |
     if (layout.n_fields is not None and len(fields) != layout.n_fields) or len(fields) < layout.min_fields:
         raise _RowRejected("malformed row", f"expected {layout.n_fields or layout.min_fields} fields, found {len(fields)}")
     text = fields[layout.text].strip()
+    if layout.text_b is None:  # one text: a tab in it is whitespace, never the separator of a pair (data/pairs.py)
+        text = text.replace(PAIR_SEP, " ")
     raw_label = fields[layout.label].strip()
     if layout.text_b is not None:
         second = fields[layout.text_b].strip()

@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..data.pairs import is_pair, join_pair, split_pair, split_pairs
+from ..data.pairs import PAIR_SEP, is_pair, join_pair, split_pair, split_pairs
 from ..rundir import ExportDir, RunDir, split_student_json
 from ..utils import length_sorted_batches, read_json, softmax
 
@@ -253,9 +253,19 @@ class Predictor:
         scorer = StudentScorer(TorchBackend.from_run(run, device=device), encoder, batch_size=batch_size)
         return cls(scorer, label_names, source=str(path), kind="torch", reads_pairs=run.reads_pairs())
 
+    def as_read(self, text: str) -> str:
+        """``text`` as this model reads it: for a one-text model a tab is whitespace, never a pair's
+        separator; a pair model takes only pairs (:meth:`predict_pairs`, ``--text-b``, ``{"pairs": …}``)."""
+        if not self.reads_pairs:
+            return text.replace(PAIR_SEP, " ") if isinstance(text, str) else text
+        if not (isinstance(text, str) and is_pair(text)):
+            raise ValueError(f"{self.source} reads sentence pairs; give each as two texts (Predictor.predict_pairs, "
+                             f"predict --text-b, serve's {{\"pairs\": [[a, b]]}}), got the single text {text!r:.80}")
+        return text
+
     def scored(self, texts: Iterable[str]) -> Iterator[tuple[str, np.ndarray]]:
         """``(text, logits (num_labels,))`` per text, in input order, for a stream of any length."""
-        texts = iter(texts)
+        texts = map(self.as_read, texts)
         while window := list(itertools.islice(texts, self.window)):
             yield from zip(window, self.scorer(window, len(self.label_names)))
 
@@ -276,6 +286,8 @@ class Predictor:
 
     def predict_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Score sentence pairs ``[(a, b), ...]`` (a pair model: the siamese student, a cross-encoder's students)."""
+        if not self.reads_pairs:
+            raise ValueError(f"{self.source} reads one text, not sentence pairs")
         return self.predict([join_pair(a, b, where=f"pairs[{i}]") for i, (a, b) in enumerate(pairs)])
 
     @property

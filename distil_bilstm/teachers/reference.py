@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,15 +29,18 @@ from ..rundir import RunDir, split_student_json
 from ..utils import read_json, sha256_file
 from .biencoder import BIENCODER_FILE, load_biencoder_teacher
 from .store import HEADER
-from .teacher import check_checkpoint_path, load_classifier, recorded_trained_on, teacher_weights_hash
+from .teacher import (
+    check_checkpoint_path,
+    load_classifier,
+    load_ngram_teacher,
+    named_labels,
+    recorded_trained_on,
+    teacher_weights_hash,
+)
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("store", "baseline", "biencoder", "checkpoint", "hub")
-# transformers' names for labels nobody named: such a teacher's columns are matched by position
-_GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
-
-
 def teacher_kind(path: str | os.PathLike) -> str:
     """One of :data:`KINDS` for ``path``; a path that is none of them is refused naming it (a run folder
     of a student, a folder without ``config.json``, a mistyped local path)."""
@@ -59,13 +61,6 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
         return teacher_kind(path) in ("checkpoint", "biencoder")
     except (FileNotFoundError, ValueError):
         return False
-
-
-def named_labels(names: Sequence[str] | None) -> tuple[str, ...] | None:
-    """``names`` when somebody named them; None for transformers' defaults (``LABEL_0`` …) or none."""
-    if not names or all(_GENERIC_LABEL.match(str(n)) for n in names):
-        return None
-    return tuple(str(n) for n in names)
 
 
 @dataclass(frozen=True)
@@ -125,8 +120,6 @@ class TeacherRef:
         if self.kind == "store":
             raise ValueError(f"{self.path} is a logit store: it has no model to run (its logits are read as they are)")
         if self.kind == "baseline":
-            from .teacher import load_ngram_teacher
-
             teacher = load_ngram_teacher(self.path, weights_hash=self.weights_hash, label_names=self.label_names)
             if num_labels is not None and teacher.num_labels != num_labels:
                 raise ValueError(f"baseline {self.path} has {teacher.num_labels} labels but the dataset has {num_labels}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +64,17 @@ class Teacher:
     @property
     def name(self) -> str:
         return teacher_name(self.path)
+
+
+# transformers' names for labels nobody named: such a teacher's columns are matched by position
+_GENERIC_LABEL = re.compile(r"^LABEL_\d+$")
+
+
+def named_labels(names: Sequence[str] | None) -> tuple[str, ...] | None:
+    """``names`` when somebody named them; None for transformers' defaults (``LABEL_0`` …) or none."""
+    if not names or all(_GENERIC_LABEL.match(str(n)) for n in names):
+        return None
+    return tuple(str(n) for n in names)
 
 
 def teacher_name(path: str | os.PathLike) -> str:
@@ -163,8 +175,6 @@ def load_classifier(path: str, *, device: str | torch.device = "auto", num_label
         raise ValueError(f"teacher {path} has {model.config.num_labels} labels but the dataset has {num_labels}")
     model.to(device).eval()
     weights_hash = weights_hash or f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
-    from .reference import named_labels  # local: reference builds on this module
-
     names = named_labels([model.config.id2label[i] for i in sorted(model.config.id2label)])
     return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device,
                    trained_on=list(trained_on) if trained_on else None, label_names=names)

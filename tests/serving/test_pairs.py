@@ -98,3 +98,36 @@ def test_predict_and_evaluate_cli_read_a_pair_file(tiny_pair_run, tmp_path, caps
 def test_the_dynamo_exporter_is_refused_for_a_siamese_student(tiny_pair_run, tmp_path):
     with pytest.raises(ValueError, match="exports with --exporter legacy only"):
         export_student(tiny_pair_run, tmp_path / "dyn", ExportConfig(format="onnx", exporter="dynamo"))
+
+
+def test_pairs_by_name_on_the_command_line_and_single_texts_never_become_pairs(tiny_pair_run, tiny_run, capsys, caplog):
+    from distil_bilstm.cli import main
+
+    (a1, b1), (a2, b2) = PAIRS
+    assert main(["predict", "--model", str(tiny_pair_run), a1, a2, "--text-b", b1, b2]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    expected = [p.score for p in Predictor.load(tiny_pair_run, device="cpu").predict_pairs(PAIRS)]
+    assert [line["pair"] for line in lines] == PAIRS
+    assert [line["score"] for line in lines] == pytest.approx(expected, abs=1e-5)
+    assert main(["predict", "--model", str(tiny_pair_run), a1, a2, "--text-b", b1]) == 1
+    assert "2 text(s), 1 --text-b" in caplog.text
+    with pytest.raises(ValueError, match=r"reads sentence pairs; give each as two texts .*got the single text"):
+        Predictor.load(tiny_pair_run, device="cpu").predict([a1])
+    # a one-text model reads a tab as whitespace: the same prediction as with a space, never "A [SEP] B"
+    single = Predictor.load(tiny_run, device="cpu")
+    assert single.logits(["great fun\tfilm"]).tolist() == single.logits(["great fun film"]).tolist()
+    with pytest.raises(ValueError, match="reads one text, not sentence pairs"):
+        single.predict_pairs(PAIRS)
+
+
+def test_a_tab_inside_a_single_text_of_a_data_file_is_whitespace(tmp_path):
+    from distil_bilstm.data.datasets import load_dataset, load_transfer_set
+
+    path = tmp_path / "tabs.jsonl"
+    path.write_text("".join(json.dumps({"text": f"good\tfilm {i}", "label": i % 2}) + "\n" for i in range(30)),
+                    encoding="utf-8")
+    dataset = load_dataset(str(path))
+    assert not dataset.pairs and not dataset.table["text"].str.contains("\t").any()
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps({"text": "more\tgood words"}) + "\n", encoding="utf-8")
+    assert load_transfer_set(extra, dataset=dataset).table["text"].tolist() == ["more good words"]
