@@ -106,3 +106,31 @@ def test_whole_float_is_an_int_and_null_stays_null_where_allowed():
     config = DistilConfig.from_dict(apply_overrides({"loss": "ce"}, ["train_epoch=3.0", "embedding_dim=null"]))
     assert config.train_epoch == 3 and isinstance(config.train_epoch, int)
     assert config.embedding_dim is None
+
+
+def test_the_reference_key_table_documents_every_key_with_its_default():
+    """docs/reference.md's key table against DistilConfig's fields: every key has a row, and a default
+    written as a literal (a number or a `name`) is the dataclass's; words ("the preset's", "—") only
+    stand for an unset default."""
+    import re
+    from dataclasses import MISSING, fields
+
+    documented = {}
+    for line in (REPO / "docs" / "reference.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("| `"):
+            cells = [c.strip() for c in line.split("|")[1:-1]]
+            names = re.findall(r"`([a-z_]+)`", cells[0])
+            defaults = [d.strip() for d in cells[1].split(",")]
+            if len(defaults) == len(names):
+                documented.update(zip(names, defaults))
+    for f in fields(DistilConfig):
+        assert f.name in documented, f"docs/reference.md's key table has no row for {f.name}"
+        default = f.default if f.default is not MISSING else f.default_factory()
+        written = documented[f.name]
+        literal = re.fullmatch(r"`([^`$]+)`|(-?[0-9.e-]+)", written)
+        if literal is None:
+            assert default in (None, [], ()), f"{f.name}: default {default!r} documented as {written!r}"
+        elif literal[2] is not None:
+            assert float(literal[2]) == default, f"{f.name}: default {default!r} documented as {written}"
+        else:
+            assert literal[1] == default, f"{f.name}: default {default!r} documented as {written}"
