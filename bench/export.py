@@ -33,9 +33,9 @@ from distil_bilstm.data.datasets import load_dataset  # noqa: E402
 from distil_bilstm.rundir import RunDir  # noqa: E402
 from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E402
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
-from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
-from distil_bilstm.teachers.store import default_store_dir  # noqa: E402
-from distil_bilstm.teachers.teacher import predict_logits, teacher_name  # noqa: E402
+from distil_bilstm.teachers.running.reference import load_teacher  # noqa: E402
+from distil_bilstm.teachers.running.teacher import predict_logits, teacher_name  # noqa: E402
+from distil_bilstm.teachers.stores.store import default_store_dir  # noqa: E402
 from distil_bilstm.utils import read_json  # noqa: E402
 
 

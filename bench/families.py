@@ -35,8 +35,8 @@ from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summ
 from distil_bilstm.serving.export import ExportConfig, export_student  # noqa: E402
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
 from distil_bilstm.students.registry import family_label  # noqa: E402
-from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
-from distil_bilstm.teachers.teacher import predict_logits  # noqa: E402
+from distil_bilstm.teachers.running.reference import load_teacher  # noqa: E402
+from distil_bilstm.teachers.running.teacher import predict_logits  # noqa: E402
 
 
 def speed(fn_256, fn_1, sample: list[str], *, n256: int, n1: int) -> dict:

@@ -32,8 +32,8 @@ from distil_bilstm.data.datasets import load_dataset  # noqa: E402
 from distil_bilstm.data.pairs import correlation_scores, split_pairs  # noqa: E402
 from distil_bilstm.runs.compare import collect_runs, student_label, teacher_summary  # noqa: E402
 from distil_bilstm.serving.inference import Predictor  # noqa: E402
-from distil_bilstm.teachers.reference import load_teacher, teacher_kind  # noqa: E402
-from distil_bilstm.teachers.teacher import Teacher, sentence_states  # noqa: E402
+from distil_bilstm.teachers.running.reference import load_teacher, teacher_kind  # noqa: E402
+from distil_bilstm.teachers.running.teacher import Teacher, sentence_states  # noqa: E402
 
 
 def timed(fn, pairs: list[str]) -> tuple[np.ndarray, float]:

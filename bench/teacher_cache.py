@@ -25,8 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.data.datasets import load_dataset  # noqa: E402
-from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
-from distil_bilstm.teachers.teacher import predict_logits  # noqa: E402
+from distil_bilstm.teachers.running.reference import load_teacher  # noqa: E402
+from distil_bilstm.teachers.running.teacher import predict_logits  # noqa: E402
 
 
 def teacher_throughput(teacher_dir: Path, dataset: str, data_dir: str, n: int, max_length: int) -> dict:

@@ -26,8 +26,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.data.datasets import load_dataset  # noqa: E402
-from distil_bilstm.teachers.onnx_runtime import load_onnx_teacher  # noqa: E402
-from distil_bilstm.teachers.reference import load_teacher  # noqa: E402
+from distil_bilstm.teachers.running.onnx_runtime import load_onnx_teacher  # noqa: E402
+from distil_bilstm.teachers.running.reference import load_teacher  # noqa: E402
 
 
 def timed(runner, texts, *, batch_size: int, max_length: int) -> tuple[np.ndarray, float]:

@@ -113,7 +113,7 @@ def main() -> None:
     resources = RunResources()
     dataset = resources.dataset(config)
     folder, tokenizer = resources.vocabulary(config, dataset)
-    from distil_bilstm.teachers.store import LogitStore
+    from distil_bilstm.teachers.stores.store import LogitStore
 
     store = None
     if (Path(args.teacher_store) / "header.json").is_file():

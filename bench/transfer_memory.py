@@ -73,7 +73,7 @@ def run_child(step: str, argv: list[str]) -> dict:
 def write_random_store(work: Path, encoded: dict, dataset: str) -> None:
     import numpy as np
 
-    from distil_bilstm.teachers.store import finish_store, read_json
+    from distil_bilstm.teachers.stores.store import finish_store, read_json
 
     main = read_json(work / "teacher" / dataset / "header.json")
     logits = np.random.default_rng(0).normal(size=(encoded["rows"], main["num_labels"])).astype(np.float32)

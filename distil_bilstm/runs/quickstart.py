@@ -19,9 +19,9 @@ from typing import Callable
 
 from ..data.datasets import DataConfig, Dataset
 from ..rundir import RunFailedError
-from ..teachers.bases import default_base, is_korean
-from ..teachers.source import TeacherSource
-from ..teachers.teacher import check_checkpoint_path, loading
+from ..teachers.bases.defaults import default_base, is_korean
+from ..teachers.running.source import TeacherSource
+from ..teachers.running.teacher import check_checkpoint_path, loading
 from ..utils import path_safe
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class QuickstartLayout:
 def vocab_transfer_size(config: QuickstartConfig, dataset: Dataset, base: str) -> int | None:
     if config.adapt_vocab is not None:
         return config.adapt_vocab or None
-    from ..teachers.unigram_prune import is_unigram_base
+    from ..teachers.bases.unigram_prune import is_unigram_base
 
     return 4000 if is_korean(dataset) and not is_unigram_base(base) else None
 
@@ -121,7 +121,7 @@ def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: Quickstar
     if (out / "eval.json").is_file():
         logger.info("teacher: reusing %s (delete it to fine-tune again)", out)
         return out
-    from ..teachers.finetune import FinetuneConfig, finetune
+    from ..teachers.tuning.finetune import FinetuneConfig, finetune
 
     base = config.base or default_base(dataset)
     check_checkpoint_path(base)

@@ -138,7 +138,7 @@ def copy_teacher_weights(student: TransformerStudent, teacher_dir: str | os.Path
     counts match. Returns what was copied."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ..teachers.vocab_transfer import transfer_embeddings
+    from ..teachers.bases.vocab_transfer import transfer_embeddings
 
     config = student.config
     if config.teacher_layers is None:

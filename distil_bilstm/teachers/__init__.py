@@ -1,8 +1,8 @@
-"""Stage 2, teachers: pretrained bases, fine-tuning, and the logits a teacher computes once.
+"""Stage 2, teachers: pretrained bases, fine-tuning, and the logits a teacher computes once, in four
+rooms whose imports flow one way:
 
-``e5_image`` / ``bases`` / ``unigram_prune`` (the pretrained bases) → ``vocab_transfer`` and
-``mlm`` (adapting a base to the task's language and domain) → ``finetune`` → ``teacher`` (load and
-run one) → ``onnx_runtime`` / ``ray_logits`` (labelling faster) → ``labelling`` and ``store`` (the
-logit store) → ``ensemble`` (one store from several) → ``source`` (what a run's ``teacher_path``
-names).
+    bases/    the pretrained bases and their adaptation (e5 image, Unigram pruning, vocabulary transfer, masked LM)
+    stores/   the logit store and ensembles of stores
+    running/  a teacher resolved once, loaded, run (torch, ONNX int8, Ray) and labelling a dataset into a store
+    tuning/   fine-tuning and weight averaging (soups)
 """

@@ -9,7 +9,7 @@ import pytest
 
 from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.runs.pipeline import run_distillation
-from distil_bilstm.teachers.store import LogitStore
+from distil_bilstm.teachers.stores.store import LogitStore
 from tests.conftest import write_lines
 
 
