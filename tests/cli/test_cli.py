@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from distil_bilstm.cli import main
+from distil_bilstm.cli import build_parser, main
 
 
 def test_help_lists_commands():
@@ -54,3 +54,32 @@ def test_teacher_logits_then_import(tmp_path, small_nsmc, tiny_teacher_dir, caps
                  "--cache-dir", str(tmp_path / "logits")]) == 0
     imported = np.load(tmp_path / "logits" / "external" / "nsmc" / "logits.npy")
     np.testing.assert_allclose(imported, store, rtol=1e-6)
+
+
+def _subcommand(*names):
+    parser = build_parser()
+    for name in names:
+        action = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+        parser = action.choices[name]
+    return parser
+
+
+def test_command_defaults_are_the_configs_defaults():
+    """A flag's default lives in its config dataclass: the flag defers to it (None) or equals it."""
+    from dataclasses import MISSING, fields
+
+    from distil_bilstm.baselines.tfidf import BaselineConfig
+    from distil_bilstm.runs.quickstart import QuickstartConfig
+    from distil_bilstm.teachers.tuning.finetune import FinetuneConfig
+
+    checked = 0
+    for names, config in [(("teacher", "finetune"), FinetuneConfig), (("quickstart",), QuickstartConfig),
+                          (("baseline",), BaselineConfig)]:
+        flags = {a.dest: a.default for a in _subcommand(*names)._actions}
+        for f in fields(config):
+            if f.name not in flags or flags[f.name] is None:
+                continue
+            default = f.default if f.default is not MISSING else f.default_factory()
+            assert flags[f.name] == default, f"{' '.join(names)} --{f.name.replace('_', '-')}: {flags[f.name]!r} != {default!r}"
+            checked += 1
+    assert checked >= 25
