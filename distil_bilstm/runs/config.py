@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from ..data.datasets import DataConfig
+from ..data.pairs import TASKS
 from ..students.registry import StudentSettings
 from ..training.config import TrainingConfig
 from ..training.losses import HIDDEN_LOSSES, LOSSES, DistillationLoss
@@ -32,17 +33,30 @@ from ..utils import dataclass_from_dict, field_checker, normalise_numbers, path_
 # folder name) as it was before the key existed
 ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None, "hidden_loss": "none",
                "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1,
-               "pair_head": "features", "similarity_loss_weight": 0.0, "teacher_max_length": None}
+               "pair_head": "features", "similarity_loss_weight": 0.0, "teacher_max_length": None,
+               "text_column": None, "text_b_column": None, "label_column": None, "labels": None, "task": None,
+               "test_size": 0.1}
 # keys that say where or how fast, not what: never part of a run's identity
 NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
-                "checkpoint_every"}
+                "checkpoint_every", "strict"}
 
 
 @dataclass(kw_only=True, frozen=True)
 class DataSettings:
     dataset: str = "nsmc"
     data_dir: str | None = None
+    # a user's own file (CSV/TSV/JSONL/Parquet), as `teacher logits` and every --dataset flag read it:
+    # its columns (default: found by name), its label set (default: every value the column holds;
+    # rows with another are dropped, or refused under strict) and its task (default: regression when
+    # the label column is named score or similarity)
+    text_column: str | None = None
+    text_b_column: str | None = None
+    label_column: str | None = None
+    labels: tuple[str, ...] | None = None
+    task: str | None = None
+    strict: bool = False
     valid_size: float = 0.05
+    test_size: float = 0.1  # a single-file dataset's test share
     split_seed: int = 1
     max_length: int = 128
     # vocabulary (tokenizer/<dataset>/vocab_size_N, built when missing)
@@ -52,11 +66,18 @@ class DataSettings:
     def __post_init__(self) -> None:
         check = field_checker(self)
         check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
+        check(0.0 < self.test_size < 1.0, "test_size", "must be in (0, 1)")
+        check(self.task in (None, *TASKS), "task", f"must be null or one of {TASKS}")
+        check(self.labels is None or (len(self.labels) >= 2 and len(set(self.labels)) == len(self.labels)), "labels",
+              "must be null or two or more distinct label names")
         check(self.max_length >= 1, "max_length", "must be >= 1")
         check(self.vocab_size > 5, "vocab_size", "must be > 5")
 
     def data_config(self) -> DataConfig:
-        return DataConfig(name=self.dataset, data_dir=self.data_dir, valid_size=self.valid_size, seed=self.split_seed)
+        return DataConfig(name=self.dataset, data_dir=self.data_dir, text_column=self.text_column,
+                          label_column=self.label_column, text_b_column=self.text_b_column,
+                          label_names=list(self.labels) if self.labels else None, task=self.task, strict=self.strict,
+                          valid_size=self.valid_size, test_size=self.test_size, seed=self.split_seed)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -116,7 +137,7 @@ class DistillationSettings:
 
 SECTIONS: dict[str, type] = {"data": DataSettings, "student": StudentSettings, "distillation": DistillationSettings,
                              "training": TrainingConfig}
-LIST_KEYS = ("embedding_texts", "transfer_sets")  # file lists: one file may be given as a string
+LIST_KEYS = ("embedding_texts", "transfer_sets")  # "labels" stays null unless given  # file lists: one file may be given as a string
 
 
 def _flat_fields() -> list[tuple]:
@@ -164,7 +185,7 @@ class _RunConfig:
 
     def _make(self, cls: type):
         values = {k: getattr(self, k) for k in (f.name for f in fields(cls))}
-        for key in ("embedding_texts", "transfer_sets", "layers", "epoch_lrs"):  # frozen settings keep tuples
+        for key in ("embedding_texts", "transfer_sets", "layers", "epoch_lrs", "labels"):  # frozen settings keep tuples
             if key in values and values[key] is not None:
                 values[key] = tuple(values[key])
         return cls(**values)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,20 @@ def test_cli_distil_and_predict(tmp_path, small_nsmc, capsys):
 def test_cli_rejects_unknown_key(capsys, caplog):
     assert main(["distil", "--set", "learning_rate=0.1"]) == 1
     assert "unknown config key(s) ['learning_rate']" in caplog.text
+
+
+def test_distil_reads_a_users_file_with_its_own_columns_and_labels(tmp_path):
+    """The run config names a custom file's columns and label set, as `teacher logits` flags do."""
+    from tests.conftest import BAD, GOOD
+
+    lines = ["id,review,stars"] + [f"{i},{GOOD[i % 5] if i % 2 else BAD[i % 5]} {i},{'pos' if i % 2 else 'neg'}"
+                                   for i in range(120)]
+    path = tmp_path / "mine.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = DistilConfig(dataset=str(path), text_column="review", label_column="stars", labels=["pos", "neg"],
+                          vocab_size=150, vocab_root=str(tmp_path / "tok"), preset="tiny", loss="ce", batch_size=16,
+                          train_epoch=1, run_root=str(tmp_path / "runs"), device="cpu")
+    metrics = run_distillation(config)
+    assert json.loads((Path(metrics["run_dir"]) / "student.json").read_text())["label_names"] == ["pos", "neg"]
+    with pytest.raises(ValueError, match=r"DistilConfig.labels must be null or two or more distinct label names"):
+        DistilConfig(dataset=str(path), loss="ce", labels=["pos"])
