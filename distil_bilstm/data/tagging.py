@@ -73,60 +73,70 @@ def to_bio(tags: Sequence[str], *, scheme: str, strict: bool = False, where: str
     return out
 
 
-def read_conll(path: str | Path, *, tag_column: int = -1) -> Iterator[TaggedSentence]:
-    """Sentences of a CoNLL-columns file (tags as written: convert with :func:`to_bio`)."""
-    path = Path(path)
+_BREAK, _SKIP = object(), object()  # what a line of a one-token-a-line file may be besides a token
+
+
+def _line_sentences(path: Path, parse) -> Iterator[TaggedSentence]:
+    """Sentences of a one-token-a-line file: ``parse(text, line)`` gives ``(token, tag)``, ``_BREAK``
+    (the sentence so far ends) or ``_SKIP``."""
     tokens: list[str] = []
     tags: list[str] = []
-    start, width = 0, None
+    start = 0
     try:
         with open(path, encoding="utf-8") as fh:
             for line, raw in enumerate(fh, start=1):
-                fields = raw.split()
-                if not fields or fields[0] == "-DOCSTART-":
+                parsed = parse(raw.rstrip("\r\n"), line)
+                if parsed is _SKIP:
+                    continue
+                if parsed is _BREAK:
                     if tokens:
                         yield TaggedSentence(tuple(tokens), tuple(tags), start)
                     tokens, tags = [], []
                     continue
-                width = width or len(fields)
-                if len(fields) != width:
-                    raise DataFormatError(f"{path}, line {line}: {len(fields)} columns, but the file's lines have {width}")
-                if not -width <= tag_column < width:
-                    raise DataFormatError(f"{path}, line {line}: no tag column {tag_column} among {width} columns")
                 start = start if tokens else line
-                tokens.append(fields[0])
-                tags.append(_check_tag(fields[tag_column], path=path, line=line))
+                tokens.append(parsed[0])
+                tags.append(_check_tag(parsed[1], path=path, line=line))
     except UnicodeDecodeError:
         raise not_utf8(path) from None
     if tokens:
         yield TaggedSentence(tuple(tokens), tuple(tags), start)
 
 
+def read_conll(path: str | Path, *, tag_column: int = -1) -> Iterator[TaggedSentence]:
+    """Sentences of a CoNLL-columns file (tags as written: convert with :func:`to_bio`)."""
+    path = Path(path)
+    width = None  # the columns of the file's first token line, which every line must have
+
+    def parse(text: str, line: int):
+        nonlocal width
+        fields = text.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            return _BREAK
+        width = width or len(fields)
+        if len(fields) != width:
+            raise DataFormatError(f"{path}, line {line}: {len(fields)} columns, but the file's lines have {width}")
+        if not -width <= tag_column < width:
+            raise DataFormatError(f"{path}, line {line}: no tag column {tag_column} among {width} columns")
+        return fields[0], fields[tag_column]
+
+    return _line_sentences(path, parse)
+
+
 def read_klue(path: str | Path) -> Iterator[TaggedSentence]:
     """Sentences of a KLUE-NER file: one character a line (a space is one), tagged."""
     path = Path(path)
-    chars: list[str] = []
-    tags: list[str] = []
-    start = 0
-    try:
-        with open(path, encoding="utf-8") as fh:
-            for line, raw in enumerate(fh, start=1):
-                raw = raw.rstrip("\n").rstrip("\r")
-                if raw.startswith("## ") or not raw:
-                    if chars and (not raw or "\t" in raw):  # a blank line, or the next sentence's own "## id<TAB>text"
-                        yield TaggedSentence(tuple(chars), tuple(tags), start)
-                        chars, tags = [], []
-                    continue
-                char, sep, tag = raw.rpartition("\t")
-                if not sep or len(char) != 1:
-                    raise DataFormatError(f"{path}, line {line}: expected one character, a tab and its tag, got {raw[:40]!r}")
-                start = start if chars else line
-                chars.append(char)
-                tags.append(_check_tag(tag, path=path, line=line))
-    except UnicodeDecodeError:
-        raise not_utf8(path) from None
-    if chars:
-        yield TaggedSentence(tuple(chars), tuple(tags), start)
+
+    def parse(text: str, line: int):
+        if not text or (text.startswith("## ") and "\t" in text):  # a blank line, or a sentence's own "## id<TAB>text"
+            return _BREAK
+        if text.startswith("## "):  # the file's comments on its format
+            return _SKIP
+        char, sep, tag = text.rpartition("\t")
+        if not sep or len(char) != 1:
+            raise DataFormatError(f"{path}, line {line}: expected one character, a tab and its tag, got {text[:40]!r}")
+        return char, tag
+
+    return _line_sentences(path, parse)
 
 
 def read_tagged_jsonl(path: str | Path) -> Iterator[TaggedSentence]:
