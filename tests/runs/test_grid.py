@@ -81,17 +81,17 @@ def test_grid_runs_loads_once_skips_finished_and_survives_a_failing_run(tmp_path
     values = tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"], preset=["mini", "tiny"])
     runs = plan_grid(values)
     assert len(runs) == 4
-    # make one run fail: its vocabulary file is garbage (a real error from the tokenizer loader)
-    bad = plan_grid({**values, "vocab_size": 301, "loss": "ce", "preset": "mini"})[0]
-    bad_vocab = tmp_path / "tok" / "nsmc" / "vocab_size_301"
-    bad_vocab.mkdir(parents=True)
-    (bad_vocab / "vocab.txt").write_text("[PAD]\n[UNK]\n", encoding="utf-8")
+    # make one run fail: its transfer set is not valid JSON Lines (a real error from the data loader; a
+    # garbage vocabulary no longer fails a run: one made from other texts is rebuilt)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("{not json\n", encoding="utf-8")
+    bad = plan_grid({**values, "loss": "kl", "preset": "mini", "transfer_sets": [str(broken)]})[0]
     runs.insert(1, bad)
 
     resources = RunResources()
     results = [execute_run(run.config, resources=resources) for run in runs]  # run_grid's sequential path
     assert [r["status"] for r in results] == [FINISHED, FAILED, FINISHED, FINISHED, FINISHED]
-    assert results[1]["error"].startswith("ValueError: ") and "vocab_size_301" in results[1]["error"]
+    assert results[1]["error"].startswith("DataFormatError: ") and "broken.jsonl, line 1" in results[1]["error"]
     status = json.loads((bad.run_dir / "status.json").read_text())
     assert status["status"] == FAILED and "Traceback" in status["traceback"]
     # data read, tokenised and teacher logits computed once for the four good runs
