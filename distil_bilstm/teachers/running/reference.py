@@ -4,6 +4,7 @@
     store        a logit store (``header.json``)                 its header             its header
     baseline     a TF-IDF baseline run (``distil-bilstm baseline``) its student.json    (reads whole texts)
     biencoder    a pair bi-encoder checkpoint (``biencoder.json``)  (one score)          its eval.json
+    tagger       a token classifier (named entities)             config.json id2label   its eval.json
     checkpoint   a Hugging Face sequence classifier folder       config.json id2label   its eval.json
     hub          a hub id (only where a network or cache has it)  (after loading)       (unknown)
 
@@ -21,7 +22,6 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -29,6 +29,7 @@ from ...rundir import RunDir, split_student_json
 from ...utils import read_json, sha256_file
 from ..stores.store import HEADER
 from .biencoder import BIENCODER_FILE, load_biencoder_teacher
+from .tagger import is_tagger, load_tagger
 from .teacher import (
     check_checkpoint_path,
     load_classifier,
@@ -40,7 +41,7 @@ from .teacher import (
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("store", "baseline", "biencoder", "checkpoint", "hub")
+KINDS = ("store", "baseline", "biencoder", "tagger", "checkpoint", "hub")
 def teacher_kind(path: str | os.PathLike) -> str:
     """One of :data:`KINDS` for ``path``; a path that is none of them is refused naming it (a run folder
     of a student, a folder without ``config.json``, a mistyped local path)."""
@@ -52,7 +53,9 @@ def teacher_kind(path: str | os.PathLike) -> str:
         return "baseline"
     if not check_checkpoint_path(str(path)):  # raises for anything local that is no checkpoint
         return "hub"
-    return "biencoder" if (folder / BIENCODER_FILE).is_file() else "checkpoint"
+    if (folder / BIENCODER_FILE).is_file():
+        return "biencoder"
+    return "tagger" if is_tagger(read_json(folder / "config.json")) else "checkpoint"
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
@@ -86,21 +89,21 @@ class TeacherRef:
         elif kind == "baseline":
             _, _, names = split_student_json(RunDir(folder).read_student())
             trained_on = ["train"]
-        elif kind in ("checkpoint", "biencoder"):
+        elif kind in ("checkpoint", "biencoder", "tagger"):
             config = read_json(folder / "config.json")
             id2label = config.get("id2label") or {}
-            names = [id2label[k] for k in sorted(id2label, key=int)] if kind == "checkpoint" else None
+            names = [id2label[k] for k in sorted(id2label, key=int)] if kind != "biencoder" else None
             report = read_json(folder / "eval.json") if (folder / "eval.json").is_file() else {}
             max_length = (report.get("config") or {}).get("max_length") or report.get("max_length")
             trained_on = recorded_trained_on(folder)
-        return cls(path=folder, kind=kind, label_names=named_labels(names) if kind == "checkpoint" else _tuple(names),
+        return cls(path=folder, kind=kind, label_names=named_labels(names) if kind in ("checkpoint", "tagger") else _tuple(names),
                    max_length=int(max_length) if max_length else None, trained_on=_tuple(trained_on))
 
     @cached_property
     def weights_hash(self) -> str | None:
         """What a logit store records as ``teacher_hash``: a hash of the files that make the teacher's
         outputs (None for a hub id, known only once loaded)."""
-        if self.kind == "checkpoint":
+        if self.kind in ("checkpoint", "tagger"):
             return teacher_weights_hash(self.path)
         if self.kind == "biencoder":
             return biencoder_hash(self.path)
@@ -128,6 +131,8 @@ class TeacherRef:
             if num_labels is not None and num_labels != 1:
                 raise ValueError(f"teacher {self.path} is a bi-encoder (one similarity score) but the dataset has {num_labels} labels")
             return load_biencoder_teacher(self.path, device=device, weights_hash=self.weights_hash)
+        if self.kind == "tagger":
+            return load_tagger(self.path, device=device, weights_hash=self.weights_hash, trained_on=self.trained_on)
         return load_classifier(str(self.path), device=device, num_labels=num_labels,
                                weights_hash=self.weights_hash, trained_on=self.trained_on)
 
@@ -155,23 +160,3 @@ def load_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto"
     """A teacher model from ``path`` (a checkpoint, a bi-encoder, a TF-IDF baseline run or a hub id),
     checked to have ``num_labels`` outputs."""
     return TeacherRef.resolve(path).load(device=device, num_labels=num_labels)
-
-
-def match_labels(teacher_names: Sequence[str] | None, dataset_names: Sequence[str], *, teacher: str, dataset: str) -> list[int] | None:
-    """The teacher's output column for each of the dataset's labels, matched by name: None where they
-    are in the same order (or the teacher's are not named: matched by position); a permutation where
-    the same names come in another order; otherwise a ``ValueError`` naming both lists."""
-    if teacher_names is None or list(teacher_names) == list(dataset_names):
-        return None
-    by_name = {str(n).casefold(): i for i, n in enumerate(teacher_names)}
-    wanted = [str(n).casefold() for n in dataset_names]
-    if len(by_name) != len(teacher_names) or sorted(by_name) != sorted(wanted):
-        raise ValueError(f"teacher {teacher} has labels {list(teacher_names)} but {dataset} has {list(dataset_names)}: labels are "
-                         "matched by name, and these differ (name the dataset's labels as the teacher does, e.g. "
-                         f"--labels {','.join(teacher_names)} for a file whose label column holds those names)")
-    order = [by_name[n] for n in wanted]
-    if order == list(range(len(order))):
-        return None
-    logger.info("teacher %s orders its labels %s; the dataset %s: its columns are reordered by name", teacher,
-                list(teacher_names), list(dataset_names))
-    return order

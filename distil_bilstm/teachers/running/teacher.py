@@ -77,6 +77,26 @@ def named_labels(names: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(str(n) for n in names)
 
 
+def match_labels(teacher_names: Sequence[str] | None, dataset_names: Sequence[str], *, teacher: str, dataset: str) -> list[int] | None:
+    """The teacher's output column for each of the dataset's labels, matched by name: None where they
+    are in the same order (or the teacher's are not named: matched by position); a permutation where
+    the same names come in another order; otherwise a ``ValueError`` naming both lists."""
+    if teacher_names is None or list(teacher_names) == list(dataset_names):
+        return None
+    by_name = {str(n).casefold(): i for i, n in enumerate(teacher_names)}
+    wanted = [str(n).casefold() for n in dataset_names]
+    if len(by_name) != len(teacher_names) or sorted(by_name) != sorted(wanted):
+        raise ValueError(f"teacher {teacher} has labels {list(teacher_names)} but {dataset} has {list(dataset_names)}: labels are "
+                         "matched by name, and these differ (name the dataset's labels as the teacher does, e.g. "
+                         f"--labels {','.join(teacher_names)} for a file whose label column holds those names)")
+    order = [by_name[n] for n in wanted]
+    if order == list(range(len(order))):
+        return None
+    logger.info("teacher %s orders its labels %s; the dataset %s: its columns are reordered by name", teacher,
+                list(teacher_names), list(dataset_names))
+    return order
+
+
 def teacher_name(path: str | os.PathLike) -> str:
     """The folder name teachers' stores and exports are filed under."""
     return Path(path).name or str(path).replace("/", "_")

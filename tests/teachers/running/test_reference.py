@@ -9,8 +9,8 @@ from distil_bilstm.cli import main
 from distil_bilstm.data.datasets import load_dataset
 from distil_bilstm.runs.config import DistilConfig
 from distil_bilstm.runs.pipeline import run_distillation
-from distil_bilstm.teachers.running.reference import TeacherRef, match_labels, teacher_kind
-from distil_bilstm.teachers.running.teacher import named_labels, teacher_weights_hash
+from distil_bilstm.teachers.running.reference import TeacherRef, teacher_kind
+from distil_bilstm.teachers.running.teacher import match_labels, named_labels, teacher_weights_hash
 from distil_bilstm.utils import read_json, write_json
 
 
