@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields, make_dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -137,24 +137,11 @@ class DistillationSettings:
 
 SECTIONS: dict[str, type] = {"data": DataSettings, "student": StudentSettings, "distillation": DistillationSettings,
                              "training": TrainingConfig}
-LIST_KEYS = ("embedding_texts", "transfer_sets")  # "labels" stays null unless given  # file lists: one file may be given as a string
-
-
-def _flat_fields() -> list[tuple]:
-    """DistilConfig's fields: every settings object's, under the same names and defaults (declared
-    once, in the settings), then where the run is written. File lists are lists in the flat config."""
-    out = []
-    for cls in SECTIONS.values():
-        for f in fields(cls):
-            empty = f.default == () or f.default_factory is not MISSING  # tuples in the frozen settings
-            default = field(default_factory=list) if empty else field(default=f.default)
-            out.append((f.name, f.type, default))
-    return out + [("run_root", str, field(default="runs")),  # output
-                  ("run_name", "str | None", field(default=None))]  # default: made from the hyperparameters
+LIST_KEYS = ("embedding_texts", "transfer_sets")  # file lists: one file may be given as a string
 
 
 class _RunConfig:
-    """``DistilConfig``'s behaviour; its fields come from the settings (:func:`_flat_fields`)."""
+    """``DistilConfig``'s behaviour (first in its bases, so these methods win over the settings')."""
 
     def __post_init__(self) -> None:
         # numbers as numbers ("2e-3" from --set or YAML is a float; a word, NaN or 1.5 epochs is refused
@@ -164,9 +151,9 @@ class _RunConfig:
             value = getattr(self, name)
             if isinstance(value, str):  # one file; in a grid a list is an axis, so a scalar is common
                 value = [value]
-            setattr(self, name, [str(t) for t in (value or [])])
+            object.__setattr__(self, name, [str(t) for t in (value or [])])  # frozen: this runs inside __post_init__
         try:  # every settings object checks its own values now, not after data and teacher logits
-            self._sections = {name: self._make(cls) for name, cls in SECTIONS.items()}
+            object.__setattr__(self, "_sections", {name: self._make(cls) for name, cls in SECTIONS.items()})
         except ValueError as err:
             message = str(err)
             for cls in SECTIONS.values():
@@ -253,10 +240,14 @@ class _RunConfig:
         return cls.from_dict(apply_overrides(load_mapping(path), overrides or []))
 
 
-DistilConfig = make_dataclass("DistilConfig", _flat_fields(), bases=(_RunConfig,), kw_only=True)
-DistilConfig.__module__ = __name__
-DistilConfig.__doc__ = """One distillation run: the flat keys of the data, student, distillation and training settings
-(DistilKoBiLSTM's names), plus ``run_root`` and ``run_name``."""
+@dataclass(kw_only=True, frozen=True)
+class DistilConfig(_RunConfig, TrainingConfig, DistillationSettings, StudentSettings, DataSettings):
+    """One distillation run: the flat keys of the data, student, distillation and training settings
+    (DistilKoBiLSTM's names), each declared once, in its settings class, and inherited here (file
+    lists held as lists), plus where the run is written."""
+
+    run_root: str = "runs"
+    run_name: str | None = None  # default: made from the hyperparameters
 
 
 def flatten_sections(values: dict) -> dict:
