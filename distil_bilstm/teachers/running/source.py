@@ -65,8 +65,7 @@ class TeacherSource:
             raise FileNotFoundError(
                 f"transfer set {transfer_path}: no logits at {store_dir}; label it with the teacher behind {self.path}: "
                 f"distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER --transfer-set {transfer_path}")
-        return LogitStore.open(store_dir, fingerprint=fingerprint, num_labels=dataset.num_labels, max_length=max_length,
-                               label_names=dataset.label_names, teacher_hash=None if self.is_store else self.reference.weights_hash)
+        return self._open(store_dir, dataset, fingerprint=fingerprint, max_length=max_length)
 
     def open_store(self, dataset, *, max_length: int | None = None) -> LogitStore | None:
         """The teacher's logits of ``dataset`` when a store of them exists (None when not): checked
@@ -82,7 +81,12 @@ class TeacherSource:
             return None
         if not self.is_store:
             max_length = self.reference.labelling_length(max_length)
-        return LogitStore.open(store_dir, fingerprint=dataset.fingerprint, num_labels=dataset.num_labels, max_length=max_length,
+        return self._open(store_dir, dataset, fingerprint=dataset.fingerprint, max_length=max_length)
+
+    def _open(self, store_dir: Path, dataset, *, fingerprint: str, max_length: int | None) -> LogitStore:
+        """A store of this teacher's logits of ``dataset``'s rows (or a transfer set's: ``fingerprint``),
+        refused when its rows, labels, length or (a checkpoint's) weights are not these."""
+        return LogitStore.open(store_dir, fingerprint=fingerprint, num_labels=dataset.num_labels, max_length=max_length,
                                label_names=dataset.label_names, teacher_hash=None if self.is_store else self.reference.weights_hash)
 
     def states_dir(self, dataset_name: str, transfer_path: str | os.PathLike | None = None) -> Path:
