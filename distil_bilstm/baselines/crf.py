@@ -11,8 +11,6 @@ no pickle), ``config.json`` and ``metrics.json`` (entity precision/recall/F1, pe
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import re
 import time
@@ -22,7 +20,8 @@ from typing import Sequence
 
 from ..data.tagging import TaggedDataset, load_tagged_dataset
 from ..training.entities import entity_scores
-from ..utils import atomic_path, path_safe, write_json
+from ..utils import atomic_path, field_checker, write_json
+from .tfidf import baseline_run_dir
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +41,16 @@ class CrfConfig:
     run_name: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.c1_values or any(c < 0 for c in self.c1_values):
-            raise ValueError(f"CrfConfig.c1_values must be non-negative numbers, got {self.c1_values!r}")
-        if self.c2 < 0:
-            raise ValueError(f"CrfConfig.c2 must be >= 0, got {self.c2!r}")
-        if self.max_iterations < 1:
-            raise ValueError(f"CrfConfig.max_iterations must be >= 1, got {self.max_iterations!r}")
+        check = field_checker(self)
+        check(bool(self.c1_values) and all(c >= 0 for c in self.c1_values), "c1_values", "must be non-negative numbers")
+        check(self.c2 >= 0, "c2", "must be >= 0")
+        check(self.max_iterations >= 1, "max_iterations", "must be >= 1")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def run_dir(self) -> Path:
-        payload = {k: v for k, v in self.to_dict().items() if k not in ("data_dir", "run_root", "run_name")}
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:6]
-        return Path(self.run_root) / path_safe(self.dataset) / (self.run_name or f"baseline-crf-{digest}")
+        return baseline_run_dir(self.to_dict(), kind="crf")
 
 
 def _shape(token: str) -> str:

@@ -64,12 +64,22 @@ class BaselineConfig:
         return asdict(self)
 
     def identity(self) -> str:
-        payload = {k: v for k, v in self.to_dict().items() if k not in ("data_dir", "run_root", "run_name")}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        return config_identity(self.to_dict())
 
     def run_dir(self) -> Path:
-        name = self.run_name or f"baseline-{self.kind}-{self.identity()[:6]}"
-        return Path(self.run_root) / path_safe(self.dataset) / name
+        return baseline_run_dir(self.to_dict(), kind=self.kind)
+
+
+def config_identity(values: dict) -> str:
+    """A baseline's identity: the hash of its config less where it reads and writes."""
+    payload = {k: v for k, v in values.items() if k not in ("data_dir", "run_root", "run_name")}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def baseline_run_dir(values: dict, *, kind: str) -> Path:
+    """``<run_root>/<dataset>/<run_name or baseline-<kind>-<identity>>`` of a baseline config's values."""
+    name = values["run_name"] or f"baseline-{kind}-{config_identity(values)[:6]}"
+    return Path(values["run_root"]) / path_safe(values["dataset"]) / name
 
 
 def _vectorizers(config: BaselineConfig):

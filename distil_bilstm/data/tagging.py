@@ -26,6 +26,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from .files import DataFormatError, not_utf8
+from .splits import split_indices
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +210,16 @@ class TaggedDataset:
         return [index[t] for t in sentence.tags]
 
 
+def _carve(sentences: list[TaggedSentence], fraction: float, seed: int, *, held_out: str,
+           path: Path) -> tuple[list[TaggedSentence], list[TaggedSentence]]:
+    """(kept, held out): ``fraction`` of ``sentences`` carved as sentence datasets carve their splits."""
+    try:
+        keep, held = split_indices(np.zeros(len(sentences), dtype=np.int64), fraction, seed, held_out=held_out)
+    except DataFormatError as err:
+        raise DataFormatError(f"{path}: {err}") from None
+    return [sentences[i] for i in keep], [sentences[i] for i in held]
+
+
 def make_tagged_dataset(name: str, parts: dict[str, list[TaggedSentence]], *, files: dict[str, Path], report: ReadReport,
                         valid_size: float = 0.05, seed: int = 1) -> TaggedDataset:
     """One dataset from each split's sentences; without a validation file, ``valid_size`` of train is
@@ -216,10 +227,7 @@ def make_tagged_dataset(name: str, parts: dict[str, list[TaggedSentence]], *, fi
     train = list(parts["train"])
     valid = list(parts.get("valid") or [])
     if not valid:
-        rng = np.random.default_rng(seed)
-        held = set(rng.choice(len(train), size=max(1, int(np.ceil(valid_size * len(train)))), replace=False).tolist())
-        valid = [s for i, s in enumerate(train) if i in held]
-        train = [s for i, s in enumerate(train) if i not in held]
+        train, valid = _carve(train, valid_size, seed, held_out="validation", path=files["train"])
     names = tag_names(train)
     for split, sentences in (("valid", valid), ("test", parts.get("test") or [])):
         for sentence in sentences:
@@ -253,13 +261,7 @@ def load_tagged_dataset(name: str, *, data_dir: str | Path | None = None, valid_
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such file")
         sentences = read_tagged(path, fmt="jsonl", strict=strict, report=report)
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(sentences))
-        n_test = max(1, int(np.ceil(0.1 * len(sentences))))
-        test = [sentences[i] for i in sorted(order[:n_test])]
-        train = [sentences[i] for i in sorted(order[n_test:])]
-        if len(train) < 2:
-            raise DataFormatError(f"{path}: {len(sentences)} sentence(s) are too few to carve test and validation splits")
+        train, test = _carve(sentences, 0.1, seed, held_out="test", path=path)
         return make_tagged_dataset(str(path), {"train": train, "test": test}, files={"train": path}, report=report,
                                    valid_size=valid_size, seed=seed)
     if name not in TAGGED_SOURCES:
