@@ -24,7 +24,7 @@ _PUBLIC = {
     "load_transfer_set": "data.datasets",
     "VocabConfig": "data.vocab",
     # teachers
-    "FinetuneConfig": "teachers.tuning.finetune",
+    "FinetuneConfig": "teachers.tuning.config",
     "finetune": "teachers.tuning.finetune",
     "load_teacher": "teachers.running.reference",
     "TeacherRef": "teachers.running.reference",

@@ -117,6 +117,22 @@ def dataclass_from_dict(cls: type, values: dict, *, what: str | None = None) -> 
     return cls(**values)
 
 
+def compose_settings(owner: object, sections: dict[str, type]) -> dict[str, Any]:
+    """Each settings class of ``sections`` made from ``owner``'s fields of the same names, so that it
+    checks its own values (a flat config composed of several settings declares each field once, in
+    its settings class, and is checked by it). Lists become tuples (frozen settings hold tuples); an
+    error names the owner's class rather than the section's."""
+    made = {}
+    for name, cls in sections.items():
+        values = {f.name: getattr(owner, f.name) for f in fields(cls)}
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        try:
+            made[name] = cls(**values)
+        except ValueError as err:
+            raise ValueError(str(err).replace(f"{cls.__name__}.", f"{type(owner).__name__}.")) from None
+    return made
+
+
 def shown(values: Any, limit: int = 200) -> str:
     """``values`` as an error message shows them: at most ``limit`` characters (a 1 MB header line is
     not echoed whole)."""

@@ -14,7 +14,7 @@ from distil_bilstm.data.vocab import VocabConfig
 from distil_bilstm.students.bilstm import StudentConfig
 from distil_bilstm.students.embeddings import SkipgramConfig
 from distil_bilstm.students.transformer import TransformerStudentConfig
-from distil_bilstm.teachers.tuning.finetune import FinetuneConfig
+from distil_bilstm.teachers.tuning.config import FinetuneConfig
 from distil_bilstm.training.config import TrainingConfig
 from distil_bilstm.utils import apply_umask, atomic_path, quiet_onnx_quantizer, write_json
 

@@ -20,15 +20,18 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
     if args.num_labels is not None and args.num_labels != dataset.num_labels:
         raise ValueError(f"--num-labels {args.num_labels}, but {dataset.name} has {dataset.num_labels} labels "
                          f"({', '.join(dataset.label_names)})")
+    rates = args.lr or [FinetuneConfig.lr]
+    loss = args.loss or ("ce" if not args.teacher_path else "mse" if dataset.is_regression else "kl")
     config = FinetuneConfig(
-        base=args.base or default_base(dataset, extra_files=args.adapt_texts), out=args.out, epochs=args.epochs, lr=args.lr,
+        base=args.base or default_base(dataset, extra_files=args.adapt_texts), out=args.out, train_epoch=args.train_epoch,
+        lr=rates[0], epoch_lrs=rates if len(rates) > 1 else None,
         select_metric=args.select_metric, checkpoint_every=args.checkpoint_every,
         batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         max_train_examples=args.max_train_examples, adapt_vocab=args.adapt_vocab, adapt_texts=args.adapt_texts,
         adapt_alphabet=args.adapt_alphabet, include_valid=args.include_valid, seed=args.seed, device=args.device,
         mlm_texts=args.mlm_texts, mlm_epochs=args.mlm_epochs, mlm_lr=args.mlm_lr, mlm_max_texts=args.mlm_max_texts,
         freeze_layers=args.freeze_layers, pair_encoder=args.pair_encoder,
-        distill_from=args.distill_from, distill_alpha=args.distill_alpha, distill_temperature=args.distill_temperature,
+        teacher_path=args.teacher_path, loss=loss, loss_rate=args.loss_rate, temperature=args.temperature,
         transfer_sets=[str(resolve_text_file(name, args.data_dir)) for name in args.transfer_sets],
         transfer_per_epoch=args.transfer_per_epoch,
     )
@@ -57,11 +60,13 @@ def add_teacher_finetune_parser(teacher_sub: argparse._SubParsersAction) -> None
     ft.add_argument("--num-labels", type=int, default=None,
                     help="labels of the new teacher (checked against the dataset; 1: a regression task such as KorSTS, "
                          "one score per example or pair); a --base with another count keeps its encoder and gets a new head")
-    ft.add_argument("--epochs", type=int, default=2)
+    ft.add_argument("--epochs", "--train-epoch", dest="train_epoch", type=int, default=2,
+                    help="epochs; each runs and the best on valid is kept (the train_epoch key)")
     ft.add_argument("--select-metric", default="accuracy", choices=list(SELECT_METRICS),
                     help="the valid score that picks the epoch kept (a regression task: spearman unless pearson)")
     ft.add_argument("--checkpoint-every", type=int, default=500, help="steps between resumable checkpoints")
-    ft.add_argument("--lr", type=lambda v: [float(x) for x in v.split(",")], default=[1e-4], help="learning rate, or one per epoch: 2e-4,5e-5")
+    ft.add_argument("--lr", type=float_list, default=None,
+                    help="peak learning rate (default 1e-4), or one per epoch: 2e-4,5e-5 (the epoch_lrs key)")
     ft.add_argument("--batch-size", type=int, default=32)
     ft.add_argument("--max-length", type=int, default=64)
     ft.add_argument("--warmup-ratio", type=float, default=0.1)
@@ -82,11 +87,15 @@ def add_teacher_finetune_parser(teacher_sub: argparse._SubParsersAction) -> None
     ft.add_argument("--pair-encoder", choices=("cross", "bi"), default="cross",
                     help="sentence pairs: one sequence A+B with a head (cross), or each side alone scored by the cosine "
                          "of their mean-pooled states (bi; regression pairs, e.g. korsts)")
-    ft.add_argument("--distill-from", default=None, metavar="STORE",
+    ft.add_argument("--distill-from", dest="teacher_path", default=None, metavar="STORE",
                     help="also learn from this logit store of the dataset (another teacher, or an ensemble such as "
-                         "e5 + TF-IDF): KD loss kl (mse for scores) as the students use it")
-    ft.add_argument("--distill-alpha", type=float, default=0.1, help="weight of the gold-label loss beside the store's (0-1)")
-    ft.add_argument("--distill-temperature", type=float, default=2.0)
+                         "e5 + TF-IDF), with the students' KD loss (the teacher_path key)")
+    ft.add_argument("--loss", choices=("kl", "mse"), default=None,
+                    help="the KD loss with --distill-from (default: kl; a score: mse)")
+    ft.add_argument("--distill-alpha", "--loss-rate", dest="loss_rate", type=float, default=0.1,
+                    help="α: weight of the gold-label loss beside the store's, 0-1 (the loss_rate key)")
+    ft.add_argument("--distill-temperature", "--temperature", dest="temperature", type=float, default=2.0,
+                    help="T of the kl loss (the temperature key)")
     ft.add_argument("--transfer-set", dest="transfer_sets", nargs="*", default=[], metavar="FILE",
                     help="unlabelled texts (a path, or under --data-dir) learned from the store's logits of them "
                          "(STORE.transfer.<name>, made by teacher logits/ensemble); needs --distill-from")

@@ -128,8 +128,8 @@ def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: Quickstar
     adapt = vocab_transfer_size(config, dataset, base)
     with loading(base):
         layers = _layer_count(base)
-    finetune(FinetuneConfig(base=base, out=str(out), epochs=config.teacher_epochs,
-                            lr=[config.teacher_lr], max_length=config.teacher_max_length,
+    finetune(FinetuneConfig(base=base, out=str(out), train_epoch=config.teacher_epochs,
+                            lr=config.teacher_lr, max_length=config.teacher_max_length,
                             # a base shallower than the setting keeps its last layer trainable
                             freeze_layers=min(config.teacher_freeze_layers, layers - 1),
                             max_train_examples=config.teacher_max_train, adapt_vocab=adapt, seed=config.seed,

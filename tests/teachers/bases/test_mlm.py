@@ -106,7 +106,7 @@ def test_finetune_with_masked_lm_never_sees_held_out_text(tiny_bert, reviews, tm
     unlabelled.write_text("\n".join(held_out + ["완전히 새로운 리뷰 하나", "another fresh review", "세 번째 리뷰"]) + "\n",
                           encoding="utf-8")
     out = tmp_path / "teacher"
-    config = FinetuneConfig(base=str(tiny_bert), out=str(out), epochs=1, lr=1e-3, batch_size=16, max_length=32,
+    config = FinetuneConfig(base=str(tiny_bert), out=str(out), train_epoch=1, lr=1e-3, batch_size=16, max_length=32,
                             mlm_texts=[str(unlabelled)], mlm_lr=1e-3, device="cpu")
     finetune(config, reviews)
     report = json.loads((out / "eval.json").read_text())["masked_lm"]

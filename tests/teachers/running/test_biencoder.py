@@ -25,7 +25,7 @@ from distil_bilstm.teachers.tuning.finetune import FinetuneConfig, finetune
 def bi_teacher_dir(tiny_pair_teacher_dir, small_korsts, tmp_path):
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
     out = tmp_path / "bi-teacher"
-    report = finetune(FinetuneConfig(base=str(tiny_pair_teacher_dir), out=str(out), epochs=2, lr=[1e-3], batch_size=16,
+    report = finetune(FinetuneConfig(base=str(tiny_pair_teacher_dir), out=str(out), train_epoch=2, lr=1e-3, batch_size=16,
                                      max_length=32, pair_encoder="bi", device="cpu"), dataset)
     return out, report, dataset
 

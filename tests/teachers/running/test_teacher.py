@@ -80,8 +80,8 @@ def test_weights_hash_changes_with_weights(tiny_teacher_dir):
 
 def test_finetune_tiny_model_writes_checkpoint_and_eval(tiny_teacher_dir, small_nsmc, tmp_path):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "teacher_model" / "tiny"), epochs=2,
-                            lr=[1e-3, 5e-4], batch_size=16, max_length=32, max_train_examples=64, adapt_vocab=200,
+    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "teacher_model" / "tiny"), train_epoch=2,
+                            lr=1e-3, epoch_lrs=[1e-3, 5e-4], batch_size=16, max_length=32, max_train_examples=64, adapt_vocab=200,
                             device="cpu")
     report = finetune(config, dataset)
     out = tmp_path / "teacher_model" / "tiny"
@@ -104,7 +104,7 @@ def test_finetune_resumes_to_the_same_weights(tiny_teacher_dir, small_nsmc, tmp_
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
 
     def config(name: str) -> FinetuneConfig:
-        return FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / name), epochs=2, lr=[1e-3, 5e-4], batch_size=16,
+        return FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / name), train_epoch=2, lr=1e-3, epoch_lrs=[1e-3, 5e-4], batch_size=16,
                               max_length=32, max_train_examples=64, adapt_vocab=adapt_vocab, checkpoint_every=2, device="cpu")
 
     whole = finetune(config("whole"), dataset)
@@ -130,15 +130,15 @@ def test_finetune_resumes_to_the_same_weights(tiny_teacher_dir, small_nsmc, tmp_
     assert resumed["history"] == whole["history"]
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    with pytest.raises(ValueError, match="FinetuneConfig.checkpoint_every must be >= 1"):
-        FinetuneConfig(base="x", out="y", checkpoint_every=0)
+    with pytest.raises(ValueError, match="FinetuneConfig.checkpoint_every must be >= 0"):  # 0: at epoch ends only
+        FinetuneConfig(base="x", out="y", checkpoint_every=-1)
 
 
 def test_finetune_config_validation():
-    with pytest.raises(ValueError, match=r"FinetuneConfig.lr must be one positive rate or one per epoch \(2\)"):
-        FinetuneConfig(base="x", out="y", epochs=2, lr=[1e-4, 1e-5, 1e-6])
-    with pytest.raises(ValueError, match="FinetuneConfig.epochs must be >= 1"):
-        FinetuneConfig(base="x", out="y", epochs=0)
+    with pytest.raises(ValueError, match=r"FinetuneConfig.epoch_lrs must be null, or one positive rate per epoch"):
+        FinetuneConfig(base="x", out="y", train_epoch=2, epoch_lrs=[1e-4, 1e-5, 1e-6])
+    with pytest.raises(ValueError, match="FinetuneConfig.train_epoch must be >= 1"):
+        FinetuneConfig(base="x", out="y", train_epoch=0)
     with pytest.raises(ValueError, match="FinetuneConfig.adapt_alphabet must be >= 1"):
         FinetuneConfig(base="x", out="y", adapt_vocab=100, adapt_alphabet=0)
 
@@ -146,7 +146,7 @@ def test_finetune_config_validation():
 @pytest.mark.parametrize("alphabet", [30, 2000])
 def test_finetune_adapt_alphabet_limits_the_characters_kept(tiny_teacher_dir, small_nsmc, tmp_path, alphabet):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), epochs=1, lr=1e-3, batch_size=16,
+    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), train_epoch=1, lr=1e-3, batch_size=16,
                             max_length=32, max_train_examples=16, adapt_vocab=300, adapt_alphabet=alphabet, device="cpu")
     report = finetune(config, dataset)
     vocab = load_teacher(tmp_path / "tiny", device="cpu").tokenizer.get_vocab()
@@ -172,7 +172,7 @@ def test_student_embeddings_from_teacher(tiny_teacher_dir):
 
 def test_finetune_include_valid_trains_on_the_whole_training_file(tiny_teacher_dir, small_nsmc, tmp_path):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), epochs=1, lr=1e-3,
+    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), train_epoch=1, lr=1e-3,
                             batch_size=16, max_length=32, include_valid=True, device="cpu")
     report = finetune(config, dataset)
     assert report["train_examples"] == len(dataset.split("train")) + len(dataset.split("valid"))
@@ -185,7 +185,7 @@ def test_finetune_with_frozen_layers_trains_only_what_is_above_them(tiny_teacher
 
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
     out = tmp_path / "frozen"
-    finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), epochs=1, lr=[1e-2], batch_size=16, max_length=32,
+    finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), train_epoch=1, lr=1e-2, batch_size=16, max_length=32,
                             max_train_examples=48, freeze_layers=1, device="cpu"), dataset)
     before, after = load_file(str(tiny_teacher_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
     frozen = [k for k in before if ".embeddings." in k or ".encoder.layer.0." in k]
@@ -193,7 +193,7 @@ def test_finetune_with_frozen_layers_trains_only_what_is_above_them(tiny_teacher
     assert not torch.equal(before["classifier.weight"], after["classifier.weight"])
     assert not torch.equal(before["bert.pooler.dense.weight"], after["bert.pooler.dense.weight"])
     with pytest.raises(ValueError, match="freeze_layers 2: the base has only 1 layers"):
-        finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "x"), epochs=1, freeze_layers=2,
+        finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "x"), train_epoch=1, freeze_layers=2,
                                 device="cpu"), dataset)
     with pytest.raises(ValueError, match="FinetuneConfig.freeze_layers must be >= 0"):
         FinetuneConfig(base="x", out="y", freeze_layers=-1)
@@ -207,7 +207,7 @@ def test_finetune_a_cross_encoder_regression_teacher_on_pairs(tiny_teacher_dir, 
 
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
     out = tmp_path / "sts-teacher"
-    report = finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), epochs=2, lr=[1e-3], batch_size=16,
+    report = finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), train_epoch=2, lr=1e-3, batch_size=16,
                                      max_length=32, device="cpu"), dataset)
     assert report["task"] == "regression" and report["num_labels"] == 1
     assert {"valid_spearman", "test_spearman", "test_pearson"} <= set(report) and "valid_spearman" in report["history"][0]
