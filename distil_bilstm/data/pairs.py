@@ -6,8 +6,10 @@ dropped when it equals a held-out pair, both sides), the student vocabularies (b
 sides) and the transfer sets therefore need nothing of their own for pairs. Only the encoders
 split it again: the teacher's tokenizer reads ``<s> A </s></s> B </s>`` (a cross-encoder), the
 student's vocabulary ``A [SEP] B`` (the siamese student splits at the [SEP]). The separator is a
-tab: a tab-separated file cannot hold one inside a field, and a pair side given in any other
-form (CSV, JSON, an HTTP request) that contains one is refused.
+tab, which every tokenizer here reads as whitespace: a tab inside a side (from CSV, JSON or an HTTP
+request) becomes a space when the pair is joined, which changes no token (tested), so the joined
+text carries the pair losslessly. Pairs enter by name (two columns, ``--text-b``, ``{"pairs": …}``)
+and a single text never becomes a pair: its tabs are whitespace too (data/files.py, serving).
 
 A regression dataset (a 0–5 similarity score) has one "label", named ``score``: its stores have
 one column, its ``label`` column is float, and an unlabelled row holds NaN.
@@ -26,13 +28,11 @@ SCORE_NAME = "score"  # the label_names of a regression dataset: ["score"]
 
 
 def join_pair(a: str, b: str, *, where: str = "pair") -> str:
-    """One pair as the text the pipeline carries; a side holding the separator is refused."""
+    """One pair as the text the pipeline carries (a tab inside a side is whitespace: a space)."""
     for side, text in (("first", a), ("second", b)):
         if not isinstance(text, str):
             raise ValueError(f"{where}: the {side} text is a {type(text).__name__}, not a string")
-        if PAIR_SEP in text:
-            raise ValueError(f"{where}: the {side} text contains a tab, which separates the two sides of a pair")
-    return f"{a.strip()}{PAIR_SEP}{b.strip()}"
+    return f"{a.replace(PAIR_SEP, ' ').strip()}{PAIR_SEP}{b.replace(PAIR_SEP, ' ').strip()}"
 
 
 def split_pair(text: str) -> tuple[str, str]:

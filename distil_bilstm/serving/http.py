@@ -209,24 +209,36 @@ PAGE = """<!doctype html>
 </head>
 <body>
 <h1>distil-bilstm</h1>
-<p>문장을 입력하고 분류 버튼을 누르세요. · Type a sentence and press Classify.</p>
+<p id="hint">문장을 입력하고 분류 버튼을 누르세요. · Type a sentence and press Classify.</p>
 <textarea id="text" placeholder="정말 재미있게 봤어요 / a moving, funny film"></textarea>
+<textarea id="text_b" placeholder="두 번째 문장 · the second sentence" hidden></textarea>
 <br><button id="classify" type="button">분류 · Classify</button>
 <div id="label" aria-live="polite"></div>
 <div id="bars"></div>
 <div id="error" role="alert"></div>
-<p><small><a href="/docs">API</a> · POST /predict {"texts": [...]}</small></p>
+<p><small><a href="/docs">API</a> · POST /predict <span id="api">{"texts": [...]}</span></small></p>
 <script>
 const $ = (id) => document.getElementById(id);
+let pairs = false;  // a pair model (GET /health says so) reads two texts, sent as {"pairs": [[a, b]]}
+fetch("/health").then((r) => r.json()).then((health) => {
+  pairs = Boolean(health.model && health.model.pairs);
+  if (!pairs) return;
+  $("text_b").hidden = false;
+  $("hint").textContent = "두 문장을 입력하세요. · Type two sentences and press Classify.";
+  $("api").textContent = '{"pairs": [["...", "..."], ...]}';
+});
 async function classify() {
   $("error").textContent = ""; $("label").textContent = "…"; $("bars").innerHTML = "";
   try {
+    const request = pairs ? {pairs: [[$("text").value, $("text_b").value]]} : {texts: [$("text").value]};
     const response = await fetch("/predict", {method: "POST", headers: {"Content-Type": "application/json"},
-                                              body: JSON.stringify({texts: [$("text").value]})});
+                                              body: JSON.stringify(request)});
     const body = await response.json();
     if (!response.ok) { $("label").textContent = ""; $("error").textContent = body.error; return; }
     const p = body.predictions[0];
-    $("label").textContent = p.label + (p.truncated ? "  (잘림 · truncated)" : "");
+    const cut = p.truncated ? "  (잘림 · truncated)" : "";
+    if (p.score !== undefined) { $("label").textContent = "score " + p.score.toFixed(2) + cut; return; }  // a similarity
+    $("label").textContent = p.label + cut;
     for (const [name, prob] of Object.entries(p.probabilities)) {
       const row = document.createElement("div"); row.className = "row";
       row.innerHTML = '<span class="name"></span><span class="track"><span class="fill"></span></span><span class="pct"></span>';

@@ -39,23 +39,29 @@ def test_a_pair_file_with_a_bad_score_or_an_empty_side_names_file_and_line(tmp_p
         load_dataset(str(path), strict=True)
 
 
-def test_a_jsonl_pair_file_names_its_columns_and_refuses_a_tab_inside_a_side(tmp_path):
+def test_a_jsonl_pair_file_names_its_columns_and_reads_a_tab_inside_a_side_as_whitespace(tmp_path):
     rows = [{"q": "환불 되나요", "a": "환불 가능한가요", "same": "1"}, {"q": "배송은\t언제", "a": "주문 취소", "same": "0"}]
     rows += [{"q": f"배송 언제 와요 {i}", "a": f"주문 취소 {i}", "same": str(i % 2)} for i in range(30)]
     path = write_lines(tmp_path / "faq.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows])
     dataset = load_dataset(str(path), text_column="q", text_b_column="a", label_column="same")
     assert dataset.task == "classification" and dataset.pairs and dataset.label_names == ["0", "1"]
-    assert dataset.dropped == {"malformed row": 1}
-    with pytest.raises(DataFormatError, match=r"faq.jsonl, line 2: pair: the first text contains a tab"):
-        load_dataset(str(path), text_column="q", text_b_column="a", label_column="same", strict=True)
+    assert dataset.dropped == {} and split_pair(dataset.table["text"].iloc[1]) == ("배송은 언제", "주문 취소")
     with pytest.raises(DataFormatError, match=r"no column 'b' \(--text-b-column\)"):
         load_dataset(str(path), text_column="q", text_b_column="b", label_column="same")
 
 
-def test_join_pair_refuses_what_it_cannot_carry():
-    assert split_pair(join_pair(" a ", "b")) == ("a", "b")
-    with pytest.raises(ValueError, match="second text contains a tab"):
-        join_pair("a", "b\tc")
+def test_join_pair_carries_a_pair_losslessly_and_refuses_what_is_no_text(tiny_teacher_dir, tmp_path):
+    """A tab inside a side becomes a space, which changes no token of the teacher's tokenizer or of a
+    student vocabulary: the joined text is the pair, whatever its sides hold."""
+    from transformers import AutoTokenizer
+
+    assert split_pair(join_pair(" a ", "b")) == ("a", "b") and split_pair(join_pair("a", "b\tc")) == ("a", "b c")
+    teacher = AutoTokenizer.from_pretrained(tiny_teacher_dir)
+    config = VocabConfig(vocab_size=60)
+    student = load_vocab(save_vocab(train_wordpiece(["배송은 언제 와요", "주문 취소 가능"] * 20, config), tmp_path / "v", config))
+    for text in ["배송은\t언제 와요", "a\tb \t c", "\t주문\t"]:
+        for tokenizer in (teacher, student):
+            assert tokenizer(text)["input_ids"] == tokenizer(text.replace("\t", " "))["input_ids"]
     with pytest.raises(ValueError, match="first text is a int"):
         join_pair(3, "b")
 

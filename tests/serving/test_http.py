@@ -82,7 +82,10 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
                     "(apt-get install chromium chromium-driver; .ci/run installs them)")
-def test_the_page_in_a_real_browser(tiny_run):
+@pytest.mark.parametrize("run", ["tiny_run", "tiny_pair_run"])
+def test_the_page_in_a_real_browser(run, request):
+    """A single-text model: one box, the label and its bars; a pair model (the page asks /health): two
+    boxes sent as {"pairs": [[a, b]]}, its score shown."""
     import uvicorn
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -90,6 +93,7 @@ def test_the_page_in_a_real_browser(tiny_run):
     from selenium.webdriver.support.ui import WebDriverWait
 
     port = _free_port()
+    tiny_run = request.getfixturevalue(run)
     server = uvicorn.Server(uvicorn.Config(create_app(tiny_run), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -103,6 +107,16 @@ def test_the_page_in_a_real_browser(tiny_run):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.get(f"http://127.0.0.1:{port}/")
+        if run == "tiny_pair_run":
+            WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "text_b").is_displayed())
+            driver.find_element(By.ID, "text").send_keys("남자가 기타를 친다")
+            driver.find_element(By.ID, "text_b").send_keys("한 남자가 기타를 연주하고 있다")
+            driver.find_element(By.ID, "classify").click()
+            WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "label").text not in ("", "…"))
+            score = Predictor.load(tiny_run, device="cpu").predict_pairs([("남자가 기타를 친다", "한 남자가 기타를 연주하고 있다")])[0].score
+            assert driver.find_element(By.ID, "label").text == f"score {score:.2f}"
+            return
+        assert not driver.find_element(By.ID, "text_b").is_displayed()
         driver.find_element(By.ID, "text").send_keys("정말 재미있는 영화 최고")
         driver.find_element(By.ID, "classify").click()
         WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "label").text not in ("", "…"))
