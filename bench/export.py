@@ -48,8 +48,11 @@ def latency(fn, texts: list[str]) -> dict:
         fn([text])
         samples.append(time.perf_counter() - start)
     ordered = sorted(samples)
-    return {"batch1_examples_per_second": round(len(texts) / sum(samples), 1),
-            "p50_ms": round(1000 * statistics.median(ordered), 3), "p99_ms": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 3)}
+    return {
+        "batch1_examples_per_second": round(len(texts) / sum(samples), 1),
+        "p50_ms": round(1000 * statistics.median(ordered), 3),
+        "p99_ms": round(1000 * ordered[int(0.99 * (len(ordered) - 1))], 3),
+    }
 
 
 def throughput(fn, texts: list[str]) -> float:
@@ -73,8 +76,11 @@ def main() -> None:
     parser.add_argument("--baseline", default=None, metavar="RUN_DIR", help="a baseline run, measured alongside")
     parser.add_argument("--batch1", type=int, default=300, help="texts timed one at a time")
     parser.add_argument("--teacher-texts", type=int, default=2048, help="texts for the teacher's batched throughput")
-    parser.add_argument("--teacher-batch-sizes", default="32,64,128,256",
-                        help="batch sizes tried for the teacher's batched throughput; its fastest is reported")
+    parser.add_argument(
+        "--teacher-batch-sizes",
+        default="32,64,128,256",
+        help="batch sizes tried for the teacher's batched throughput; its fastest is reported",
+    )
     parser.add_argument("--student-texts", type=int, default=20000, help="texts for the students' batch-256 throughput")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -88,22 +94,38 @@ def main() -> None:
 
     store_file = default_store_dir(args.cache_dir, teacher_name(args.teacher), dataset.name) / "header.json"
     if not store_file.is_file():  # the teacher's accuracy is read from its store, not recomputed here
-        sys.exit(f"{store_file}: no logit store for this teacher; run `distil-bilstm teacher logits --dataset {args.dataset} "
-                 f"--teacher {args.teacher}` first (or give --cache-dir)")
+        sys.exit(
+            f"{store_file}: no logit store for this teacher; run `distil-bilstm teacher logits --dataset {args.dataset} "
+            f"--teacher {args.teacher}` first (or give --cache-dir)"
+        )
     store_header = read_json(store_file)
     teacher = load_teacher(args.teacher, device="cpu", num_labels=dataset.num_labels)
     max_length = store_header.get("max_length") or 128
 
     def teacher_fn(batch_size: int):
-        return lambda batch: predict_logits(teacher, batch, batch_size=batch_size, max_length=max_length, progress=False)
+        return lambda batch: predict_logits(
+            teacher, batch, batch_size=batch_size, max_length=max_length, progress=False
+        )
 
-    by_batch = {b: throughput(teacher_fn(b), sample[: args.teacher_texts]) for b in map(int, args.teacher_batch_sizes.split(","))}
+    by_batch = {
+        b: throughput(teacher_fn(b), sample[: args.teacher_texts])
+        for b in map(int, args.teacher_batch_sizes.split(","))
+    }
     best_batch = max(by_batch, key=by_batch.get)
     weights = [p.name for p in Path(args.teacher).iterdir() if p.suffix == ".safetensors"]
-    rows = [{"model": f"teacher {teacher.name}", "format": "torch fp32", "size_bytes": folder_size(Path(args.teacher), weights),
-             "test_accuracy": store_header["teacher_test_accuracy"], "batch_size": best_batch, "max_length": max_length,
-             "batched_examples_per_second": by_batch[best_batch], "teacher_examples_per_second_by_batch": by_batch,
-             **latency(teacher_fn(1), sample[: args.batch1])}]
+    rows = [
+        {
+            "model": f"teacher {teacher.name}",
+            "format": "torch fp32",
+            "size_bytes": folder_size(Path(args.teacher), weights),
+            "test_accuracy": store_header["teacher_test_accuracy"],
+            "batch_size": best_batch,
+            "max_length": max_length,
+            "batched_examples_per_second": by_batch[best_batch],
+            "teacher_examples_per_second_by_batch": by_batch,
+            **latency(teacher_fn(1), sample[: args.batch1]),
+        }
+    ]
     del teacher
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,36 +143,68 @@ def main() -> None:
                 predictor = Predictor.load(folder, device="cpu", batch_size=256)
                 accuracy = float((predictor.logits(texts).argmax(1) == gold).mean())
                 one = Predictor.load(folder, device="cpu", batch_size=1)
-                row = {"model": f"{name} ({run.path.name})", "format": label, "size_bytes": folder_size(folder, files),
-                       "test_accuracy": accuracy, "batch_size": predictor.scorer.batch_size,
-                       "batched_examples_per_second": throughput(predictor.logits, sample[: args.student_texts]),
-                       **latency(one.logits, sample[: args.batch1])}
-                if label == "torch fp32":  # the same model without length sorting: each batch padded to its longest text
+                row = {
+                    "model": f"{name} ({run.path.name})",
+                    "format": label,
+                    "size_bytes": folder_size(folder, files),
+                    "test_accuracy": accuracy,
+                    "batch_size": predictor.scorer.batch_size,
+                    "batched_examples_per_second": throughput(predictor.logits, sample[: args.student_texts]),
+                    **latency(one.logits, sample[: args.batch1]),
+                }
+                if (
+                    label == "torch fp32"
+                ):  # the same model without length sorting: each batch padded to its longest text
                     predictor.window = predictor.scorer.batch_size
-                    row["batch256_unsorted_examples_per_second"] = throughput(predictor.logits, sample[: args.student_texts])
+                    row["batch256_unsorted_examples_per_second"] = throughput(
+                        predictor.logits, sample[: args.student_texts]
+                    )
                 rows.append(row)
 
     teacher_row = rows[0]
     for row in rows:
-        row["batched_vs_teacher"] = round(row["batched_examples_per_second"] / teacher_row["batched_examples_per_second"], 1)
-        row["batch1_vs_teacher"] = round(row["batch1_examples_per_second"] / teacher_row["batch1_examples_per_second"], 1)
+        row["batched_vs_teacher"] = round(
+            row["batched_examples_per_second"] / teacher_row["batched_examples_per_second"], 1
+        )
+        row["batch1_vs_teacher"] = round(
+            row["batch1_examples_per_second"] / teacher_row["batch1_examples_per_second"], 1
+        )
     print(f"\n{args.dataset} test ({len(texts):,} examples), CPU threads {torch.get_num_threads()}\n")
     print(f"teacher batched at {best_batch} (fastest of {by_batch}), max length {max_length}; students at 256\n")
-    print("| model | format | size MB | test acc | ex/s batched | × teacher | ex/s batch 1 | × teacher | p50 ms | p99 ms |")
+    print(
+        "| model | format | size MB | test acc | ex/s batched | × teacher | ex/s batch 1 | × teacher | p50 ms | p99 ms |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['format']} | {r['size_bytes'] / 2**20:.2f} | {100 * r['test_accuracy']:.2f} | "
-              f"{r['batched_examples_per_second']:,.0f} | {r['batched_vs_teacher']} | {r['batch1_examples_per_second']:,.0f} | "
-              f"{r['batch1_vs_teacher']} | {r['p50_ms']} | {r['p99_ms']} |")
+        print(
+            f"| {r['model']} | {r['format']} | {r['size_bytes'] / 2**20:.2f} | {100 * r['test_accuracy']:.2f} | "
+            f"{r['batched_examples_per_second']:,.0f} | {r['batched_vs_teacher']} | {r['batch1_examples_per_second']:,.0f} | "
+            f"{r['batch1_vs_teacher']} | {r['p50_ms']} | {r['p99_ms']} |"
+        )
     out = Path(args.out or f"bench/results/export_{args.dataset}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"dataset": args.dataset, "test_examples": len(texts), "rows": rows,
-                               "machine": {"threads": torch.get_num_threads(), "platform": platform.platform(),
-                                           "torch": torch.__version__}}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "dataset": args.dataset,
+                "test_examples": len(texts),
+                "rows": rows,
+                "machine": {
+                    "threads": torch.get_num_threads(),
+                    "platform": platform.platform(),
+                    "torch": torch.__version__,
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     for r in rows:
         if "batch256_unsorted_examples_per_second" in r:
-            print(f"{r['model']}: batch 256 without length sorting {r['batch256_unsorted_examples_per_second']:,.0f} ex/s "
-                  f"(with: {r['batched_examples_per_second']:,.0f})")
+            print(
+                f"{r['model']}: batch 256 without length sorting {r['batch256_unsorted_examples_per_second']:,.0f} ex/s "
+                f"(with: {r['batched_examples_per_second']:,.0f})"
+            )
     print(f"\nwrote {out}")
 
 

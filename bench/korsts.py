@@ -47,18 +47,32 @@ def zero_shot_scores(base: str, pairs: list[str], *, prefix: str = "query: ") ->
     """Cosine of the two sides' mean-pooled states (``teacher.sentence_states`` of the bare encoder), ``(N,)``."""
     from transformers import AutoModel, AutoTokenizer
 
-    encoder = Teacher(model=AutoModel.from_pretrained(base), tokenizer=AutoTokenizer.from_pretrained(base), path=base,
-                      weights_hash="", device=torch.device("cpu"))
+    encoder = Teacher(
+        model=AutoModel.from_pretrained(base),
+        tokenizer=AutoTokenizer.from_pretrained(base),
+        path=base,
+        weights_hash="",
+        device=torch.device("cpu"),
+    )
     firsts, seconds = split_pairs(pairs)
-    a, b = (sentence_states(encoder, [prefix + t for t in side], max_length=128, progress=False) for side in (firsts, seconds))
+    a, b = (
+        sentence_states(encoder, [prefix + t for t in side], max_length=128, progress=False)
+        for side in (firsts, seconds)
+    )
     a, b = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (a, b))
     return (a * b).sum(axis=1)
 
 
 def row(model: str, learned_from: str, scores: np.ndarray, gold: np.ndarray, per_s: float | None, **extra) -> dict:
     values = correlation_scores(gold, scores)
-    return {"model": model, "learned from": learned_from, "spearman": round(100 * values["spearman"], 2),
-            "pearson": round(100 * values["pearson"], 2), "pairs_per_s": per_s, **extra}
+    return {
+        "model": model,
+        "learned from": learned_from,
+        "spearman": round(100 * values["spearman"], 2),
+        "pearson": round(100 * values["pearson"], 2),
+        "pairs_per_s": per_s,
+        **extra,
+    }
 
 
 def _score(value: float | None) -> str:
@@ -92,9 +106,15 @@ def _number(value) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--teacher", required=True, action="append", help="a teacher checkpoint (cross- or bi-encoder); repeat for more")
-    parser.add_argument("--base", default=None, help="the encoder scored zero-shot (default: the teacher's eval.json base)")
-    parser.add_argument("--logits", default="teacher_model/logits", help="the teachers' stores: <logits>/<teacher>/korsts")
+    parser.add_argument(
+        "--teacher", required=True, action="append", help="a teacher checkpoint (cross- or bi-encoder); repeat for more"
+    )
+    parser.add_argument(
+        "--base", default=None, help="the encoder scored zero-shot (default: the teacher's eval.json base)"
+    )
+    parser.add_argument(
+        "--logits", default="teacher_model/logits", help="the teachers' stores: <logits>/<teacher>/korsts"
+    )
     parser.add_argument("--runs", default="runs/korsts", help="student and baseline runs of configs/korsts_grid.yaml")
     parser.add_argument("--out", default="bench/results/korsts.json")
     parser.add_argument("--readme", default=None, help="rewrite the <!-- results:BLOCK --> block of this file")
@@ -109,22 +129,46 @@ def main() -> None:
     rows = []
     print("zero-shot encoder", flush=True)
     scores, per_s = timed(lambda p: zero_shot_scores(base, p), pairs)
-    rows.append(row("multilingual-e5-small, zero-shot cosine", "nothing (pretraining only)", scores, gold, per_s,
-                    **teacher_summary(base)))
+    rows.append(
+        row(
+            "multilingual-e5-small, zero-shot cosine",
+            "nothing (pretraining only)",
+            scores,
+            gold,
+            per_s,
+            **teacher_summary(base),
+        )
+    )
     for path in args.teacher:
         print(f"teacher {path}", flush=True)
         teacher = load_teacher(path, device="cpu", num_labels=1)
         scores, per_s = timed(lambda p: teacher.logits(p, batch_size=128, progress=False)[:, 0], pairs)
         kind = "bi-encoder" if teacher_kind(path) == "biencoder" else "cross-encoder"
         dev = json.loads((Path(path) / "eval.json").read_text()).get("valid_spearman")  # what its epoch was kept on
-        rows.append(row(f"teacher: e5 {kind} ({Path(path).name})", "gold scores", scores, gold, per_s, **teacher_summary(path),
-                        valid_spearman=None if dev is None else round(100 * dev, 2)))
+        rows.append(
+            row(
+                f"teacher: e5 {kind} ({Path(path).name})",
+                "gold scores",
+                scores,
+                gold,
+                per_s,
+                **teacher_summary(path),
+                valid_spearman=None if dev is None else round(100 * dev, 2),
+            )
+        )
         del teacher
         store = Path(args.logits) / Path(path).name / "korsts" / "header.json"
         if store.is_file():  # the scores the students learn from (ONNX int8 when labelled so)
             header = json.loads(store.read_text())
-            rows.append({"model": f"its scores in the store ({header['runtime']})", "learned from": "",
-                         "spearman": round(100 * header["teacher_test_spearman"], 2), "pearson": None, "pairs_per_s": None})
+            rows.append(
+                {
+                    "model": f"its scores in the store ({header['runtime']})",
+                    "learned from": "",
+                    "spearman": round(100 * header["teacher_test_spearman"], 2),
+                    "pearson": None,
+                    "pairs_per_s": None,
+                }
+            )
     finished, _ = collect_runs(args.runs)
     for run in finished:
         if run["student"].get("architecture") == "tfidf-lr" or run["metrics"].get("task") != "regression":
@@ -136,34 +180,72 @@ def main() -> None:
         if c.get("embedding_init", "random") != "random":
             learned += f", {c['embedding_init']} embeddings"
         if m.get("transfer_rows"):
-            learned += f" + {m['transfer_rows']:,} transfer pairs ({', '.join(Path(t).stem for t in c['transfer_sets'])})"
-        if c.get("hidden_loss", "none") != "none":  # embedding distillation: each side's W·u towards the teacher's state
+            learned += (
+                f" + {m['transfer_rows']:,} transfer pairs ({', '.join(Path(t).stem for t in c['transfer_sets'])})"
+            )
+        if (
+            c.get("hidden_loss", "none") != "none"
+        ):  # embedding distillation: each side's W·u towards the teacher's state
             terms = [f"{c['hidden_loss']} ×{c.get('hidden_loss_weight', 1.0):g}"]
             if c.get("similarity_loss_weight"):
                 terms.append(f"in-batch cosines ×{c['similarity_loss_weight']:g}")
             learned += f", its sentence states ({', '.join(terms)})"
-        rows.append(row(f"{student_label(run['student']['architecture'], c, run['student'])} ({student_shape(c)})", learned, scores, gold, per_s,
-                        params=m["params"], size_bytes=m["size_bytes"], valid_spearman=round(100 * m["valid_spearman"], 2),
-                        best_epoch=m["best_epoch"], run_dir=run["run_dir"]))
+        rows.append(
+            row(
+                f"{student_label(run['student']['architecture'], c, run['student'])} ({student_shape(c)})",
+                learned,
+                scores,
+                gold,
+                per_s,
+                params=m["params"],
+                size_bytes=m["size_bytes"],
+                valid_spearman=round(100 * m["valid_spearman"], 2),
+                best_epoch=m["best_epoch"],
+                run_dir=run["run_dir"],
+            )
+        )
     for metrics_file in sorted(Path(args.runs).rglob("baseline-tfidf-pairs-*/metrics.json")):
         for baseline in json.loads(metrics_file.read_text())["baselines"]:
-            rows.append({"model": f"TF-IDF {baseline['kind'].split('-')[1]}" + (f" (alpha {baseline['alpha']:g})" if "alpha" in baseline else ""),
-                         "learned from": "gold scores" if "alpha" in baseline else "nothing (idf only)",
-                         "spearman": round(100 * baseline["test_spearman"], 2), "pearson": round(100 * baseline["test_pearson"], 2),
-                         "pairs_per_s": baseline.get("examples_per_second"), "params": baseline.get("params"),
-                         "size_bytes": baseline.get("size_bytes")})
+            rows.append(
+                {
+                    "model": f"TF-IDF {baseline['kind'].split('-')[1]}"
+                    + (f" (alpha {baseline['alpha']:g})" if "alpha" in baseline else ""),
+                    "learned from": "gold scores" if "alpha" in baseline else "nothing (idf only)",
+                    "spearman": round(100 * baseline["test_spearman"], 2),
+                    "pearson": round(100 * baseline["test_pearson"], 2),
+                    "pairs_per_s": baseline.get("examples_per_second"),
+                    "params": baseline.get("params"),
+                    "size_bytes": baseline.get("size_bytes"),
+                }
+            )
 
-    header = ("| model | learned from | parameters | size | dev Spearman | test Spearman | test Pearson | CPU pairs/s |\n"
-              "|---|---|---:|---:|---:|---:|---:|---:|")  # dev: what the students were selected on
-    lines = [f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {_size(r.get('size_bytes'))} | "
-             f"{_score(r.get('valid_spearman'))} | {r['spearman']:.2f} | "
-             f"{_score(r['pearson'])} | {_number(r.get('pairs_per_s'))} |" for r in rows]
+    header = (
+        "| model | learned from | parameters | size | dev Spearman | test Spearman | test Pearson | CPU pairs/s |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|"
+    )  # dev: what the students were selected on
+    lines = [
+        f"| {r['model']} | {r['learned from']} | {_number(r.get('params'))} | {_size(r.get('size_bytes'))} | "
+        f"{_score(r.get('valid_spearman'))} | {r['spearman']:.2f} | "
+        f"{_score(r['pearson'])} | {_number(r.get('pairs_per_s'))} |"
+        for r in rows
+    ]
     table = "\n".join([header, *lines])
     print(table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": 2, "test_pairs": len(pairs),
-                               "rows": rows}, indent=2, ensure_ascii=False), encoding="utf-8")
+    out.write_text(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "threads": 2,
+                "test_pairs": len(pairs),
+                "rows": rows,
+            },
+            indent=2,
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     print(f"\n{out} written")
     if args.readme:
         rewrite_block(args.readme, args.block, table)

@@ -80,16 +80,36 @@ def collect(config_path: str, runs: list) -> dict:
         metrics = read_json(folder.path / "metrics.json") if folder.is_finished() else None
         if metrics and metrics.get("teacher_test_accuracy") is not None:
             teacher_acc = metrics["teacher_test_accuracy"]
-        rows.append({"preset": run.config.preset, "setting": setting(run.config), "run_dir": str(run.run_dir),
-                     "finished": metrics is not None,
-                     **({"params": metrics["params"], "size_mb": metrics["size_bytes"] / 2**20, "accuracy": metrics["test_accuracy"],
-                         "valid_accuracy": metrics["valid_accuracy"], "train_seconds": metrics["train_seconds"],
-                         "epochs": metrics["epochs_trained"], "transfer_rows": metrics.get("transfer_rows", 0),
-                         "transfer_rows_per_epoch": metrics.get("transfer_rows_per_epoch", 0),
-                         "labelling_seconds": labelling_seconds(metrics)} if metrics else {})})
+        rows.append(
+            {
+                "preset": run.config.preset,
+                "setting": setting(run.config),
+                "run_dir": str(run.run_dir),
+                "finished": metrics is not None,
+                **(
+                    {
+                        "params": metrics["params"],
+                        "size_mb": metrics["size_bytes"] / 2**20,
+                        "accuracy": metrics["test_accuracy"],
+                        "valid_accuracy": metrics["valid_accuracy"],
+                        "train_seconds": metrics["train_seconds"],
+                        "epochs": metrics["epochs_trained"],
+                        "transfer_rows": metrics.get("transfer_rows", 0),
+                        "transfer_rows_per_epoch": metrics.get("transfer_rows_per_epoch", 0),
+                        "labelling_seconds": labelling_seconds(metrics),
+                    }
+                    if metrics
+                    else {}
+                ),
+            }
+        )
     order = ["CE", "KD", "KD + augmented", "KD + unlabelled", "KD + both"]
-    rows.sort(key=lambda r: (["base", "tiny"].index(r["preset"]) if r["preset"] in ("base", "tiny") else 9,
-                             order.index(r["setting"])))
+    rows.sort(
+        key=lambda r: (
+            ["base", "tiny"].index(r["preset"]) if r["preset"] in ("base", "tiny") else 9,
+            order.index(r["setting"]),
+        )
+    )
     for row in rows:
         ce = next((r for r in rows if r["preset"] == row["preset"] and r["setting"] == "CE" and r["finished"]), None)
         if row["finished"]:
@@ -100,13 +120,18 @@ def collect(config_path: str, runs: list) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    lines = ["| data | model | params | size | accuracy | retention | KD gain over CE | transfer rows (per epoch) | "
-             "labelling | train |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| data | model | params | size | accuracy | retention | KD gain over CE | transfer rows (per epoch) | "
+        "labelling | train |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     fmt = lambda v, f: "—" if v is None else f.format(v)  # noqa: E731
     for block in results:
         t = block["teacher"]
-        lines.append(f"| {block['dataset']} | teacher (MiniLM-L6) | {t['params'] / 1e6:.1f}M | {t['size_mb']:.0f} MB | "
-                     f"{fmt(t['accuracy'] and 100 * t['accuracy'], '{:.2f}')} | 100% | | | | |")
+        lines.append(
+            f"| {block['dataset']} | teacher (MiniLM-L6) | {t['params'] / 1e6:.1f}M | {t['size_mb']:.0f} MB | "
+            f"{fmt(t['accuracy'] and 100 * t['accuracy'], '{:.2f}')} | 100% | | | | |"
+        )
         for r in block["rows"]:
             name = f"{r['preset'].capitalize()} {r['setting']}"
             if not r["finished"]:
@@ -116,7 +141,8 @@ def markdown(results: list[dict]) -> str:
             lines.append(
                 f"| {block['dataset']} | {name} | {r['params'] / 1e6:.2f}M | {r['size_mb']:.1f} MB | {100 * r['accuracy']:.2f} | "
                 f"{fmt(r['retention'] and 100 * r['retention'], '{:.1f}%')} | {fmt(r['kd_gain'], '{:+.2f}')} | {transfer} | "
-                f"{fmt(r['labelling_seconds'], '{:,.0f} s') if r['transfer_rows'] else '—'} | {r['train_seconds']:,.0f} s |")
+                f"{fmt(r['labelling_seconds'], '{:,.0f} s') if r['transfer_rows'] else '—'} | {r['train_seconds']:,.0f} s |"
+            )
     return "\n".join(lines)
 
 
@@ -126,10 +152,14 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every config")
     parser.add_argument("--train", action="store_true", help="train the runs that are not finished first")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--readme", default=None, help="rewrite the <!-- results:transfer:start/end --> block in this file")
+    parser.add_argument(
+        "--readme", default=None, help="rewrite the <!-- results:transfer:start/end --> block in this file"
+    )
     parser.add_argument("--out", default="bench/results/results.json")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
 
     plans = {c: load_grid(c, args.set) for c in args.config or CONFIGS}
     if args.train:  # one pool for every config's runs: no worker idles while another config's tail trains

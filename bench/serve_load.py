@@ -21,8 +21,16 @@ from pathlib import Path
 
 import httpx
 
-REVIEWS = ["정말 재미있게 봤어요", "시간 낭비였다", "배우들 연기가 최고", "스토리가 너무 뻔하다", "a moving, funny film",
-           "two hours I will never get back", "또 보고 싶은 영화", "지루해서 중간에 나왔음"]
+REVIEWS = [
+    "정말 재미있게 봤어요",
+    "시간 낭비였다",
+    "배우들 연기가 최고",
+    "스토리가 너무 뻔하다",
+    "a moving, funny film",
+    "two hours I will never get back",
+    "또 보고 싶은 영화",
+    "지루해서 중간에 나왔음",
+]
 
 
 def free_port() -> int:
@@ -70,15 +78,20 @@ def main() -> None:
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "distil_bilstm.cli", "serve", "--model", args.model,
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "distil_bilstm.cli", "serve", "--model", args.model, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_ready(url, 60)
         latencies: list[float] = []
         errors: list[str] = []
         deadline = time.monotonic() + args.max_seconds
-        threads = [threading.Thread(target=client_loop, args=(url, args.requests, deadline, latencies, errors, i))
-                   for i in range(args.clients)]
+        threads = [
+            threading.Thread(target=client_loop, args=(url, args.requests, deadline, latencies, errors, i))
+            for i in range(args.clients)
+        ]
         start = time.perf_counter()
         for t in threads:
             t.start()
@@ -90,16 +103,23 @@ def main() -> None:
         server.wait(timeout=30)
     ordered = sorted(latencies)
     result = {
-        "model": args.model, "clients": args.clients, "requests_per_client": args.requests, "requests": len(latencies),
-        "seconds": round(seconds, 2), "requests_per_second": round(len(latencies) / seconds, 1),
+        "model": args.model,
+        "clients": args.clients,
+        "requests_per_client": args.requests,
+        "requests": len(latencies),
+        "seconds": round(seconds, 2),
+        "requests_per_second": round(len(latencies) / seconds, 1),
         "p50_ms": round(1000 * statistics.median(ordered), 2),
         "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 2),
-        "errors": len(errors), "error_kinds": sorted(set(errors))[:10],
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:10],
     }
     print("| clients | requests | seconds | requests/s | p50 ms | p99 ms | errors |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {result['clients']} | {result['requests']:,} | {result['seconds']} | {result['requests_per_second']:,} | "
-          f"{result['p50_ms']} | {result['p99_ms']} | {result['errors']} |")
+    print(
+        f"| {result['clients']} | {result['requests']:,} | {result['seconds']} | {result['requests_per_second']:,} | "
+        f"{result['p50_ms']} | {result['p99_ms']} | {result['errors']} |"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")

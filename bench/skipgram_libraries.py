@@ -63,24 +63,44 @@ def main() -> None:
                 start = time.perf_counter()
                 _, known = train_skipgram(corpus, tokens, config)
                 seconds = time.perf_counter() - start
-                rows.append({"library": library, "threads": threads, "seconds": round(seconds, 1), "raw_seconds": seconds,
-                             "tokens_per_second": round(n_tokens * args.epochs / seconds),
-                             "coverage": round(float(known.float().mean()), 4)})
+                rows.append(
+                    {
+                        "library": library,
+                        "threads": threads,
+                        "seconds": round(seconds, 1),
+                        "raw_seconds": seconds,
+                        "tokens_per_second": round(n_tokens * args.epochs / seconds),
+                        "coverage": round(float(known.float().mean()), 4),
+                    }
+                )
     reference = rows[0]["raw_seconds"]
     for row in rows:
         row["speed_vs_fasttext_1_thread"] = round(reference / row.pop("raw_seconds"), 2)
     n_texts = corpus_stats["train_texts"] + corpus_stats["extra_texts"]
-    print(f"\ncorpus: {n_texts:,} texts ({corpus_stats['leaked_dropped']:,} held-out texts dropped), {n_tokens:,} tokens, "
-          f"tokenised in {tokenise_seconds:.1f} s; dim {args.dim}, {args.epochs} epochs\n")
+    print(
+        f"\ncorpus: {n_texts:,} texts ({corpus_stats['leaked_dropped']:,} held-out texts dropped), {n_tokens:,} tokens, "
+        f"tokenised in {tokenise_seconds:.1f} s; dim {args.dim}, {args.epochs} epochs\n"
+    )
     print("| library | threads | seconds | tokens/s | × fastText 1 thread | vocab coverage |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['library']} | {r['threads']} | {r['seconds']} | {r['tokens_per_second']:,} | "
-              f"{r['speed_vs_fasttext_1_thread']} | {100 * r['coverage']:.1f}% |")
-    result = {"dataset": args.dataset, "vocab_size": args.vocab_size, "texts": args.texts, "corpus_texts": n_texts,
-              "held_out_dropped": corpus_stats["leaked_dropped"], "tokens": n_tokens, "tokenise_seconds": round(tokenise_seconds, 1),
-              "dim": args.dim, "epochs": args.epochs, "runs": rows,
-              "machine": {"cores": cores, "platform": platform.platform()}}
+        print(
+            f"| {r['library']} | {r['threads']} | {r['seconds']} | {r['tokens_per_second']:,} | "
+            f"{r['speed_vs_fasttext_1_thread']} | {100 * r['coverage']:.1f}% |"
+        )
+    result = {
+        "dataset": args.dataset,
+        "vocab_size": args.vocab_size,
+        "texts": args.texts,
+        "corpus_texts": n_texts,
+        "held_out_dropped": corpus_stats["leaked_dropped"],
+        "tokens": n_tokens,
+        "tokenise_seconds": round(tokenise_seconds, 1),
+        "dim": args.dim,
+        "epochs": args.epochs,
+        "runs": rows,
+        "machine": {"cores": cores, "platform": platform.platform()},
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")

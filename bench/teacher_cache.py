@@ -37,8 +37,13 @@ def teacher_throughput(teacher_dir: Path, dataset: str, data_dir: str, n: int, m
     start = time.perf_counter()
     predict_logits(teacher, texts, batch_size=128, max_length=max_length, progress=False)
     seconds = time.perf_counter() - start
-    return {"teacher": teacher_dir.name, "dataset": dataset, "examples": len(texts), "seconds": round(seconds, 2),
-            "examples_per_second": round(len(texts) / seconds, 1)}
+    return {
+        "teacher": teacher_dir.name,
+        "dataset": dataset,
+        "examples": len(texts),
+        "seconds": round(seconds, 2),
+        "examples_per_second": round(len(texts) / seconds, 1),
+    }
 
 
 def lookup_cost(num_examples: int, num_labels: int, batch_size: int, repeats: int) -> dict:
@@ -58,8 +63,12 @@ def lookup_cost(num_examples: int, num_labels: int, batch_size: int, repeats: in
     store_us = time_each(lambda idx: logits.index_select(0, idx))
     dict_us = time_each(lambda idx: torch.tensor([as_dict[i.item()] for i in idx]))
     assert torch.equal(logits.index_select(0, batches[0]), torch.tensor([as_dict[i.item()] for i in batches[0]]))
-    return {"batch_size": batch_size, "store_us": round(store_us, 2), "dict_us": round(dict_us, 2),
-            "speedup": round(dict_us / store_us, 1)}
+    return {
+        "batch_size": batch_size,
+        "store_us": round(store_us, 2),
+        "dict_us": round(dict_us, 2),
+        "speedup": round(dict_us / store_us, 1),
+    }
 
 
 def main() -> None:
@@ -73,7 +82,9 @@ def main() -> None:
     args = parser.parse_args()
 
     throughput = [
-        teacher_throughput(Path(args.teachers) / f"minilm-l6-{name}", name, args.data_dir, args.examples, args.max_length)
+        teacher_throughput(
+            Path(args.teachers) / f"minilm-l6-{name}", name, args.data_dir, args.examples, args.max_length
+        )
         for name in ("nsmc", "sst2")
     ]
     lookups = [lookup_cost(200_000, 2, bs, args.repeats) for bs in (64, 256)]
@@ -84,8 +95,11 @@ def main() -> None:
     print("\n| batch | store µs/batch | dict µs/batch | store speed-up |\n|---:|---:|---:|---:|")
     for r in lookups:
         print(f"| {r['batch_size']} | {r['store_us']} | {r['dict_us']} | {r['speedup']}× |")
-    result = {"machine": {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
-              "teacher_throughput": throughput, "lookup": lookups}
+    result = {
+        "machine": {"cpu_count": torch.get_num_threads(), "platform": platform.platform(), "torch": torch.__version__},
+        "teacher_throughput": throughput,
+        "lookup": lookups,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwritten to {args.out}")

@@ -44,20 +44,36 @@ def bench_dataset(name: str, teacher_dir: str, args) -> list[dict]:
     texts, labels = test["text"].to_numpy()[rows].tolist(), test["label"].to_numpy()[rows]
     teacher = load_teacher(teacher_dir, device="cpu", num_labels=data.num_labels)
     reference, seconds = timed(teacher, texts, batch_size=args.batch_size, max_length=args.max_length)
-    results = [{"dataset": name, "runtime": "torch", "examples": len(texts), "seconds": round(seconds, 2),
-                "examples_per_second": round(len(texts) / seconds, 1), "speedup": 1.0, "argmax_agreement": 1.0,
-                "max_abs_logit_diff": 0.0, "accuracy": float((reference.argmax(1) == labels).mean())}]
+    results = [
+        {
+            "dataset": name,
+            "runtime": "torch",
+            "examples": len(texts),
+            "seconds": round(seconds, 2),
+            "examples_per_second": round(len(texts) / seconds, 1),
+            "speedup": 1.0,
+            "argmax_agreement": 1.0,
+            "max_abs_logit_diff": 0.0,
+            "accuracy": float((reference.argmax(1) == labels).mean()),
+        }
+    ]
     for runtime in ("onnx", "onnx-int8"):
         runner = load_onnx_teacher(teacher, runtime=runtime, cache_dir=args.cache_dir)
         logits, secs = timed(runner, texts, batch_size=args.batch_size, max_length=args.max_length)
-        results.append({
-            "dataset": name, "runtime": runtime, "examples": len(texts), "seconds": round(secs, 2),
-            "examples_per_second": round(len(texts) / secs, 1), "speedup": round(seconds / secs, 2),
-            "argmax_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),
-            "max_abs_logit_diff": float(np.abs(logits - reference).max()),
-            "accuracy": float((logits.argmax(1) == labels).mean()),
-            "model_mb": round(runner.model_file.stat().st_size / 2**20, 1),
-        })
+        results.append(
+            {
+                "dataset": name,
+                "runtime": runtime,
+                "examples": len(texts),
+                "seconds": round(secs, 2),
+                "examples_per_second": round(len(texts) / secs, 1),
+                "speedup": round(seconds / secs, 2),
+                "argmax_agreement": float((logits.argmax(1) == reference.argmax(1)).mean()),
+                "max_abs_logit_diff": float(np.abs(logits - reference).max()),
+                "accuracy": float((logits.argmax(1) == labels).mean()),
+                "model_mb": round(runner.model_file.stat().st_size / 2**20, 1),
+            }
+        )
     return results
 
 
@@ -68,7 +84,9 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--cache-dir", default="teacher_model/logits", help="ONNX exports are cached under CACHE_DIR/onnx/")
+    parser.add_argument(
+        "--cache-dir", default="teacher_model/logits", help="ONNX exports are cached under CACHE_DIR/onnx/"
+    )
     parser.add_argument("--out", default="bench/results/teacher_runtime.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -81,13 +99,26 @@ def main() -> None:
     print("| dataset | runtime | examples/s | × torch | argmax agreement | max abs Δlogit | accuracy |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['dataset']} | {r['runtime']} | {r['examples_per_second']:,.0f} | {r['speedup']:.2f}× | "
-              f"{100 * r['argmax_agreement']:.2f}% | {r['max_abs_logit_diff']:.3f} | {100 * r['accuracy']:.2f} |")
+        print(
+            f"| {r['dataset']} | {r['runtime']} | {r['examples_per_second']:,.0f} | {r['speedup']:.2f}× | "
+            f"{100 * r['argmax_agreement']:.2f}% | {r['max_abs_logit_diff']:.3f} | {100 * r['accuracy']:.2f} |"
+        )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-                               "sample": args.sample, "batch_size": args.batch_size, "max_length": args.max_length,
-                               "results": results}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "machine": platform.processor() or platform.machine(),
+                "threads": torch.get_num_threads(),
+                "sample": args.sample,
+                "batch_size": args.batch_size,
+                "max_length": args.max_length,
+                "results": results,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     print(f"\nwritten to {out}")
 
 

@@ -81,13 +81,33 @@ def seed_style_run(train: SplitTensors, *, vocab_size: int, batch_size: int, see
     return len(order) / seconds
 
 
-def our_run(train: SplitTensors, valid: SplitTensors, *, vocab_size: int, batch_size: int, seed: int, run_dir: str) -> float:
-    config = DistilConfig(loss="kl", teacher_path="bench", preset="base", batch_size=batch_size, seed=seed,
-                          train_epoch=1, patience=0, device="cpu")
+def our_run(
+    train: SplitTensors, valid: SplitTensors, *, vocab_size: int, batch_size: int, seed: int, run_dir: str
+) -> float:
+    config = DistilConfig(
+        loss="kl",
+        teacher_path="bench",
+        preset="base",
+        batch_size=batch_size,
+        seed=seed,
+        train_epoch=1,
+        patience=0,
+        device="cpu",
+    )
     torch.manual_seed(seed)
     model = make_student(config.student_settings(), vocab_size=vocab_size, num_labels=2).model
-    trainer = Trainer(model, config=config.training_config(), loss=config.loss_function(), identity=config.identity(), train=train, valid=valid, test=None, run_dir=run_dir,
-                      device=torch.device("cpu"), callbacks=[TensorBoardCallback(run_dir, {"bench": 1})])
+    trainer = Trainer(
+        model,
+        config=config.training_config(),
+        loss=config.loss_function(),
+        identity=config.identity(),
+        train=train,
+        valid=valid,
+        test=None,
+        run_dir=run_dir,
+        device=torch.device("cpu"),
+        callbacks=[TensorBoardCallback(run_dir, {"bench": 1})],
+    )
     trainer.train_epoch()
     return trainer.train_examples_seen / trainer.train_seconds
 
@@ -100,8 +120,11 @@ def subset(split: SplitTensors, n: int) -> SplitTensors:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default="../shared/data")
-    parser.add_argument("--teacher-store", default="teacher_model/logits/minilm-l6-nsmc/nsmc",
-                        help="NSMC logit store; random logits are used when it does not exist (speed is the same)")
+    parser.add_argument(
+        "--teacher-store",
+        default="teacher_model/logits/minilm-l6-nsmc/nsmc",
+        help="NSMC logit store; random logits are used when it does not exist (speed is the same)",
+    )
     parser.add_argument("--examples", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3)
@@ -128,14 +151,28 @@ def main() -> None:
     ours, seed_style = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs):
-            ours.append(our_run(train, valid, vocab_size=len(tokenizer), batch_size=args.batch_size, seed=run,
-                                run_dir=f"{tmp}/ours{run}"))
-            seed_style.append(seed_style_run(train, vocab_size=len(tokenizer), batch_size=args.batch_size, seed=run,
-                                             log_dir=f"{tmp}/seed{run}"))
+            ours.append(
+                our_run(
+                    train,
+                    valid,
+                    vocab_size=len(tokenizer),
+                    batch_size=args.batch_size,
+                    seed=run,
+                    run_dir=f"{tmp}/ours{run}",
+                )
+            )
+            seed_style.append(
+                seed_style_run(
+                    train, vocab_size=len(tokenizer), batch_size=args.batch_size, seed=run, log_dir=f"{tmp}/seed{run}"
+                )
+            )
             print(f"run {run + 1}: ours {ours[-1]:.0f} ex/s, seed-style {seed_style[-1]:.0f} ex/s", flush=True)
     result = {
-        "examples": len(train), "batch_size": args.batch_size, "runs": args.runs,
-        "longest_sentence": int(train.encoded.lengths.max()), "mean_length": float(train.encoded.lengths.float().mean()),
+        "examples": len(train),
+        "batch_size": args.batch_size,
+        "runs": args.runs,
+        "longest_sentence": int(train.encoded.lengths.max()),
+        "mean_length": float(train.encoded.lengths.float().mean()),
         "ours_examples_per_second": round(statistics.median(ours), 1),
         "seed_style_examples_per_second": round(statistics.median(seed_style), 1),
         "speedup": round(statistics.median(ours) / statistics.median(seed_style), 2),
@@ -147,7 +184,9 @@ def main() -> None:
     print("\n| loop | examples/s (median of %d) |\n|---|---:|" % args.runs)
     print(f"| distil-bilstm Trainer | {result['ours_examples_per_second']:,.0f} |")
     print(f"| DistilKoBiLSTM-style | {result['seed_style_examples_per_second']:,.0f} |")
-    print(f"\nspeed-up {result['speedup']}×; an NSMC epoch (142,500 examples) ≈ {result['nsmc_epoch_seconds_estimate']} s")
+    print(
+        f"\nspeed-up {result['speedup']}×; an NSMC epoch (142,500 examples) ≈ {result['nsmc_epoch_seconds_estimate']} s"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")

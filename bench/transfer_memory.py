@@ -41,11 +41,21 @@ def child(step: str, args) -> dict:
     from distil_bilstm.runs.pipeline import RunResources, ensure_vocab, run_distillation
 
     work = Path(args.work)
-    config = DistilConfig(dataset=args.dataset, data_dir=args.data_dir, vocab_size=args.vocab_size, preset="tiny",
-                          loss="kl", teacher_path=str(work / "teacher" / args.dataset), cache_dir=str(work / "cache"),
-                          train_epoch=1, patience=0, run_root=str(work / "runs"), device="cpu",
-                          transfer_sets=[args.transfer] if step == "transfer" else [],
-                          transfer_per_epoch=args.per_epoch if step == "transfer" else None)
+    config = DistilConfig(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        vocab_size=args.vocab_size,
+        preset="tiny",
+        loss="kl",
+        teacher_path=str(work / "teacher" / args.dataset),
+        cache_dir=str(work / "cache"),
+        train_epoch=1,
+        patience=0,
+        run_root=str(work / "runs"),
+        device="cpu",
+        transfer_sets=[args.transfer] if step == "transfer" else [],
+        transfer_per_epoch=args.per_epoch if step == "transfer" else None,
+    )
     start = time.perf_counter()
     if step == "encode":
         from distil_bilstm.data.transfer import encode_transfer_set
@@ -54,15 +64,34 @@ def child(step: str, args) -> dict:
         resources = RunResources()
         dataset = resources.dataset(config)
         folder = ensure_vocab(dataset, vocab_root=config.vocab_root, vocab_size=config.vocab_size)
-        transfer = encode_transfer_set(args.transfer, dataset=dataset, tokenizer=load_vocab(folder), vocab_folder=folder,
-                                       max_length=config.max_length, cache_root=config.cache_dir, progress=False)
-        result = {"rows": len(transfer), "tokens": transfer.header["tokens"], "fingerprint": transfer.fingerprint,
-                  "name": transfer.name}
+        transfer = encode_transfer_set(
+            args.transfer,
+            dataset=dataset,
+            tokenizer=load_vocab(folder),
+            vocab_folder=folder,
+            max_length=config.max_length,
+            cache_root=config.cache_dir,
+            progress=False,
+        )
+        result = {
+            "rows": len(transfer),
+            "tokens": transfer.header["tokens"],
+            "fingerprint": transfer.fingerprint,
+            "name": transfer.name,
+        }
     else:
         metrics = run_distillation(config)
-        result = {"train_rows_per_epoch": metrics.get("transfer_rows_per_epoch", 0), "transfer_rows": metrics.get("transfer_rows", 0),
-                  "train_seconds": metrics["train_seconds"]}
-    return {"step": step, "seconds": round(time.perf_counter() - start, 1), "peak_rss_mb": round(peak_mb(), 1), **result}
+        result = {
+            "train_rows_per_epoch": metrics.get("transfer_rows_per_epoch", 0),
+            "transfer_rows": metrics.get("transfer_rows", 0),
+            "train_seconds": metrics["train_seconds"],
+        }
+    return {
+        "step": step,
+        "seconds": round(time.perf_counter() - start, 1),
+        "peak_rss_mb": round(peak_mb(), 1),
+        **result,
+    }
 
 
 def run_child(step: str, argv: list[str]) -> dict:
@@ -77,8 +106,13 @@ def write_random_store(work: Path, encoded: dict, dataset: str) -> None:
 
     main = read_json(work / "teacher" / dataset / "header.json")
     logits = np.random.default_rng(0).normal(size=(encoded["rows"], main["num_labels"])).astype(np.float32)
-    header = {"teacher_path": "random (memory benchmark)", "teacher_hash": "random", "dataset": encoded["name"],
-              "dataset_fingerprint": encoded["fingerprint"], "label_names": main["label_names"]}
+    header = {
+        "teacher_path": "random (memory benchmark)",
+        "teacher_hash": "random",
+        "dataset": encoded["name"],
+        "dataset_fingerprint": encoded["fingerprint"],
+        "label_names": main["label_names"],
+    }
     finish_store(work / "teacher" / encoded["name"], logits, header)
 
 
@@ -114,7 +148,9 @@ def main() -> None:
         print(f"| {r['step']} | {rows:,} | {r['peak_rss_mb']:,.0f} | {r['seconds']:.0f} |")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"transfer": args.transfer, "per_epoch": args.per_epoch, "results": results}, indent=1) + "\n")
+    out.write_text(
+        json.dumps({"transfer": args.transfer, "per_epoch": args.per_epoch, "results": results}, indent=1) + "\n"
+    )
     print(f"\nwritten to {out}")
 
 

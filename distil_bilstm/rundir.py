@@ -71,8 +71,10 @@ class RunDir:
         missing = [p.name for p in (self.student_file, self.weights_file) if not p.is_file()]
         missing += [] if self.vocab_dir.is_dir() else [f"{self.VOCAB}/"]
         if missing:
-            raise FileNotFoundError(f"{self.path}: not a trained student run (missing {', '.join(missing)}); "
-                                    "point --model at a folder written by `distil-bilstm distil` or `grid`")
+            raise FileNotFoundError(
+                f"{self.path}: not a trained student run (missing {', '.join(missing)}); "
+                "point --model at a folder written by `distil-bilstm distil` or `grid`"
+            )
 
     # ---- read / write
 
@@ -94,8 +96,16 @@ class RunDir:
     def write_student(self, architecture: str, config: dict, *, label_names: list[str], pairs: bool = False) -> None:
         """``student.json``: the architecture name, its constructor arguments and the label names
         (and ``pairs: true`` for a model that reads sentence pairs)."""
-        write_json(self.student_file, {"format": STUDENT_FORMAT, "architecture": architecture, **config,
-                                       "label_names": list(label_names), **({"pairs": True} if pairs else {})})
+        write_json(
+            self.student_file,
+            {
+                "format": STUDENT_FORMAT,
+                "architecture": architecture,
+                **config,
+                "label_names": list(label_names),
+                **({"pairs": True} if pairs else {}),
+            },
+        )
 
     def reads_pairs(self) -> bool:
         return bool(self.read_student().get("pairs", False))

@@ -49,7 +49,12 @@ def squash_streams(notebook) -> None:
     for cell in notebook.cells:
         merged = []
         for output in cell.get("outputs", []):
-            if output.output_type == "stream" and merged and merged[-1].output_type == "stream" and merged[-1].name == output.name:
+            if (
+                output.output_type == "stream"
+                and merged
+                and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name
+            ):
                 merged[-1].text += output.text
             else:
                 merged.append(output)
@@ -71,8 +76,9 @@ def inject_parameters(notebook, assignments: list[str]) -> None:
         if not sep or not name.strip().isidentifier():
             raise SystemExit(f"--set expects NAME=VALUE, got {item!r}")
         lines.append(f"{name.strip()} = {value}")
-    cell = nbformat.v4.new_code_cell("# injected by notebooks/execute.py --set\n" + "\n".join(lines),
-                                     metadata={"tags": ["injected-parameters"]})
+    cell = nbformat.v4.new_code_cell(
+        "# injected by notebooks/execute.py --set\n" + "\n".join(lines), metadata={"tags": ["injected-parameters"]}
+    )
     notebook.cells.insert(tagged[0] + 1, cell)
 
 
@@ -81,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebook", nargs="?", default=str(Path(__file__).with_name("main.ipynb")))
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--timeout", type=int, default=900, help="seconds one cell may take")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a parameter (VALUE is a Python literal, e.g. TEACHER='dir')")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter (VALUE is a Python literal, e.g. TEACHER='dir')",
+    )
     parser.add_argument("--save", action="store_true", help="write the outputs back into the notebook")
     args = parser.parse_args(argv)
 
@@ -92,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     notebook = nbformat.read(path, as_version=4)
     if args.set:
         inject_parameters(notebook, args.set)
-    client = NotebookClient(notebook, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    client = NotebookClient(
+        notebook, timeout=args.timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+    )
     start = time.perf_counter()
     try:
         client.execute()

@@ -60,8 +60,15 @@ def tiny_teacher_dir(tmp_path: Path, small_nsmc: Path) -> Path:
     save_vocab(train_wordpiece(texts, vocab_config), tmp_path / "tiny_vocab", vocab_config)
     tokenizer = load_vocab(tmp_path / "tiny_vocab")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=128, num_labels=2)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -92,9 +99,19 @@ def tiny_run(tmp_path_factory) -> Path:
     from distil_bilstm.runs.pipeline import run_distillation
 
     root = tmp_path_factory.mktemp("tiny_run")
-    config = DistilConfig(dataset="sst2", data_dir=str(write_reviews(root / "data")), vocab_size=120,
-                          vocab_root=str(root / "tok"), preset="tiny", loss="ce", batch_size=16, train_epoch=2,
-                          patience=0, run_root=str(root / "runs"), device="cpu")
+    config = DistilConfig(
+        dataset="sst2",
+        data_dir=str(write_reviews(root / "data")),
+        vocab_size=120,
+        vocab_root=str(root / "tok"),
+        preset="tiny",
+        loss="ce",
+        batch_size=16,
+        train_epoch=2,
+        patience=0,
+        run_root=str(root / "runs"),
+        device="cpu",
+    )
     return Path(run_distillation(config)["run_dir"])
 
 
@@ -133,7 +150,20 @@ def sample_texts(split: str = "train", n: int = 60) -> list[str]:
     return [line.split("\t")[1] for line in head_lines(SAMPLE_DIR / "nsmc_sample" / name, n + 1)[1:]]
 
 
-PAIR_WORDS = ["남자가", "여자가", "기타를", "피아노를", "연주하고", "노래하고", "있다", "고양이가", "개가", "뛰고", "자고", "공원에서"]
+PAIR_WORDS = [
+    "남자가",
+    "여자가",
+    "기타를",
+    "피아노를",
+    "연주하고",
+    "노래하고",
+    "있다",
+    "고양이가",
+    "개가",
+    "뛰고",
+    "자고",
+    "공원에서",
+]
 KORSTS_HEADER = "genre\tfilename\tyear\tid\tscore\tsentence1\tsentence2"
 
 
@@ -148,7 +178,9 @@ def write_korsts(data_dir: Path, *, n_train: int = 160, n_dev: int = 40, n_test:
             a = rng.sample(PAIR_WORDS, 4)
             keep = rng.randint(0, 4)
             b = a[:keep] + rng.sample([w for w in PAIR_WORDS if w not in a], 4 - keep)
-            lines.append(f"main-captions\tMSRvid\t2012test\t{i:04d}\t{5 * keep / 4:.3f}\t{' '.join(a)}.\t{' '.join(b)}.")
+            lines.append(
+                f"main-captions\tMSRvid\t2012test\t{i:04d}\t{5 * keep / 4:.3f}\t{' '.join(a)}.\t{' '.join(b)}."
+            )
         write_lines(data_dir / "korsts" / name, lines)
     return data_dir
 
@@ -168,13 +200,23 @@ def tiny_pair_teacher_dir(tmp_path: Path, small_korsts: Path) -> Path:
     from distil_bilstm.data.pairs import split_pairs
     from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
 
-    firsts, seconds = split_pairs(load_dataset("korsts", data_dir=small_korsts, download=False).split("train")["text"].tolist())
+    firsts, seconds = split_pairs(
+        load_dataset("korsts", data_dir=small_korsts, download=False).split("train")["text"].tolist()
+    )
     vocab_config = VocabConfig(vocab_size=200, min_frequency=1, limit_alphabet=200)
     save_vocab(train_wordpiece(firsts + seconds, vocab_config), tmp_path / "pair_vocab", vocab_config)
     tokenizer = load_vocab(tmp_path / "pair_vocab")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=128, num_labels=1, problem_type="regression")
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+        num_labels=1,
+        problem_type="regression",
+    )
     out = tmp_path / "tiny_pair_teacher"
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -188,7 +230,20 @@ def tiny_pair_run(tmp_path_factory) -> Path:
     from distil_bilstm.runs.pipeline import run_distillation
 
     root = tmp_path_factory.mktemp("tiny_pair_run")
-    config = DistilConfig(dataset="korsts", data_dir=str(write_korsts(root / "data")), vocab_size=120,
-                          vocab_root=str(root / "tok"), student="siamese_bilstm", preset="tiny", relu_dim=16, loss="ce",
-                          lr=0.01, batch_size=16, train_epoch=3, patience=0, run_root=str(root / "runs"), device="cpu")
+    config = DistilConfig(
+        dataset="korsts",
+        data_dir=str(write_korsts(root / "data")),
+        vocab_size=120,
+        vocab_root=str(root / "tok"),
+        student="siamese_bilstm",
+        preset="tiny",
+        relu_dim=16,
+        loss="ce",
+        lr=0.01,
+        batch_size=16,
+        train_epoch=3,
+        patience=0,
+        run_root=str(root / "runs"),
+        device="cpu",
+    )
     return Path(run_distillation(config)["run_dir"])

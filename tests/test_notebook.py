@@ -37,8 +37,12 @@ def test_main_notebook_is_colab_ready():
 
 
 def test_parameters_are_injected_after_the_tagged_cell(runner):
-    notebook = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("A = 1", metadata={"tags": ["parameters"]}), nbformat.v4.new_code_cell("print(A)")])
+    notebook = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("A = 1", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell("print(A)"),
+        ]
+    )
     runner.inject_parameters(notebook, ["A=2", "B = 'x'"])
     assert [c.source.splitlines()[-1] for c in notebook.cells] == ["A = 1", "B =  'x'", "print(A)"]
     with pytest.raises(SystemExit, match="NAME=VALUE"):
@@ -49,9 +53,14 @@ def test_parameters_are_injected_after_the_tagged_cell(runner):
 
 def test_progress_bars_are_saved_as_a_reader_saw_them(runner):
     cell = nbformat.v4.new_code_cell("x")
-    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="bar  10%\rbar  50%"),
-                    nbformat.v4.new_output("stream", name="stderr", text="\rbar 100%\nnext line\n"),
-                    nbformat.v4.new_output("stream", name="stdout", text="result\n")]
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text="bar  10%\rbar  50%"),
+        nbformat.v4.new_output("stream", name="stderr", text="\rbar 100%\nnext line\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="result\n"),
+    ]
     notebook = nbformat.v4.new_notebook(cells=[cell])
     runner.squash_streams(notebook)
-    assert [(o.name, o.text) for o in notebook.cells[0].outputs] == [("stderr", "bar 100%\nnext line\n"), ("stdout", "result\n")]
+    assert [(o.name, o.text) for o in notebook.cells[0].outputs] == [
+        ("stderr", "bar 100%\nnext line\n"),
+        ("stdout", "result\n"),
+    ]

@@ -19,9 +19,17 @@ from distil_bilstm.training.config import TrainingConfig
 from distil_bilstm.utils import apply_umask, atomic_path, quiet_onnx_quantizer, write_json
 
 # every config dataclass with from_dict, and the values its required fields need
-CONFIGS = {AugmentConfig: {}, DataConfig: {"name": "nsmc"}, PairTextsConfig: {}, VocabConfig: {},
-           StudentConfig: {"vocab_size": 100}, SkipgramConfig: {}, TransformerStudentConfig: {"vocab_size": 100},
-           FinetuneConfig: {"base": "base", "out": "out"}, TrainingConfig: {}}
+CONFIGS = {
+    AugmentConfig: {},
+    DataConfig: {"name": "nsmc"},
+    PairTextsConfig: {},
+    VocabConfig: {},
+    StudentConfig: {"vocab_size": 100},
+    SkipgramConfig: {},
+    TransformerStudentConfig: {"vocab_size": 100},
+    FinetuneConfig: {"base": "base", "out": "out"},
+    TrainingConfig: {},
+}
 
 
 def test_atomic_writes_get_the_modes_of_a_plain_write(tmp_path):
@@ -48,7 +56,9 @@ def test_atomic_writes_get_the_modes_of_a_plain_write(tmp_path):
 def test_config_from_dict_round_trips_and_names_an_unknown_key(cls):
     config = cls(**CONFIGS[cls])
     assert cls.from_dict(config.to_dict()) == config
-    with pytest.raises(ValueError, match=rf"unknown {cls.__name__} key\(s\) \['colour'\]; known: \[.*'{fields(cls)[0].name}'"):
+    with pytest.raises(
+        ValueError, match=rf"unknown {cls.__name__} key\(s\) \['colour'\]; known: \[.*'{fields(cls)[0].name}'"
+    ):
         cls.from_dict({**config.to_dict(), "colour": 1})
 
 

@@ -64,15 +64,29 @@ def token_features(tokens: Sequence[str], i: int) -> dict[str, str | bool]:
     """The hand features of ``tokens[i]`` and its neighbours (CRFsuite's string and boolean attributes)."""
     word = tokens[i]
     features: dict[str, str | bool] = {
-        "bias": True, "lower": word.lower(), "shape": _shape(word), "pre2": word[:2], "pre3": word[:3],
-        "suf2": word[-2:], "suf3": word[-3:], "title": word.istitle(), "upper": word.isupper(), "digit": word.isdigit(),
+        "bias": True,
+        "lower": word.lower(),
+        "shape": _shape(word),
+        "pre2": word[:2],
+        "pre3": word[:3],
+        "suf2": word[-2:],
+        "suf3": word[-3:],
+        "title": word.istitle(),
+        "upper": word.isupper(),
+        "digit": word.isdigit(),
     }
     for offset in (-2, -1, 1, 2):
         j = i + offset
         if 0 <= j < len(tokens):
             other = tokens[j]
-            features.update({f"{offset}:lower": other.lower(), f"{offset}:title": other.istitle(),
-                             f"{offset}:upper": other.isupper(), f"{offset}:shape": _shape(other)})
+            features.update(
+                {
+                    f"{offset}:lower": other.lower(),
+                    f"{offset}:title": other.istitle(),
+                    f"{offset}:upper": other.isupper(),
+                    f"{offset}:shape": _shape(other),
+                }
+            )
         else:
             features[f"{offset}:edge"] = True  # before the start or past the end
     return features
@@ -87,14 +101,16 @@ def _crf(c1: float, config: CrfConfig):
         import sklearn_crfsuite
     except ImportError:
         raise ImportError("the CRF baseline needs sklearn-crfsuite: pip install sklearn-crfsuite") from None
-    return sklearn_crfsuite.CRF(algorithm="lbfgs", c1=c1, c2=config.c2, max_iterations=config.max_iterations,
-                                all_possible_transitions=True)
+    return sklearn_crfsuite.CRF(
+        algorithm="lbfgs", c1=c1, c2=config.c2, max_iterations=config.max_iterations, all_possible_transitions=True
+    )
 
 
 def train_crf_baseline(config: CrfConfig, *, dataset: TaggedDataset | None = None) -> dict:
     """Fit one CRF per ``c1`` on train, keep the best on validation entity F1, test it, write the run."""
-    dataset = dataset or load_tagged_dataset(config.dataset, data_dir=config.data_dir, valid_size=config.valid_size,
-                                             seed=config.split_seed)
+    dataset = dataset or load_tagged_dataset(
+        config.dataset, data_dir=config.data_dir, valid_size=config.valid_size, seed=config.split_seed
+    )
     splits = {name: dataset.split(name) for name in ("train", "valid", "test")}
     features = {name: [sentence_features(s.tokens) for s in sentences] for name, sentences in splits.items()}
     gold = {name: [list(s.tags) for s in sentences] for name, sentences in splits.items()}
@@ -118,12 +134,23 @@ def train_crf_baseline(config: CrfConfig, *, dataset: TaggedDataset | None = Non
     with atomic_path(run / MODEL_FILE) as tmp:  # CRFsuite's binary model, as its tagger opens it
         Path(tmp).write_bytes(Path(crf.modelfile.name).read_bytes())
     write_json(run / "config.json", config.to_dict())
-    metrics = {"run_dir": str(run), "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
-               "architecture": "crf", "tag_names": dataset.tag_names, "c1": c1, "history": history,
-               "valid_f1": valid_f1, "test_f1": test.get("f1"), "test_precision": test.get("precision"),
-               "test_recall": test.get("recall"), "test_token_accuracy": test.get("token_accuracy"),
-               "test_per_type": test.get("per_type"), "features": len(crf.state_features_),
-               "train_seconds": round(train_seconds, 1),
-               "sentences_per_second": round(len(splits["test"]) / test_seconds, 1) if splits["test"] else None}
+    metrics = {
+        "run_dir": str(run),
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "architecture": "crf",
+        "tag_names": dataset.tag_names,
+        "c1": c1,
+        "history": history,
+        "valid_f1": valid_f1,
+        "test_f1": test.get("f1"),
+        "test_precision": test.get("precision"),
+        "test_recall": test.get("recall"),
+        "test_token_accuracy": test.get("token_accuracy"),
+        "test_per_type": test.get("per_type"),
+        "features": len(crf.state_features_),
+        "train_seconds": round(train_seconds, 1),
+        "sentences_per_second": round(len(splits["test"]) / test_seconds, 1) if splits["test"] else None,
+    }
     write_json(run / "metrics.json", metrics)
     return metrics

@@ -87,10 +87,16 @@ class TfidfLinearModel:
     """TF-IDF blocks side by side, then a linear layer: the baseline's whole inference."""
 
     def __init__(self, blocks: list[TfidfBlock], coef: np.ndarray, intercept: np.ndarray):
-        self.blocks, self.coef, self.intercept = blocks, np.asarray(coef, dtype=np.float64), np.asarray(intercept, dtype=np.float64)
+        self.blocks, self.coef, self.intercept = (
+            blocks,
+            np.asarray(coef, dtype=np.float64),
+            np.asarray(intercept, dtype=np.float64),
+        )
         self.offsets = np.cumsum([0] + [len(b) for b in blocks])[:-1]
         if self.coef.shape[1] != sum(len(b) for b in blocks):
-            raise ValueError(f"coefficients have {self.coef.shape[1]} features, the vocabularies {sum(len(b) for b in blocks)}")
+            raise ValueError(
+                f"coefficients have {self.coef.shape[1]} features, the vocabularies {sum(len(b) for b in blocks)}"
+            )
 
     @classmethod
     def load(cls, *, weights_file: str | Path, vocab_file: str | Path) -> "TfidfLinearModel":
@@ -98,7 +104,10 @@ class TfidfLinearModel:
 
         spec = read_json(vocab_file)
         tensors = load_file(str(weights_file))
-        blocks = [TfidfBlock(b["analyzer"], b["ngram_range"], b["terms"], tensors[f"idf_{i}"]) for i, b in enumerate(spec["blocks"])]
+        blocks = [
+            TfidfBlock(b["analyzer"], b["ngram_range"], b["terms"], tensors[f"idf_{i}"])
+            for i, b in enumerate(spec["blocks"])
+        ]
         return cls(blocks, tensors["coef"], tensors["intercept"])
 
     @classmethod

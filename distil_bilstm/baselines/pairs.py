@@ -60,8 +60,17 @@ def train_pair_baselines(config: BaselineConfig, *, dataset: Dataset, alphas=RID
         frame = dataset.split(name)
         features, cosine = pair_features(*pair_vectors(vectorizers, frame["text"].tolist()))
         splits[name] = (features, cosine, frame["label"].to_numpy())
-    rows = [{"kind": "tfidf-cosine", **{f"{s}_{k}": v for s in ("valid", "test")
-                                         for k, v in correlation_scores(splits[s][2], splits[s][1]).items() if k != "examples"}}]
+    rows = [
+        {
+            "kind": "tfidf-cosine",
+            **{
+                f"{s}_{k}": v
+                for s in ("valid", "test")
+                for k, v in correlation_scores(splits[s][2], splits[s][1]).items()
+                if k != "examples"
+            },
+        }
+    ]
     best = None
     for alpha in alphas:
         model = Ridge(alpha=alpha).fit(splits["train"][0], splits["train"][2])
@@ -74,13 +83,24 @@ def train_pair_baselines(config: BaselineConfig, *, dataset: Dataset, alphas=RID
     test_scores = model.predict(splits["test"][0])
     test_seconds = time.perf_counter() - test_start
     test = correlation_scores(splits["test"][2], test_scores)
-    rows.append({"kind": "tfidf-ridge", "alpha": alpha, "params": int(model.coef_.size + 1),
-                 **{f"valid_{k}": v for k, v in valid.items() if k != "examples"},
-                 **{f"test_{k}": v for k, v in test.items() if k != "examples"},
-                 "examples_per_second": round(len(test_scores) / test_seconds, 1) if test_seconds else None})
-    metrics = {"dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint, "kind": "tfidf-pairs",
-               "features": int(splits["train"][0].shape[1]), "baselines": rows,
-               "train_seconds": round(time.perf_counter() - start, 2)}
+    rows.append(
+        {
+            "kind": "tfidf-ridge",
+            "alpha": alpha,
+            "params": int(model.coef_.size + 1),
+            **{f"valid_{k}": v for k, v in valid.items() if k != "examples"},
+            **{f"test_{k}": v for k, v in test.items() if k != "examples"},
+            "examples_per_second": round(len(test_scores) / test_seconds, 1) if test_seconds else None,
+        }
+    )
+    metrics = {
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "kind": "tfidf-pairs",
+        "features": int(splits["train"][0].shape[1]),
+        "baselines": rows,
+        "train_seconds": round(time.perf_counter() - start, 2),
+    }
     run = RunDir(config.run_dir().with_name(config.run_name or f"baseline-tfidf-pairs-{config.identity()[:6]}"))
     run.mkdir()
     run.write_config(config.to_dict())

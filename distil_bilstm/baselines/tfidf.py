@@ -86,8 +86,10 @@ def _vectorizers(config: BaselineConfig):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     common = dict(sublinear_tf=True, min_df=config.min_df, dtype=np.float64)
-    return [("word", TfidfVectorizer(analyzer="word", ngram_range=tuple(config.word_ngrams), **common)),
-            ("char_wb", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(config.char_ngrams), **common))]
+    return [
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=tuple(config.word_ngrams), **common)),
+        ("char_wb", TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(config.char_ngrams), **common)),
+    ]
 
 
 def train_baseline(config: BaselineConfig, *, dataset: Dataset | None = None) -> dict:
@@ -96,8 +98,9 @@ def train_baseline(config: BaselineConfig, *, dataset: Dataset | None = None) ->
     from scipy.sparse import hstack
     from sklearn.linear_model import LogisticRegression
 
-    dataset = dataset or load_dataset(DataConfig(name=config.dataset, data_dir=config.data_dir,
-                                                 valid_size=config.valid_size, seed=config.split_seed))
+    dataset = dataset or load_dataset(
+        DataConfig(name=config.dataset, data_dir=config.data_dir, valid_size=config.valid_size, seed=config.split_seed)
+    )
     splits = {name: dataset.split(name) for name in ("train", "valid", "test")}
     start = time.perf_counter()
     vectorizers = _vectorizers(config)
@@ -105,11 +108,15 @@ def train_baseline(config: BaselineConfig, *, dataset: Dataset | None = None) ->
         train_x = hstack([v.fit_transform(splits["train"]["text"]) for _, v in vectorizers]).tocsr()
     except ValueError as err:  # scikit-learn's "empty vocabulary" for texts without n-grams (numbers, symbols)
         texts = splits["train"]["text"].tolist()
-        raise ValueError(f"{dataset.name}: the TF-IDF baseline cannot be fitted on its {len(texts)} training texts ({err}); "
-                         f"they begin {shown(texts[:3])}") from None
+        raise ValueError(
+            f"{dataset.name}: the TF-IDF baseline cannot be fitted on its {len(texts)} training texts ({err}); "
+            f"they begin {shown(texts[:3])}"
+        ) from None
     valid_x = hstack([v.transform(splits["valid"]["text"]) for _, v in vectorizers]).tocsr()
     train_y, valid_y = splits["train"]["label"].to_numpy(), splits["valid"]["label"].to_numpy()
-    logger.info("%d n-gram features (%s)", train_x.shape[1], ", ".join(f"{n} {len(v.vocabulary_):,}" for n, v in vectorizers))
+    logger.info(
+        "%d n-gram features (%s)", train_x.shape[1], ", ".join(f"{n} {len(v.vocabulary_):,}" for n, v in vectorizers)
+    )
     history, best = [], None
     for c in config.c_values:
         model = LogisticRegression(C=c, max_iter=config.max_iter).fit(train_x, train_y)
@@ -134,12 +141,19 @@ def train_baseline(config: BaselineConfig, *, dataset: Dataset | None = None) ->
     seconds = time.perf_counter() - start
     test_accuracy = float((logits.argmax(1) == test["label"].to_numpy()).mean()) if len(test) else None
     metrics = {
-        "run_dir": str(run.path), "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
-        "kind": config.kind, "C": best_c, "valid_accuracy": valid_accuracy, "test_accuracy": test_accuracy,
-        "params": loaded.num_parameters, "features": int(train_x.shape[1]),
+        "run_dir": str(run.path),
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "kind": config.kind,
+        "C": best_c,
+        "valid_accuracy": valid_accuracy,
+        "test_accuracy": test_accuracy,
+        "params": loaded.num_parameters,
+        "features": int(train_x.shape[1]),
         "size_bytes": run.weights_file.stat().st_size + (run.vocab_dir / VOCAB_FILE).stat().st_size,
         "train_seconds": round(train_seconds, 2),
-        "examples_per_second": round(len(test) / seconds, 1) if seconds and len(test) else None, "history": history,
+        "examples_per_second": round(len(test) / seconds, 1) if seconds and len(test) else None,
+        "history": history,
     }
     run.write_metrics(metrics)
     return metrics
@@ -154,8 +168,16 @@ def _save(run: RunDir, vectorizers, model) -> None:
         terms = [None] * len(vectorizer.vocabulary_)
         for term, index in vectorizer.vocabulary_.items():
             terms[index] = term
-        blocks.append({"analyzer": analyzer, "ngram_range": list(vectorizer.ngram_range), "lowercase": True,
-                       "sublinear_tf": True, "norm": "l2", "terms": terms})
+        blocks.append(
+            {
+                "analyzer": analyzer,
+                "ngram_range": list(vectorizer.ngram_range),
+                "lowercase": True,
+                "sublinear_tf": True,
+                "norm": "l2",
+                "terms": terms,
+            }
+        )
         tensors[f"idf_{i}"] = vectorizer.idf_.astype(np.float64)
     # C order: a multinomial model's coef_ may be Fortran-ordered, and safetensors stores the raw
     # buffer under a C-order shape (a transposed, wrong model for 3+ classes; binary rows are 1-D)

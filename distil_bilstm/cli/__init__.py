@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="distil-bilstm",
         description="Distill a fine-tuned transformer classifier into small, fast BiLSTM students.",
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="-v: debug logs of this package; -vv: of every library")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v: debug logs of this package; -vv: of every library"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
@@ -61,7 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.verbose)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError, ImportError, RunFailedError) as err:  # OSError: files, and transformers' "not on the hub / offline"
+    except (
+        ValueError,
+        OSError,
+        ImportError,
+        RunFailedError,
+    ) as err:  # OSError: files, and transformers' "not on the hub / offline"
         logger.error("%s", err)
         logger.debug("where it was raised", exc_info=True)  # -v shows the traceback
         return 1

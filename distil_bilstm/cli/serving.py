@@ -16,8 +16,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.texts and args.file:
         raise ValueError("give texts on the command line or --file, not both")
     if args.text_b and (args.file or len(args.text_b) != len(args.texts)):
-        raise ValueError(f"--text-b gives the second text of each pair on the command line: {len(args.texts)} text(s), "
-                         f"{len(args.text_b)} --text-b")
+        raise ValueError(
+            f"--text-b gives the second text of each pair on the command line: {len(args.texts)} text(s), "
+            f"{len(args.text_b)} --text-b"
+        )
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if not args.file:
         if args.text_b:
@@ -30,19 +32,34 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..serving.batch_predict import predict_file
 
     summary = predict_file(predictor, args.file, out=args.out, text_column=args.text_column)
-    print(f"{summary['rows']:,} rows in {summary['seconds']:.1f} s ({summary['examples_per_second']:,.0f}/s) -> {summary['out']}")
+    print(
+        f"{summary['rows']:,} rows in {summary['seconds']:.1f} s ({summary['examples_per_second']:,.0f}/s) -> {summary['out']}"
+    )
     return 0
 
 
 def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("predict", help="classify texts (arguments, stdin or a file) with a trained student or export")
     pr.add_argument("--model", required=True, help="a run folder (distil/grid) or an export folder (export)")
-    pr.add_argument("texts", nargs="*", help="texts to classify (default: one per line on stdin; a pair model's lines: A<TAB>B)")
-    pr.add_argument("--text-b", nargs="+", default=None, metavar="TEXT",
-                    help="a pair model: the second text of each pair, in the order of the texts: predict --model M "
-                         "'a1' 'a2' --text-b 'b1' 'b2'")
-    pr.add_argument("--file", default=None, help="a file of texts (TSV with a header naming --text-column, or one text per line)")
-    pr.add_argument("--text-column", default=None, help="text column of --file (default: document, text, sentence, review or comments)")
+    pr.add_argument(
+        "texts", nargs="*", help="texts to classify (default: one per line on stdin; a pair model's lines: A<TAB>B)"
+    )
+    pr.add_argument(
+        "--text-b",
+        nargs="+",
+        default=None,
+        metavar="TEXT",
+        help="a pair model: the second text of each pair, in the order of the texts: predict --model M "
+        "'a1' 'a2' --text-b 'b1' 'b2'",
+    )
+    pr.add_argument(
+        "--file", default=None, help="a file of texts (TSV with a header naming --text-column, or one text per line)"
+    )
+    pr.add_argument(
+        "--text-column",
+        default=None,
+        help="text column of --file (default: document, text, sentence, review or comments)",
+    )
     pr.add_argument("--out", default=None, help="CSV of predictions for --file (default: FILE.predictions.csv)")
     pr.add_argument("--batch-size", type=int, default=256)
     pr.add_argument("--device", default="auto")
@@ -61,16 +78,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.file:
         pairs = predictor.reads_pairs  # a pair model's file: sentence1, sentence2 and a score (or label) column
         texts, gold = read_evaluation_file(
-            args.file, label_names=predictor.label_names, text_column=args.text_column or ("sentence1" if pairs else "text"),
+            args.file,
+            label_names=predictor.label_names,
+            text_column=args.text_column or ("sentence1" if pairs else "text"),
             label_column=args.label_column or ("score" if predictor.is_regression else "label"),
-            text_b_column=(args.text_b_column or "sentence2") if pairs else None)
+            text_b_column=(args.text_b_column or "sentence2") if pairs else None,
+        )
         source = args.file
     else:
         from ..data.datasets import load_dataset
 
         dataset = load_dataset(data_config(args))
         if list(dataset.label_names) != predictor.label_names:
-            raise ValueError(f"{args.dataset} has labels {dataset.label_names} but the model predicts {predictor.label_names}")
+            raise ValueError(
+                f"{args.dataset} has labels {dataset.label_names} but the model predicts {predictor.label_names}"
+            )
         frame = dataset.split(args.split)
         texts, gold, source = frame["text"].tolist(), frame["label"].tolist(), f"{dataset.name}:{args.split}"
     report = {"data": source, **evaluate_texts(predictor, texts, gold)}
@@ -78,23 +100,49 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
     if predictor.is_regression:
-        print(f"{source}: {report['examples']:,} examples, Spearman {100 * report['spearman']:.2f}, Pearson "
-              f"{100 * report['pearson']:.2f}, MSE {report['mse']:.4f}, {report['examples_per_second']:,.0f} examples/s")
+        print(
+            f"{source}: {report['examples']:,} examples, Spearman {100 * report['spearman']:.2f}, Pearson "
+            f"{100 * report['pearson']:.2f}, MSE {report['mse']:.4f}, {report['examples_per_second']:,.0f} examples/s"
+        )
         return 0
-    print(f"{source}: {report['examples']:,} examples, accuracy {100 * report['accuracy']:.2f}, macro-F1 "
-          f"{100 * report['macro_f1']:.2f}, {report['examples_per_second']:,.0f} examples/s\n")
-    rows = [{"label": name, **{k: (round(100 * v, 2) if k != "support" else v) for k, v in scores.items()}}
-            for name, scores in report["per_class"].items()]
-    print(table(rows, [("label", "label"), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("support", "support")]))
+    print(
+        f"{source}: {report['examples']:,} examples, accuracy {100 * report['accuracy']:.2f}, macro-F1 "
+        f"{100 * report['macro_f1']:.2f}, {report['examples_per_second']:,.0f} examples/s\n"
+    )
+    rows = [
+        {"label": name, **{k: (round(100 * v, 2) if k != "support" else v) for k, v in scores.items()}}
+        for name, scores in report["per_class"].items()
+    ]
+    print(
+        table(
+            rows,
+            [
+                ("label", "label"),
+                ("precision", "precision"),
+                ("recall", "recall"),
+                ("f1", "F1"),
+                ("support", "support"),
+            ],
+        )
+    )
     names = report["labels"]
     print("\nconfusion matrix (rows: gold, columns: predicted)\n")
-    print(table([{"gold": g, **{p: report["confusion_matrix"][i][j] for j, p in enumerate(names)}} for i, g in enumerate(names)],
-                 [("gold", "gold \\ predicted")] + [(p, p) for p in names]))
+    print(
+        table(
+            [
+                {"gold": g, **{p: report["confusion_matrix"][i][j] for j, p in enumerate(names)}}
+                for i, g in enumerate(names)
+            ],
+            [("gold", "gold \\ predicted")] + [(p, p) for p in names],
+        )
+    )
     return 0
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
-    ev = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class scores and confusion matrix of a trained student")
+    ev = sub.add_parser(
+        "evaluate", help="accuracy, macro-F1, per-class scores and confusion matrix of a trained student"
+    )
     ev.add_argument("--model", required=True, help="a run folder or an export folder")
     ev.add_argument("--dataset", default=None, help="a dataset name (its --split is scored)")
     ev.add_argument("--split", default="test", choices=["train", "valid", "test"])
@@ -103,10 +151,18 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--split-seed", type=int, default=1)
     ev.add_argument("--file", default=None, help="a labelled CSV/TSV instead of --dataset")
     ev.add_argument("--text-column", default=None, help="text column of --file (default: text)")
-    ev.add_argument("--label-column", default=None, help="label column of --file (default: label, or score for a regression "
-                                                        "model); values: label names or ids, or numbers")
-    ev.add_argument("--text-b-column", default=None, help="a pair model's second text column of --file (default: sentence2; "
-                                                         "the first is then --text-column, default sentence1)")
+    ev.add_argument(
+        "--label-column",
+        default=None,
+        help="label column of --file (default: label, or score for a regression "
+        "model); values: label names or ids, or numbers",
+    )
+    ev.add_argument(
+        "--text-b-column",
+        default=None,
+        help="a pair model's second text column of --file (default: sentence2; "
+        "the first is then --text-column, default sentence1)",
+    )
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--device", default="auto")
@@ -120,10 +176,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.model).with_name(Path(args.model).name + f"-{args.format}"))
     info = export_student(args.model, out, config)
     check = info["check"]
-    print(f"{info['format']} -> {out}/{info['model_file']} ({info['size_bytes']:,} bytes"
-          + (f", {100 * info['size_bytes'] / info['fp32_size_bytes']:.0f}% of fp32" if "fp32_size_bytes" in info else "")
-          + f"); vs PyTorch: max |Δlogit| {check['max_abs_diff']:.2e}, argmax agreement {100 * check['argmax_agreement']:.1f}%"
-          + f" over {len(check['cases'])} batch shapes")
+    print(
+        f"{info['format']} -> {out}/{info['model_file']} ({info['size_bytes']:,} bytes"
+        + (f", {100 * info['size_bytes'] / info['fp32_size_bytes']:.0f}% of fp32" if "fp32_size_bytes" in info else "")
+        + f"); vs PyTorch: max |Δlogit| {check['max_abs_diff']:.2e}, argmax agreement {100 * check['argmax_agreement']:.1f}%"
+        + f" over {len(check['cases'])} batch shapes"
+    )
     print(f"serve it: distil-bilstm serve --model {out}")
     return 0
 
@@ -133,7 +191,9 @@ def add_export_parser(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--model", required=True, help="a run folder")
     ex.add_argument("--format", choices=["onnx", "onnx-int8", "torchscript"], default="onnx")
     ex.add_argument("--out", default=None, help="export folder (default: the run folder's name + -FORMAT beside it)")
-    ex.add_argument("--exporter", choices=["legacy", "dynamo"], default="legacy", help="torch's ONNX exporter (see README)")
+    ex.add_argument(
+        "--exporter", choices=["legacy", "dynamo"], default="legacy", help="torch's ONNX exporter (see README)"
+    )
     ex.add_argument("--opset", type=int, default=17)
     ex.add_argument("--overwrite", action="store_true", help="replace an existing export folder")
     ex.set_defaults(func=cmd_export)
@@ -148,7 +208,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def add_serve_parser(sub: argparse._SubParsersAction) -> None:
-    sv = sub.add_parser("serve", help="serve a trained student or export over HTTP (POST /predict, GET /health, a web page at /)")
+    sv = sub.add_parser(
+        "serve", help="serve a trained student or export over HTTP (POST /predict, GET /health, a web page at /)"
+    )
     sv.add_argument("--model", required=True, help="a run folder or an export folder")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8000)

@@ -104,7 +104,9 @@ class EnglishTagger:
         try:
             from textblob.en.taggers import PatternTagger
         except ImportError as err:  # pragma: no cover - depends on the environment
-            raise POSUnavailableError("the English part-of-speech rule needs textblob: pip install 'distil-bilstm[augment]'") from err
+            raise POSUnavailableError(
+                "the English part-of-speech rule needs textblob: pip install 'distil-bilstm[augment]'"
+            ) from err
         self._tagger = PatternTagger()
 
     def analyse(self, texts: Sequence[str]) -> Iterator[Analysis]:
@@ -124,7 +126,9 @@ class KoreanTagger:
         try:
             from kiwipiepy import Kiwi
         except ImportError as err:  # pragma: no cover - depends on the environment
-            raise POSUnavailableError("the Korean part-of-speech rule needs kiwipiepy: pip install 'distil-bilstm[augment]'") from err
+            raise POSUnavailableError(
+                "the Korean part-of-speech rule needs kiwipiepy: pip install 'distil-bilstm[augment]'"
+            ) from err
         self._kiwi = Kiwi(num_workers=num_workers)
 
     def analyse(self, texts: Sequence[str]) -> Iterator[Analysis]:
@@ -141,7 +145,7 @@ class KoreanTagger:
             start = text.index(word, pos)
             pos = start + len(word)
             tok = first.get(start)
-            if tok is not None and tok.len <= len(word) and text[start:start + tok.len] == tok.form:
+            if tok is not None and tok.len <= len(word) and text[start : start + tok.len] == tok.form:
                 yield tok.len, tok.tag
             else:
                 yield 0, None
@@ -181,8 +185,9 @@ class Lexicon:
 # ---- the rules
 
 
-def augment_sentence(text: str, analysis: Analysis, *, lexicon: Lexicon | None, config: AugmentConfig,
-                     rng: np.random.Generator) -> list[str]:
+def augment_sentence(
+    text: str, analysis: Analysis, *, lexicon: Lexicon | None, config: AugmentConfig, rng: np.random.Generator
+) -> list[str]:
     """Up to ``config.n_iter`` distinct samples of ``text`` (none equal to it), in draw order."""
     words = text.split()
     if not words:
@@ -206,7 +211,7 @@ def augment_sentence(text: str, analysis: Analysis, *, lexicon: Lexicon | None, 
             size = int(rng.integers(1, config.max_ngram + 1))
             if size < n:
                 start = int(rng.integers(0, n - size + 1))
-                sample = sample[start:start + size]
+                sample = sample[start : start + size]
         joined = " ".join(sample)
         if joined not in seen:
             seen.add(joined)
@@ -268,8 +273,15 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
             pos_note = f"part-of-speech rule disabled: {err}"
             logger.warning("%s", pos_note)
         else:
-            analyses = list(tqdm(tagger.analyse(texts), total=len(texts), desc=f"part of speech ({language})",
-                                 unit="sent", disable=not progress))
+            analyses = list(
+                tqdm(
+                    tagger.analyse(texts),
+                    total=len(texts),
+                    desc=f"part of speech ({language})",
+                    unit="sent",
+                    disable=not progress,
+                )
+            )
             lexicon = Lexicon.build(texts, analyses)
     if analyses is None:
         analyses = [[(0, None)] * len(t.split()) for t in texts]
@@ -289,9 +301,13 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
         bar = tqdm(total=n, initial=start, desc="augment", unit="sent", disable=not progress)
         for i in range(start, n):
             rng = np.random.default_rng([config.seed, int(sources[i])])
-            per_side = [augment_sentence(texts[s * n + i], analyses[s * n + i], lexicon=lexicon, config=config, rng=rng)
-                        for s in range(len(sides))]
-            samples = per_side[0] if not dataset.pairs else pair_samples([sides[0][i], sides[1][i]], per_side, config.n_iter)
+            per_side = [
+                augment_sentence(texts[s * n + i], analyses[s * n + i], lexicon=lexicon, config=config, rng=rng)
+                for s in range(len(sides))
+            ]
+            samples = (
+                per_side[0] if not dataset.pairs else pair_samples([sides[0][i], sides[1][i]], per_side, config.n_iter)
+            )
             for sample in guard(samples):
                 fields = [*split_pair(sample)] if dataset.pairs else [sample]
                 fh.write(_tsv_line([*fields, str(int(sources[i]))]))
@@ -299,11 +315,22 @@ def augment_dataset(dataset: Dataset, *, out: str | os.PathLike, config: Augment
             bar.update(1)
             if (i + 1) % FLUSH_EVERY == 0:
                 fh.flush()
-                write_json(progress_path(out), {"plan": plan, "next": i + 1, "offset": fh.tell(),
-                                                "rows": rows, "leaked_dropped": guard.dropped})
+                write_json(
+                    progress_path(out),
+                    {"plan": plan, "next": i + 1, "offset": fh.tell(), "rows": rows, "leaked_dropped": guard.dropped},
+                )
         bar.close()
-    meta = {"plan": plan, "rows": rows, "sources": n, "pairs": dataset.pairs, "language": language,
-            "pos": lexicon is not None, "pos_note": pos_note, "leaked_dropped": guard.dropped, "file": str(out)}
+    meta = {
+        "plan": plan,
+        "rows": rows,
+        "sources": n,
+        "pairs": dataset.pairs,
+        "language": language,
+        "pos": lexicon is not None,
+        "pos_note": pos_note,
+        "leaked_dropped": guard.dropped,
+        "file": str(out),
+    }
     write_json(meta_path(out), meta)
     progress_path(out).unlink(missing_ok=True)
     return meta

@@ -27,22 +27,16 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from ..utils import dataclass_from_dict, normalise_numbers, shown
+from ..utils import dataclass_from_dict, normalise_numbers
+from .custom import custom_spec, infer_label_map
 from .files import (
     DATA_FILE_SUFFIXES,
-    PAIR_FIRST_COLUMNS,
-    PAIR_SECOND_COLUMNS,
-    TEXT_COLUMNS,
     DataFormatError,
-    column_index,
-    find_column,
     iter_texts,
-    open_rows,
     read_labelled_file,
-    take_header,
 )
-from .pairs import PAIR_SEP, SCORE_NAME, TASKS, split_pair
-from .sources import REGISTRY, SPLITS, DatasetSpec, SourceFile, locate_file, resolve_data_dir
+from .pairs import PAIR_SEP, TASKS, split_pair
+from .sources import REGISTRY, SPLITS, locate_file, resolve_data_dir
 from .splits import assign_splits
 
 logger = logging.getLogger(__name__)
@@ -68,7 +62,9 @@ class DataConfig:
     strict: bool = False
     download: bool = True
     text_b_column: str | None = None  # a user's pair file: the second text (default: sentence2 / text_b when present)
-    task: str | None = None  # a user's file: classification | regression (default: regression when the label column is a score)
+    task: str | None = (
+        None  # a user's file: classification | regression (default: regression when the label column is a score)
+    )
 
     def __post_init__(self) -> None:
         normalise_numbers(self)
@@ -192,83 +188,13 @@ class LeakageGuard:
 
     def warn_dropped(self, source: str | os.PathLike) -> None:
         if self.dropped:
-            logger.warning("%s: dropped %d of %d texts equal to a validation or test text of %s", source, self.dropped,
-                           self.seen, self._dataset_name)
-
-
-# Label column names found in a user's file without --label-column, in this order (the text
-# columns: files.TEXT_COLUMNS, then a pair's first column).
-LABEL_COLUMNS = ("label", "rating", "sentiment", "score", "similarity")
-SCORE_COLUMNS = ("score", "similarity")  # a label column so named holds a regression target
-# Without --labels, a label on fewer than this share of rows (or on a single row) is most likely a
-# typo: warn about it.
-RARE_LABEL_SHARE = 0.001
-
-
-def _find_column(given: str | None, header: list[str], candidates: tuple[str, ...], *, path: Path, what: str, flag: str) -> str:
-    """``given`` when set; otherwise the first of ``candidates`` in ``header`` (any case)."""
-    if given:
-        return given
-    found = find_column(header, candidates)
-    if found is None:
-        raise DataFormatError(f"{path}: no {what} column among {shown(header)} (looked for {list(candidates)}); name it with {flag}")
-    return found
-
-
-def _custom_spec(config: DataConfig) -> tuple[DatasetSpec, Path]:
-    path = Path(config.name)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    header = take_header(open_rows(path, delimiter=delimiter, quoting=delimiter == ","), path,
-                          expected="a text and a label column")
-    text_column = _find_column(config.text_column, header, TEXT_COLUMNS + PAIR_FIRST_COLUMNS, path=path, what="text",
-                               flag="--text-column")
-    label_column = _find_column(config.label_column, header, LABEL_COLUMNS, path=path, what="label", flag="--label-column")
-    text_b_column = config.text_b_column or find_column(header, PAIR_SECOND_COLUMNS)
-    if text_b_column is not None and text_b_column not in header:
-        raise DataFormatError(f"{path}: no column {text_b_column!r} (--text-b-column) among {shown(header)}")
-    task = config.task or ("regression" if label_column.lower() in SCORE_COLUMNS else "classification")
-    regression = task == "regression"
-    return DatasetSpec(
-        name=path.stem, train=SourceFile(path.name), test=None,
-        text_column=text_column, label_column=label_column, text_b_column=text_b_column, task=task,
-        label_names=(SCORE_NAME,) if regression else tuple(config.label_names or ()), label_map={},
-        delimiter=delimiter, quoting=delimiter == ",",
-    ), path
-
-
-def _infer_label_map(path: Path, spec: DatasetSpec, label_names: list[str] | None) -> tuple[dict[str, int], tuple[str, ...]]:
-    """For a user file: labels are the declared names (``--labels``; rows with any other label are
-    dropped and counted, or refused under ``--strict``), else the sorted distinct values of the
-    label column, with a warning for a value so rare that it is probably a typo."""
-    if label_names:
-        return {name: i for i, name in enumerate(label_names)}, tuple(label_names)
-    counts: Counter = Counter()
-    first_line: dict[str, int] = {}
-    rows = open_rows(path, delimiter=spec.delimiter, quoting=spec.quoting)
-    header = take_header(rows, path, expected="a text and a label column")
-    label_i = column_index(spec.label_column, header, path, [str(spec.text_column), str(spec.label_column)])
-    for line, fields in rows:
-        if len(fields) > label_i and fields[label_i].strip():
-            value = fields[label_i].strip()
-            counts[value] += 1
-            first_line.setdefault(value, line)
-    if not counts:
-        raise DataFormatError(f"{path}: no data rows with a label in column {spec.label_column!r} (only a header?)")
-    if len(counts) < 2:
-        (value, count), = counts.items()
-        raise DataFormatError(f"{path}: column {spec.label_column!r} holds one label only ({value!r} on {count} rows); a "
-                              "classifier needs two or more (for a similarity score, pass --task regression)")
-    if len(counts) > 100:
-        raise DataFormatError(f"{path}: column {spec.label_column!r} has {len(counts)} distinct values; is it really the label?")
-    total = sum(counts.values())
-    for value, count in sorted(counts.items()):
-        if count < RARE_LABEL_SHARE * total or count == 1 < total:  # a class of one row cannot be learned either
-            logger.warning("%s: label %r appears on %d of %d rows (first at line %d): a typo? Declare the label set with "
-                           "--labels to drop such rows", path, value, count, total, first_line[value])
-    ordered = sorted(counts, key=lambda v: (0, int(v)) if v.lstrip("-").isdigit() else (1, v))
-    return {v: i for i, v in enumerate(ordered)}, tuple(ordered)
+            logger.warning(
+                "%s: dropped %d of %d texts equal to a validation or test text of %s",
+                source,
+                self.dropped,
+                self.seen,
+                self._dataset_name,
+            )
 
 
 def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.DataFrame, tuple[str, ...], Counter]:
@@ -280,32 +206,50 @@ def _load_source(name: str, config: DataConfig, data_dir: Path) -> tuple[pd.Data
                 files.append((file_split, locate_file(spec, source, data_dir, download=config.download)))
         label_map, label_names = dict(spec.label_map), spec.label_names
     elif Path(name).suffix.lower() in DATA_FILE_SUFFIXES:
-        spec, path = _custom_spec(DataConfig(**{**config.to_dict(), "name": name}))
+        spec, path = custom_spec(DataConfig(**{**config.to_dict(), "name": name}))
         files = [("train", path)]
         if spec.task == "regression":
             label_map, label_names = {}, spec.label_names
         else:
-            label_map, label_names = _infer_label_map(path, spec, config.label_names)
+            label_map, label_names = infer_label_map(path, spec, config.label_names)
     else:
-        raise ValueError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}, or a path to a {'/'.join(DATA_FILE_SUFFIXES)} file")
+        raise ValueError(
+            f"unknown dataset {name!r}; known: {sorted(REGISTRY)}, or a path to a {'/'.join(DATA_FILE_SUFFIXES)} file"
+        )
 
     frames = []
     dropped: Counter = Counter()
     for file_split, path in files:
         frame, file_dropped = read_labelled_file(
-            path, text_column=spec.text_column, label_column=spec.label_column, label_map=label_map,
-            has_header=spec.has_header, delimiter=spec.delimiter, quoting=spec.quoting, strict=config.strict,
-            text_b_column=spec.text_b_column, task=spec.task,
+            path,
+            text_column=spec.text_column,
+            label_column=spec.label_column,
+            label_map=label_map,
+            has_header=spec.has_header,
+            delimiter=spec.delimiter,
+            quoting=spec.quoting,
+            strict=config.strict,
+            text_b_column=spec.text_b_column,
+            task=spec.task,
         )
         frame["file_split"] = file_split
         frames.append(frame)
         dropped.update(file_dropped)
     table = pd.concat(frames, ignore_index=True)
     try:
-        table = assign_splits(table, has_test=any(s == "test" for s, _ in files), valid_size=config.valid_size,
-                               test_size=config.test_size, seed=config.seed)
+        table = assign_splits(
+            table,
+            has_test=any(s == "test" for s, _ in files),
+            valid_size=config.valid_size,
+            test_size=config.test_size,
+            seed=config.seed,
+        )
     except DataFormatError as err:  # name the files, and what was dropped from them
-        why = f" ({sum(dropped.values())} dropped: {', '.join(f'{r} {n}' for r, n in sorted(dropped.items()))})" if dropped else ""
+        why = (
+            f" ({sum(dropped.values())} dropped: {', '.join(f'{r} {n}' for r, n in sorted(dropped.items()))})"
+            if dropped
+            else ""
+        )
         raise DataFormatError(f"{', '.join(str(p) for _, p in files)}: {err}{why}") from None
     table["source"] = spec.name
     return table, label_names, dropped, (spec.task, spec.text_b_column is not None)
@@ -326,19 +270,28 @@ def load_dataset(config: DataConfig | str, **overrides) -> Dataset:
                 f"cannot combine {name!r} (labels {list(label_names)}) with earlier sources (labels {list(names)})"
             )
         if kind is not None and source_kind != kind:
-            raise ValueError(f"cannot combine {name!r} (task {source_kind[0]}, pairs {source_kind[1]}) with earlier sources "
-                             f"(task {kind[0]}, pairs {kind[1]})")
+            raise ValueError(
+                f"cannot combine {name!r} (task {source_kind[0]}, pairs {source_kind[1]}) with earlier sources "
+                f"(task {kind[0]}, pairs {kind[1]})"
+            )
         names, kind = label_names, source_kind
         tables.append(table)
         dropped.update(source_dropped)
     table = pd.concat(tables, ignore_index=True)
     table.insert(0, "idx", np.arange(len(table), dtype=np.int64))
     table = table[["idx", "text", "label", "split", "source", "line"]]
-    dataset = Dataset(name=config.name, table=table, label_names=list(names or ()), dropped=dict(dropped), task=kind[0], pairs=kind[1])
+    dataset = Dataset(
+        name=config.name, table=table, label_names=list(names or ()), dropped=dict(dropped), task=kind[0], pairs=kind[1]
+    )
     counts = table["split"].value_counts()
     logger.info(
         "%s: %d examples (train %d, valid %d, test %d), %d labels",
-        config.name, len(table), counts.get("train", 0), counts.get("valid", 0), counts.get("test", 0), dataset.num_labels,
+        config.name,
+        len(table),
+        counts.get("train", 0),
+        counts.get("valid", 0),
+        counts.get("test", 0),
+        dataset.num_labels,
     )
     return dataset
 
@@ -365,5 +318,11 @@ def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column:
     frame.insert(0, "idx", np.arange(len(frame), dtype=np.int64))
     frame["label"] = dataset.unlabelled
     frame["split"], frame["source"], frame["line"] = "transfer", str(path), 0
-    return Dataset(name=transfer_name(dataset.name, path), table=frame, label_names=list(dataset.label_names),
-                   dropped={"leaked": guard.dropped} if guard.dropped else {}, task=dataset.task, pairs=dataset.pairs)
+    return Dataset(
+        name=transfer_name(dataset.name, path),
+        table=frame,
+        label_names=list(dataset.label_names),
+        dropped={"leaked": guard.dropped} if guard.dropped else {},
+        task=dataset.task,
+        pairs=dataset.pairs,
+    )

@@ -75,7 +75,8 @@ def not_utf8(path: Path) -> DataFormatError:
             except UnicodeDecodeError as err:
                 return DataFormatError(
                     f"{path}, line {line}: not valid UTF-8 ({err.reason} at byte {err.start + 1} of the line, "
-                    f"{raw[err.start:err.start + 4]!r}); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)")
+                    f"{raw[err.start : err.start + 4]!r}); convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)"
+                )
     return DataFormatError(f"{path}: not valid UTF-8; convert the file to UTF-8 (e.g. iconv -f cp949 -t utf-8)")
 
 
@@ -95,8 +96,10 @@ def _field(value, *, where: str) -> str:
     if isinstance(value, (bool, int, float, np.integer, np.floating, np.bool_)):
         number = value.item() if isinstance(value, np.generic) else value
         return str(int(number)) if isinstance(number, float) and number.is_integer() else str(number)
-    raise DataFormatError(f"{where}: a {type(value).__name__} ({shown(value, 60)}), not one text or label; give each row "
-                          "one value in this column")
+    raise DataFormatError(
+        f"{where}: a {type(value).__name__} ({shown(value, 60)}), not one text or label; give each row "
+        "one value in this column"
+    )
 
 
 def _json_lines_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
@@ -111,9 +114,13 @@ def _json_lines_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
                 try:
                     record = json.loads(raw)
                 except json.JSONDecodeError as err:
-                    raise DataFormatError(f"{path}, line {line}: not valid JSON ({err.msg} at column {err.colno})") from None
+                    raise DataFormatError(
+                        f"{path}, line {line}: not valid JSON ({err.msg} at column {err.colno})"
+                    ) from None
                 if not isinstance(record, dict):
-                    raise DataFormatError(f"{path}, line {line}: expected a JSON object per line, got {type(record).__name__}")
+                    raise DataFormatError(
+                        f"{path}, line {line}: expected a JSON object per line, got {type(record).__name__}"
+                    )
                 if header is None:
                     header = list(record)
                     yield 0, header
@@ -139,7 +146,9 @@ def take_header(rows: Iterator[tuple[int, list[str]]], path: Path, *, expected: 
     """The first row of ``rows`` as column names (stripped, BOM removed); an empty file is refused."""
     first = next(rows, None)
     if first is None:
-        raise DataFormatError(f"{path}: empty file (no header, no rows); expected a header row with {expected}, then one row per example")
+        raise DataFormatError(
+            f"{path}: empty file (no header, no rows); expected a header row with {expected}, then one row per example"
+        )
     return [h.strip().lstrip("\ufeff") for h in first[1]]
 
 
@@ -174,8 +183,16 @@ class _Layout:
     min_fields: int  # enough fields to reach every named column
 
     @classmethod
-    def read(cls, rows: Iterator[tuple[int, list[str]]], path: Path, *, has_header: bool, text_column: str | int,
-             text_b_column: str | int | None, label_column: str | int) -> tuple["_Layout", list[str] | None]:
+    def read(
+        cls,
+        rows: Iterator[tuple[int, list[str]]],
+        path: Path,
+        *,
+        has_header: bool,
+        text_column: str | int,
+        text_b_column: str | int | None,
+        label_column: str | int,
+    ) -> tuple["_Layout", list[str] | None]:
         """The layout of the file whose ``rows`` these are (its header taken from ``rows``), and the header."""
         columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
         expected = [str(c) for c in columns]
@@ -184,21 +201,28 @@ class _Layout:
         def index(column):
             return column_index(column, header, path, expected)
 
-        layout = cls(text=index(text_column), text_b=index(text_b_column) if text_b_column is not None else None,
-                     label=index(label_column), label_column=label_column,
-                     n_fields=len(header) if header is not None else None,
-                     min_fields=max(index(c) for c in columns) + 1)
+        layout = cls(
+            text=index(text_column),
+            text_b=index(text_b_column) if text_b_column is not None else None,
+            label=index(label_column),
+            label_column=label_column,
+            n_fields=len(header) if header is not None else None,
+            min_fields=max(index(c) for c in columns) + 1,
+        )
         return layout, header
 
 
-def _parse_row(fields: list[str], layout: _Layout, *, label_map: dict[str, int | None],
-               regression: bool) -> tuple[str, int | float | None]:
+def _parse_row(
+    fields: list[str], layout: _Layout, *, label_map: dict[str, int | None], regression: bool
+) -> tuple[str, int | float | None]:
     """(text, label) of one row, the label ``None`` where the dataset's own rules exclude it; a row
     that cannot be an example raises :class:`_RowRejected`."""
     if not fields:
         raise _RowRejected("blank line", "blank line")
     if (layout.n_fields is not None and len(fields) != layout.n_fields) or len(fields) < layout.min_fields:
-        raise _RowRejected("malformed row", f"expected {layout.n_fields or layout.min_fields} fields, found {len(fields)}")
+        raise _RowRejected(
+            "malformed row", f"expected {layout.n_fields or layout.min_fields} fields, found {len(fields)}"
+        )
     text = fields[layout.text].strip()
     if layout.text_b is None:  # one text: a tab in it is whitespace, never the separator of a pair (data/pairs.py)
         text = text.replace(PAIR_SEP, " ")
@@ -219,8 +243,9 @@ def _parse_row(fields: list[str], layout: _Layout, *, label_map: dict[str, int |
             raise _RowRejected("bad score", f"score {raw_label!r} in column {layout.label_column!r} is not a number")
         return text, score
     if raw_label not in label_map:
-        raise _RowRejected("unknown label", f"label {raw_label!r} in column {layout.label_column!r} is not one of "
-                                            f"{sorted(label_map)}")
+        raise _RowRejected(
+            "unknown label", f"label {raw_label!r} in column {layout.label_column!r} is not one of {sorted(label_map)}"
+        )
     return text, label_map[raw_label]
 
 
@@ -254,8 +279,14 @@ def read_labelled_file(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     rows = open_rows(path, delimiter=delimiter, quoting=quoting)
-    layout, header = _Layout.read(rows, path, has_header=has_header, text_column=text_column,
-                                  text_b_column=text_b_column, label_column=label_column)
+    layout, header = _Layout.read(
+        rows,
+        path,
+        has_header=has_header,
+        text_column=text_column,
+        text_b_column=text_b_column,
+        label_column=label_column,
+    )
     regression = task == "regression"
     kept: list[tuple[str, int | float, int]] = []  # (text, label, line)
     dropped: Counter = Counter()
@@ -276,8 +307,13 @@ def read_labelled_file(
             raise DataFormatError(f"{path}: no data rows" + (f" (only the header {shown(header)})" if header else ""))
         raise DataFormatError(f"{path}: every row was dropped ({_counts(dropped)})")
     texts, labels, lines = zip(*kept)
-    frame = pd.DataFrame({"text": list(texts), "label": np.asarray(labels, dtype=np.float64 if regression else np.int64),
-                          "line": list(lines)})
+    frame = pd.DataFrame(
+        {
+            "text": list(texts),
+            "label": np.asarray(labels, dtype=np.float64 if regression else np.int64),
+            "line": list(lines),
+        }
+    )
     if dropped:
         logger.info("%s: kept %d rows, dropped %d (%s)", path, len(frame), sum(dropped.values()), _counts(dropped))
     else:
@@ -320,11 +356,15 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
     if column is None and not text_column and pair_a is not None and pair_b is not None:
         first_i, second_i = header.index(pair_a), header.index(pair_b)
         for line, fields in rows:
-            if len(fields) > max(first_i, second_i) and (fields[first_i].strip() and fields[second_i].strip() or keep_empty):
+            if len(fields) > max(first_i, second_i) and (
+                fields[first_i].strip() and fields[second_i].strip() or keep_empty
+            ):
                 yield join_pair(fields[first_i], fields[second_i], where=f"{path}, line {line}")
         return
     if column is None and (text_column or is_record_file(path)):
-        raise DataFormatError(f"{path}: missing column {(text_column or ', '.join(TEXT_COLUMNS))!r}; found {shown(header)}")
+        raise DataFormatError(
+            f"{path}: missing column {(text_column or ', '.join(TEXT_COLUMNS))!r}; found {shown(header)}"
+        )
     if column is None:  # plain text: every line, the first included, is one example
         raw = itertools.chain([("\t".join(header))] if first else [], ("\t".join(fields) for _, fields in rows))
     else:

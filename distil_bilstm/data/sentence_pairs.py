@@ -61,8 +61,9 @@ class PairTextsConfig:
         return dataclass_from_dict(cls, values)
 
 
-def sample_sentences(texts: Iterable[str], *, config: PairTextsConfig, guard: LeakageGuard,
-                     rng: np.random.Generator, counts: dict) -> list[str]:
+def sample_sentences(
+    texts: Iterable[str], *, config: PairTextsConfig, guard: LeakageGuard, rng: np.random.Generator, counts: dict
+) -> list[str]:
     """Up to ``config.per_file`` distinct in-bounds sentences of ``texts``, uniformly (Vitter's
     algorithm R over the eligible ones); ``counts`` gets what was read and dropped, by reason."""
     seen: set[int] = set()  # hashes of the distinct sentences met so far
@@ -96,13 +97,21 @@ def sample_sentences(texts: Iterable[str], *, config: PairTextsConfig, guard: Le
     return sample
 
 
-def pair_texts(files: Sequence[str | os.PathLike], *, dataset: Dataset, out: str | os.PathLike,
-               config: PairTextsConfig, progress: bool = True) -> dict:
+def pair_texts(
+    files: Sequence[str | os.PathLike],
+    *,
+    dataset: Dataset,
+    out: str | os.PathLike,
+    config: PairTextsConfig,
+    progress: bool = True,
+) -> dict:
     """Write ``out`` (TSV: ``sentence1``, ``sentence2``) from the sentences of ``files`` and
     return its summary (also written to ``OUT.json``)."""
     if not dataset.pairs:
-        raise ValueError(f"pair-texts makes a transfer set for a sentence-pair dataset; {dataset.name} has single "
-                         "texts: give the unlabelled file itself as a transfer set")
+        raise ValueError(
+            f"pair-texts makes a transfer set for a sentence-pair dataset; {dataset.name} has single "
+            "texts: give the unlabelled file itself as a transfer set"
+        )
     out = Path(out)
     rng = np.random.default_rng(config.seed)
     guard = LeakageGuard(dataset, sides=True)
@@ -115,15 +124,24 @@ def pair_texts(files: Sequence[str | os.PathLike], *, dataset: Dataset, out: str
         logger.info("%s: kept %d sentences (%s)", path, len(kept), ", ".join(f"{k} {v}" for k, v in counts.items()))
         sentences.extend(kept)
     if len(sentences) < 2:
-        raise ValueError(f"{', '.join(map(str, files))}: fewer than two sentences within {config.min_chars}–"
-                         f"{config.max_chars} characters; nothing to pair")
+        raise ValueError(
+            f"{', '.join(map(str, files))}: fewer than two sentences within {config.min_chars}–"
+            f"{config.max_chars} characters; nothing to pair"
+        )
     order = rng.permutation(len(sentences))
     rows = len(order) // 2
     with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8") as fh:
         fh.write("sentence1\tsentence2\n")
         for k in range(rows):
             fh.write(f"{sentences[order[2 * k]]}\t{sentences[order[2 * k + 1]]}\n")
-    meta = {"config": config.to_dict(), "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
-            "files": per_file, "sentences": len(sentences), "rows": rows, "file": str(out)}
+    meta = {
+        "config": config.to_dict(),
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "files": per_file,
+        "sentences": len(sentences),
+        "rows": rows,
+        "file": str(out),
+    }
     write_json(out.with_name(out.name + ".json"), meta)
     return meta

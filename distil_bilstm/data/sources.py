@@ -180,9 +180,7 @@ def _download(source: SourceFile, target: Path) -> None:
             urllib.request.urlretrieve(source.url, tmp)
         digest = sha256_file(tmp)
         if source.sha256 and digest != source.sha256:
-            raise DataFormatError(
-                f"{source.url}: sha256 {digest} does not match the pinned {source.sha256}; not saved"
-            )
+            raise DataFormatError(f"{source.url}: sha256 {digest} does not match the pinned {source.sha256}; not saved")
     if not source.sha256:
         logger.warning("%s has no pinned checksum; downloaded sha256=%s", source.filename, digest)
 

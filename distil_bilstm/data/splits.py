@@ -20,8 +20,10 @@ def split_indices(labels: np.ndarray, fraction: float, seed: int, *, held_out: s
     positions = np.arange(len(labels))
     n_held = int(np.ceil(fraction * len(labels)))  # how scikit-learn sizes a fractional test_size
     if n_held < 1 or n_held >= len(labels):
-        raise DataFormatError(f"{len(labels)} labelled row(s) are too few to carve a {held_out} split of {fraction:g} "
-                              f"and keep rows to train on")
+        raise DataFormatError(
+            f"{len(labels)} labelled row(s) are too few to carve a {held_out} split of {fraction:g} "
+            f"and keep rows to train on"
+        )
     classes = np.issubdtype(labels.dtype, np.integer)  # a regression score is split plainly
     counts = np.bincount(labels) if len(labels) and classes else np.array([])
     stratify = labels if len(counts) and counts[counts > 0].min() >= 2 else None
@@ -32,7 +34,9 @@ def split_indices(labels: np.ndarray, fraction: float, seed: int, *, held_out: s
     return np.sort(keep), np.sort(held)
 
 
-def assign_splits(frame: pd.DataFrame, *, has_test: bool, valid_size: float, test_size: float, seed: int) -> pd.DataFrame:
+def assign_splits(
+    frame: pd.DataFrame, *, has_test: bool, valid_size: float, test_size: float, seed: int
+) -> pd.DataFrame:
     """``frame`` (its rows' ``file_split``: the file each came from) with a ``split`` column."""
     split = np.array(["train"] * len(frame), dtype=object)
     file_split = frame["file_split"].to_numpy()

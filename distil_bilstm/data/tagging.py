@@ -55,7 +55,9 @@ def _check_tag(tag: str, *, path: Path, line: int) -> str:
     return tag
 
 
-def to_bio(tags: Sequence[str], *, scheme: str, strict: bool = False, where: str = "", report: ReadReport | None = None) -> list[str]:
+def to_bio(
+    tags: Sequence[str], *, scheme: str, strict: bool = False, where: str = "", report: ReadReport | None = None
+) -> list[str]:
     """``tags`` in BIO. IOB1: an ``I-X`` that opens an entity becomes ``B-X``. BIO: an ``I-X`` that
     follows no ``X`` is repaired to ``B-X`` (counted in ``report``), or refused when ``strict``."""
     out = []
@@ -64,8 +66,10 @@ def to_bio(tags: Sequence[str], *, scheme: str, strict: bool = False, where: str
         if tag.startswith("I-") and previous[2:] != tag[2:]:
             if scheme == "bio":
                 if strict:
-                    raise DataFormatError(f"{where}: token {position + 1} is tagged {tag} but follows {previous} "
-                                          "(an I- tag must continue an entity of its type)")
+                    raise DataFormatError(
+                        f"{where}: token {position + 1} is tagged {tag} but follows {previous} "
+                        "(an I- tag must continue an entity of its type)"
+                    )
                 if report is not None:
                     report.counts["repaired I- tag"] += 1
             tag = "B-" + tag[2:]
@@ -151,11 +155,20 @@ def read_tagged_jsonl(path: str | Path) -> Iterator[TaggedSentence]:
                 try:
                     record = json.loads(raw)
                 except json.JSONDecodeError as err:
-                    raise DataFormatError(f"{path}, line {line}: not valid JSON ({err.msg} at column {err.colno})") from None
+                    raise DataFormatError(
+                        f"{path}, line {line}: not valid JSON ({err.msg} at column {err.colno})"
+                    ) from None
                 tokens, tags = (record.get("tokens"), record.get("tags")) if isinstance(record, dict) else (None, None)
-                if not (isinstance(tokens, list) and isinstance(tags, list) and tokens
-                        and all(isinstance(t, str) and t for t in tokens) and all(isinstance(t, str) for t in tags)):
-                    raise DataFormatError(f"{path}, line {line}: expected {{\"tokens\": [non-empty strings], \"tags\": [strings]}}")
+                if not (
+                    isinstance(tokens, list)
+                    and isinstance(tags, list)
+                    and tokens
+                    and all(isinstance(t, str) and t for t in tokens)
+                    and all(isinstance(t, str) for t in tags)
+                ):
+                    raise DataFormatError(
+                        f'{path}, line {line}: expected {{"tokens": [non-empty strings], "tags": [strings]}}'
+                    )
                 if len(tokens) != len(tags):
                     raise DataFormatError(f"{path}, line {line}: {len(tokens)} tokens but {len(tags)} tags")
                 yield TaggedSentence(tuple(tokens), tuple(_check_tag(t, path=path, line=line) for t in tags), line)
@@ -163,18 +176,33 @@ def read_tagged_jsonl(path: str | Path) -> Iterator[TaggedSentence]:
         raise not_utf8(path) from None
 
 
-def read_tagged(path: str | Path, *, fmt: str, scheme: str = "bio", tag_column: int = -1, strict: bool = False,
-                report: ReadReport | None = None) -> list[TaggedSentence]:
+def read_tagged(
+    path: str | Path,
+    *,
+    fmt: str,
+    scheme: str = "bio",
+    tag_column: int = -1,
+    strict: bool = False,
+    report: ReadReport | None = None,
+) -> list[TaggedSentence]:
     """The sentences of ``path`` in ``fmt``, their tags converted to BIO from ``scheme``."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
-    reader = {"conll": lambda: read_conll(path, tag_column=tag_column), "klue": lambda: read_klue(path),
-              "jsonl": lambda: read_tagged_jsonl(path)}[fmt]
-    return [TaggedSentence(s.tokens, tuple(to_bio(s.tags, scheme=scheme, strict=strict, where=f"{path}, line {s.line}",
-                                                  report=report)), s.line)
-            for s in reader()]
+    reader = {
+        "conll": lambda: read_conll(path, tag_column=tag_column),
+        "klue": lambda: read_klue(path),
+        "jsonl": lambda: read_tagged_jsonl(path),
+    }[fmt]
+    return [
+        TaggedSentence(
+            s.tokens,
+            tuple(to_bio(s.tags, scheme=scheme, strict=strict, where=f"{path}, line {s.line}", report=report)),
+            s.line,
+        )
+        for s in reader()
+    ]
 
 
 def tag_names(sentences: Sequence[TaggedSentence]) -> list[str]:
@@ -210,8 +238,9 @@ class TaggedDataset:
         return [index[t] for t in sentence.tags]
 
 
-def _carve(sentences: list[TaggedSentence], fraction: float, seed: int, *, held_out: str,
-           path: Path) -> tuple[list[TaggedSentence], list[TaggedSentence]]:
+def _carve(
+    sentences: list[TaggedSentence], fraction: float, seed: int, *, held_out: str, path: Path
+) -> tuple[list[TaggedSentence], list[TaggedSentence]]:
     """(kept, held out): ``fraction`` of ``sentences`` carved as sentence datasets carve their splits."""
     try:
         keep, held = split_indices(np.zeros(len(sentences), dtype=np.int64), fraction, seed, held_out=held_out)
@@ -220,8 +249,15 @@ def _carve(sentences: list[TaggedSentence], fraction: float, seed: int, *, held_
     return [sentences[i] for i in keep], [sentences[i] for i in held]
 
 
-def make_tagged_dataset(name: str, parts: dict[str, list[TaggedSentence]], *, files: dict[str, Path], report: ReadReport,
-                        valid_size: float = 0.05, seed: int = 1) -> TaggedDataset:
+def make_tagged_dataset(
+    name: str,
+    parts: dict[str, list[TaggedSentence]],
+    *,
+    files: dict[str, Path],
+    report: ReadReport,
+    valid_size: float = 0.05,
+    seed: int = 1,
+) -> TaggedDataset:
     """One dataset from each split's sentences; without a validation file, ``valid_size`` of train is
     carved (with ``seed``). A tag in valid or test that train never has is refused naming its file."""
     train = list(parts["train"])
@@ -233,10 +269,14 @@ def make_tagged_dataset(name: str, parts: dict[str, list[TaggedSentence]], *, fi
         for sentence in sentences:
             unknown = sorted(set(sentence.tags) - set(names))
             if unknown:
-                raise DataFormatError(f"{files.get(split, files['train'])}, line {sentence.line}: tag(s) {unknown} never "
-                                      f"appear in the training split (its tags: {names})")
+                raise DataFormatError(
+                    f"{files.get(split, files['train'])}, line {sentence.line}: tag(s) {unknown} never "
+                    f"appear in the training split (its tags: {names})"
+                )
     ordered = train + valid + list(parts.get("test") or [])
-    splits = np.array(["train"] * len(train) + ["valid"] * len(valid) + ["test"] * len(parts.get("test") or []), dtype=object)
+    splits = np.array(
+        ["train"] * len(train) + ["valid"] * len(valid) + ["test"] * len(parts.get("test") or []), dtype=object
+    )
     if report.counts:
         logger.info("%s: %s", name, ", ".join(f"{reason}: {n}" for reason, n in sorted(report.counts.items())))
     return TaggedDataset(name=name, sentences=ordered, splits=splits, tag_names=names, report=report)
@@ -244,13 +284,18 @@ def make_tagged_dataset(name: str, parts: dict[str, list[TaggedSentence]], *, fi
 
 # the shared NER data sets: files under <data_dir>/<name>/, their format and tag scheme
 TAGGED_SOURCES = {
-    "conll2003": {"format": "conll", "scheme": "iob1", "files": {"train": "train.txt", "valid": "valid.txt", "test": "test.txt"}},
+    "conll2003": {
+        "format": "conll",
+        "scheme": "iob1",
+        "files": {"train": "train.txt", "valid": "valid.txt", "test": "test.txt"},
+    },
     "klue_ner": {"format": "klue", "scheme": "bio", "files": {"train": "train.tsv", "test": "test.tsv"}},
 }
 
 
-def load_tagged_dataset(name: str, *, data_dir: str | Path | None = None, valid_size: float = 0.05, seed: int = 1,
-                        strict: bool = False) -> TaggedDataset:
+def load_tagged_dataset(
+    name: str, *, data_dir: str | Path | None = None, valid_size: float = 0.05, seed: int = 1, strict: bool = False
+) -> TaggedDataset:
     """``conll2003`` or ``klue_ner`` under ``data_dir``, or a user's ``.jsonl`` file (BIO tags; its
     validation and test splits carved from it)."""
     from .sources import resolve_data_dir
@@ -262,8 +307,14 @@ def load_tagged_dataset(name: str, *, data_dir: str | Path | None = None, valid_
             raise FileNotFoundError(f"{path}: no such file")
         sentences = read_tagged(path, fmt="jsonl", strict=strict, report=report)
         train, test = _carve(sentences, 0.1, seed, held_out="test", path=path)
-        return make_tagged_dataset(str(path), {"train": train, "test": test}, files={"train": path}, report=report,
-                                   valid_size=valid_size, seed=seed)
+        return make_tagged_dataset(
+            str(path),
+            {"train": train, "test": test},
+            files={"train": path},
+            report=report,
+            valid_size=valid_size,
+            seed=seed,
+        )
     if name not in TAGGED_SOURCES:
         raise ValueError(f"unknown tagged dataset {name!r}: one of {sorted(TAGGED_SOURCES)}, or a .jsonl file")
     source = TAGGED_SOURCES[name]
@@ -272,6 +323,8 @@ def load_tagged_dataset(name: str, *, data_dir: str | Path | None = None, valid_
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"{name}: missing {', '.join(missing)}")
-    parts = {split: read_tagged(f, fmt=source["format"], scheme=source["scheme"], strict=strict, report=report)
-             for split, f in files.items()}
+    parts = {
+        split: read_tagged(f, fmt=source["format"], scheme=source["scheme"], strict=strict, report=report)
+        for split, f in files.items()
+    }
     return make_tagged_dataset(name, parts, files=files, report=report, valid_size=valid_size, seed=seed)

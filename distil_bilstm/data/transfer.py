@@ -57,8 +57,14 @@ class TransferSet:
 
 def _source_key(path: Path, *, dataset: Dataset, vocab_sha: str, max_length: int) -> dict:
     stat = path.stat()
-    return {"source": str(path.resolve()), "source_bytes": stat.st_size, "source_mtime_ns": stat.st_mtime_ns,
-            "guard_fingerprint": dataset.fingerprint, "vocab_sha256": vocab_sha, "max_length": max_length}
+    return {
+        "source": str(path.resolve()),
+        "source_bytes": stat.st_size,
+        "source_mtime_ns": stat.st_mtime_ns,
+        "guard_fingerprint": dataset.fingerprint,
+        "vocab_sha256": vocab_sha,
+        "max_length": max_length,
+    }
 
 
 def encoded_cache_dir(cache_root: str | os.PathLike, name: str, key: dict) -> Path:
@@ -91,7 +97,9 @@ def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key:
             batch.clear()
 
         for text in guard(iter_texts(path)):
-            fingerprint.update(fingerprint.rows, text, dataset.unlabelled)  # the rows load_transfer_set makes: idx, text, -1 (NaN: a score)
+            fingerprint.update(
+                fingerprint.rows, text, dataset.unlabelled
+            )  # the rows load_transfer_set makes: idx, text, -1 (NaN: a score)
             batch.append(text)
             if len(batch) == ENCODE_BATCH:
                 flush()
@@ -100,17 +108,30 @@ def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key:
         ids_file.close()
         all_lengths = np.concatenate(lengths) if lengths else np.zeros(0, np.int32)
         np.save(staging / LENGTHS_FILE, all_lengths, allow_pickle=False)
-        header = {**key, "rows": int(len(all_lengths)), "tokens": int(all_lengths.sum()), "fingerprint": fingerprint.hexdigest(),
-                  "leaked_dropped": guard.dropped}
+        header = {
+            **key,
+            "rows": int(len(all_lengths)),
+            "tokens": int(all_lengths.sum()),
+            "fingerprint": fingerprint.hexdigest(),
+            "leaked_dropped": guard.dropped,
+        }
         write_json(staging / "header.json", header)
     bar.close()
     guard.warn_dropped(path)
     return header
 
 
-def encode_transfer_set(name: str | os.PathLike, *, dataset: Dataset, tokenizer, vocab_folder: str | os.PathLike,
-                        max_length: int, cache_root: str | os.PathLike, data_dir: str | os.PathLike | None = None,
-                        progress: bool = True) -> TransferSet:
+def encode_transfer_set(
+    name: str | os.PathLike,
+    *,
+    dataset: Dataset,
+    tokenizer,
+    vocab_folder: str | os.PathLike,
+    max_length: int,
+    cache_root: str | os.PathLike,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> TransferSet:
     """The encoded transfer set ``name`` (a path, or a name under the data folder), built on first use."""
     path = resolve_text_file(name, data_dir)
     key = _source_key(path, dataset=dataset, vocab_sha=vocab_hash(vocab_folder), max_length=max_length)

@@ -101,17 +101,20 @@ def vocab_changes(folder: str | os.PathLike, source: dict) -> str | None:
     saved = read_json(folder / SOURCE_FILE)
     changes = []
     if saved.get("train_texts_sha256") != source["train_texts_sha256"]:
-        changes.append(f"its training texts differ ({saved.get('train_texts')} texts, "
-                       f"sha256 {str(saved.get('train_texts_sha256'))[:12]}; now {source['train_texts']}, "
-                       f"{source['train_texts_sha256'][:12]})")
+        changes.append(
+            f"its training texts differ ({saved.get('train_texts')} texts, "
+            f"sha256 {str(saved.get('train_texts_sha256'))[:12]}; now {source['train_texts']}, "
+            f"{source['train_texts_sha256'][:12]})"
+        )
     if saved.get("config") != source["config"]:
         changed = sorted(k for k in source["config"] if (saved.get("config") or {}).get(k) != source["config"][k])
         changes.append(f"its settings differ ({', '.join(changed)})")
     return "; ".join(changes) or None
 
 
-def save_vocab(tokenizer: BertWordPieceTokenizer, out_dir: str | os.PathLike, config: VocabConfig, *,
-               source: dict | None = None) -> Path:
+def save_vocab(
+    tokenizer: BertWordPieceTokenizer, out_dir: str | os.PathLike, config: VocabConfig, *, source: dict | None = None
+) -> Path:
     """Write ``vocab.txt`` (atomically), the settings ``from_pretrained`` needs to reload it and, given
     ``source`` (:func:`vocab_source`), what it was made from."""
     out_dir = Path(out_dir)
@@ -158,7 +161,9 @@ def load_vocab(path: str | os.PathLike) -> BertTokenizerFast:
     if len(tokenizer) != expected:
         raise ValueError(f"{vocab_file}: loaded {len(tokenizer)} tokens but the file lists {expected}")
     if tokenizer.pad_token_id != 0:
-        raise ValueError(f"{vocab_file}: [PAD] must be token 0 (the students' padding_idx), found {tokenizer.pad_token_id}")
+        raise ValueError(
+            f"{vocab_file}: [PAD] must be token 0 (the students' padding_idx), found {tokenizer.pad_token_id}"
+        )
     return tokenizer
 
 
@@ -304,7 +309,9 @@ def build_vocabularies(
         unk_rate, mean_tokens = vocab_report(tokenizer, eval_texts)
         if len(tokenizer) > size:
             logger.warning(
-                "vocab %d: the alphabet alone needs %d tokens; lower --limit-alphabet or use more text", size, len(tokenizer)
+                "vocab %d: the alphabet alone needs %d tokens; lower --limit-alphabet or use more text",
+                size,
+                len(tokenizer),
             )
         reports.append(VocabReport(size, len(tokenizer), unk_rate, mean_tokens, time.perf_counter() - start))
         logger.info("vocab %d -> %s (unk %.3f%%, %.1f tokens/example)", size, out, 100 * unk_rate, mean_tokens)

@@ -24,11 +24,27 @@ logger = logging.getLogger(__name__)
 LOSS_NAMES = {"kl": "KD (KL)", "mse": "KD (MSE)", "ce": "CE"}
 INIT_NAMES = {"random": "", "teacher": " + teacher emb", "skipgram": " + skip-gram emb"}
 COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-valid checkpoint
-    ("model", "Model"), ("params", "Total Parameters"), ("size", "Model Size"), ("acc", "Acc"),
-    ("retention", "Retention"), ("family", "Family"), ("dataset", "Dataset"), ("vocab", "Vocab"), ("embedding", "Embedding"),
-    ("hidden", "Hidden"), ("init", "Emb init"), ("loss", "Loss"), ("alpha", "α"), ("T", "T"), ("epochs", "Epochs"),
-    ("best_epoch", "Best epoch"), ("valid_acc", "Valid acc"), ("macro_f1", "Macro-F1"), ("spearman", "Spearman"),
-    ("transfer", "Transfer rows"), ("train_s", "Train time (s)"),
+    ("model", "Model"),
+    ("params", "Total Parameters"),
+    ("size", "Model Size"),
+    ("acc", "Acc"),
+    ("retention", "Retention"),
+    ("family", "Family"),
+    ("dataset", "Dataset"),
+    ("vocab", "Vocab"),
+    ("embedding", "Embedding"),
+    ("hidden", "Hidden"),
+    ("init", "Emb init"),
+    ("loss", "Loss"),
+    ("alpha", "α"),
+    ("T", "T"),
+    ("epochs", "Epochs"),
+    ("best_epoch", "Best epoch"),
+    ("valid_acc", "Valid acc"),
+    ("macro_f1", "Macro-F1"),
+    ("spearman", "Spearman"),
+    ("transfer", "Transfer rows"),
+    ("train_s", "Train time (s)"),
 ]
 
 
@@ -40,11 +56,19 @@ def collect_runs(runs_dir: str | Path) -> tuple[list[dict], list[dict]]:
         if not run.is_run():
             continue  # not a run folder (e.g. a teacher checkpoint)
         if run.is_finished():
-            finished.append({"run_dir": str(run.path), "config": run.read_config(), "metrics": run.read_metrics(),
-                             "student": run.read_student()})
+            finished.append(
+                {
+                    "run_dir": str(run.path),
+                    "config": run.read_config(),
+                    "metrics": run.read_metrics(),
+                    "student": run.read_student(),
+                }
+            )
         else:
             status = run.read_status()
-            other.append({"run_dir": str(run.path), "status": status.get("status", "unfinished"), "error": status.get("error")})
+            other.append(
+                {"run_dir": str(run.path), "status": status.get("status", "unfinished"), "error": status.get("error")}
+            )
     return finished, other
 
 
@@ -63,7 +87,9 @@ def teacher_summary(path: str | Path) -> dict:
     config = Path(path) / "config.json"
     if config.is_file():  # a Hugging Face config: its vocabulary and widths
         values = read_json(config)
-        summary.update(vocab=values.get("vocab_size"), embedding=values.get("hidden_size"), hidden=values.get("hidden_size"))
+        summary.update(
+            vocab=values.get("vocab_size"), embedding=values.get("hidden_size"), hidden=values.get("hidden_size")
+        )
     return summary
 
 
@@ -71,7 +97,9 @@ def student_size(architecture: str, config: dict, student: dict) -> tuple[str, i
     """(size tag, embedding width, hidden width) of a run's student, by family."""
     if architecture == "transformer":
         layers = student.get("teacher_layers")
-        tag = f"{student['num_layers']}L" + (f" ({', '.join(map(str, layers))})" if layers else f" h{student['hidden_size']} random")
+        tag = f"{student['num_layers']}L" + (
+            f" ({', '.join(map(str, layers))})" if layers else f" h{student['hidden_size']} random"
+        )
         return tag, student["hidden_size"], student["hidden_size"]
     return (config.get("preset") or "custom"), student.get("embedding_dim"), student.get("hidden_dim")
 
@@ -98,14 +126,31 @@ def student_row(run: dict) -> dict:
     if transfer:  # which sets and how many rows: "+ aug-n4, unlabeled (1,055,000 rows)"
         model += f" + {', '.join(Path(t['path']).stem for t in transfer)}"
     return {
-        "kind": "student", "model": model, "family": family_label(architecture), "init": init,
-        "preset": preset, "params": m["params"], "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"),
-        "valid_acc": m.get("valid_accuracy"), "dataset": m.get("dataset", c["dataset"]), "vocab": c["vocab_size"],
-        "embedding": embedding, "hidden": hidden, "loss": c["loss"],
-        "alpha": c["loss_rate"] if kd else None, "T": c["temperature"] if c["loss"] == "kl" else None,
-        "epochs": m.get("epochs_trained"), "best_epoch": m.get("best_epoch"), "train_s": m.get("train_seconds"),
-        "teacher": m.get("teacher_path") if kd else None, "teacher_test_acc": teacher_acc, "run_dir": run["run_dir"],
-        "transfer": m.get("transfer_rows") or None, "macro_f1": m.get("test_macro_f1"), "spearman": m.get("test_spearman"),
+        "kind": "student",
+        "model": model,
+        "family": family_label(architecture),
+        "init": init,
+        "preset": preset,
+        "params": m["params"],
+        "size_bytes": m["size_bytes"],
+        "test_acc": m.get("test_accuracy"),
+        "valid_acc": m.get("valid_accuracy"),
+        "dataset": m.get("dataset", c["dataset"]),
+        "vocab": c["vocab_size"],
+        "embedding": embedding,
+        "hidden": hidden,
+        "loss": c["loss"],
+        "alpha": c["loss_rate"] if kd else None,
+        "T": c["temperature"] if c["loss"] == "kl" else None,
+        "epochs": m.get("epochs_trained"),
+        "best_epoch": m.get("best_epoch"),
+        "train_s": m.get("train_seconds"),
+        "teacher": m.get("teacher_path") if kd else None,
+        "teacher_test_acc": teacher_acc,
+        "run_dir": run["run_dir"],
+        "transfer": m.get("transfer_rows") or None,
+        "macro_f1": m.get("test_macro_f1"),
+        "spearman": m.get("test_spearman"),
     }
 
 
@@ -113,10 +158,22 @@ def baseline_row(run: dict) -> dict:
     """An n-gram baseline run (``distil-bilstm baseline``): the reference every student must beat."""
     c, m = run["config"], run["metrics"]
     return {
-        "kind": "baseline", "model": f"Baseline: TF-IDF + LR (C={m['C']:g})", "family": "TF-IDF", "preset": "baseline", "params": m["params"],
-        "size_bytes": m["size_bytes"], "test_acc": m.get("test_accuracy"), "valid_acc": m.get("valid_accuracy"),
-        "dataset": m.get("dataset", c["dataset"]), "vocab": m.get("features"), "train_s": m.get("train_seconds"),
-        "loss": None, "init": None, "teacher": None, "teacher_test_acc": None, "run_dir": run["run_dir"],
+        "kind": "baseline",
+        "model": f"Baseline: TF-IDF + LR (C={m['C']:g})",
+        "family": "TF-IDF",
+        "preset": "baseline",
+        "params": m["params"],
+        "size_bytes": m["size_bytes"],
+        "test_acc": m.get("test_accuracy"),
+        "valid_acc": m.get("valid_accuracy"),
+        "dataset": m.get("dataset", c["dataset"]),
+        "vocab": m.get("features"),
+        "train_s": m.get("train_seconds"),
+        "loss": None,
+        "init": None,
+        "teacher": None,
+        "teacher_test_acc": None,
+        "run_dir": run["run_dir"],
     }
 
 
@@ -135,8 +192,15 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
     for row in students:
         path = row["teacher"]
         if path and path not in teachers and Path(path).is_dir():
-            teachers[path] = {"kind": "teacher", "model": f"Teacher: {Path(path).name}", "family": "Teacher", "dataset": row["dataset"],
-                              "test_acc": row["teacher_test_acc"], "retention": 1.0, **teacher_summary(path)}
+            teachers[path] = {
+                "kind": "teacher",
+                "model": f"Teacher: {Path(path).name}",
+                "family": "Teacher",
+                "dataset": row["dataset"],
+                "test_acc": row["teacher_test_acc"],
+                "retention": 1.0,
+                **teacher_summary(path),
+            }
     # CE runs have no teacher of their own: give them the retention against their dataset's teacher
     by_dataset = {t["dataset"]: t["test_acc"] for t in teachers.values() if t["test_acc"]}
     for row in students:
@@ -146,8 +210,9 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame["order"] = frame["kind"].map(ORDER)
-    frame = frame.sort_values(["dataset", "order", "params", "loss", "init"], ascending=[True, True, False, False, True],
-                              na_position="first")
+    frame = frame.sort_values(
+        ["dataset", "order", "params", "loss", "init"], ascending=[True, True, False, False, True], na_position="first"
+    )
     return frame.drop(columns="order").reset_index(drop=True)
 
 
@@ -174,7 +239,11 @@ def to_markdown(frame: pd.DataFrame) -> str:
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     header = "| " + " | ".join(h for _, h in COLUMNS) + " |"
-    rule = "|" + "|".join("---" if k in ("model", "family", "dataset", "init", "loss") else "---:" for k, _ in COLUMNS) + "|"
+    rule = (
+        "|"
+        + "|".join("---" if k in ("model", "family", "dataset", "init", "loss") else "---:" for k, _ in COLUMNS)
+        + "|"
+    )
     rows = ["| " + " | ".join(cell(k, row) for k, _ in COLUMNS) + " |" for row in frame.to_dict("records")]
     return "\n".join([header, rule, *rows]) + "\n"
 
@@ -193,20 +262,38 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
         part = frame[frame["dataset"] == dataset]
         students = part[part["kind"] == "student"]
         for (kd, colour, label), (family, marker) in itertools.product(
-                ((True, "tab:blue", "KD"), (False, "tab:orange", "CE")), FAMILY_MARKERS.items()):
+            ((True, "tab:blue", "KD"), (False, "tab:orange", "CE")), FAMILY_MARKERS.items()
+        ):
             group = students[((students["loss"] != "ce") == kd) & (students["family"] == family)]
             if len(group):
-                ax.scatter(group["params"], 100 * group["test_acc"], color=colour, marker=marker, label=f"{family} {label}",
-                           zorder=3)
+                ax.scatter(
+                    group["params"],
+                    100 * group["test_acc"],
+                    color=colour,
+                    marker=marker,
+                    label=f"{family} {label}",
+                    zorder=3,
+                )
                 for row in group.to_dict("records"):
                     tag = row["preset"] + ("" if row.get("init") in (None, "random") else f" · {row['init']}")
-                    ax.annotate(tag, (row["params"], 100 * row["test_acc"]), textcoords="offset points",
-                                xytext=(4, -10 if not kd else 4), fontsize=8, color=colour)
+                    ax.annotate(
+                        tag,
+                        (row["params"], 100 * row["test_acc"]),
+                        textcoords="offset points",
+                        xytext=(4, -10 if not kd else 4),
+                        fontsize=8,
+                        color=colour,
+                    )
         for kind, style in (("teacher", "--"), ("baseline", ":")):
             for row in part[part["kind"] == kind].to_dict("records"):
                 if pd.notna(row["test_acc"]):
-                    ax.axhline(100 * row["test_acc"], color="black" if kind == "teacher" else "tab:green", linestyle=style,
-                               linewidth=1, label=f"{row['model']} ({row['params'] / 1e6:.2f}M params): {100 * row['test_acc']:.2f}")
+                    ax.axhline(
+                        100 * row["test_acc"],
+                        color="black" if kind == "teacher" else "tab:green",
+                        linestyle=style,
+                        linewidth=1,
+                        label=f"{row['model']} ({row['params'] / 1e6:.2f}M params): {100 * row['test_acc']:.2f}",
+                    )
         ax.set_xscale("log")
         ax.set_xlabel("student parameters (log scale)")
         ax.set_ylabel("test accuracy (%)")
@@ -223,8 +310,11 @@ def add_baselines(finished: list[dict], baseline_roots: Sequence[str | Path]) ->
     newest baseline run of the same data (same fingerprint) under ``baseline_roots`` is added to
     ``finished``. Returns the datasets that have none anywhere."""
     have = {r["metrics"].get("dataset_fingerprint") for r in finished if is_baseline(r)}
-    wanted = {r["metrics"].get("dataset_fingerprint"): r["metrics"].get("dataset", r["config"].get("dataset"))
-              for r in finished if not is_baseline(r)}
+    wanted = {
+        r["metrics"].get("dataset_fingerprint"): r["metrics"].get("dataset", r["config"].get("dataset"))
+        for r in finished
+        if not is_baseline(r)
+    }
     missing = []
     for fingerprint, dataset in wanted.items():
         if fingerprint in have or dataset is None:
@@ -237,8 +327,14 @@ def add_baselines(finished: list[dict], baseline_roots: Sequence[str | Path]) ->
                     found.append(run)
         if found:
             run = max(found, key=lambda r: (r.path / RunDir.METRICS).stat().st_mtime)
-            finished.append({"run_dir": str(run.path), "config": run.read_config(), "metrics": run.read_metrics(),
-                             "student": run.read_student()})
+            finished.append(
+                {
+                    "run_dir": str(run.path),
+                    "config": run.read_config(),
+                    "metrics": run.read_metrics(),
+                    "student": run.read_student(),
+                }
+            )
             have.add(fingerprint)
         else:
             missing.append(str(dataset))
@@ -258,11 +354,18 @@ def compare(runs_dir: str | Path, out_dir: str | Path, *, baseline_roots: Sequen
     frame.to_csv(out / "results.csv", index=False)
     markdown = to_markdown(frame)
     if other:
-        markdown += f"\n{len(other)} run(s) not finished: " + "; ".join(
-            f"{Path(o['run_dir']).name} ({o['status']}{': ' + o['error'] if o.get('error') else ''})" for o in other) + "\n"
+        markdown += (
+            f"\n{len(other)} run(s) not finished: "
+            + "; ".join(
+                f"{Path(o['run_dir']).name} ({o['status']}{': ' + o['error'] if o.get('error') else ''})" for o in other
+            )
+            + "\n"
+        )
     for dataset in missing:
-        markdown += (f"\nNo baseline for {dataset}: `distil-bilstm baseline --dataset {dataset} --run-root {runs_dir}` "
-                     "adds the TF-IDF row a student has to beat.\n")
+        markdown += (
+            f"\nNo baseline for {dataset}: `distil-bilstm baseline --dataset {dataset} --run-root {runs_dir}` "
+            "adds the TF-IDF row a student has to beat.\n"
+        )
     (out / "results.md").write_text(markdown, encoding="utf-8")
     plot_accuracy_vs_params(frame, out / "accuracy_vs_params.png")
     logger.info("compared %d finished runs (%d not finished) into %s", len(finished), len(other), out)

@@ -32,14 +32,38 @@ from ..utils import compose_settings, dataclass_from_dict, field_checker, normal
 
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
-ADDED_LATER = {"select_metric": "accuracy", "student": "bilstm", "layers": None, "hidden_loss": "none",
-               "hidden_loss_weight": 1.0, "optimizer": "adam", "epoch_lrs": None, "warmup_ratio": 0.1,
-               "pair_head": "features", "similarity_loss_weight": 0.0, "teacher_max_length": None,
-               "text_column": None, "text_b_column": None, "label_column": None, "labels": None, "task": None,
-               "test_size": 0.1}
+ADDED_LATER = {
+    "select_metric": "accuracy",
+    "student": "bilstm",
+    "layers": None,
+    "hidden_loss": "none",
+    "hidden_loss_weight": 1.0,
+    "optimizer": "adam",
+    "epoch_lrs": None,
+    "warmup_ratio": 0.1,
+    "pair_head": "features",
+    "similarity_loss_weight": 0.0,
+    "teacher_max_length": None,
+    "text_column": None,
+    "text_b_column": None,
+    "label_column": None,
+    "labels": None,
+    "task": None,
+    "test_size": 0.1,
+}
 # keys that say where or how fast, not what: never part of a run's identity
-NOT_IDENTITY = {"run_root", "run_name", "device", "log_every", "eval_batch_size", "data_dir", "cache_dir", "vocab_root",
-                "checkpoint_every", "strict"}
+NOT_IDENTITY = {
+    "run_root",
+    "run_name",
+    "device",
+    "log_every",
+    "eval_batch_size",
+    "data_dir",
+    "cache_dir",
+    "vocab_root",
+    "checkpoint_every",
+    "strict",
+}
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -69,20 +93,36 @@ class DataSettings:
         check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
         check(0.0 < self.test_size < 1.0, "test_size", "must be in (0, 1)")
         check(self.task in (None, *TASKS), "task", f"must be null or one of {TASKS}")
-        check(self.labels is None or (len(self.labels) >= 2 and len(set(self.labels)) == len(self.labels)), "labels",
-              "must be null or two or more distinct label names")
+        check(
+            self.labels is None or (len(self.labels) >= 2 and len(set(self.labels)) == len(self.labels)),
+            "labels",
+            "must be null or two or more distinct label names",
+        )
         check(self.max_length >= 1, "max_length", "must be >= 1")
         check(self.vocab_size > 5, "vocab_size", "must be > 5")
 
     def data_config(self) -> DataConfig:
-        return DataConfig(name=self.dataset, data_dir=self.data_dir, text_column=self.text_column,
-                          label_column=self.label_column, text_b_column=self.text_b_column,
-                          label_names=list(self.labels) if self.labels else None, task=self.task, strict=self.strict,
-                          valid_size=self.valid_size, test_size=self.test_size, seed=self.split_seed)
+        return DataConfig(
+            name=self.dataset,
+            data_dir=self.data_dir,
+            text_column=self.text_column,
+            label_column=self.label_column,
+            text_b_column=self.text_b_column,
+            label_names=list(self.labels) if self.labels else None,
+            task=self.task,
+            strict=self.strict,
+            valid_size=self.valid_size,
+            test_size=self.test_size,
+            seed=self.split_seed,
+        )
 
 
-SECTIONS: dict[str, type] = {"data": DataSettings, "student": StudentSettings, "distillation": DistillationSettings,
-                             "training": TrainingConfig}
+SECTIONS: dict[str, type] = {
+    "data": DataSettings,
+    "student": StudentSettings,
+    "distillation": DistillationSettings,
+    "training": TrainingConfig,
+}
 LIST_KEYS = ("embedding_texts", "transfer_sets")  # file lists: one file may be given as a string
 
 
@@ -103,13 +143,24 @@ class _RunConfig:
 
         check = field_checker(self)
         # rules that span two settings
-        check(self.embedding_init != "teacher" or bool(self.teacher_path), "embedding_init", "'teacher' needs teacher_path")
-        check(self.student != "transformer" or bool(self.teacher_path), "student",
-              "'transformer' is made from the teacher's layers and needs teacher_path")
-        check(self.hidden_loss == "none" or self.student == "transformer"
-              or (self.student == "siamese_bilstm" and self.pair_head == "cosine"), "hidden_loss",
-              "compares the student's and the teacher's sentence states and needs student: transformer, "
-              "or student: siamese_bilstm with pair_head: cosine (whose W·u is a sentence embedding)")
+        check(
+            self.embedding_init != "teacher" or bool(self.teacher_path),
+            "embedding_init",
+            "'teacher' needs teacher_path",
+        )
+        check(
+            self.student != "transformer" or bool(self.teacher_path),
+            "student",
+            "'transformer' is made from the teacher's layers and needs teacher_path",
+        )
+        check(
+            self.hidden_loss == "none"
+            or self.student == "transformer"
+            or (self.student == "siamese_bilstm" and self.pair_head == "cosine"),
+            "hidden_loss",
+            "compares the student's and the teacher's sentence states and needs student: transformer, "
+            "or student: siamese_bilstm with pair_head: cosine (whose W·u is a sentence embedding)",
+        )
 
     # ---- the settings, as the stages take them
 
@@ -130,12 +181,18 @@ class _RunConfig:
 
     def default_run_name(self) -> str:
         """``<dataset>/<student>-v<vocab>-<loss>[-a<α>-T<T>]-lr<lr>-bs<batch>-s<seed>-<hash>``."""
-        kd = "" if self.loss == "ce" else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
+        kd = (
+            ""
+            if self.loss == "ce"
+            else f"-a{self.loss_rate:g}" + (f"-T{self.temperature:g}" if self.loss == "kl" else "")
+        )
         transfer = f"-tr{len(self.transfer_sets)}" if self.transfer_sets else ""
         hidden = f"-{self.hidden_loss}" if self.hidden_loss != "none" else ""
         hidden += f"-sim{self.similarity_loss_weight:g}" if self.similarity_loss_weight else ""
-        name = (f"{self.student_settings().run_name()}-v{self.vocab_size}-{self.loss}{kd}{hidden}{transfer}-lr{self.lr:g}"
-                f"-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}")
+        name = (
+            f"{self.student_settings().run_name()}-v{self.vocab_size}-{self.loss}{kd}{hidden}{transfer}-lr{self.lr:g}"
+            f"-bs{self.batch_size}-s{self.seed}-{self.identity()[:6]}"
+        )
         return f"{path_safe(self.dataset)}/{name}"
 
     def inert_keys(self) -> set[str]:
@@ -153,8 +210,11 @@ class _RunConfig:
         """Hash of everything that changes the result (not where it is written, the device, or
         keys this run ignores)."""
         ignored = NOT_IDENTITY | self.inert_keys()
-        payload = {k: v for k, v in self.to_dict().items()
-                   if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])}
+        payload = {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in ignored and not (k in ADDED_LATER and v == ADDED_LATER[k])
+        }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     def run_dir(self) -> Path:

@@ -10,7 +10,7 @@ ones (``checkpoint.pt``) and retries failed ones. A failing run writes ``status.
 error and the grid goes on; ``<run_root>/grid-<name>.json`` summarises every run's status.
 
 Backends: ``local`` (``workers`` processes, each with ``cores // workers`` torch threads) and
-``ray`` (Ray Tune trials, see :func:`run_grid_ray`).
+``ray`` (Ray Tune trials: runs/ray_grid.py).
 """
 
 from __future__ import annotations
@@ -80,16 +80,23 @@ def plan_grid(values: dict, overrides: list[str] | None = None, *, source: str =
             continue
         identity = config.identity()
         if identity in seen:
-            logger.info("%s is the same run as %s (keys %s do not matter for loss=%s)", chosen, seen[identity].axes,
-                        sorted(config.inert_keys()), config.loss)
+            logger.info(
+                "%s is the same run as %s (keys %s do not matter for loss=%s)",
+                chosen,
+                seen[identity].axes,
+                sorted(config.inert_keys()),
+                config.loss,
+            )
             continue
         seen[identity] = GridRun(config, chosen)
         runs.append(seen[identity])
     if errors:
         raise ValueError(f"{source}: {len(errors)} combination(s) are invalid:\n" + "\n".join(errors))
     if len(runs) > 1 and values.get("run_name"):
-        raise ValueError(f"{source}: run_name would give all {len(runs)} runs one folder; leave it unset in a grid "
-                         "(runs are named from their hyperparameters) and set run_root instead")
+        raise ValueError(
+            f"{source}: run_name would give all {len(runs)} runs one folder; leave it unset in a grid "
+            "(runs are named from their hyperparameters) and set run_root instead"
+        )
     return runs
 
 
@@ -101,7 +108,9 @@ def _combinations(values: dict, source: str) -> list[tuple[dict, list[str]]]:
     values = dict(values)
     variants = values.pop("variants", None)
     if variants is None:
-        return [(combo, [k for k, v in values.items() if isinstance(v, (list, tuple))]) for combo in expand_grid(values)]
+        return [
+            (combo, [k for k, v in values.items() if isinstance(v, (list, tuple))]) for combo in expand_grid(values)
+        ]
     if not isinstance(variants, list) or not variants or not all(isinstance(v, dict) for v in variants):
         raise ValueError(f"{source}: variants must be a non-empty list of key: value mappings")
     out = []
@@ -138,7 +147,12 @@ def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
     status, started = run_status(run), time.perf_counter()
     if status == FINISHED:
         logger.info("skip %s: finished", run.run_dir)
-        return {"run_dir": str(run.run_dir), "status": FINISHED, "skipped": True, **_headline(RunDir(run.run_dir).read_metrics())}
+        return {
+            "run_dir": str(run.run_dir),
+            "status": FINISHED,
+            "skipped": True,
+            **headline(RunDir(run.run_dir).read_metrics()),
+        }
     resume = status == "interrupted"
     logger.info("%s %s", "resume" if resume else "start", run.run_dir)
     try:
@@ -147,19 +161,33 @@ def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
         raise
     except Exception as err:  # one bad run must not end the grid: record it and go on
         logger.error("run %s failed: %s: %s", run.run_dir, type(err).__name__, err)
-        record = {"status": FAILED, "error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc(),
-                  "identity": config.identity(), "config": config.to_dict()}
+        record = {
+            "status": FAILED,
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(),
+            "identity": config.identity(),
+            "config": config.to_dict(),
+        }
         folder = RunDir(run.run_dir)
         folder.mkdir()
         folder.write_status(record)
         return {"run_dir": str(run.run_dir), "status": FAILED, "error": record["error"]}
     RunDir(run.run_dir).clear_status()  # an earlier failure of this run is history now
-    return {"run_dir": str(run.run_dir), "status": FINISHED, "skipped": False,
-            "seconds": round(time.perf_counter() - started, 1), **_headline(metrics)}
+    return {
+        "run_dir": str(run.run_dir),
+        "status": FINISHED,
+        "skipped": False,
+        "seconds": round(time.perf_counter() - started, 1),
+        **headline(metrics),
+    }
 
 
-def _headline(metrics: dict) -> dict:
-    keys = ("valid_spearman", "test_spearman") if metrics.get("task") == "regression" else ("valid_accuracy", "test_accuracy")
+def headline(metrics: dict) -> dict:
+    keys = (
+        ("valid_spearman", "test_spearman")
+        if metrics.get("task") == "regression"
+        else ("valid_accuracy", "test_accuracy")
+    )
     return {k: metrics.get(k) for k in (*keys, "params", "train_seconds")}
 
 
@@ -194,8 +222,11 @@ def _init_worker(threads: int, log_level: int) -> None:
 
     torch.set_num_threads(threads)
     os.environ.setdefault("TQDM_DISABLE", "1")  # several progress bars on one terminal are noise
-    logging.basicConfig(level=log_level, format=f"%(asctime)s [worker {os.getpid()}] %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=log_level,
+        format=f"%(asctime)s [worker {os.getpid()}] %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     _worker_resources = RunResources()
 
 
@@ -211,14 +242,24 @@ def run_grid(runs: list[GridRun], *, workers: int = 1, summary_path: str | Path 
     if workers == 1:  # runs in this process, on the threads torch already has (OMP_NUM_THREADS is respected)
         threads = torch.get_num_threads()
     counts = Counter(run_status(r) for r in runs)
-    logger.info("grid: %d runs (%d finished, %d interrupted, %d failed before), %d worker(s) × %d thread(s)",
-                len(runs), counts[FINISHED], counts["interrupted"], counts[FAILED], workers, threads)
+    logger.info(
+        "grid: %d runs (%d finished, %d interrupted, %d failed before), %d worker(s) × %d thread(s)",
+        len(runs),
+        counts[FINISHED],
+        counts["interrupted"],
+        counts[FAILED],
+        workers,
+        threads,
+    )
     results: dict[int, dict] = {}
 
     def record(i: int, row: dict) -> None:
         results[i] = {"axes": runs[i].axes, **row}
         if summary_path:
-            ordered = [results.get(j, {"axes": r.axes, "run_dir": str(r.run_dir), "status": run_status(r)}) for j, r in enumerate(runs)]
+            ordered = [
+                results.get(j, {"axes": r.axes, "run_dir": str(r.run_dir), "status": run_status(r)})
+                for j, r in enumerate(runs)
+            ]
             write_json(summary_path, {"runs": ordered})
 
     if workers == 1:
@@ -229,9 +270,15 @@ def run_grid(runs: list[GridRun], *, workers: int = 1, summary_path: str | Path 
         return [results[i] for i in range(len(runs))]
 
     context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-    with sigterm_interrupts() as terminated, cf.ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker,
-            initargs=(threads, logging.getLogger("distil_bilstm").getEffectiveLevel())) as pool:
+    with (
+        sigterm_interrupts() as terminated,
+        cf.ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(threads, logging.getLogger("distil_bilstm").getEffectiveLevel()),
+        ) as pool,
+    ):
         try:
             futures = {pool.submit(_execute_in_worker, run.config.to_dict()): i for i, run in enumerate(runs)}
             for future in cf.as_completed(futures):
@@ -265,85 +312,3 @@ def sigterm_interrupts() -> Iterator[list[int]]:
 
     with signal_handler(signal.SIGTERM, handler):
         yield terminated
-
-
-# --------------------------------------------------------------------------------------------
-# Ray Tune backend
-
-
-def run_grid_ray(
-    runs: list[GridRun], *, scheduler: str | None = None, cpus_per_trial: int = 1, address: str | None = None,
-    storage_path: str | Path | None = None, name: str = "grid",
-) -> list[dict]:
-    """The same grid as Ray Tune trials (``pip install distil-bilstm[ray]``).
-
-    Each trial reports ``valid_score`` per epoch (its ``select_metric``: accuracy, macro-F1, or
-    Spearman for a regression task), so ``scheduler="asha"`` (ASHA, Li et al.
-    2018) can stop weak trials after a few epochs. ``address`` joins a running cluster
-    (``ray start --head`` / ``"auto"``); without it a local Ray uses this machine's cores. Trials
-    run in the driver's working folder, so on a cluster every node needs the same paths (a shared
-    filesystem) for data, vocabularies, logit stores and ``run_root``.
-    """
-    try:
-        import ray
-        from ray import tune
-    except ImportError:
-        raise ImportError("--backend ray needs Ray Tune: pip install 'distil-bilstm[ray]'") from None
-
-    already_finished = [run_status(r) == FINISHED for r in runs]
-    todo = [r for r, f in zip(runs, already_finished) if not f]
-    done = [{"axes": r.axes, "run_dir": str(r.run_dir), "status": FINISHED, "skipped": True} for r, f in zip(runs, already_finished) if f]
-    if not todo:
-        return done
-    if not ray.is_initialized():
-        ray.init(address=address, **({} if address else {"num_cpus": available_cores()}), log_to_driver=False)
-    tune_scheduler = None
-    if scheduler == "asha":
-        from ray.tune.schedulers import ASHAScheduler
-
-        # ASHA stops a trial once it reaches max_t; one past the last epoch lets a surviving trial
-        # finish on its own (test evaluation, metrics.json) instead of being cut at its last report
-        tune_scheduler = ASHAScheduler(time_attr="epoch", max_t=max(r.config.train_epoch for r in todo) + 1, grace_period=1)
-    elif scheduler not in (None, "fifo"):
-        raise ValueError(f"unknown Ray scheduler {scheduler!r}; choose asha or fifo")
-    trainable = tune.with_resources(_ray_trial, {"cpu": cpus_per_trial})
-    tuner = tune.Tuner(
-        trainable,
-        param_space={"config": tune.grid_search([r.config.to_dict() for r in todo]), "workdir": os.getcwd(),
-                     "threads": cpus_per_trial},
-        tune_config=tune.TuneConfig(metric="valid_score", mode="max", scheduler=tune_scheduler),
-        run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path or "ray_results").resolve()), verbose=1),
-    )
-    result_grid = tuner.fit()
-    by_dir = {}
-    for result in result_grid:
-        run_dir = Path(result.config["workdir"]) / DistilConfig.from_dict(result.config["config"]).run_dir()
-        finished = RunDir(run_dir).is_finished()
-        status = FINISHED if finished else FAILED if result.error else STOPPED  # stopped: by the scheduler
-        last = result.metrics or {}
-        by_dir[str(run_dir)] = {"run_dir": str(run_dir), "status": status, "epochs": last.get("epoch"),
-                                **(_headline(RunDir(run_dir).read_metrics()) if finished
-                                   else {"valid_score": last.get("valid_score")}),
-                                **({"error": str(result.error).splitlines()[0]} if result.error else {})}
-    return done + [{"axes": r.axes, **by_dir.get(str(r.run_dir.resolve()), {"run_dir": str(r.run_dir), "status": FAILED})}
-                   for r in todo]
-
-
-def _ray_trial(trial: dict) -> None:
-    """One Ray Tune trial: a grid run that reports each epoch's valid score (the run's select metric) to Tune."""
-    from ray import tune
-
-    from ..training.callbacks import Callback
-
-    class ReportToTune(Callback):
-        def on_epoch_end(self, trainer, *, metrics: dict) -> None:
-            # the score the run selects its epoch by: valid accuracy was NaN for a regression task
-            tune.report({"epoch": metrics["epoch"], "valid_score": metrics[f"valid_{trainer.config.select_metric}"],
-                         "train_loss": metrics["train_loss"]})
-
-    torch.set_num_threads(int(trial["threads"]))
-    os.chdir(trial["workdir"])  # relative paths in the config mean the driver's folder
-    row = execute_run(DistilConfig.from_dict(trial["config"]), callbacks=[ReportToTune()])
-    if row["status"] == FAILED:
-        raise RuntimeError(row["error"])
-

@@ -19,7 +19,6 @@ import torch
 
 from ..data.datasets import DataConfig, Dataset, load_dataset, load_transfer_set
 from ..data.sources import resolve_text_file
-from ..data.transfer import TransferSet, encode_transfer_set
 from ..data.vocab import (
     VocabConfig,
     build_vocabularies,
@@ -36,16 +35,13 @@ from ..students.embeddings import (
     SkipgramConfig,
     SkipgramVectors,
     ensure_skipgram,
-    init_embedding_from_vectors,
 )
 from ..students.registry import STUDENTS, make_student
-from ..teachers.bases.vocab_transfer import student_embeddings_from_teacher
-from ..teachers.running.labelling import cache_dataset_logits
 from ..teachers.running.reference import load_teacher
 from ..teachers.running.source import TeacherSource
 from ..teachers.running.states import cache_teacher_states, state_rows
-from ..teachers.stores.store import HEADER, LogitStore
-from ..training.batching import SplitTensors, label_tensor, with_pool
+from ..teachers.stores.store import LogitStore
+from ..training.batching import SplitTensors, label_tensor
 from ..training.callbacks import TensorBoardCallback
 from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
@@ -53,6 +49,13 @@ from ..training.metrics import REGRESSION_METRICS
 from ..training.trainer import Trainer
 from ..utils import read_json, resolve_device
 from .config import DistilConfig
+from .teaching import (
+    check_embedding_width,
+    init_student_embeddings,
+    open_teacher_logits,
+    teacher_source,
+    with_transfer_sets,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,28 +77,15 @@ def ensure_vocab(dataset: Dataset, *, vocab_root: str | Path, vocab_size: int) -
     if changes:
         log = logger.info if changes == "no vocabulary there" else logger.warning
         log("%s: %s; building it from the train split", folder, changes)
-        build_vocabularies(train_texts, dataset.split("valid")["text"].tolist(), sizes=[vocab_size], out_root=vocab_root,
-                           dataset=dataset.name, base=base)
+        build_vocabularies(
+            train_texts,
+            dataset.split("valid")["text"].tolist(),
+            sizes=[vocab_size],
+            out_root=vocab_root,
+            dataset=dataset.name,
+            base=base,
+        )
     return folder
-
-
-def teacher_source(config: DistilConfig) -> TeacherSource:
-    return TeacherSource.resolve(config.teacher_path, cache_dir=config.cache_dir)
-
-
-def open_teacher_logits(source: TeacherSource, dataset: Dataset, *, max_length: int | None, device: torch.device) -> LogitStore:
-    """The logit store for (teacher, dataset): opened when one made from the same teacher, data, labels
-    and length exists (the teacher is not loaded for that), else computed once by a checkpoint teacher
-    (a store teacher is opened as it is)."""
-    store = source.open_store(dataset, max_length=max_length)
-    if store is not None:
-        logger.info("%s: cache hit, 0 teacher forward passes", store.path)
-        return store
-    teacher = source.reference.load(device=device, num_labels=dataset.num_labels)
-    result = cache_dataset_logits(teacher, dataset, store_dir=source.store_dir(dataset.name),
-                                  max_length=source.reference.labelling_length(max_length))
-    del teacher
-    return result.store
 
 
 class RunResources:
@@ -134,25 +124,44 @@ class RunResources:
         key = (dataset.fingerprint, str(folder), max_length)
         if key not in self._encoded:
             self._encoded[key] = {
-                name: (encode_texts(tokenizer, frame["text"].tolist(), max_length=max_length),
-                       label_tensor(frame["label"].to_numpy()), torch.tensor(frame["idx"].to_numpy()))
+                name: (
+                    encode_texts(tokenizer, frame["text"].tolist(), max_length=max_length),
+                    label_tensor(frame["label"].to_numpy()),
+                    torch.tensor(frame["idx"].to_numpy()),
+                )
                 for name, frame in ((n, dataset.split(n)) for n in ("train", "valid", "test"))
             }
             self.loads["encoding"] += 1
         return self._encoded[key]
 
-    def skipgram(self, config: DistilConfig, dataset: Dataset, vocab_folder: Path, tokenizer, *, dim: int) -> SkipgramVectors:
+    def skipgram(
+        self, config: DistilConfig, dataset: Dataset, vocab_folder: Path, tokenizer, *, dim: int
+    ) -> SkipgramVectors:
         """Skip-gram vectors of this vocabulary at width ``dim`` (built and cached on first use)."""
         key = (str(vocab_folder), dataset.fingerprint, dim, config.skipgram_library, tuple(config.embedding_texts))
         if key not in self._vectors:
             self._vectors[key] = ensure_skipgram(
-                dataset, vocab_folder=vocab_folder, tokenizer=tokenizer, text_files=config.embedding_texts,
-                config=SkipgramConfig(dim=dim, library=config.skipgram_library), data_dir=config.data_dir)
+                dataset,
+                vocab_folder=vocab_folder,
+                tokenizer=tokenizer,
+                text_files=config.embedding_texts,
+                config=SkipgramConfig(dim=dim, library=config.skipgram_library),
+                data_dir=config.data_dir,
+            )
             self.loads["skipgram"] += 1
         return self._vectors[key]
 
-    def teacher_states(self, config: DistilConfig, dataset: Dataset, teacher_dir: Path, *, source: TeacherSource, shape: str,
-                       max_length: int, device: torch.device) -> torch.Tensor:
+    def teacher_states(
+        self,
+        config: DistilConfig,
+        dataset: Dataset,
+        teacher_dir: Path,
+        *,
+        source: TeacherSource,
+        shape: str,
+        max_length: int,
+        device: torch.device,
+    ) -> torch.Tensor:
         """The teacher's sentence states of the train split, then of every transfer set's rows (the
         order :func:`with_transfer_sets` stacks them in): ``(N, hidden)`` for ``shape`` "whole",
         ``(N, 2, hidden)`` "per_side", each text read at ``max_length`` teacher pieces. What the
@@ -169,85 +178,34 @@ class RunResources:
             states = []
             for target, store_dir in parts:
                 texts, fingerprint = state_rows(target)
-                states.append(cache_teacher_states(teacher, texts, store_dir=store_dir, rows_fingerprint=fingerprint,
-                                                   shape=shape, max_length=max_length))
+                states.append(
+                    cache_teacher_states(
+                        teacher,
+                        texts,
+                        store_dir=store_dir,
+                        rows_fingerprint=fingerprint,
+                        shape=shape,
+                        max_length=max_length,
+                    )
+                )
             states = torch.cat(states)
             self._states[key] = states.squeeze(1) if shape == "whole" else states
-            logger.info("teacher states for the hidden-state loss: %d rows in %.1f s", len(states), time.perf_counter() - start)
+            logger.info(
+                "teacher states for the hidden-state loss: %d rows in %.1f s", len(states), time.perf_counter() - start
+            )
             self.loads["teacher_states"] += 1
         return self._states[key]
 
-    def teacher_logits(self, config: DistilConfig, dataset: Dataset, *, source: TeacherSource, device: torch.device) -> LogitStore:
+    def teacher_logits(
+        self, config: DistilConfig, dataset: Dataset, *, source: TeacherSource, device: torch.device
+    ) -> LogitStore:
         key = (str(source.path.resolve()), config.cache_dir, dataset.fingerprint, config.teacher_max_length)
         if key not in self._stores:
-            self._stores[key] = open_teacher_logits(source, dataset, max_length=config.teacher_max_length, device=device)
+            self._stores[key] = open_teacher_logits(
+                source, dataset, max_length=config.teacher_max_length, device=device
+            )
             self.loads["teacher_logits"] += 1
         return self._stores[key]
-
-
-def init_student_embeddings(model: torch.nn.Module, config: DistilConfig, *, dataset: Dataset, vocab_folder: Path,
-                            tokenizer, store: LogitStore | None, source: TeacherSource | None,
-                            resources: "RunResources") -> dict:
-    """Overwrite the student's default (random) embedding rows as ``config.embedding_init`` says;
-    returns what the run's metrics should record about it."""
-    weight = model.embedding.weight  # (vocab, embedding_dim)
-    if config.embedding_init == "teacher":
-        teacher_dir = source.checkpoint_dir(store.header if store is not None else None)
-        tokens = vocab_tokens(tokenizer)
-        with torch.no_grad():
-            weight.copy_(student_embeddings_from_teacher(teacher_dir, tokens, weight.shape[1]))
-        logger.info("student embeddings initialised from the teacher at %s", teacher_dir)
-        return {"embedding_init": "teacher", "embedding_source": str(teacher_dir)}
-    if config.embedding_init == "skipgram":
-        vectors = resources.skipgram(config, dataset, vocab_folder, tokenizer, dim=weight.shape[1])
-        rows = init_embedding_from_vectors(weight, vectors, padding_idx=model.embedding.padding_idx)
-        logger.info("student embeddings: %d of %d rows from skip-gram vectors (%s)", rows, len(weight), vectors.folder)
-        return {"embedding_init": "skipgram", "embedding_source": str(vectors.folder), "embedding_rows_initialised": rows}
-    return {"embedding_init": config.embedding_init}
-
-
-def transfer_logits(source: TeacherSource, dataset: Dataset, transfer: TransferSet, *, max_length: int | None,
-                    device: torch.device) -> LogitStore:
-    """The teacher's logits for a transfer set: its store, labelled now when the teacher is a
-    checkpoint and no store exists yet."""
-    store_dir = source.transfer_store_dir(dataset.name, transfer.path)
-    if not source.is_store:
-        max_length = source.reference.labelling_length(max_length)
-        if not (store_dir / HEADER).is_file():  # a store's transfer logits cannot be made here
-            teacher = source.reference.load(device=device, num_labels=dataset.num_labels)
-            cache_dataset_logits(teacher, load_transfer_set(transfer.path, dataset=dataset), store_dir=store_dir,
-                                 max_length=max_length)
-            del teacher
-    return source.open_transfer_store(dataset, transfer.path, fingerprint=transfer.fingerprint, max_length=max_length)
-
-
-def with_transfer_sets(train: SplitTensors, config: DistilConfig, dataset: Dataset, *, source: TeacherSource,
-                       vocab_folder: Path, tokenizer, device: torch.device) -> tuple[SplitTensors, dict]:
-    """The training split followed by every transfer set's rows (label -1, teacher logits from
-    their stores); returns it with what the run's metrics record about the sets."""
-    pools, used = [], []
-    for name in config.transfer_sets:
-        transfer = encode_transfer_set(name, dataset=dataset, tokenizer=tokenizer, vocab_folder=vocab_folder,
-                                       max_length=config.max_length, cache_root=config.cache_dir, data_dir=config.data_dir)
-        store = transfer_logits(source, dataset, transfer, max_length=config.teacher_max_length, device=device)
-        pools.append((transfer.encoded, store.logits))
-        used.append({"path": str(transfer.path), "rows": len(transfer), "leaked_dropped": transfer.header["leaked_dropped"],
-                     "store": str(store.path)})
-        logger.info("transfer set %s: %d rows (%d dropped as validation/test texts)", transfer.path, len(transfer),
-                    transfer.header["leaked_dropped"])
-    split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
-    info = {"transfer_sets": used, "transfer_rows": len(split) - len(train),
-            "transfer_rows_per_epoch": split.epoch_size() - len(train)}
-    return split, info
-
-
-def check_embedding_width(model: torch.nn.Module, teacher_dir: Path) -> None:
-    """The siamese student's sentence embedding W u must be as wide as the teacher's states it is
-    compared with: refused before any teacher pass otherwise."""
-    hidden = int(read_json(teacher_dir / "config.json")["hidden_size"])
-    if model.embedding_width != hidden:
-        raise ValueError(f"hidden_loss compares the siamese student's sentence embedding W·u ({model.embedding_width} wide) "
-                         f"with the teacher's states ({hidden} wide, {teacher_dir}): set relu_dim: {hidden}")
 
 
 def split_tensors(encoded: dict, store: LogitStore | None) -> dict[str, SplitTensors]:
@@ -292,48 +250,86 @@ def run_distillation(
     splits = split_tensors(resources.encoded_splits(dataset, folder, tokenizer, max_length=config.max_length), store)
     transfer_info = {}
     if config.transfer_sets:
-        splits["train"], transfer_info = with_transfer_sets(splits["train"], config, dataset, source=source,
-                                                            vocab_folder=folder, tokenizer=tokenizer, device=device)
+        splits["train"], transfer_info = with_transfer_sets(
+            splits["train"], config, dataset, source=source, vocab_folder=folder, tokenizer=tokenizer, device=device
+        )
 
     torch.manual_seed(config.seed)
     family = STUDENTS[config.student]
     if family.reads_pairs and not dataset.pairs:
-        raise ValueError(f"student {config.student!r} reads sentence pairs; {dataset.name} has one text per example "
-                         "(use student: bilstm)")
+        raise ValueError(
+            f"student {config.student!r} reads sentence pairs; {dataset.name} has one text per example "
+            "(use student: bilstm)"
+        )
     needs_checkpoint = family.needs_teacher_checkpoint or config.hidden_loss != "none"
     teacher_dir = source.checkpoint_dir(store.header if store is not None else None) if needs_checkpoint else None
-    build = make_student(config.student_settings(), vocab_size=len(tokenizer), num_labels=dataset.num_labels,
-                         teacher_dir=teacher_dir, tokens=vocab_tokens(tokenizer) if teacher_dir else ())
+    build = make_student(
+        config.student_settings(),
+        vocab_size=len(tokenizer),
+        num_labels=dataset.num_labels,
+        teacher_dir=teacher_dir,
+        tokens=vocab_tokens(tokenizer) if teacher_dir else (),
+    )
     model, init_info = build.model, dict(build.info)
     if family.takes_embedding_init:
-        init_info.update(init_student_embeddings(model, config, dataset=dataset, vocab_folder=folder, tokenizer=tokenizer,
-                                                 store=store, source=source, resources=resources))
+        init_info.update(
+            init_student_embeddings(
+                model,
+                config,
+                dataset=dataset,
+                vocab_folder=folder,
+                tokenizer=tokenizer,
+                store=store,
+                source=source,
+                resources=resources,
+            )
+        )
     if config.hidden_loss != "none":
         shape = "per_side" if family.reads_pairs else "whole"  # the siamese student embeds each side alone
         if family.reads_pairs:
             check_embedding_width(model, teacher_dir)
         # the teacher reads each text as it did for its logits (the store's max_length)
         max_length = store.header.get("max_length", config.max_length) if store is not None else config.max_length
-        splits["train"].teacher_features = resources.teacher_states(config, dataset, teacher_dir, source=source, shape=shape,
-                                                                    max_length=max_length, device=device)
+        splits["train"].teacher_features = resources.teacher_states(
+            config, dataset, teacher_dir, source=source, shape=shape, max_length=max_length, device=device
+        )
     run = RunDir(config.run_dir())
     if not resume and run.has_checkpoint():
-        raise ValueError(f"{run.path} already holds a run with these hyperparameters; pass --resume to continue it, "
-                         "or set run_name (or another seed) for a new one")
+        raise ValueError(
+            f"{run.path} already holds a run with these hyperparameters; pass --resume to continue it, "
+            "or set run_name (or another seed) for a new one"
+        )
     run.mkdir()
     run.write_config(config.to_dict())
     run.write_student(build.architecture, build.values, label_names=dataset.label_names, pairs=dataset.pairs)
     run.copy_vocab(folder)
     run_dir = run.path
-    logger.info("run %s: %s student (%s), %d parameters, %d train (%d per epoch) / %d valid / %d test examples", run_dir,
-                family.label, config.student_settings().run_name(), sum(p.numel() for p in model.parameters()),
-                len(splits["train"]), splits["train"].epoch_size(), len(splits["valid"]), len(splits["test"]))
+    logger.info(
+        "run %s: %s student (%s), %d parameters, %d train (%d per epoch) / %d valid / %d test examples",
+        run_dir,
+        family.label,
+        config.student_settings().run_name(),
+        sum(p.numel() for p in model.parameters()),
+        len(splits["train"]),
+        splits["train"].epoch_size(),
+        len(splits["valid"]),
+        len(splits["test"]),
+    )
 
     hparams = {k: v for k, v in config.to_dict().items() if v is not None}
-    trainer = Trainer(model, config=training, loss=loss, identity=config.identity(),
-                      train=splits["train"], valid=splits["valid"], test=splits["test"],
-                      run_dir=run_dir, device=device, callbacks=[TensorBoardCallback(run_dir, hparams), *callbacks],
-                      label_names=dataset.label_names)
+    trainer = Trainer(
+        model,
+        config=training,
+        loss=loss,
+        identity=config.identity(),
+        train=splits["train"],
+        valid=splits["valid"],
+        test=splits["test"],
+        run_dir=run_dir,
+        device=device,
+        callbacks=[TensorBoardCallback(run_dir, hparams), *callbacks],
+        label_names=dataset.label_names,
+    )
     metrics = trainer.fit(resume=resume)
     metrics = {
         "run_dir": str(run_dir),
@@ -341,11 +337,23 @@ def run_distillation(
         "dataset_fingerprint": dataset.fingerprint,
         "vocab_sha256": vocab_hash(folder),
         "student": build.architecture,
-        **({"teacher_valid_accuracy": store.header.get("teacher_valid_accuracy"),
-            "teacher_test_accuracy": store.header.get("teacher_test_accuracy"),
-            **({"teacher_valid_spearman": store.header.get("teacher_valid_spearman"),
-                "teacher_test_spearman": store.header.get("teacher_test_spearman")} if dataset.is_regression else {}),
-            "teacher_path": store.header.get("teacher_path")} if store is not None else {}),
+        **(
+            {
+                "teacher_valid_accuracy": store.header.get("teacher_valid_accuracy"),
+                "teacher_test_accuracy": store.header.get("teacher_test_accuracy"),
+                **(
+                    {
+                        "teacher_valid_spearman": store.header.get("teacher_valid_spearman"),
+                        "teacher_test_spearman": store.header.get("teacher_test_spearman"),
+                    }
+                    if dataset.is_regression
+                    else {}
+                ),
+                "teacher_path": store.header.get("teacher_path"),
+            }
+            if store is not None
+            else {}
+        ),
         "task": dataset.task,
         **init_info,
         **transfer_info,

@@ -28,8 +28,12 @@ logger = logging.getLogger(__name__)
 
 # what run_quickstart does, in order (``baseline`` only with ``QuickstartConfig.baseline``)
 STAGES = ("data", "teacher", "students", "baseline", "compare", "predict")
-EXAMPLES = ["정말 재미있게 봤어요. 배우들 연기가 최고", "시간 낭비였다. 지루하고 뻔한 전개",
-            "기대 안 했는데 감동적이었다", "돈 아깝다 다시는 안 본다"]
+EXAMPLES = [
+    "정말 재미있게 봤어요. 배우들 연기가 최고",
+    "시간 낭비였다. 지루하고 뻔한 전개",
+    "기대 안 했는데 감동적이었다",
+    "돈 아깝다 다시는 안 본다",
+]
 
 
 @dataclass(kw_only=True)
@@ -128,12 +132,22 @@ def ensure_teacher(config: QuickstartConfig, dataset: Dataset, layout: Quickstar
     adapt = vocab_transfer_size(config, dataset, base)
     with loading(base):
         layers = _layer_count(base)
-    finetune(FinetuneConfig(base=base, out=str(out), train_epoch=config.teacher_epochs,
-                            lr=config.teacher_lr, max_length=config.teacher_max_length,
-                            # a base shallower than the setting keeps its last layer trainable
-                            freeze_layers=min(config.teacher_freeze_layers, layers - 1),
-                            max_train_examples=config.teacher_max_train, adapt_vocab=adapt, seed=config.seed,
-                            device=config.device), dataset)
+    finetune(
+        FinetuneConfig(
+            base=base,
+            out=str(out),
+            train_epoch=config.teacher_epochs,
+            lr=config.teacher_lr,
+            max_length=config.teacher_max_length,
+            # a base shallower than the setting keeps its last layer trainable
+            freeze_layers=min(config.teacher_freeze_layers, layers - 1),
+            max_train_examples=config.teacher_max_train,
+            adapt_vocab=adapt,
+            seed=config.seed,
+            device=config.device,
+        ),
+        dataset,
+    )
     return out
 
 
@@ -146,10 +160,19 @@ def _layer_count(base: str) -> int:
 def student_configs(config: QuickstartConfig, layout: QuickstartLayout, teacher: Path) -> list:
     from .config import DistilConfig
 
-    common = dict(dataset=config.dataset, data_dir=config.data_dir, vocab_size=config.vocab_size,
-                  vocab_root=str(layout.vocab_root), cache_dir=str(layout.logits), run_root=str(layout.runs),
-                  preset=config.preset, train_epoch=config.train_epoch, patience=config.patience, seed=config.seed,
-                  device=config.device)
+    common = dict(
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        vocab_size=config.vocab_size,
+        vocab_root=str(layout.vocab_root),
+        cache_dir=str(layout.logits),
+        run_root=str(layout.runs),
+        preset=config.preset,
+        train_epoch=config.train_epoch,
+        patience=config.patience,
+        seed=config.seed,
+        device=config.device,
+    )
     return [DistilConfig(loss="kl", teacher_path=str(teacher), **common), DistilConfig(loss="ce", **common)]
 
 
@@ -194,5 +217,13 @@ def run_quickstart(config: QuickstartConfig, *, on_stage: Callable[[str], None] 
     predictions = list(zip(config.examples, predictor.predict(config.examples)))
     marks.append(("end", time.perf_counter()))
     seconds = {name: round(t1 - t0, 1) for (name, t0), (_, t1) in zip(marks, marks[1:])}
-    return {"layout": layout, "runs": runs, "best_run": best["run_dir"], "report": report, "predictions": predictions,
-            "teacher": str(teacher), "seconds": seconds, "total_seconds": round(marks[-1][1] - marks[0][1], 1)}
+    return {
+        "layout": layout,
+        "runs": runs,
+        "best_run": best["run_dir"],
+        "report": report,
+        "predictions": predictions,
+        "teacher": str(teacher),
+        "seconds": seconds,
+        "total_seconds": round(marks[-1][1] - marks[0][1], 1),
+    }

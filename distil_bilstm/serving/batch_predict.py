@@ -14,8 +14,9 @@ from ..utils import atomic_path, count_lines
 from .inference import Predictor, softmax
 
 
-def predict_file(predictor: Predictor, path: str | Path, *, out: str | Path | None = None,
-                 text_column: str | None = None) -> dict:
+def predict_file(
+    predictor: Predictor, path: str | Path, *, out: str | Path | None = None, text_column: str | None = None
+) -> dict:
     """Classify every row of ``path`` (a TSV with a text column, or one text per line) and write
     ``out`` (default ``<path>.predictions.csv``): text, label, label_id, one ``p_<label>`` column
     per label, one output row per input row in input order (an empty text is classified as
@@ -26,8 +27,11 @@ def predict_file(predictor: Predictor, path: str | Path, *, out: str | Path | No
     out = Path(out) if out else path.with_name(path.name + ".predictions.csv")
     texts = iter_texts(path, text_column=text_column, keep_empty=True)
     rows, start = 0, time.perf_counter()
-    with atomic_path(out) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh, \
-            tqdm(total=count_lines(path), desc="predict", unit="text") as bar:
+    with (
+        atomic_path(out) as tmp,
+        open(tmp, "w", encoding="utf-8", newline="") as fh,
+        tqdm(total=count_lines(path), desc="predict", unit="text") as bar,
+    ):
         writer = csv.writer(fh)
         shown = ["sentence1", "sentence2"] if predictor.reads_pairs else ["text"]
         if predictor.is_regression:
@@ -47,4 +51,9 @@ def predict_file(predictor: Predictor, path: str | Path, *, out: str | Path | No
             rows += 1
             bar.update(1)
     seconds = time.perf_counter() - start
-    return {"rows": rows, "out": str(out), "seconds": seconds, "examples_per_second": rows / seconds if seconds else 0.0}
+    return {
+        "rows": rows,
+        "out": str(out),
+        "seconds": seconds,
+        "examples_per_second": rows / seconds if seconds else 0.0,
+    }

@@ -26,12 +26,23 @@ def evaluate_texts(predictor: Predictor, texts: Sequence[str], gold: Sequence) -
         scores = correlation_scores(np.asarray(gold, dtype=np.float64), logits[:, 0])
     else:
         scores = classification_scores(np.asarray(gold, dtype=np.int64), logits.argmax(axis=1), predictor.label_names)
-    return {**scores, "seconds": round(seconds, 3), "examples_per_second": round(len(texts) / seconds, 1) if seconds else None,
-            "model": predictor.source, "format": predictor.kind}
+    return {
+        **scores,
+        "seconds": round(seconds, 3),
+        "examples_per_second": round(len(texts) / seconds, 1) if seconds else None,
+        "model": predictor.source,
+        "format": predictor.kind,
+    }
 
 
-def read_evaluation_file(path: str | Path, *, label_names: Sequence[str], text_column: str, label_column: str,
-                         text_b_column: str | None = None) -> tuple[list[str], list]:
+def read_evaluation_file(
+    path: str | Path,
+    *,
+    label_names: Sequence[str],
+    text_column: str,
+    label_column: str,
+    text_b_column: str | None = None,
+) -> tuple[list[str], list]:
     """Texts and class ids of a labelled CSV/TSV/JSONL/Parquet file (pairs: with ``text_b_column``).
     A label may be a label name of the model or its id (``0``, ``1``, …); a regression model's
     (one output) is a number. Any other value is an error naming the line."""
@@ -41,7 +52,15 @@ def read_evaluation_file(path: str | Path, *, label_names: Sequence[str], text_c
     label_map: dict[str, int | None] = {name: i for i, name in enumerate(label_names)}
     label_map.update({str(i): i for i in range(len(label_names))})
     delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    frame, _ = read_labelled_file(path, text_column=text_column, label_column=label_column, label_map=label_map,
-                                  delimiter=delimiter, quoting=delimiter == ",", strict=True, text_b_column=text_b_column,
-                                  task="regression" if len(label_names) == 1 else "classification")
+    frame, _ = read_labelled_file(
+        path,
+        text_column=text_column,
+        label_column=label_column,
+        label_map=label_map,
+        delimiter=delimiter,
+        quoting=delimiter == ",",
+        strict=True,
+        text_b_column=text_b_column,
+        task="regression" if len(label_names) == 1 else "classification",
+    )
     return frame["text"].tolist(), frame["label"].tolist()

@@ -45,8 +45,10 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("onnx", "onnx-int8", "torchscript")
 EXPORTERS = ("legacy", "dynamo")
-INPUTS = [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"], "padding_id": 0},
-          {"name": "lengths", "dtype": "int64", "shape": ["batch"]}]
+INPUTS = [
+    {"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"], "padding_id": 0},
+    {"name": "lengths", "dtype": "int64", "shape": ["batch"]},
+]
 OUTPUTS = [{"name": "logits", "dtype": "float32", "shape": ["batch", "num_labels"]}]
 CHECK_SHAPES = ((1, 1), (1, 37), (3, 7), (16, 23), (64, 64), (5, 128))  # (batch, sequence)
 
@@ -73,7 +75,9 @@ class ExportConfig:
         return asdict(self)
 
 
-def example_inputs(vocab_size: int, batch: int, seq: int, *, seed: int, sep_id: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def example_inputs(
+    vocab_size: int, batch: int, seq: int, *, seed: int, sep_id: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random right-padded ids ``(batch, seq)`` with random lengths (the first row full length);
     with ``sep_id`` (a pair student) each row's middle token is the separator, so both sides run."""
     generator = torch.Generator().manual_seed(seed)
@@ -93,13 +97,29 @@ def _onnx_export(model: torch.nn.Module, path: Path, *, vocab_size: int, config:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notices are not the user's concern
         if config.exporter == "legacy":
-            torch.onnx.export(model, (ids, lengths), str(path), opset_version=config.opset, dynamo=False,
-                              dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "lengths": {0: "batch"},
-                                            "logits": {0: "batch"}}, **common)
+            torch.onnx.export(
+                model,
+                (ids, lengths),
+                str(path),
+                opset_version=config.opset,
+                dynamo=False,
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "lengths": {0: "batch"},
+                    "logits": {0: "batch"},
+                },
+                **common,
+            )
         else:
             batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
-            program = torch.onnx.export(model, (ids, lengths), dynamo=True, opset_version=max(config.opset, 18),
-                                        dynamic_shapes=({0: batch, 1: seq}, {0: batch}), **common)
+            program = torch.onnx.export(
+                model,
+                (ids, lengths),
+                dynamo=True,
+                opset_version=max(config.opset, 18),
+                dynamic_shapes=({0: batch, 1: seq}, {0: batch}),
+                **common,
+            )
             program.save(str(path), external_data=False)  # one self-contained file, like the legacy exporter's
 
 
@@ -107,8 +127,9 @@ def _quantize_int8(fp32: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with quiet_onnx_quantizer():
-        quantize_dynamic(str(fp32), str(out), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["LSTM", "MatMul", "Gemm", "Gather"])
+        quantize_dynamic(
+            str(fp32), str(out), weight_type=QuantType.QInt8, op_types_to_quantize=["LSTM", "MatMul", "Gemm", "Gather"]
+        )
 
 
 def _torchscript(model: torch.nn.Module, path: Path) -> None:
@@ -144,14 +165,20 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
         raise ValueError(f"{out.path} is not empty; choose another --out or pass --overwrite")
     architecture, values, label_names = split_student_json(run.read_student())
     if architecture == "siamese_bilstm" and config.format != "torchscript" and config.exporter == "dynamo":
-        raise ValueError(f"{run.path}: the siamese student exports with --exporter legacy only (the dynamo exporter "
-                         "freezes the width of the split sides into the graph)")
+        raise ValueError(
+            f"{run.path}: the siamese student exports with --exporter legacy only (the dynamo exporter "
+            "freezes the width of the split sides into the graph)"
+        )
     if architecture not in STUDENTS:
-        raise ValueError(f"{run.path} is a {architecture} run, which export does not take (it exports neural students: "
-                         f"{', '.join(STUDENTS)}); predict, evaluate and serve use the run folder directly")
+        raise ValueError(
+            f"{run.path} is a {architecture} run, which export does not take (it exports neural students: "
+            f"{', '.join(STUDENTS)}); predict, evaluate and serve use the run folder directly"
+        )
     if config.format == "torchscript" and architecture != "bilstm":
-        raise ValueError(f"{run.path} is a {architecture} student: TorchScript export takes BiLSTM students (a Hugging Face "
-                         "encoder does not script); export it with --format onnx or onnx-int8")
+        raise ValueError(
+            f"{run.path} is a {architecture} student: TorchScript export takes BiLSTM students (a Hugging Face "
+            "encoder does not script); export it with --format onnx or onnx-int8"
+        )
     model = TorchBackend.from_run(run, device="cpu").model.eval()
     vocab_size = values["vocab_size"]
     start = time.perf_counter()
@@ -171,23 +198,37 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
             backend = OnnxBackend(target)
         check = compare_with_torch(model, backend, vocab_size=vocab_size)
         if config.format != "onnx-int8" and check["max_abs_diff"] > config.tolerance:
-            raise ValueError(f"{config.format} export of {run.path} differs from PyTorch by {check['max_abs_diff']:.2e} "
-                             f"(> tolerance {config.tolerance:g}); nothing was written")
+            raise ValueError(
+                f"{config.format} export of {run.path} differs from PyTorch by {check['max_abs_diff']:.2e} "
+                f"(> tolerance {config.tolerance:g}); nothing was written"
+            )
         shutil.copytree(run.vocab_dir, staging.vocab_dir)
         run_config = run.read_config() if run.config_file.is_file() else {}
         info = {
-            "format": config.format, "model_file": target.name,
+            "format": config.format,
+            "model_file": target.name,
             "exporter": None if config.format == "torchscript" else config.exporter,
             "opset": None if config.format == "torchscript" else config.opset,
-            "inputs": INPUTS, "outputs": OUTPUTS, "label_names": label_names,
-            "max_length": run_config.get("max_length", 128), "tokenizer": "WordPiece, no special tokens; vocab/vocab.txt",
+            "inputs": INPUTS,
+            "outputs": OUTPUTS,
+            "label_names": label_names,
+            "max_length": run_config.get("max_length", 128),
+            "tokenizer": "WordPiece, no special tokens; vocab/vocab.txt",
             **({"pairs": True, "pair_encoding": "A [SEP] B, each side cut to max_length"} if run.reads_pairs() else {}),
             "student": {"architecture": architecture, **values},
-            "source_run": str(run.path), "check": check, "size_bytes": target.stat().st_size,
+            "source_run": str(run.path),
+            "check": check,
+            "size_bytes": target.stat().st_size,
             **({"fp32_size_bytes": fp32_size} if config.format == "onnx-int8" else {}),
             "export_seconds": round(time.perf_counter() - start, 2),
         }
         staging.write_info(info)
-    logger.info("exported %s as %s to %s (%d bytes, max |Δlogit| %.2e)", run.path, config.format, out.path,
-                info["size_bytes"], check["max_abs_diff"])
+    logger.info(
+        "exported %s as %s to %s (%d bytes, max |Δlogit| %.2e)",
+        run.path,
+        config.format,
+        out.path,
+        info["size_bytes"],
+        check["max_abs_diff"],
+    )
     return info

@@ -63,7 +63,9 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
     try:
         payload = json.loads(decoded)
     except json.JSONDecodeError as err:
-        raise BadRequest(400, f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
+        raise BadRequest(
+            400, f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from None
     except ValueError as err:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise BadRequest(400, f"request body is not acceptable JSON: {str(err)[:120]}") from None
     except RecursionError:
@@ -71,8 +73,11 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
     if isinstance(payload, dict) and "pairs" in payload and "texts" not in payload:
         return _parse_pairs(payload["pairs"], config)
     if not isinstance(payload, dict) or "texts" not in payload:
-        raise BadRequest(422, 'expected a JSON object with a "texts" field: {"texts": ["...", ...]} '
-                              '(or, for a pair model, {"pairs": [["...", "..."], ...]})')
+        raise BadRequest(
+            422,
+            'expected a JSON object with a "texts" field: {"texts": ["...", ...]} '
+            '(or, for a pair model, {"pairs": [["...", "..."], ...]})',
+        )
     texts = _check_items(payload["texts"], field="texts", what="a list of strings", one="text", config=config)
     for i, text in enumerate(texts):
         _check_text(text, where=f"texts[{i}]")
@@ -100,8 +105,9 @@ def _check_text(text, *, where: str) -> None:
     try:  # JSON's "\ud800" escape decodes to a lone surrogate, which is no Unicode text
         text.encode("utf-8")
     except UnicodeEncodeError as err:
-        raise BadRequest(422, f"{where} is not valid Unicode text: character {err.start} is a lone surrogate "
-                              f"({text[err.start]!r})") from None
+        raise BadRequest(
+            422, f"{where} is not valid Unicode text: character {err.start} is a lone surrogate ({text[err.start]!r})"
+        ) from None
 
 
 def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:
@@ -109,7 +115,9 @@ def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:
     texts, truncated = [], []
     for i, pair in enumerate(pairs):
         if not isinstance(pair, list) or len(pair) != 2:
-            raise BadRequest(422, f"pairs[{i}] must be a list of two strings, got {json.dumps(pair, ensure_ascii=False)[:80]}")
+            raise BadRequest(
+                422, f"pairs[{i}] must be a list of two strings, got {json.dumps(pair, ensure_ascii=False)[:80]}"
+            )
         for j, side in enumerate(pair):
             _check_text(side, where=f"pairs[{i}][{j}]")
         try:
@@ -123,13 +131,22 @@ def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:
 PREDICT_OPENAPI = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {
-            "schema": {"type": "object",
-                       "properties": {"texts": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                                      "pairs": {"type": "array", "minItems": 1, "items": {
-                                          "type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2}}}},
-            "example": {"texts": ["정말 재미있게 봤어요", "a waste of two hours"]},
-        }},
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "texts": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "pairs": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "array", "items": {"type": "string"}, "minItems": 2, "maxItems": 2},
+                        },
+                    },
+                },
+                "example": {"texts": ["정말 재미있게 봤어요", "a waste of two hours"]},
+            }
+        },
     },
 }
 
@@ -142,16 +159,21 @@ def create_app(model: str | Path | Predictor, *, config: ServeConfig | None = No
 
     config = config or ServeConfig()
     predictor = model if isinstance(model, Predictor) else Predictor.load(model)
-    app = FastAPI(title="distil-bilstm", version="1", description=f"Sentence classification with a distilled student "
-                  f"({predictor.kind}, labels {predictor.label_names}).")
+    app = FastAPI(
+        title="distil-bilstm",
+        version="1",
+        description=f"Sentence classification with a distilled student "
+        f"({predictor.kind}, labels {predictor.label_names}).",
+    )
     app.state.predictor, app.state.config = predictor, config
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next):
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > config.max_body_bytes:
-            return JSONResponse({"error": f"request body is {declared} bytes; the limit is {config.max_body_bytes}"},
-                                status_code=413)
+            return JSONResponse(
+                {"error": f"request body is {declared} bytes; the limit is {config.max_body_bytes}"}, status_code=413
+            )
         try:
             return await call_next(request)
         except Exception:  # a bug of ours: say so in JSON, log the traceback, never show it
@@ -166,11 +188,19 @@ def create_app(model: str | Path | Predictor, *, config: ServeConfig | None = No
             return JSONResponse({"error": err.message}, status_code=err.status)
         if is_pair(texts[0]) != predictor.reads_pairs:
             want = '"pairs": [["...", "..."], ...]' if predictor.reads_pairs else '"texts": ["...", ...]'
-            return JSONResponse({"error": f"this model reads {'sentence pairs' if predictor.reads_pairs else 'single texts'}: "
-                                          f"send {{{want}}}"}, status_code=422)
+            return JSONResponse(
+                {
+                    "error": f"this model reads {'sentence pairs' if predictor.reads_pairs else 'single texts'}: "
+                    f"send {{{want}}}"
+                },
+                status_code=422,
+            )
         predictions = await run_in_threadpool(predictor.predict, texts)
-        return {"predictions": [{**p.to_dict(), "truncated": cut} for p, cut in zip(predictions, truncated)],
-                "labels": predictor.label_names, "limits": {"max_chars": config.max_chars, "max_texts": config.max_texts}}
+        return {
+            "predictions": [{**p.to_dict(), "truncated": cut} for p, cut in zip(predictions, truncated)],
+            "labels": predictor.label_names,
+            "limits": {"max_chars": config.max_chars, "max_texts": config.max_texts},
+        }
 
     @app.get("/health", summary="Liveness and what is served")
     async def health():
@@ -183,8 +213,14 @@ def create_app(model: str | Path | Predictor, *, config: ServeConfig | None = No
     return app
 
 
-def run_server(model: str | Path, *, host: str = "127.0.0.1", port: int = 8000, config: ServeConfig | None = None,
-               log_level: str = "info") -> None:
+def run_server(
+    model: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    config: ServeConfig | None = None,
+    log_level: str = "info",
+) -> None:
     import uvicorn
 
     uvicorn.run(create_app(model, config=config), host=host, port=port, log_level=log_level)

@@ -58,8 +58,13 @@ class TextEncoder:
         self.lowercase = bool(settings.get("lowercase", False))
         self.strip_accents = bool(settings.get("strip_accents", False))
         try:
-            self.tokenizer = BertWordPieceTokenizer(str(vocab_file), clean_text=True, handle_chinese_chars=True,
-                                                    strip_accents=self.strip_accents, lowercase=self.lowercase)
+            self.tokenizer = BertWordPieceTokenizer(
+                str(vocab_file),
+                clean_text=True,
+                handle_chinese_chars=True,
+                strip_accents=self.strip_accents,
+                lowercase=self.lowercase,
+            )
         except Exception as err:  # the tokenizers library raises a bare Exception (e.g. "not valid UTF-8")
             raise ValueError(f"{vocab_file}: not a readable vocabulary ({err})") from None
         self.tokenizer.enable_truncation(max_length)
@@ -86,8 +91,10 @@ class TextEncoder:
         """Refuse a vocabulary whose size is not the model's embedding rows (a cut or replaced vocab.txt
         would change every prediction without a word)."""
         if self.vocab_size != expected_size:
-            raise ValueError(f"{self.vocab_file}: {self.vocab_size} tokens, but {recorded_in} says the model was trained "
-                             f"with {expected_size}: this vocabulary does not belong to the model")
+            raise ValueError(
+                f"{self.vocab_file}: {self.vocab_size} tokens, but {recorded_in} says the model was trained "
+                f"with {expected_size}: this vocabulary does not belong to the model"
+            )
 
 
 def _first_unreadable(texts: Sequence[str]) -> str:
@@ -139,7 +146,9 @@ class TorchBackend:
         try:
             model.load_state_dict(read_safetensors(run.weights_file))
         except RuntimeError as err:  # missing keys or other shapes: the weights of another model
-            raise ValueError(f"{run.weights_file}: these weights do not fit {run.student_file} ({str(err).splitlines()[0]})") from None
+            raise ValueError(
+                f"{run.weights_file}: these weights do not fit {run.student_file} ({str(err).splitlines()[0]})"
+            ) from None
         return cls(model, resolved)
 
     @classmethod
@@ -150,7 +159,9 @@ class TorchBackend:
 
         resolved = resolve_device(device)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated upstream; exported on request
+            warnings.simplefilter(
+                "ignore", DeprecationWarning
+            )  # TorchScript is deprecated upstream; exported on request
             model = torch.jit.load(str(path), map_location=resolved)
         return cls(model, resolved)
 
@@ -165,7 +176,9 @@ class OnnxBackend:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime's InvalidProtobuf / Fail: an empty, truncated or foreign file
-            raise ValueError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0][:200]}); export it again") from None
+            raise ValueError(
+                f"{path}: not a loadable ONNX model ({str(err).splitlines()[0][:200]}); export it again"
+            ) from None
 
     def __call__(self, input_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         return self.session.run(["logits"], {"input_ids": input_ids, "lengths": lengths})[0]
@@ -214,15 +227,25 @@ class Predictor:
     Texts are scored in windows (``window`` texts at a time, default 16 batches) and come back
     in input order, so a stream of any length needs only one window in memory."""
 
-    def __init__(self, scorer, label_names: list[str], *, window: int | None = None, source: str = "",
-                 kind: str = "torch", reads_pairs: bool = False):
+    def __init__(
+        self,
+        scorer,
+        label_names: list[str],
+        *,
+        window: int | None = None,
+        source: str = "",
+        kind: str = "torch",
+        reads_pairs: bool = False,
+    ):
         self.scorer, self.label_names = scorer, list(label_names)
         self.window = window or 16 * scorer.batch_size
         self.source, self.kind = source, kind
         self.reads_pairs = reads_pairs  # trained on sentence pairs: give it pairs (predict_pairs)
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "auto", batch_size: int = 256, threads: int | None = None) -> "Predictor":
+    def load(
+        cls, path: str | Path, *, device: str = "auto", batch_size: int = 256, threads: int | None = None
+    ) -> "Predictor":
         """A run folder (``distil``, ``grid``, ``baseline``) or an export folder (``export``)."""
         path = Path(path)
         export = ExportDir(path)
@@ -236,8 +259,13 @@ class Predictor:
                 backend = OnnxBackend(model_file, threads=threads)
             else:
                 backend = TorchBackend.from_torchscript(model_file, device=device)
-            return cls(StudentScorer(backend, encoder, batch_size=batch_size), info["label_names"], source=str(path),
-                       kind=info["format"], reads_pairs=bool(info.get("pairs")))
+            return cls(
+                StudentScorer(backend, encoder, batch_size=batch_size),
+                info["label_names"],
+                source=str(path),
+                kind=info["format"],
+                reads_pairs=bool(info.get("pairs")),
+            )
         run = RunDir(path)
         run.require_model()
         architecture, _, label_names = split_student_json(run.read_student())
@@ -259,8 +287,10 @@ class Predictor:
         if not self.reads_pairs:
             return text.replace(PAIR_SEP, " ") if isinstance(text, str) else text
         if not (isinstance(text, str) and is_pair(text)):
-            raise ValueError(f"{self.source} reads sentence pairs; give each as two texts (Predictor.predict_pairs, "
-                             f"predict --text-b, serve's {{\"pairs\": [[a, b]]}}), got the single text {text!r:.80}")
+            raise ValueError(
+                f"{self.source} reads sentence pairs; give each as two texts (Predictor.predict_pairs, "
+                f'predict --text-b, serve\'s {{"pairs": [[a, b]]}}), got the single text {text!r:.80}'
+            )
         return text
 
     def scored(self, texts: Iterable[str]) -> Iterator[tuple[str, np.ndarray]]:
@@ -303,8 +333,13 @@ class Predictor:
         return Prediction(self.label_names[best], best, {n: float(p) for n, p in zip(self.label_names, probs)})
 
     def describe(self) -> dict:
-        return {"source": self.source, "format": self.kind, "labels": self.label_names, "pairs": self.reads_pairs,
-                **self.scorer.describe()}
+        return {
+            "source": self.source,
+            "format": self.kind,
+            "labels": self.label_names,
+            "pairs": self.reads_pairs,
+            **self.scorer.describe(),
+        }
 
 
 def predict(model: str | Path, texts: Sequence[str], *, device: str = "auto") -> list[Prediction]:
@@ -316,5 +351,11 @@ def dumps_prediction(text: str, prediction: Prediction) -> str:
     shown = {"pair": list(split_pair(text))} if is_pair(text) else {"text": text}
     if prediction.score is not None:
         return json.dumps({**shown, "score": prediction.score}, ensure_ascii=False)
-    return json.dumps({**shown, "label": prediction.label,
-                       "probabilities": {k: round(v, 4) for k, v in prediction.probabilities.items()}}, ensure_ascii=False)
+    return json.dumps(
+        {
+            **shown,
+            "label": prediction.label,
+            "probabilities": {k: round(v, 4) for k, v in prediction.probabilities.items()},
+        },
+        ensure_ascii=False,
+    )

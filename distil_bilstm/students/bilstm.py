@@ -101,8 +101,13 @@ class ExactBiLSTM(nn.Module):
             out_f, _ = fwd(x)  # (batch, seq, hidden)
             out_b_rev, _ = bwd(x.gather(1, rev.unsqueeze(-1).expand(-1, -1, x.shape[-1])))  # reversed time
             hidden = out_f.shape[-1]
-            final = torch.cat([out_f.gather(1, last.expand(-1, 1, hidden)).squeeze(1),
-                               out_b_rev.gather(1, last.expand(-1, 1, hidden)).squeeze(1)], dim=1)
+            final = torch.cat(
+                [
+                    out_f.gather(1, last.expand(-1, 1, hidden)).squeeze(1),
+                    out_b_rev.gather(1, last.expand(-1, 1, hidden)).squeeze(1),
+                ],
+                dim=1,
+            )
             out_b = out_b_rev.gather(1, rev.unsqueeze(-1).expand(-1, -1, hidden))  # back to input order
             x = torch.cat([out_f, out_b], dim=-1)  # (batch, seq, 2 * hidden)
         return x, final
@@ -114,8 +119,12 @@ class BiLSTMClassifier(nn.Module):
         self.config = config
         self.pooling = config.pooling  # a str TorchScript can read; the dataclass it cannot
         self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=0)
-        self.lstm = ExactBiLSTM(config.embedding_dim, config.hidden_dim, num_layers=config.num_layers,
-                                dropout=config.dropout if config.num_layers > 1 else 0.0)
+        self.lstm = ExactBiLSTM(
+            config.embedding_dim,
+            config.hidden_dim,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
         self.attention = nn.Linear(2 * config.hidden_dim, 1) if config.pooling == "attention" else None
         self.dropout = nn.Dropout(config.dropout)
         features = self.head_features()
@@ -164,6 +173,13 @@ def preset_table(vocab_size: int = 3000, num_labels: int = 2) -> list[dict]:
     for name, (embedding_dim, hidden_dim) in PRESETS.items():
         model = BiLSTMClassifier(StudentConfig.from_preset(name, vocab_size=vocab_size, num_labels=num_labels))
         params = count_parameters(model)
-        rows.append({"preset": name, "embedding_dim": embedding_dim, "hidden_dim": hidden_dim, "params": params,
-                     "size_mb": round(params * 4 / 2**20, 2)})
+        rows.append(
+            {
+                "preset": name,
+                "embedding_dim": embedding_dim,
+                "hidden_dim": hidden_dim,
+                "params": params,
+                "size_mb": round(params * 4 / 2**20, 2),
+            }
+        )
     return rows

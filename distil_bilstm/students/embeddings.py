@@ -69,8 +69,10 @@ class SkipgramConfig:
         if self.library not in LIBRARIES:
             raise ValueError(f"SkipgramConfig.library must be one of {LIBRARIES}, got {self.library!r}")
         if self.library == "fasttext" and self.seed != 0:
-            raise ValueError(f"SkipgramConfig.seed must be 0 with library 'fasttext' (its Python binding has no seed "
-                             f"option and always uses 0); use library 'gensim' for another seed, got {self.seed!r}")
+            raise ValueError(
+                f"SkipgramConfig.seed must be 0 with library 'fasttext' (its Python binding has no seed "
+                f"option and always uses 0); use library 'gensim' for another seed, got {self.seed!r}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,10 +113,15 @@ class SkipgramInputs:
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def skipgram_inputs(*, dataset: Dataset, vocab_folder: Path, text_files: Sequence[Path], config: SkipgramConfig) -> SkipgramInputs:
+def skipgram_inputs(
+    *, dataset: Dataset, vocab_folder: Path, text_files: Sequence[Path], config: SkipgramConfig
+) -> SkipgramInputs:
     return SkipgramInputs(
-        vocab_sha256=vocab_hash(vocab_folder), dataset=dataset.name, dataset_fingerprint=dataset.fingerprint,
-        texts=[{"path": str(p), "sha256": sha256_file(p)} for p in text_files], settings=config.to_dict(),
+        vocab_sha256=vocab_hash(vocab_folder),
+        dataset=dataset.name,
+        dataset_fingerprint=dataset.fingerprint,
+        texts=[{"path": str(p), "sha256": sha256_file(p)} for p in text_files],
+        settings=config.to_dict(),
     )
 
 
@@ -127,7 +134,9 @@ def cache_folder(vocab_folder: Path, inputs: SkipgramInputs) -> Path:
 # corpus
 
 
-def write_token_corpus(path: Path, texts: Iterable[str], tokenizer, *, total: int | None = None, batch_size: int = 8192) -> int:
+def write_token_corpus(
+    path: Path, texts: Iterable[str], tokenizer, *, total: int | None = None, batch_size: int = 8192
+) -> int:
     """Write one line of space-separated WordPiece tokens per text (the libraries' input format);
     returns the number of tokens written. Texts are tokenised in batches, never all at once."""
     id_to_token = vocab_tokens(tokenizer)
@@ -163,11 +172,20 @@ def _fasttext_vectors(corpus: str, config: "SkipgramConfig") -> tuple[list[str],
     # minCount and the defaults minn 3 / maxn 6 (character n-grams of each token) are fastText's
     # own recipe; verbose 2 draws fastText's progress line (words/s, loss, ETA) on stderr
     model = fasttext.train_unsupervised(
-        corpus, model="skipgram", dim=config.dim, ws=config.window, epoch=config.epochs, minCount=config.min_count,
-        neg=config.negative, thread=config.threads, verbose=2,
+        corpus,
+        model="skipgram",
+        dim=config.dim,
+        ws=config.window,
+        epoch=config.epochs,
+        minCount=config.min_count,
+        neg=config.negative,
+        thread=config.threads,
+        verbose=2,
     )
     words = [w for w in model.words if w != "</s>"]
-    return words, np.stack([model.get_word_vector(w) for w in words]) if words else np.zeros((0, config.dim), np.float32)
+    return words, np.stack([model.get_word_vector(w) for w in words]) if words else np.zeros(
+        (0, config.dim), np.float32
+    )
 
 
 def _train_fasttext(corpus: Path, config: SkipgramConfig) -> tuple[list[str], Callable]:
@@ -199,8 +217,15 @@ def _train_gensim(corpus: Path, config: SkipgramConfig) -> tuple[list[str], Call
             self.bar.close()
 
     model = Word2Vec(
-        corpus_file=str(corpus), vector_size=config.dim, window=config.window, epochs=config.epochs,
-        min_count=config.min_count, sg=1, negative=config.negative, workers=config.threads, seed=config.seed,
+        corpus_file=str(corpus),
+        vector_size=config.dim,
+        window=config.window,
+        epochs=config.epochs,
+        min_count=config.min_count,
+        sg=1,
+        negative=config.negative,
+        workers=config.threads,
+        seed=config.seed,
         callbacks=[EpochBar()],
     )
     return list(model.wv.key_to_index), model.wv.get_vector
@@ -216,8 +241,9 @@ def train_skipgram(corpus: Path, tokens: Sequence[str], config: SkipgramConfig) 
         words, vector_of = TRAINERS[config.library](corpus, config)
     except ImportError as err:
         package = {"fasttext": "fasttext-numpy2", "gensim": "gensim"}[config.library]
-        raise ImportError(f"skip-gram with library {config.library!r} needs {package}: "
-                          "pip install 'distil-bilstm[embeddings]'") from err
+        raise ImportError(
+            f"skip-gram with library {config.library!r} needs {package}: pip install 'distil-bilstm[embeddings]'"
+        ) from err
     index = {token: i for i, token in enumerate(tokens)}
     vectors = torch.zeros(len(tokens), config.dim)
     known = torch.zeros(len(tokens), dtype=torch.bool)
@@ -243,11 +269,15 @@ def open_vectors(folder: Path, inputs: SkipgramInputs) -> SkipgramVectors:
     if [t.get("sha256") for t in stored.get("texts", [])] != [t["sha256"] for t in inputs.texts]:
         differs.append("texts")
     if differs:
-        raise StaleEmbeddingsError(f"{folder}: these vectors were built from another {', '.join(differs)}; "
-                                   "delete the folder or rebuild (`distil-bilstm embeddings ... --rebuild`)")
+        raise StaleEmbeddingsError(
+            f"{folder}: these vectors were built from another {', '.join(differs)}; "
+            "delete the folder or rebuild (`distil-bilstm embeddings ... --rebuild`)"
+        )
     if sha256_file(folder / "vectors.safetensors") != header.get("vectors_sha256"):
-        raise StaleEmbeddingsError(f"{folder}/vectors.safetensors changed since it was written (sha256 differs from "
-                                   "header.json); delete the folder or rebuild with --rebuild")
+        raise StaleEmbeddingsError(
+            f"{folder}/vectors.safetensors changed since it was written (sha256 differs from "
+            "header.json); delete the folder or rebuild with --rebuild"
+        )
     tensors = load_file(folder / "vectors.safetensors")
     return SkipgramVectors(vectors=tensors["vectors"], known=tensors["known"].bool(), header=header, folder=folder)
 
@@ -277,9 +307,14 @@ def ensure_skipgram(
         return cached
     with atomic_dir(folder) as staging:  # whole folder appears at once: a half-built cache is never read
         header = _build(dataset, staging=staging, tokenizer=tokenizer, files=files, inputs=inputs, config=config)
-    logger.info("skip-gram vectors for %d of %d tokens (%.1f%%) in %.0f s -> %s", header["stats"]["known_tokens"],
-                header["stats"]["vocab_size"], 100 * header["stats"]["coverage"],
-                header["stats"]["tokenise_seconds"] + header["stats"]["train_seconds"], folder)
+    logger.info(
+        "skip-gram vectors for %d of %d tokens (%.1f%%) in %.0f s -> %s",
+        header["stats"]["known_tokens"],
+        header["stats"]["vocab_size"],
+        100 * header["stats"]["coverage"],
+        header["stats"]["tokenise_seconds"] + header["stats"]["train_seconds"],
+        folder,
+    )
     return open_vectors(folder, inputs)
 
 
@@ -293,14 +328,22 @@ def write_skipgram_corpus(path: Path, dataset: Dataset, tokenizer, files: Sequen
     approx_total = len(train_texts) + sum(count_lines(f) for f in files)  # for the progress bar's ETA only
     n_tokens = write_token_corpus(path, itertools.chain(train_texts, extra), tokenizer, total=approx_total)
     if guard.dropped:
-        logger.info("leakage guard: %d of %d unlabelled texts equal a validation or test text and were left out",
-                    guard.dropped, guard.seen)
-    return {"train_texts": len(train_texts), "extra_texts": guard.seen - guard.dropped, "leaked_dropped": guard.dropped,
-            "tokens": n_tokens}
+        logger.info(
+            "leakage guard: %d of %d unlabelled texts equal a validation or test text and were left out",
+            guard.dropped,
+            guard.seen,
+        )
+    return {
+        "train_texts": len(train_texts),
+        "extra_texts": guard.seen - guard.dropped,
+        "leaked_dropped": guard.dropped,
+        "tokens": n_tokens,
+    }
 
 
-def _build(dataset: Dataset, *, staging: Path, tokenizer, files: list[Path], inputs: SkipgramInputs,
-           config: SkipgramConfig) -> dict:
+def _build(
+    dataset: Dataset, *, staging: Path, tokenizer, files: list[Path], inputs: SkipgramInputs, config: SkipgramConfig
+) -> dict:
     tokens = vocab_tokens(tokenizer)
     start = time.perf_counter()
     corpus = staging / "corpus.txt"
@@ -316,8 +359,11 @@ def _build(dataset: Dataset, *, staging: Path, tokenizer, files: list[Path], inp
         "key": inputs.key(),
         "inputs": inputs.to_dict(),
         "stats": {
-            **stats, "vocab_size": len(tokens), "known_tokens": int(known.sum()),
-            "coverage": float(known.float().mean()), "tokenise_seconds": round(tokenise_seconds, 1),
+            **stats,
+            "vocab_size": len(tokens),
+            "known_tokens": int(known.sum()),
+            "coverage": float(known.float().mean()),
+            "tokenise_seconds": round(tokenise_seconds, 1),
             "train_seconds": round(train_seconds, 1),
         },
         "vectors_sha256": sha256_file(staging / "vectors.safetensors"),
@@ -337,8 +383,10 @@ def init_embedding_from_vectors(weight: torch.Tensor, vectors: SkipgramVectors, 
     equals that of the rows they replace (``nn.Embedding``'s default N(0, 1) init), keeping the
     scale the LSTM was tuned for; rows without a vector, and the padding row, keep their init."""
     if tuple(weight.shape) != tuple(vectors.vectors.shape):
-        raise ValueError(f"{vectors.folder}: vectors are {tuple(vectors.vectors.shape)} but the student embedding is "
-                         f"{tuple(weight.shape)}; build them for this vocabulary and embedding_dim")
+        raise ValueError(
+            f"{vectors.folder}: vectors are {tuple(vectors.vectors.shape)} but the student embedding is "
+            f"{tuple(weight.shape)}; build them for this vocabulary and embedding_dim"
+        )
     rows = vectors.known.clone()
     if padding_idx is not None:
         rows[padding_idx] = False

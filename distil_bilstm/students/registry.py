@@ -103,8 +103,15 @@ class StudentFamily:
 
 def _bilstm_config(settings: StudentSettings, *, vocab_size: int, num_labels: int) -> StudentConfig:
     sizes = {k: v for k, v in (("embedding_dim", settings.embedding_dim), ("hidden_dim", settings.hidden_dim)) if v}
-    common = dict(vocab_size=vocab_size, num_labels=num_labels, num_layers=settings.num_layers, dropout=settings.dropout,
-                  pooling=settings.pooling, relu_dim=settings.relu_dim, **sizes)
+    common = dict(
+        vocab_size=vocab_size,
+        num_labels=num_labels,
+        num_layers=settings.num_layers,
+        dropout=settings.dropout,
+        pooling=settings.pooling,
+        relu_dim=settings.relu_dim,
+        **sizes,
+    )
     if settings.student == "siamese_bilstm":
         common["head"] = settings.pair_head
     config_class = STUDENTS[settings.student].config_class
@@ -113,12 +120,18 @@ def _bilstm_config(settings: StudentSettings, *, vocab_size: int, num_labels: in
 
 def _bilstm_check(settings: StudentSettings, check) -> None:
     check(settings.preset is None or settings.preset in PRESETS, "preset", f"must be one of {list(PRESETS)} or null")
-    check(settings.preset is not None or (settings.embedding_dim and settings.hidden_dim), "preset",
-          "may be null only when embedding_dim and hidden_dim are given")
+    check(
+        settings.preset is not None or (settings.embedding_dim and settings.hidden_dim),
+        "preset",
+        "may be null only when embedding_dim and hidden_dim are given",
+    )
     check(settings.pooling in POOLINGS, "pooling", f"must be one of {POOLINGS}")
     check(settings.layers is None, "layers", "applies to student: transformer only")
-    check(settings.student == "siamese_bilstm" or settings.pair_head == "features", "pair_head",
-          "applies to student: siamese_bilstm only")
+    check(
+        settings.student == "siamese_bilstm" or settings.pair_head == "features",
+        "pair_head",
+        "applies to student: siamese_bilstm only",
+    )
     check(settings.pair_head in SIAMESE_HEADS, "pair_head", f"must be one of {SIAMESE_HEADS}")
     try:
         # a trial build checks the sizes; the task's own label count is checked when the run builds its student
@@ -136,7 +149,11 @@ def _bilstm_make(settings: StudentSettings, *, vocab_size: int, num_labels: int,
 def _bilstm_name(settings: StudentSettings) -> str:
     size = settings.preset or f"e{settings.embedding_dim}h{settings.hidden_dim}"
     if settings.student == "siamese_bilstm":
-        size = f"siamese-{size}" + ("-cos" if settings.pair_head == "cosine" else "") + (f"-r{settings.relu_dim}" if settings.relu_dim else "")
+        size = (
+            f"siamese-{size}"
+            + ("-cos" if settings.pair_head == "cosine" else "")
+            + (f"-r{settings.relu_dim}" if settings.relu_dim else "")
+        )
     if settings.pooling != "last":  # runs that differ only in pooling must not share a name in the compare table
         size += "-" + {"attention": "attn"}.get(settings.pooling, settings.pooling)
     init = {"random": "", "teacher": "-tinit", "skipgram": "-sg"}[settings.embedding_init]
@@ -147,26 +164,50 @@ def _bilstm_name(settings: StudentSettings) -> str:
 
 # ---------------------------------------------------------------------------- transformer
 
-TRANSFORMER_DEFAULTS = {"embedding_init": "random", "pooling": "last", "relu_dim": 0, "num_layers": 1, "embedding_dim": None,
-                        "pair_head": "features"}
+TRANSFORMER_DEFAULTS = {
+    "embedding_init": "random",
+    "pooling": "last",
+    "relu_dim": 0,
+    "num_layers": 1,
+    "embedding_dim": None,
+    "pair_head": "features",
+}
 
 
 def _transformer_check(settings: StudentSettings, check) -> None:
     for key, default in TRANSFORMER_DEFAULTS.items():  # BiLSTM keys: refused rather than silently ignored
-        check(getattr(settings, key) == default, key, f"is a BiLSTM key; a transformer student leaves it at {default!r}"
-              + (" (its embeddings always come from the teacher)" if key == "embedding_init" else ""))
-    check(settings.layers is None or (len(settings.layers) >= 1 and all(isinstance(i, int) and i >= 0 for i in settings.layers)),
-          "layers", "must be a non-empty list of teacher layer indices (0-based) or null")
+        check(
+            getattr(settings, key) == default,
+            key,
+            f"is a BiLSTM key; a transformer student leaves it at {default!r}"
+            + (" (its embeddings always come from the teacher)" if key == "embedding_init" else ""),
+        )
+    check(
+        settings.layers is None
+        or (len(settings.layers) >= 1 and all(isinstance(i, int) and i >= 0 for i in settings.layers)),
+        "layers",
+        "must be a non-empty list of teacher layer indices (0-based) or null",
+    )
 
 
-def _transformer_make(settings: StudentSettings, *, vocab_size: int, num_labels: int, teacher_dir, tokens) -> StudentBuild:
-    config = student_config_from_teacher(teacher_dir, vocab_size=vocab_size, num_labels=num_labels,
-                                         layers=settings.layers, hidden_size=settings.hidden_dim)
+def _transformer_make(
+    settings: StudentSettings, *, vocab_size: int, num_labels: int, teacher_dir, tokens
+) -> StudentBuild:
+    config = student_config_from_teacher(
+        teacher_dir,
+        vocab_size=vocab_size,
+        num_labels=num_labels,
+        layers=settings.layers,
+        hidden_size=settings.hidden_dim,
+    )
     model = TransformerStudent(config)
     info = {"student_init": "random"}
     if config.teacher_layers is not None:
-        info = {"student_init": "teacher", "teacher_checkpoint": str(teacher_dir),
-                **copy_teacher_weights(model, teacher_dir, tokens)}
+        info = {
+            "student_init": "teacher",
+            "teacher_checkpoint": str(teacher_dir),
+            **copy_teacher_weights(model, teacher_dir, tokens),
+        }
     return StudentBuild(model, "transformer", config.to_dict(), info)
 
 
@@ -178,29 +219,61 @@ def _transformer_name(settings: StudentSettings) -> str:
 
 STUDENTS: dict[str, StudentFamily] = {
     "bilstm": StudentFamily(
-        name="bilstm", label="BiLSTM", config_class=StudentConfig, model_class=BiLSTMClassifier,
-        inert=frozenset({"layers", "pair_head"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make,
-        takes_embedding_init=True, needs_teacher_checkpoint=False),
+        name="bilstm",
+        label="BiLSTM",
+        config_class=StudentConfig,
+        model_class=BiLSTMClassifier,
+        inert=frozenset({"layers", "pair_head"}),
+        check=_bilstm_check,
+        run_name=_bilstm_name,
+        make=_bilstm_make,
+        takes_embedding_init=True,
+        needs_teacher_checkpoint=False,
+    ),
     # sentence pairs: one BiLSTM encoder for both sides, Tang's [u, v, |u - v|, u * v] head
     "siamese_bilstm": StudentFamily(
-        name="siamese_bilstm", label="Siamese BiLSTM", config_class=SiameseConfig, model_class=SiameseBiLSTM,
-        inert=frozenset({"layers"}), check=_bilstm_check, run_name=_bilstm_name, make=_bilstm_make, takes_embedding_init=True,
-        needs_teacher_checkpoint=False, reads_pairs=True),
+        name="siamese_bilstm",
+        label="Siamese BiLSTM",
+        config_class=SiameseConfig,
+        model_class=SiameseBiLSTM,
+        inert=frozenset({"layers"}),
+        check=_bilstm_check,
+        run_name=_bilstm_name,
+        make=_bilstm_make,
+        takes_embedding_init=True,
+        needs_teacher_checkpoint=False,
+        reads_pairs=True,
+    ),
     "transformer": StudentFamily(
-        name="transformer", label="Transformer", config_class=TransformerStudentConfig, model_class=TransformerStudent,
-        inert=frozenset({"preset", "dropout", "pooling", "relu_dim", "num_layers", "embedding_dim", "embedding_init",
-                         "pair_head"}),
-        check=_transformer_check, run_name=_transformer_name, make=_transformer_make, takes_embedding_init=False,
-        needs_teacher_checkpoint=True),
+        name="transformer",
+        label="Transformer",
+        config_class=TransformerStudentConfig,
+        model_class=TransformerStudent,
+        inert=frozenset(
+            {"preset", "dropout", "pooling", "relu_dim", "num_layers", "embedding_dim", "embedding_init", "pair_head"}
+        ),
+        check=_transformer_check,
+        run_name=_transformer_name,
+        make=_transformer_make,
+        takes_embedding_init=False,
+        needs_teacher_checkpoint=True,
+    ),
 }
 
 
-def make_student(settings: StudentSettings, *, vocab_size: int, num_labels: int,
-                 teacher_dir: str | os.PathLike | None = None, tokens: Sequence[str] = ()) -> StudentBuild:
+def make_student(
+    settings: StudentSettings,
+    *,
+    vocab_size: int,
+    num_labels: int,
+    teacher_dir: str | os.PathLike | None = None,
+    tokens: Sequence[str] = (),
+) -> StudentBuild:
     """A new student of ``settings.student``'s family (``teacher_dir``/``tokens``: the teacher
     checkpoint and the student vocabulary's tokens, which a transformer student is made from)."""
-    return STUDENTS[settings.student].make(settings, vocab_size=vocab_size, num_labels=num_labels,
-                                           teacher_dir=teacher_dir, tokens=tokens)
+    return STUDENTS[settings.student].make(
+        settings, vocab_size=vocab_size, num_labels=num_labels, teacher_dir=teacher_dir, tokens=tokens
+    )
 
 
 def build_student(architecture: str, values: dict) -> nn.Module:

@@ -45,7 +45,9 @@ class SiameseConfig(StudentConfig):
         check(self.head != "cosine" or self.num_labels == 1, "head", "'cosine' gives one score: num_labels must be 1")
 
 
-def split_at_separator(input_ids: torch.Tensor, lengths: torch.Tensor, sep_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def split_at_separator(
+    input_ids: torch.Tensor, lengths: torch.Tensor, sep_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``input_ids (batch, seq)`` rows ``A [SEP] B`` → ``(ids_a, lengths_a, ids_b, lengths_b)``, each
     side right-padded with 0 and of length ≥ 1 (a row without a separator is all first side, and
     its second side one [PAD]: the model still runs, on an empty sentence)."""
@@ -63,8 +65,13 @@ def split_at_separator(input_ids: torch.Tensor, lengths: torch.Tensor, sep_id: i
 
 
 def _exporting() -> bool:
-    return (torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
-            or torch.compiler.is_compiling() or torch.compiler.is_exporting())  # torch.export (the dynamo ONNX exporter) traces through dynamo
+    return (
+        torch.jit.is_tracing()
+        or torch.jit.is_scripting()
+        or torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_compiling()
+        or torch.compiler.is_exporting()
+    )  # torch.export (the dynamo ONNX exporter) traces through dynamo
 
 
 class SiameseBiLSTM(BiLSTMClassifier):
@@ -115,6 +122,8 @@ class SiameseBiLSTM(BiLSTMClassifier):
         if not return_features:
             return self.pair_score(u, v)
         if self.config.head != "cosine":
-            raise ValueError("only the cosine head has sentence embeddings to compare with the teacher's (pair_head: cosine)")
+            raise ValueError(
+                "only the cosine head has sentence embeddings to compare with the teacher's (pair_head: cosine)"
+            )
         wu, wv = self.embed(u), self.embed(v)  # (batch, embedding_width) each
         return self.cosine_score(wu, wv), torch.stack([wu, wv], dim=1)

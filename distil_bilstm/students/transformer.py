@@ -31,8 +31,17 @@ from ..utils import dataclass_from_dict, field_checker
 
 logger = logging.getLogger(__name__)
 
-TEACHER_CONFIG_KEYS = ("hidden_size", "num_attention_heads", "intermediate_size", "max_position_embeddings",
-                       "hidden_act", "layer_norm_eps", "hidden_dropout_prob", "attention_probs_dropout_prob", "type_vocab_size")
+TEACHER_CONFIG_KEYS = (
+    "hidden_size",
+    "num_attention_heads",
+    "intermediate_size",
+    "max_position_embeddings",
+    "hidden_act",
+    "layer_norm_eps",
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "type_vocab_size",
+)
 
 
 @dataclass
@@ -54,24 +63,44 @@ class TransformerStudentConfig:
 
     def __post_init__(self) -> None:
         check = field_checker(self)
-        for name in ("vocab_size", "hidden_size", "num_layers", "num_attention_heads", "intermediate_size",
-                     "max_position_embeddings"):
+        for name in (
+            "vocab_size",
+            "hidden_size",
+            "num_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "max_position_embeddings",
+        ):
             check(getattr(self, name) >= 1, name, "must be >= 1")
         check(self.num_labels >= 2, "num_labels", "must be >= 2")
-        check(self.hidden_size % self.num_attention_heads == 0, "hidden_size",
-              f"must be a multiple of num_attention_heads ({self.num_attention_heads})")
-        check(self.teacher_layers is None or len(self.teacher_layers) == self.num_layers, "teacher_layers",
-              f"must name num_layers ({self.num_layers}) layers")
+        check(
+            self.hidden_size % self.num_attention_heads == 0,
+            "hidden_size",
+            f"must be a multiple of num_attention_heads ({self.num_attention_heads})",
+        )
+        check(
+            self.teacher_layers is None or len(self.teacher_layers) == self.num_layers,
+            "teacher_layers",
+            f"must name num_layers ({self.num_layers}) layers",
+        )
 
     def bert_config(self):
         from transformers import BertConfig
 
-        return BertConfig(vocab_size=self.vocab_size, hidden_size=self.hidden_size, num_hidden_layers=self.num_layers,
-                          num_attention_heads=self.num_attention_heads, intermediate_size=self.intermediate_size,
-                          max_position_embeddings=self.max_position_embeddings, type_vocab_size=self.type_vocab_size,
-                          hidden_act=self.hidden_act, layer_norm_eps=self.layer_norm_eps, pad_token_id=0,
-                          hidden_dropout_prob=self.hidden_dropout_prob,
-                          attention_probs_dropout_prob=self.attention_probs_dropout_prob)
+        return BertConfig(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_attention_heads,
+            intermediate_size=self.intermediate_size,
+            max_position_embeddings=self.max_position_embeddings,
+            type_vocab_size=self.type_vocab_size,
+            hidden_act=self.hidden_act,
+            layer_norm_eps=self.layer_norm_eps,
+            pad_token_id=0,
+            hidden_dropout_prob=self.hidden_dropout_prob,
+            attention_probs_dropout_prob=self.attention_probs_dropout_prob,
+        )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,8 +140,14 @@ def default_layers(teacher_layers: int) -> list[int]:
     return list(range(0, teacher_layers, 2))
 
 
-def student_config_from_teacher(teacher_dir: str | os.PathLike, *, vocab_size: int, num_labels: int,
-                                layers: Sequence[int] | None, hidden_size: int | None = None) -> TransformerStudentConfig:
+def student_config_from_teacher(
+    teacher_dir: str | os.PathLike,
+    *,
+    vocab_size: int,
+    num_labels: int,
+    layers: Sequence[int] | None,
+    hidden_size: int | None = None,
+) -> TransformerStudentConfig:
     """The student's architecture: the teacher's, with ``layers`` of its layers (default every other).
     ``hidden_size`` other than the teacher's: that width, heads of 64, FFN 4× wide, random weights."""
     from transformers import AutoConfig
@@ -122,16 +157,27 @@ def student_config_from_teacher(teacher_dir: str | os.PathLike, *, vocab_size: i
     layers = list(layers) if layers is not None else default_layers(depth)
     bad = [i for i in layers if not 0 <= i < depth]
     if bad or len(set(layers)) != len(layers) or layers != sorted(layers):
-        raise ValueError(f"layers {layers} must be distinct, increasing indices of the teacher's {depth} layers (0..{depth - 1})")
+        raise ValueError(
+            f"layers {layers} must be distinct, increasing indices of the teacher's {depth} layers (0..{depth - 1})"
+        )
     values = {k: getattr(teacher, k) for k in TEACHER_CONFIG_KEYS}
     copied = hidden_size is None or hidden_size == teacher.hidden_size
     if not copied:
-        values.update(hidden_size=hidden_size, num_attention_heads=max(1, hidden_size // 64), intermediate_size=4 * hidden_size)
-    return TransformerStudentConfig(vocab_size=vocab_size, num_labels=num_labels, num_layers=len(layers),
-                                    teacher_layers=layers if copied else None, **values)
+        values.update(
+            hidden_size=hidden_size, num_attention_heads=max(1, hidden_size // 64), intermediate_size=4 * hidden_size
+        )
+    return TransformerStudentConfig(
+        vocab_size=vocab_size,
+        num_labels=num_labels,
+        num_layers=len(layers),
+        teacher_layers=layers if copied else None,
+        **values,
+    )
 
 
-def copy_teacher_weights(student: TransformerStudent, teacher_dir: str | os.PathLike, student_tokens: Sequence[str]) -> dict:
+def copy_teacher_weights(
+    student: TransformerStudent, teacher_dir: str | os.PathLike, student_tokens: Sequence[str]
+) -> dict:
     """Initialise ``student`` from the teacher at ``teacher_dir``: its layers ``config.teacher_layers``,
     its position/type embeddings and embedding LayerNorm, its word embeddings mapped onto the
     student's tokens (Fast Vocabulary Transfer), and its pooler and classifier when the label
@@ -149,7 +195,9 @@ def copy_teacher_weights(student: TransformerStudent, teacher_dir: str | os.Path
     copied = []
     with torch.no_grad():
         emb, t_emb = student.encoder.embeddings, body.embeddings
-        emb.word_embeddings.weight.copy_(transfer_embeddings(t_emb.word_embeddings.weight.detach().float(), tokenizer, student_tokens))
+        emb.word_embeddings.weight.copy_(
+            transfer_embeddings(t_emb.word_embeddings.weight.detach().float(), tokenizer, student_tokens)
+        )
         emb.word_embeddings.weight[0].zero_()  # [PAD]
         for name in ("position_embeddings", "token_type_embeddings", "LayerNorm"):
             getattr(emb, name).load_state_dict(getattr(t_emb, name).state_dict())

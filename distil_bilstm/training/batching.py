@@ -16,7 +16,9 @@ if TYPE_CHECKING:  # inference batches with this module and must not import the 
     from ..data.vocab import ConcatEncoded, EncodedTexts
 
 
-def bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 50) -> list[np.ndarray]:
+def bucketed_batches(
+    lengths: Sequence[int], batch_size: int, rng: random.Random, bucket_batches: int = 50
+) -> list[np.ndarray]:
     """Training batches: shuffle, sort within buckets of ``bucket_batches`` batches, shuffle batches.
 
     Sorting inside a bucket keeps padding low while the shuffles keep batches varied; the result
@@ -73,14 +75,19 @@ class SplitTensors:
         return self.pool_start + min(self.pool_per_epoch, len(self) - self.pool_start)
 
 
-def with_pool(train: SplitTensors, pools: Sequence[tuple[EncodedTexts, torch.Tensor]], *, unlabelled,
-              per_epoch: int | None) -> SplitTensors:
+def with_pool(
+    train: SplitTensors, pools: Sequence[tuple[EncodedTexts, torch.Tensor]], *, unlabelled, per_epoch: int | None
+) -> SplitTensors:
     """``train`` followed by unlabelled rows (transfer sets): each pool is ``(encoded, teacher
     logits (rows, labels))``; its gold label is ``unlabelled`` (-1, or NaN for a score), and
     ``per_epoch`` of all pooled rows are drawn each epoch (None: all of them)."""
     from ..data.vocab import ConcatEncoded  # local: inference imports this module without the tokenizer code
 
     labels = [train.labels, *(label_tensor(np.full(len(encoded), unlabelled)) for encoded, _ in pools)]
-    return SplitTensors(encoded=ConcatEncoded([train.encoded, *(encoded for encoded, _ in pools)]), labels=torch.cat(labels),
-                        teacher=torch.cat([train.teacher, *(logits for _, logits in pools)]), pool_start=len(train),
-                        pool_per_epoch=per_epoch)
+    return SplitTensors(
+        encoded=ConcatEncoded([train.encoded, *(encoded for encoded, _ in pools)]),
+        labels=torch.cat(labels),
+        teacher=torch.cat([train.teacher, *(logits for _, logits in pools)]),
+        pool_start=len(train),
+        pool_per_epoch=per_epoch,
+    )

@@ -47,8 +47,11 @@ class TensorBoardCallback(Callback):
         self.writer.flush()
 
     def on_fit_end(self, trainer: "Trainer", *, metrics: dict) -> None:
-        final = {f"hparam/{k}": metrics[k] for k in ("valid_accuracy", "valid_macro_f1", "test_accuracy", "test_macro_f1")
-                 if metrics.get(k) is not None}
+        final = {
+            f"hparam/{k}": metrics[k]
+            for k in ("valid_accuracy", "valid_macro_f1", "test_accuracy", "test_macro_f1")
+            if metrics.get(k) is not None
+        }
         self.writer.add_hparams(self.hparams, final, run_name=".")
         self.writer.close()
 
@@ -58,6 +61,7 @@ def ctrl_c_requests_stop(trainer: "Trainer") -> Iterator[None]:
     """While inside, the first Ctrl-C asks ``trainer`` to checkpoint after its current step and
     stop; a second aborts at once. Only the main thread may install signal handlers: elsewhere (a
     grid worker thread) this does nothing."""
+
     def handler(signum, frame):
         if trainer.stop_requested:  # second Ctrl-C: abort now
             raise KeyboardInterrupt

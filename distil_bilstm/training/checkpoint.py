@@ -16,8 +16,15 @@ if TYPE_CHECKING:
     from .trainer import Trainer
 
 # the Trainer's own progress counters, saved and restored by name
-PROGRESS = ("epoch", "step_in_epoch", "global_step", "train_seconds", "train_examples_seen", "epoch_loss_sum",
-            "epoch_loss_n")
+PROGRESS = (
+    "epoch",
+    "step_in_epoch",
+    "global_step",
+    "train_seconds",
+    "train_examples_seen",
+    "epoch_loss_sum",
+    "epoch_loss_n",
+)
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -49,13 +56,19 @@ def load_checkpoint(trainer: "Trainer", path: Path) -> None:
     """Restore ``trainer`` from ``path``; a checkpoint of another run (identity) is refused."""
     try:
         state = torch.load(path, map_location=trainer.device, weights_only=True)
-    except Exception as err:  # truncated (EOFError, RuntimeError "PytorchStreamReader failed"), or not a checkpoint at all
-        raise ValueError(f"{path}: the resumable checkpoint cannot be read ({type(err).__name__}: {str(err)[:200]}); "
-                         "delete it to start the run over") from None
+    except (
+        Exception
+    ) as err:  # truncated (EOFError, RuntimeError "PytorchStreamReader failed"), or not a checkpoint at all
+        raise ValueError(
+            f"{path}: the resumable checkpoint cannot be read ({type(err).__name__}: {str(err)[:200]}); "
+            "delete it to start the run over"
+        ) from None
     if not isinstance(state, dict) or "config_identity" not in state:
         raise ValueError(f"{path}: not a checkpoint written by this trainer; delete it to start the run over")
     if state["config_identity"] != trainer.identity:
-        raise ValueError(f"{path} was written by a run with other hyperparameters; use another run_name or delete the checkpoint")
+        raise ValueError(
+            f"{path} was written by a run with other hyperparameters; use another run_name or delete the checkpoint"
+        )
     trainer.model.load_state_dict(state["model"])
     trainer.optimizer.load_state_dict(state["optimizer"])
     if trainer.scheduler is not None:

@@ -45,9 +45,16 @@ class TrainingConfig:
             object.__setattr__(self, "epoch_lrs", tuple(float(v) for v in self.epoch_lrs))
         check(self.batch_size >= 1, "batch_size", "must be >= 1")
         check(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}")
-        check(self.epoch_lrs is None or (self.scheduler == "linear_epochs" and len(self.epoch_lrs) == self.train_epoch
-                                         and all(v > 0 for v in self.epoch_lrs)),
-              "epoch_lrs", "must be null, or one positive rate per epoch (train_epoch of them) with scheduler linear_epochs")
+        check(
+            self.epoch_lrs is None
+            or (
+                self.scheduler == "linear_epochs"
+                and len(self.epoch_lrs) == self.train_epoch
+                and all(v > 0 for v in self.epoch_lrs)
+            ),
+            "epoch_lrs",
+            "must be null, or one positive rate per epoch (train_epoch of them) with scheduler linear_epochs",
+        )
         check(0.0 <= self.warmup_ratio < 1.0, "warmup_ratio", "must be in [0, 1)")
         check(self.checkpoint_every >= 0, "checkpoint_every", "must be >= 0")
         check(self.lr > 0, "lr", "must be > 0")

@@ -40,21 +40,40 @@ class DistillationSettings:
         check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
         check(self.temperature > 0, "temperature", "must be > 0")
         check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", f"is required for loss={self.loss!r}")
-        check(self.teacher_max_length is None or self.teacher_max_length >= 2, "teacher_max_length", "must be >= 2 or null")
-        check(not self.transfer_sets or self.loss != "ce", "transfer_sets",
-              "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits")
-        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1 or null")
+        check(
+            self.teacher_max_length is None or self.teacher_max_length >= 2,
+            "teacher_max_length",
+            "must be >= 2 or null",
+        )
+        check(
+            not self.transfer_sets or self.loss != "ce",
+            "transfer_sets",
+            "need a distillation loss (kl or mse): transfer rows have no gold label, only the teacher's logits",
+        )
+        check(
+            self.transfer_per_epoch is None or self.transfer_per_epoch >= 1,
+            "transfer_per_epoch",
+            "must be >= 1 or null",
+        )
         check(self.hidden_loss in HIDDEN_LOSSES, "hidden_loss", f"must be one of {HIDDEN_LOSSES}")
         check(self.hidden_loss_weight > 0, "hidden_loss_weight", "must be > 0")
         check(self.hidden_loss == "none" or bool(self.teacher_path), "hidden_loss", "needs teacher_path")
         check(self.similarity_loss_weight >= 0, "similarity_loss_weight", "must be >= 0")
-        check(self.similarity_loss_weight == 0 or self.hidden_loss != "none", "similarity_loss_weight",
-              "compares the same sentence states as hidden_loss and needs hidden_loss: cos")
+        check(
+            self.similarity_loss_weight == 0 or self.hidden_loss != "none",
+            "similarity_loss_weight",
+            "compares the same sentence states as hidden_loss and needs hidden_loss: cos",
+        )
 
     def loss_function(self) -> DistillationLoss:
-        return DistillationLoss(kind=self.loss, alpha=self.loss_rate, temperature=self.temperature,
-                                hidden=self.hidden_loss, hidden_weight=self.hidden_loss_weight,
-                                similarity_weight=self.similarity_loss_weight)
+        return DistillationLoss(
+            kind=self.loss,
+            alpha=self.loss_rate,
+            temperature=self.temperature,
+            hidden=self.hidden_loss,
+            hidden_weight=self.hidden_loss_weight,
+            similarity_weight=self.similarity_loss_weight,
+        )
 
     def inert_keys(self) -> set[str]:
         """CE ignores α and T; MSE ignores T; ``transfer_per_epoch`` needs transfer sets (and leaving

@@ -152,13 +152,17 @@ class DistillationLoss:
         if self.task not in TASKS:
             raise ValueError(f"DistillationLoss.task must be one of {TASKS}, got {self.task!r}")
         if self.task == "regression" and self.kind == "kl":
-            raise ValueError("loss 'kl' compares class distributions; a regression task (a score) distils with loss 'mse' "
-                             "(or trains on gold scores alone with 'ce')")
+            raise ValueError(
+                "loss 'kl' compares class distributions; a regression task (a score) distils with loss 'mse' "
+                "(or trains on gold scores alone with 'ce')"
+            )
         if self.hidden not in HIDDEN_LOSSES:
             raise ValueError(f"DistillationLoss.hidden must be one of {HIDDEN_LOSSES}, got {self.hidden!r}")
         if self.similarity_weight < 0 or (self.similarity_weight > 0 and self.hidden == "none"):
-            raise ValueError("DistillationLoss.similarity_weight must be >= 0, and > 0 only with a hidden loss "
-                             f"(it compares the same states), got {self.similarity_weight} with hidden {self.hidden!r}")
+            raise ValueError(
+                "DistillationLoss.similarity_weight must be >= 0, and > 0 only with a hidden loss "
+                f"(it compares the same states), got {self.similarity_weight} with hidden {self.hidden!r}"
+            )
 
     @property
     def needs_teacher(self) -> bool:
@@ -169,8 +173,15 @@ class DistillationLoss:
         """The Trainer then asks the model for ``(logits, features)`` and passes both states."""
         return self.hidden != "none"
 
-    def __call__(self, s: torch.Tensor, t: torch.Tensor | None, y: torch.Tensor, *,
-                 h_s: torch.Tensor | None = None, h_t: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        s: torch.Tensor,
+        t: torch.Tensor | None,
+        y: torch.Tensor,
+        *,
+        h_s: torch.Tensor | None = None,
+        h_t: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.task == "regression":
             if self.kind == "ce":
                 loss = regression_gold_loss(s, y)

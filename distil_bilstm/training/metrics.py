@@ -27,8 +27,15 @@ def classification_scores(gold: np.ndarray, predicted: np.ndarray, label_names: 
         "examples": int(len(gold)),
         "accuracy": float(tp.sum() / len(gold)) if len(gold) else float("nan"),
         "macro_f1": float(f1.mean()),
-        "per_class": {name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                             "support": int(gold_n[i])} for i, name in enumerate(label_names)},
+        "per_class": {
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(gold_n[i]),
+            }
+            for i, name in enumerate(label_names)
+        },
         "confusion_matrix": confusion.tolist(),
         "labels": list(label_names),
     }

@@ -20,10 +20,13 @@ NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight")
 
 def adamw(model: torch.nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
     named = list(model.named_parameters())
-    return torch.optim.AdamW([
-        {"params": [p for n, p in named if not any(k in n for k in NO_DECAY)], "weight_decay": weight_decay},
-        {"params": [p for n, p in named if any(k in n for k in NO_DECAY)], "weight_decay": 0.0},
-    ], lr=lr)
+    return torch.optim.AdamW(
+        [
+            {"params": [p for n, p in named if not any(k in n for k in NO_DECAY)], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if any(k in n for k in NO_DECAY)], "weight_decay": 0.0},
+        ],
+        lr=lr,
+    )
 
 
 # schedules stepped after every batch; ``step`` is stepped once per epoch, ``none`` never
@@ -43,12 +46,16 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig, *, 
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=c.step_size, gamma=c.gamma)
     if c.scheduler == "cyclic":  # Adam has no momentum to cycle
         return torch.optim.lr_scheduler.CyclicLR(
-            optimizer, base_lr=c.lr * 0.1, max_lr=c.lr, step_size_up=max(1, c.step_size * steps_per_epoch),
+            optimizer,
+            base_lr=c.lr * 0.1,
+            max_lr=c.lr,
+            step_size_up=max(1, c.step_size * steps_per_epoch),
             cycle_momentum=False,
         )
     if c.scheduler in ("linear", "linear_epochs"):
         return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: linear_lr_factor(step, config=c, steps_per_epoch=steps_per_epoch))
+            optimizer, lambda step: linear_lr_factor(step, config=c, steps_per_epoch=steps_per_epoch)
+        )
     return None
 
 
@@ -67,16 +74,33 @@ def linear_lr_factor(step: int, *, config: TrainingConfig, steps_per_epoch: int)
     return peak * max(0.0, (span - position) / max(1, span - warmup))
 
 
-def save_state(path: Path, *, identity: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, **extra) -> None:
+def save_state(
+    path: Path, *, identity: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, **extra
+) -> None:
     """Write the state atomically: an interruption while saving leaves the previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        torch.save({"identity": identity, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "torch_rng": torch.get_rng_state(), **extra}, tmp)
+        torch.save(
+            {
+                "identity": identity,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                **extra,
+            },
+            tmp,
+        )
 
 
-def load_state(path: Path, *, identity: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-               device: torch.device, what: str) -> dict | None:
+def load_state(
+    path: Path,
+    *,
+    identity: dict,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    what: str,
+) -> dict | None:
     """Restore weights, optimizer and dropout RNG from ``path`` and return the whole state (the
     loop reads its own entries); None when there is no state yet."""
     if not path.is_file():
@@ -90,8 +114,14 @@ def load_state(path: Path, *, identity: dict, model: torch.nn.Module, optimizer:
     return state
 
 
-def optimizer_step(loss: torch.Tensor, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler,
-                   max_grad_norm: float = 1.0) -> None:
+def optimizer_step(
+    loss: torch.Tensor,
+    *,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    max_grad_norm: float = 1.0,
+) -> None:
     """One update: backward, clip the gradient norm (BERT's 1.0), step the optimizer and the schedule."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()

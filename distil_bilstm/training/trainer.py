@@ -119,7 +119,9 @@ class Trainer:
         self.run.mkdir()
         if resume and self.run.has_checkpoint():
             load_checkpoint(self, self.run.checkpoint_file)
-            logger.info("resumed from %s at epoch %d step %d", self.run.checkpoint_file, self.epoch + 1, self.step_in_epoch)
+            logger.info(
+                "resumed from %s at epoch %d step %d", self.run.checkpoint_file, self.epoch + 1, self.step_in_epoch
+            )
         with ctrl_c_requests_stop(self):
             while self.epoch < self.config.train_epoch and not self.best.stopped:
                 train_loss = self.train_epoch()
@@ -129,8 +131,13 @@ class Trainer:
     def train_epoch(self) -> float:
         """Run the rest of the current epoch; returns its mean training loss."""
         batches = self.epoch_batches(self.epoch)
-        bar = tqdm(total=len(batches), initial=self.step_in_epoch, desc=f"epoch {self.epoch + 1}/{self.config.train_epoch}",
-                   unit="batch", leave=False)
+        bar = tqdm(
+            total=len(batches),
+            initial=self.step_in_epoch,
+            desc=f"epoch {self.epoch + 1}/{self.config.train_epoch}",
+            unit="batch",
+            leave=False,
+        )
         self.model.train()
         start = time.perf_counter()
         for positions in batches[self.step_in_epoch :]:
@@ -143,7 +150,9 @@ class Trainer:
                 save_checkpoint(self, self.run.checkpoint_file)
             if self.stop_requested:
                 bar.close()
-                raise KeyboardInterrupt(f"stopped at epoch {self.epoch + 1} step {self.step_in_epoch}; checkpoint saved in {self.run.path}")
+                raise KeyboardInterrupt(
+                    f"stopped at epoch {self.epoch + 1} step {self.step_in_epoch}; checkpoint saved in {self.run.path}"
+                )
         bar.close()
         self.train_seconds += time.perf_counter() - start
         mean = self.epoch_loss_sum / max(1, self.epoch_loss_n)
@@ -188,7 +197,9 @@ class Trainer:
         return NonFiniteLossError(
             f"{what} at epoch {self.epoch + 1}, step {self.step_in_epoch + 1} (global step {self.global_step + 1}, learning "
             f"rate {self.optimizer.param_groups[0]['lr']:g}): training stopped; "
-            + (f"kept as they were: {', '.join(kept)}" if kept else "nothing was saved") + ". A lower lr or clip_grad may help")
+            + (f"kept as they were: {', '.join(kept)}" if kept else "nothing was saved")
+            + ". A lower lr or clip_grad may help"
+        )
 
     def _end_epoch(self, train_loss: float, valid: dict) -> None:
         """Keep the weights if the epoch is the best, step a per-epoch schedule, report, checkpoint."""
@@ -197,8 +208,9 @@ class Trainer:
             self.step_in_epoch -= 1
             self.global_step -= 1
             raise self._non_finite("the weights are not finite after the epoch's last update")
-        improved = self.best.update(valid, epoch=self.epoch + 1, select_metric=self.config.select_metric,
-                                    has_valid=bool(len(self.valid_data)))
+        improved = self.best.update(
+            valid, epoch=self.epoch + 1, select_metric=self.config.select_metric, has_valid=bool(len(self.valid_data))
+        )
         if improved:
             save_weights(self.model, self.run.weights_file)
         if self.config.scheduler == "step":
@@ -207,14 +219,26 @@ class Trainer:
                 # process before this call; PyTorch then warns although the order is right.
                 warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
                 self.scheduler.step()
-        metrics = {"epoch": self.epoch + 1, "train_loss": train_loss, "valid_accuracy": valid["accuracy"],
-                   "valid_macro_f1": valid["macro_f1"], "valid_loss": valid["loss"],
-                   **{f"valid_{k}": valid[k] for k in ("spearman", "pearson") if k in valid},
-                   "lr": self.optimizer.param_groups[0]["lr"], "improved": improved}
+        metrics = {
+            "epoch": self.epoch + 1,
+            "train_loss": train_loss,
+            "valid_accuracy": valid["accuracy"],
+            "valid_macro_f1": valid["macro_f1"],
+            "valid_loss": valid["loss"],
+            **{f"valid_{k}": valid[k] for k in ("spearman", "pearson") if k in valid},
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "improved": improved,
+        }
         self.history.append(metrics)
         shown = self.config.select_metric
-        logger.info("epoch %d: train loss %.4f, valid %s %.4f%s", self.epoch + 1, train_loss, shown, valid[shown],
-                    " (best)" if improved else "")
+        logger.info(
+            "epoch %d: train loss %.4f, valid %s %.4f%s",
+            self.epoch + 1,
+            train_loss,
+            shown,
+            valid[shown],
+            " (best)" if improved else "",
+        )
         self.epoch += 1
         self.step_in_epoch = 0
         for cb in self.callbacks:
@@ -230,16 +254,31 @@ class Trainer:
         logits, labels = self._gold_outputs(split)  # (n, outputs), (n,): the rows with a gold label
         nan = float("nan")
         if not len(labels):
-            return {"accuracy": nan, "macro_f1": nan, "loss": nan, "per_class": {},
-                    **({"spearman": nan, "pearson": nan} if self.regression else {})}
+            return {
+                "accuracy": nan,
+                "macro_f1": nan,
+                "loss": nan,
+                "per_class": {},
+                **({"spearman": nan, "pearson": nan} if self.regression else {}),
+            }
         if self.regression:
             scores = correlation_scores(labels.numpy(), logits[:, 0].numpy())
-            return {"accuracy": nan, "macro_f1": nan, "spearman": scores["spearman"], "pearson": scores["pearson"],
-                    "loss": scores["mse"], "per_class": {}}
+            return {
+                "accuracy": nan,
+                "macro_f1": nan,
+                "spearman": scores["spearman"],
+                "pearson": scores["pearson"],
+                "loss": scores["mse"],
+                "per_class": {},
+            }
         names = self.label_names or [str(i) for i in range(logits.shape[1])]
         scores = classification_scores(labels.numpy(), logits.argmax(dim=1).numpy(), names)
-        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
-                "loss": float(F.cross_entropy(logits, labels)), "per_class": scores["per_class"]}
+        return {
+            "accuracy": scores["accuracy"],
+            "macro_f1": scores["macro_f1"],
+            "loss": float(F.cross_entropy(logits, labels)),
+            "per_class": scores["per_class"],
+        }
 
     def _gold_outputs(self, split: SplitTensors) -> tuple[torch.Tensor, torch.Tensor]:
         """The model's outputs ``(n, outputs)`` float32 on CPU and the gold labels ``(n,)`` of the rows
@@ -265,17 +304,26 @@ class Trainer:
             "test_accuracy": test.get("accuracy"),
             "test_macro_f1": test.get("macro_f1"),
             "test_per_class": test.get("per_class"),
-            **({"valid_spearman": (self.best.best_valid_correlation or {}).get("spearman"),
-                "valid_pearson": (self.best.best_valid_correlation or {}).get("pearson"),
-                "test_spearman": test.get("spearman"), "test_pearson": test.get("pearson"),
-                "test_mse": test.get("loss")} if self.regression else {}),
+            **(
+                {
+                    "valid_spearman": (self.best.best_valid_correlation or {}).get("spearman"),
+                    "valid_pearson": (self.best.best_valid_correlation or {}).get("pearson"),
+                    "test_spearman": test.get("spearman"),
+                    "test_pearson": test.get("pearson"),
+                    "test_mse": test.get("loss"),
+                }
+                if self.regression
+                else {}
+            ),
             "best_epoch": self.best.best_epoch,
             "epochs_trained": self.epoch,
             "early_stopped": self.best.stopped,
             "params": sum(p.numel() for p in self.model.parameters()),
             "size_bytes": self.run.weights_file.stat().st_size,
             "train_seconds": round(self.train_seconds, 2),
-            "examples_per_second": round(self.train_examples_seen / self.train_seconds, 1) if self.train_seconds else None,
+            "examples_per_second": round(self.train_examples_seen / self.train_seconds, 1)
+            if self.train_seconds
+            else None,
             "history": self.history,
         }
         for cb in self.callbacks:

@@ -11,7 +11,9 @@ from distil_bilstm.data.datasets import load_dataset
 
 def test_pair_baselines_score_overlap_and_write_their_metrics(small_korsts, tmp_path):
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
-    metrics = train_pair_baselines(BaselineConfig(dataset="korsts", run_root=str(tmp_path / "runs"), min_df=1), dataset=dataset)
+    metrics = train_pair_baselines(
+        BaselineConfig(dataset="korsts", run_root=str(tmp_path / "runs"), min_df=1), dataset=dataset
+    )
     cosine, ridge = metrics["baselines"]
     assert cosine["kind"] == "tfidf-cosine" and ridge["kind"] == "tfidf-ridge" and ridge["alpha"] > 0
     assert cosine["test_spearman"] > 0.5 and ridge["test_spearman"] > 0.5  # the synthetic score is word overlap
@@ -21,4 +23,6 @@ def test_pair_baselines_score_overlap_and_write_their_metrics(small_korsts, tmp_
 
 def test_pair_baselines_refuse_single_texts(small_nsmc, tmp_path):
     with pytest.raises(ValueError, match="need sentence pairs with a score"):
-        train_pair_baselines(BaselineConfig(run_root=str(tmp_path)), dataset=load_dataset("nsmc", data_dir=small_nsmc, download=False))
+        train_pair_baselines(
+            BaselineConfig(run_root=str(tmp_path)), dataset=load_dataset("nsmc", data_dir=small_nsmc, download=False)
+        )

@@ -13,11 +13,19 @@ from distil_bilstm.serving.inference import Predictor
 
 from ..conftest import write_reviews
 
-TEXTS = ["정말  재미있는 영화!! 최고", "a  Moving, FUNNY film", "", "x", "돈이 아까운 영화 boring and dull ㅋㅋ",
-         "tab\tand\nnewline separated words"]
+TEXTS = [
+    "정말  재미있는 영화!! 최고",
+    "a  Moving, FUNNY film",
+    "",
+    "x",
+    "돈이 아까운 영화 boring and dull ㅋㅋ",
+    "tab\tand\nnewline separated words",
+]
 
 
-@pytest.mark.parametrize("analyzer,n_range", [("word", (1, 2)), ("word", (2, 3)), ("char_wb", (1, 4)), ("char_wb", (2, 5))])
+@pytest.mark.parametrize(
+    "analyzer,n_range", [("word", (1, 2)), ("word", (2, 3)), ("char_wb", (1, 4)), ("char_wb", (2, 5))]
+)
 def test_analyzers_match_scikit_learn(analyzer, n_range):
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -54,7 +62,13 @@ def test_baseline_run_round_trips_without_pickle(tmp_path, name):
     dataset = load_dataset(name, data_dir=data_dir, download=False)
     metrics = train_baseline(config, dataset=dataset)
     run = tmp_path / "runs" / name / metrics["run_dir"].split("/")[-1]
-    assert {p.name for p in run.iterdir()} == {"config.json", "student.json", "model.safetensors", "vocab", "metrics.json"}
+    assert {p.name for p in run.iterdir()} == {
+        "config.json",
+        "student.json",
+        "model.safetensors",
+        "vocab",
+        "metrics.json",
+    }
     assert {p.suffix for p in run.rglob("*") if p.is_file()} == {".json", ".safetensors"}  # data only, nothing pickled
     assert json.loads((run / "student.json").read_text())["architecture"] == "tfidf-lr"
     assert metrics["C"] in (0.5, 4.0) and [h["C"] for h in metrics["history"]] == [0.5, 4.0]
@@ -74,13 +88,33 @@ def test_baseline_run_round_trips_without_pickle(tmp_path, name):
     ours = np.array([[p.probabilities[n] for n in predictor.label_names] for p in predictor.predict(texts)])
     np.testing.assert_allclose(ours, expected, atol=1e-6)
     assert metrics["test_accuracy"] == pytest.approx(
-        float((predictor.logits(dataset.split("test")["text"].tolist()).argmax(1) == dataset.split("test")["label"]).mean()))
+        float(
+            (
+                predictor.logits(dataset.split("test")["text"].tolist()).argmax(1) == dataset.split("test")["label"]
+            ).mean()
+        )
+    )
 
 
 def test_baseline_cli_compare_and_evaluate(tmp_path, capsys, caplog):
     data_dir = write_reviews(tmp_path / "data")
-    assert main(["baseline", "--dataset", "sst2", "--data-dir", str(data_dir), "--no-download", "--c", "1",
-                 "--run-root", str(tmp_path / "runs")]) == 0
+    assert (
+        main(
+            [
+                "baseline",
+                "--dataset",
+                "sst2",
+                "--data-dir",
+                str(data_dir),
+                "--no-download",
+                "--c",
+                "1",
+                "--run-root",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     run_dir = out.strip().splitlines()[-1].split("baseline saved to ")[1].split(";")[0]
     assert main(["evaluate", "--model", run_dir, "--dataset", "sst2", "--data-dir", str(data_dir), "--json"]) == 0
@@ -105,6 +139,9 @@ def test_texts_without_word_ngrams_name_the_dataset(tmp_path):
     path = tmp_path / "digits.tsv"
     path.write_text("text\tlabel\n" + "".join(f"{i % 10}\t{i % 2}\n" for i in range(60)), encoding="utf-8")
     config = BaselineConfig(dataset=str(path), run_root=str(tmp_path / "runs"))
-    with pytest.raises(ValueError, match=r"digits.tsv: the TF-IDF baseline cannot be fitted on its \d+ training texts "
-                                         r"\(empty vocabulary.*they begin \['"):
+    with pytest.raises(
+        ValueError,
+        match=r"digits.tsv: the TF-IDF baseline cannot be fitted on its \d+ training texts "
+        r"\(empty vocabulary.*they begin \['",
+    ):
         train_baseline(config)

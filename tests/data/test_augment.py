@@ -48,12 +48,16 @@ def test_ngram_rule_alone_keeps_a_contiguous_ngram():
 def test_pos_rule_alone_replaces_each_word_by_one_of_its_tag():
     lexicon = Lexicon({"NN": {"film": 3, "story": 1}, "JJ": {"dull": 1}})
     analysis = [(len(w), {"journey": "NN", "love": "NN", "charming": "JJ"}.get(w)) for w in TEXT.split()]
-    out = augment_sentence(TEXT, analysis, lexicon=lexicon, config=config(p_pos=1.0, n_iter=30), rng=np.random.default_rng(0))
+    out = augment_sentence(
+        TEXT, analysis, lexicon=lexicon, config=config(p_pos=1.0, n_iter=30), rng=np.random.default_rng(0)
+    )
     assert out
     for sample in out:
         words = sample.split()
         assert words[1] == "dull" and words[5] in ("film", "story") and words[7] in ("film", "story")
-        assert [w for i, w in enumerate(words) if i not in (1, 5, 7)] == [w for i, w in enumerate(TEXT.split()) if i not in (1, 5, 7)]
+        assert [w for i, w in enumerate(words) if i not in (1, 5, 7)] == [
+            w for i, w in enumerate(TEXT.split()) if i not in (1, 5, 7)
+        ]
     drawn = [s.split()[5] for s in out]
     assert "film" in drawn  # frequency-weighted: the 3x word is drawn
 
@@ -122,8 +126,10 @@ def test_interrupted_augment_resumes_to_the_same_file(tmp_path, monkeypatch):
 
 def test_samples_equal_to_held_out_texts_are_dropped(tmp_path):
     data_dir = tmp_path / "data"
-    write_lines(data_dir / "sst2" / "train.tsv", ["sentence\tlabel"] + [f"good film {i}\t1" for i in range(40)]
-                + [f"bad film {i}\t0" for i in range(40)])
+    write_lines(
+        data_dir / "sst2" / "train.tsv",
+        ["sentence\tlabel"] + [f"good film {i}\t1" for i in range(40)] + [f"bad film {i}\t0" for i in range(40)],
+    )
     write_lines(data_dir / "sst2" / "dev.tsv", ["sentence\tlabel", "[MASK] [MASK] [MASK]\t1", "fine\t0"])
     data = load_dataset("sst2", data_dir=data_dir, download=False)
     meta = augment_dataset(data, out=tmp_path / "aug.tsv", config=config(p_mask=1.0), progress=False)

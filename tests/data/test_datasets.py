@@ -10,7 +10,9 @@ from ..conftest import write_lines
 
 def test_full_nsmc_train_is_read_losslessly(shared_data):
     frame, dropped = read_labelled_file(
-        shared_data / "nsmc" / "ratings_train.txt", text_column="document", label_column="label",
+        shared_data / "nsmc" / "ratings_train.txt",
+        text_column="document",
+        label_column="label",
         label_map={"0": 0, "1": 1},
     )
     assert len(frame) + sum(dropped.values()) == 150_000
@@ -59,7 +61,9 @@ def test_combined_sources_share_one_index(tmp_path, small_nsmc):
 
 
 def test_custom_csv_with_named_columns(tmp_path):
-    path = write_lines(tmp_path / "reviews.csv", ["review,stars"] + ['"good, really",pos', "bad,neg", '"he said ""ok""",pos'] * 10)
+    path = write_lines(
+        tmp_path / "reviews.csv", ["review,stars"] + ['"good, really",pos', "bad,neg", '"he said ""ok""",pos'] * 10
+    )
     dataset = load_dataset(str(path), text_column="review", label_column="stars")
     assert dataset.label_names == ["neg", "pos"]
     assert dataset.table["text"].iloc[0] == "good, really"
@@ -68,20 +72,28 @@ def test_custom_csv_with_named_columns(tmp_path):
 
 def test_too_few_rows_to_split_name_the_file_and_what_was_dropped(tmp_path):
     path = write_lines(tmp_path / "tiny.csv", ["text,label", "good,pos", "bad,neg", "empty label,", "meh,neu?"])
-    with pytest.raises(DataFormatError, match=r"tiny.csv: 1 labelled row\(s\) are too few to carve a validation split of "
-                                              r"0.05 and keep rows to train on \(2 dropped: unknown label 2\)"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"tiny.csv: 1 labelled row\(s\) are too few to carve a validation split of "
+        r"0.05 and keep rows to train on \(2 dropped: unknown label 2\)",
+    ):
         load_dataset(str(path), label_names=["neg", "pos"])
 
 
 def test_missing_columns_name_file_and_expected(tmp_path):
     write_lines(tmp_path / "nsmc" / "ratings_train.txt", ["id\ttext\tlabel", "1\thello\t0"])
     write_lines(tmp_path / "nsmc" / "ratings_test.txt", ["id\tdocument\tlabel", "1\thello\t0"])
-    with pytest.raises(DataFormatError, match=r"ratings_train.txt: missing column\(s\) \['document'\]; expected columns \['document', 'label'\]"):
+    with pytest.raises(
+        DataFormatError,
+        match=r"ratings_train.txt: missing column\(s\) \['document'\]; expected columns \['document', 'label'\]",
+    ):
         load_dataset("nsmc", data_dir=tmp_path, download=False)
 
 
 def test_bad_rows_dropped_and_counted_or_strict(tmp_path):
-    path = write_lines(tmp_path / "x.tsv", ["id\tdocument\tlabel", "1\tgood\t1", "2\t\t0", "3\tmeh\t7", "4\tbad\t0", "5\tshort"])
+    path = write_lines(
+        tmp_path / "x.tsv", ["id\tdocument\tlabel", "1\tgood\t1", "2\t\t0", "3\tmeh\t7", "4\tbad\t0", "5\tshort"]
+    )
     frame, dropped = read_labelled_file(path, text_column="document", label_column="label", label_map={"0": 0, "1": 1})
     assert frame["text"].tolist() == ["good", "bad"]
     assert dict(dropped) == {"empty text": 1, "unknown label": 1, "malformed row": 1}
@@ -93,13 +105,17 @@ def test_bad_rows_dropped_and_counted_or_strict(tmp_path):
 
 
 def test_non_utf8_file_is_a_clear_error(tmp_path):
-    path = write_lines(tmp_path / "cp949.tsv", ["id\tdocument\tlabel"] + [f"{i}\t좋은 영화\t1" for i in range(5)], encoding="cp949")
+    path = write_lines(
+        tmp_path / "cp949.tsv", ["id\tdocument\tlabel"] + [f"{i}\t좋은 영화\t1" for i in range(5)], encoding="cp949"
+    )
     with pytest.raises(DataFormatError, match=r"cp949.tsv, line 2: not valid UTF-8"):
         read_labelled_file(path, text_column="document", label_column="label", label_map={"0": 0, "1": 1})
 
 
 def test_missing_file_says_where_to_put_it_without_downloading(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"nsmc/ratings_train.txt is missing: put ratings_train.txt in .*nsmc/.*e9t/nsmc"):
+    with pytest.raises(
+        FileNotFoundError, match=r"nsmc/ratings_train.txt is missing: put ratings_train.txt in .*nsmc/.*e9t/nsmc"
+    ):
         load_dataset("nsmc", data_dir=tmp_path, download=False)
 
 
@@ -121,7 +137,7 @@ def test_fingerprint_changes_with_a_label(small_nsmc):
 
 def test_read_texts_header_and_plain(tmp_path):
     # unlabeled.txt's shape: id<TAB>document, a header line
-    path = write_lines(tmp_path / "unlabeled.txt", ["id\tdocument", *(f"{i}\t리뷰 \"{i}\" 입니다" for i in range(10))])
+    path = write_lines(tmp_path / "unlabeled.txt", ["id\tdocument", *(f'{i}\t리뷰 "{i}" 입니다' for i in range(10))])
     assert read_texts(path)["text"].tolist()[:2] == ['리뷰 "0" 입니다', '리뷰 "1" 입니다']
     assert len(read_texts(path)) == 10
     plain = write_lines(tmp_path / "plain.txt", ["first text", "", "second text"])
@@ -185,7 +201,9 @@ def test_declared_labels_drop_and_count_strays(tmp_path):
     dataset = load_dataset(DataConfig(name=str(path), label_names=["0", "1"]))
     assert dataset.label_names == ["0", "1"] and len(dataset) == 40
     assert dataset.dropped == {"unknown label": 2}
-    with pytest.raises(DataFormatError, match=r"toy.csv, line 42: label '7' in column 'rating' is not one of \['0', '1'\]"):
+    with pytest.raises(
+        DataFormatError, match=r"toy.csv, line 42: label '7' in column 'rating' is not one of \['0', '1'\]"
+    ):
         load_dataset(DataConfig(name=str(path), label_names=["0", "1"], strict=True))
 
 
@@ -215,7 +233,10 @@ def test_cli_reports_a_bad_file_in_one_line(tmp_path, caplog):
     assert main(["baseline", "--dataset", str(path), "--run-root", str(tmp_path / "runs")]) == 1
     assert f"{path}: empty file" in caplog.text and "Traceback" not in caplog.text
     toy = _toy(tmp_path)
-    assert main(["baseline", "--dataset", str(toy), "--labels", "0,1", "--strict", "--run-root", str(tmp_path / "runs")]) == 1
+    assert (
+        main(["baseline", "--dataset", str(toy), "--labels", "0,1", "--strict", "--run-root", str(tmp_path / "runs")])
+        == 1
+    )
     assert "line 42: label '7'" in caplog.text
 
 

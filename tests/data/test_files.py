@@ -73,7 +73,10 @@ def test_transfer_texts_from_json_lines_need_a_text_column(tmp_path):
 def test_unlabelled_and_labelled_files_find_their_text_column_alike(tmp_path):
     # One list of column names, matched in any case, for a transfer set and a dataset: a header
     # "Review" (a spreadsheet's capital) is found by both.
-    path = write_lines(tmp_path / "reviews.tsv", ["id\tReview\tlabel"] + [f"{i}\t{r['review']}\t{r['stars']}" for i, r in enumerate(ROWS)])
+    path = write_lines(
+        tmp_path / "reviews.tsv",
+        ["id\tReview\tlabel"] + [f"{i}\t{r['review']}\t{r['stars']}" for i, r in enumerate(ROWS)],
+    )
     assert list(iter_texts(path))[:2] == [ROWS[0]["review"], ROWS[1]["review"]]
     dataset = load_dataset(str(path))
     assert set(dataset.table["text"]) == {r["review"] for r in ROWS} and len(dataset) == 20
@@ -101,11 +104,14 @@ def test_a_single_class_file_is_refused_naming_it(tmp_path):
         load_dataset(str(path))
 
 
-@pytest.mark.parametrize("column, values, message", [
-    ("review", [r["review"].encode("utf-8") for r in ROWS], None),  # UTF-8 bytes are text
-    ("review", [b"\xff\xfe bad"] * 20, r"row 1, column 'review': bytes that are not UTF-8 text"),
-    ("stars", [[1, 2]] * 20, r"row 1, column 'stars': a ndarray .* not one text or label"),
-])
+@pytest.mark.parametrize(
+    "column, values, message",
+    [
+        ("review", [r["review"].encode("utf-8") for r in ROWS], None),  # UTF-8 bytes are text
+        ("review", [b"\xff\xfe bad"] * 20, r"row 1, column 'review': bytes that are not UTF-8 text"),
+        ("stars", [[1, 2]] * 20, r"row 1, column 'stars': a ndarray .* not one text or label"),
+    ],
+)
 def test_parquet_values_that_are_not_one_text_or_label(tmp_path, column, values, message):
     pytest.importorskip("pyarrow", reason="reading Parquet needs pyarrow (pip install pyarrow)")
     frame = pd.DataFrame(ROWS)

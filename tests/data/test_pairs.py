@@ -21,7 +21,9 @@ from tests.conftest import write_lines
 
 def test_korsts_loads_pairs_with_scores_and_its_dev_file_as_valid(small_korsts):
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
-    assert dataset.task == "regression" and dataset.pairs and dataset.label_names == ["score"] and dataset.num_labels == 1
+    assert (
+        dataset.task == "regression" and dataset.pairs and dataset.label_names == ["score"] and dataset.num_labels == 1
+    )
     assert dataset.table["label"].dtype == np.float64
     assert dataset.table["split"].value_counts().to_dict() == {"train": 160, "valid": 40, "test": 40}
     first, second = split_pair(dataset.table["text"].iloc[0])
@@ -31,7 +33,9 @@ def test_korsts_loads_pairs_with_scores_and_its_dev_file_as_valid(small_korsts):
 
 def test_a_pair_file_with_a_bad_score_or_an_empty_side_names_file_and_line(tmp_path):
     good = [f"a b {i}\tc d {i}\t{i % 5}.5" for i in range(30)]
-    path = write_lines(tmp_path / "pairs.tsv", ["sentence1\tsentence2\tscore", good[0], "e f\tg h\tmuch", "i j\t\t1", *good[1:]])
+    path = write_lines(
+        tmp_path / "pairs.tsv", ["sentence1\tsentence2\tscore", good[0], "e f\tg h\tmuch", "i j\t\t1", *good[1:]]
+    )
     dataset = load_dataset(str(path))  # the header's names make it a regression over pairs
     assert dataset.task == "regression" and dataset.pairs and len(dataset) == 30
     assert dataset.dropped == {"bad score": 1, "empty text": 1}
@@ -40,7 +44,10 @@ def test_a_pair_file_with_a_bad_score_or_an_empty_side_names_file_and_line(tmp_p
 
 
 def test_a_jsonl_pair_file_names_its_columns_and_reads_a_tab_inside_a_side_as_whitespace(tmp_path):
-    rows = [{"q": "환불 되나요", "a": "환불 가능한가요", "same": "1"}, {"q": "배송은\t언제", "a": "주문 취소", "same": "0"}]
+    rows = [
+        {"q": "환불 되나요", "a": "환불 가능한가요", "same": "1"},
+        {"q": "배송은\t언제", "a": "주문 취소", "same": "0"},
+    ]
     rows += [{"q": f"배송 언제 와요 {i}", "a": f"주문 취소 {i}", "same": str(i % 2)} for i in range(30)]
     path = write_lines(tmp_path / "faq.jsonl", [json.dumps(r, ensure_ascii=False) for r in rows])
     dataset = load_dataset(str(path), text_column="q", text_b_column="a", label_column="same")
@@ -58,7 +65,9 @@ def test_join_pair_carries_a_pair_losslessly_and_refuses_what_is_no_text(tiny_te
     assert split_pair(join_pair(" a ", "b")) == ("a", "b") and split_pair(join_pair("a", "b\tc")) == ("a", "b c")
     teacher = AutoTokenizer.from_pretrained(tiny_teacher_dir)
     config = VocabConfig(vocab_size=60)
-    student = load_vocab(save_vocab(train_wordpiece(["배송은 언제 와요", "주문 취소 가능"] * 20, config), tmp_path / "v", config))
+    student = load_vocab(
+        save_vocab(train_wordpiece(["배송은 언제 와요", "주문 취소 가능"] * 20, config), tmp_path / "v", config)
+    )
     for text in ["배송은\t언제 와요", "a\tb \t c", "\t주문\t"]:
         for tokenizer in (teacher, student):
             assert tokenizer(text)["input_ids"] == tokenizer(text.replace("\t", " "))["input_ids"]
@@ -69,7 +78,9 @@ def test_join_pair_carries_a_pair_losslessly_and_refuses_what_is_no_text(tiny_te
 def test_a_transfer_pair_equal_to_a_held_out_pair_is_dropped_both_sides_compared(small_korsts, tmp_path):
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
     held_out = split_pair(dataset.split("test")["text"].iloc[0])
-    path = write_lines(tmp_path / "aug.tsv", ["sentence1\tsentence2", "\t".join(held_out), "\t".join(held_out[::-1]), "x y\tz w"])
+    path = write_lines(
+        tmp_path / "aug.tsv", ["sentence1\tsentence2", "\t".join(held_out), "\t".join(held_out[::-1]), "x y\tz w"]
+    )
     transfer = load_transfer_set(path, dataset=dataset)
     assert transfer.dropped == {"leaked": 1}  # the swapped pair is another pair
     assert len(transfer) == 2 and transfer.pairs and np.isnan(transfer.table["label"]).all()
@@ -99,7 +110,9 @@ def test_augmenting_pairs_changes_each_side_and_writes_two_text_columns(small_ko
 
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
     out = tmp_path / "aug.tsv"
-    meta = augment_dataset(dataset, out=out, config=AugmentConfig(n_iter=4, pos=False, p_mask=0.3, seed=1), progress=False)
+    meta = augment_dataset(
+        dataset, out=out, config=AugmentConfig(n_iter=4, pos=False, p_mask=0.3, seed=1), progress=False
+    )
     assert meta["pairs"] and meta["sources"] == 160 and meta["rows"] > 160
     assert out.read_text(encoding="utf-8").splitlines()[0] == "sentence1\tsentence2\tsource_idx"
     samples = list(iter_texts(out))

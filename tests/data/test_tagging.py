@@ -11,8 +11,18 @@ from distil_bilstm.data.tagging import ReadReport, load_tagged_dataset, read_tag
 
 from ..conftest import write_lines
 
-CONLL = ["-DOCSTART- -X- O O", "", "EU NNP I-NP I-ORG", "rejects VBZ I-VP O", "German JJ I-NP I-MISC", "", "Peter NNP I-NP I-PER",
-         "Blackburn NNP I-NP I-PER", "Smith NNP I-NP B-PER", ""]
+CONLL = [
+    "-DOCSTART- -X- O O",
+    "",
+    "EU NNP I-NP I-ORG",
+    "rejects VBZ I-VP O",
+    "German JJ I-NP I-MISC",
+    "",
+    "Peter NNP I-NP I-PER",
+    "Blackburn NNP I-NP I-PER",
+    "Smith NNP I-NP B-PER",
+    "",
+]
 
 
 def test_iob1_becomes_bio_and_bio_is_repaired_or_refused():
@@ -33,10 +43,13 @@ def test_conll_columns(tmp_path):
     assert tag_names(sentences) == ["O", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
 
 
-@pytest.mark.parametrize("bad_line, message", [
-    ("rejects VBZ O", r"train.txt, line 4: 3 columns, but the file's lines have 4"),
-    ("rejects VBZ I-VP PERSON", r"train.txt, line 4: tag 'PERSON' is not O, B-TYPE or I-TYPE"),
-])
+@pytest.mark.parametrize(
+    "bad_line, message",
+    [
+        ("rejects VBZ O", r"train.txt, line 4: 3 columns, but the file's lines have 4"),
+        ("rejects VBZ I-VP PERSON", r"train.txt, line 4: tag 'PERSON' is not O, B-TYPE or I-TYPE"),
+    ],
+)
 def test_conll_errors_name_file_and_line(tmp_path, bad_line, message):
     lines = list(CONLL)
     lines[3] = bad_line
@@ -45,11 +58,24 @@ def test_conll_errors_name_file_and_line(tmp_path, bad_line, message):
 
 
 def test_klue_characters_spaces_included(tmp_path):
-    lines = ["## 토큰, 레이블 구분자 : \\t", "## s1\t<제니:PS> 옴", "제\tB-PS", "니\tI-PS", " \tO", "옴\tO", "", "## s2\t가",
-             "가\tI-LC", ""]
+    lines = [
+        "## 토큰, 레이블 구분자 : \\t",
+        "## s1\t<제니:PS> 옴",
+        "제\tB-PS",
+        "니\tI-PS",
+        " \tO",
+        "옴\tO",
+        "",
+        "## s2\t가",
+        "가\tI-LC",
+        "",
+    ]
     report = ReadReport()
     sentences = read_tagged(write_lines(tmp_path / "k.tsv", lines), fmt="klue", report=report)
-    assert [("".join(s.tokens), s.tags) for s in sentences] == [("제니 옴", ("B-PS", "I-PS", "O", "O")), ("가", ("B-LC",))]
+    assert [("".join(s.tokens), s.tags) for s in sentences] == [
+        ("제니 옴", ("B-PS", "I-PS", "O", "O")),
+        ("가", ("B-LC",)),
+    ]
     assert report.counts["repaired I- tag"] == 1
     with pytest.raises(DataFormatError, match=r"k2.tsv, line 2: expected one character, a tab and its tag"):
         read_tagged(write_lines(tmp_path / "k2.tsv", ["## s\tab", "ab\tO"]), fmt="klue")
@@ -73,7 +99,9 @@ def test_a_test_tag_the_training_split_never_has_is_refused(tmp_path):
     write_lines(folder / "train.txt", CONLL)
     write_lines(folder / "valid.txt", CONLL)
     write_lines(folder / "test.txt", ["Paris NNP I-NP I-LOC", ""])
-    with pytest.raises(DataFormatError, match=r"test.txt, line 1: tag\(s\) \['B-LOC'\] never appear in the training split"):
+    with pytest.raises(
+        DataFormatError, match=r"test.txt, line 1: tag\(s\) \['B-LOC'\] never appear in the training split"
+    ):
         load_tagged_dataset("conll2003", data_dir=tmp_path / "data")
 
 

@@ -29,8 +29,9 @@ def setup(tmp_path, small_nsmc):
 def test_encoded_transfer_set_round_trips_through_its_memory_map(tmp_path, small_nsmc):
     dataset, folder, tokenizer, path = setup(tmp_path, small_nsmc)
     kept = [t for t in TRANSFER if t]  # empty lines are not texts; the held-out one is dropped by the guard
-    transfer = encode_transfer_set(path, dataset=dataset, tokenizer=tokenizer, vocab_folder=folder, max_length=16,
-                                   cache_root=tmp_path / "cache")
+    transfer = encode_transfer_set(
+        path, dataset=dataset, tokenizer=tokenizer, vocab_folder=folder, max_length=16, cache_root=tmp_path / "cache"
+    )
     assert len(transfer) == len(kept) and transfer.header["leaked_dropped"] == 1
     assert transfer.encoded.ids.dtype == torch.int32  # the flat int32 file, memory-mapped
     expected = encode_texts(tokenizer, kept, max_length=16)
@@ -40,12 +41,24 @@ def test_encoded_transfer_set_round_trips_through_its_memory_map(tmp_path, small
     # the fingerprint is the one `teacher logits --transfer-set` gives the set's store
     assert transfer.fingerprint == load_transfer_set(path, dataset=dataset).fingerprint
 
-    again = encode_transfer_set(path, dataset=dataset, tokenizer=tokenizer, vocab_folder=folder, max_length=16,
-                                cache_root=tmp_path / "cache")
+    again = encode_transfer_set(
+        path, dataset=dataset, tokenizer=tokenizer, vocab_folder=folder, max_length=16, cache_root=tmp_path / "cache"
+    )
     assert again.header == transfer.header  # from the cache
     path.write_text("\n".join(kept[:2]) + "\n", encoding="utf-8")  # the file changed: rebuilt
-    assert len(encode_transfer_set(path, dataset=dataset, tokenizer=tokenizer, vocab_folder=folder, max_length=16,
-                                   cache_root=tmp_path / "cache")) == 2
+    assert (
+        len(
+            encode_transfer_set(
+                path,
+                dataset=dataset,
+                tokenizer=tokenizer,
+                vocab_folder=folder,
+                max_length=16,
+                cache_root=tmp_path / "cache",
+            )
+        )
+        == 2
+    )
 
 
 def test_mask_token_is_one_known_student_token(tmp_path, small_nsmc):
@@ -71,8 +84,12 @@ def encode_texts_like(rows):
 
 
 def test_epoch_rows_keep_gold_and_draw_the_pool():
-    split = SplitTensors(encoded=encode_texts_like([[1]] * 50), labels=torch.zeros(50, dtype=torch.int64),
-                         pool_start=10, pool_per_epoch=15)
+    split = SplitTensors(
+        encoded=encode_texts_like([[1]] * 50),
+        labels=torch.zeros(50, dtype=torch.int64),
+        pool_start=10,
+        pool_per_epoch=15,
+    )
     first = split.epoch_rows(seed=1, epoch=0)
     assert len(first) == split.epoch_size() == 25 and first[:10].tolist() == list(range(10))
     assert len(set(first.tolist())) == 25 and (first[10:] >= 10).all()
@@ -86,8 +103,15 @@ def test_soft_only_rows_on_a_hand_built_batch():
     teacher = torch.tensor([[1.0, 0.0], [0.0, 3.0], [2.0, 0.0]])
     gold = torch.tensor([0, -1, -1])  # one gold row, two transfer rows
     t, alpha = 2.0, 0.1
-    soft = [torch.sum(torch.softmax(teacher[i] / t, 0) * (torch.log_softmax(teacher[i] / t, 0)
-                                                         - torch.log_softmax(student[i] / t, 0))) * t * t for i in range(3)]
+    soft = [
+        torch.sum(
+            torch.softmax(teacher[i] / t, 0)
+            * (torch.log_softmax(teacher[i] / t, 0) - torch.log_softmax(student[i] / t, 0))
+        )
+        * t
+        * t
+        for i in range(3)
+    ]
     hard = torch.nn.functional.cross_entropy(student[:1], gold[:1])
     expected = ((alpha * hard + (1 - alpha) * soft[0]) + soft[1] + soft[2]) / 3
     got = distillation_loss("kl", student, teacher, gold, alpha=alpha, temperature=t)
@@ -96,9 +120,21 @@ def test_soft_only_rows_on_a_hand_built_batch():
 
 def test_run_with_a_transfer_set_labels_it_and_trains_on_it(tmp_path, small_nsmc, tiny_teacher_dir):
     _, _, _, path = setup(tmp_path, small_nsmc)
-    common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=300, vocab_root=str(tmp_path / "tok"), preset="tiny",
-                  loss="kl", teacher_path=str(tiny_teacher_dir), cache_dir=str(tmp_path / "logits"), batch_size=16,
-                  train_epoch=2, patience=0, run_root=str(tmp_path / "runs"), device="cpu")
+    common = dict(
+        dataset="nsmc",
+        data_dir=str(small_nsmc),
+        vocab_size=300,
+        vocab_root=str(tmp_path / "tok"),
+        preset="tiny",
+        loss="kl",
+        teacher_path=str(tiny_teacher_dir),
+        cache_dir=str(tmp_path / "logits"),
+        batch_size=16,
+        train_epoch=2,
+        patience=0,
+        run_root=str(tmp_path / "runs"),
+        device="cpu",
+    )
     plain = DistilConfig(**common)
     config = DistilConfig(**common, transfer_sets=[str(path)], transfer_per_epoch=4)
     assert config.run_dir() != plain.run_dir() and "-tr1-" in config.run_dir().name
@@ -133,9 +169,22 @@ def test_cli_labels_a_transfer_set_named_under_the_data_folder(tmp_path, small_n
     from distil_bilstm.cli import main
 
     write_lines(small_nsmc / "nsmc" / "extra.txt", TRANSFER)
-    args = ["teacher", "logits", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--teacher", str(tiny_teacher_dir),
-            "--cache-dir", str(tmp_path / "logits"), "--transfer-set", "nsmc/extra.txt", "--device", "cpu"]
+    args = [
+        "teacher",
+        "logits",
+        "--dataset",
+        "nsmc",
+        "--data-dir",
+        str(small_nsmc),
+        "--teacher",
+        str(tiny_teacher_dir),
+        "--cache-dir",
+        str(tmp_path / "logits"),
+        "--transfer-set",
+        "nsmc/extra.txt",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     assert "| nsmc.transfer.extra | 5 | 5 |" in capsys.readouterr().out
     assert main(args[:-4] + ["--transfer-set", "nsmc/missing.txt"]) == 1  # a clear error, no traceback
-

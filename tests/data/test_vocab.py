@@ -41,8 +41,9 @@ def test_vocab_config_validation():
 
 
 def test_build_vocabularies_reports_each_size(tmp_path):
-    reports = build_vocabularies(TEXTS, TEXTS[:8], sizes=[60, 90], out_root=tmp_path, dataset="toy",
-                                 base=VocabConfig(min_frequency=1))
+    reports = build_vocabularies(
+        TEXTS, TEXTS[:8], sizes=[60, 90], out_root=tmp_path, dataset="toy", base=VocabConfig(min_frequency=1)
+    )
     assert [(tmp_path / "toy" / f"vocab_size_{s}" / "vocab.txt").is_file() for s in (60, 90)] == [True, True]
     assert [r.requested_size for r in reports] == [60, 90]
     assert all(r.vocab_size <= 60 for r in reports)  # this corpus has only ~58 distinct pieces
@@ -60,8 +61,11 @@ def test_encode_and_pad(tmp_path):
     assert int(encoded.lengths.max()) <= 4
     ids, lengths = encoded.batch(torch.tensor([2, 0]))
     assert ids.shape == (2, int(lengths.max()))
-    assert ids[0, lengths[0]:].eq(0).all()
-    assert ids[1, : lengths[1]].tolist() == tokenizer("정말 재미있어요", add_special_tokens=False, truncation=True, max_length=4)["input_ids"]
+    assert ids[0, lengths[0] :].eq(0).all()
+    assert (
+        ids[1, : lengths[1]].tolist()
+        == tokenizer("정말 재미있어요", add_special_tokens=False, truncation=True, max_length=4)["input_ids"]
+    )
     # select: a compact copy of some rows that pads back to the same batch
     picked = encoded.select(torch.tensor([2, 0]))
     assert len(picked) == 2 and len(picked.ids) == int(lengths.sum())
@@ -84,8 +88,9 @@ def test_a_vocabulary_made_from_other_texts_is_rebuilt_saying_what_changed(tmp_p
     assert "training texts differ" not in caplog.text
     # the data file replaced under the same name (other text): the vocabulary is not reused
     lines = (data / "sst2" / "train.tsv").read_text(encoding="utf-8").splitlines()
-    (data / "sst2" / "train.tsv").write_text("\n".join([lines[0]] + [f"brand new words {i} here\t{i % 2}" for i in range(200)])
-                                             + "\n", encoding="utf-8")
+    (data / "sst2" / "train.tsv").write_text(
+        "\n".join([lines[0]] + [f"brand new words {i} here\t{i % 2}" for i in range(200)]) + "\n", encoding="utf-8"
+    )
     replaced = load_dataset("sst2", data_dir=data, download=False)
     ensure_vocab(replaced, vocab_root=tmp_path / "tok", vocab_size=150)
     assert "its training texts differ" in caplog.text

@@ -10,9 +10,18 @@ from distil_bilstm.runs.pipeline import RunResources, run_distillation
 
 def test_compare_two_tiny_runs_writes_csv_markdown_and_png(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
     resources = RunResources()
-    common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=300, vocab_root=str(tmp_path / "tok"),
-                  teacher_path=str(tiny_teacher_dir), cache_dir=str(tmp_path / "logits"), batch_size=32,
-                  train_epoch=1, run_root=str(tmp_path / "runs"), device="cpu")
+    common = dict(
+        dataset="nsmc",
+        data_dir=str(small_nsmc),
+        vocab_size=300,
+        vocab_root=str(tmp_path / "tok"),
+        teacher_path=str(tiny_teacher_dir),
+        cache_dir=str(tmp_path / "logits"),
+        batch_size=32,
+        train_epoch=1,
+        run_root=str(tmp_path / "runs"),
+        device="cpu",
+    )
     kd = run_distillation(DistilConfig(preset="mini", loss="kl", **common), resources=resources)
     ce = run_distillation(DistilConfig(preset="tiny", loss="ce", **common), resources=resources)
     # an unfinished run folder is listed, not tabulated

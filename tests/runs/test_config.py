@@ -46,7 +46,9 @@ def test_a_grid_validates_student_settings_of_every_combination_before_any_work(
 
     path = tmp_path / "grid.yaml"
     path.write_text("loss: ce\ndataset: missing_file.csv\ndropout: [0.2, 1.5]\nlog_every: [10, 0]\n")
-    with pytest.raises(ValueError, match=r"3 combination\(s\) are invalid:\n  dropout=0.2, log_every=0: DistilConfig.log_every"):
+    with pytest.raises(
+        ValueError, match=r"3 combination\(s\) are invalid:\n  dropout=0.2, log_every=0: DistilConfig.log_every"
+    ):
         load_grid(path)  # the dataset file does not even exist: nothing was loaded
 
 
@@ -87,16 +89,19 @@ def test_yaml_scientific_notation_is_a_number(tmp_path):
     assert config.identity() == DistilConfig(loss="ce", lr=5e-4, weight_decay=1e-5).identity()
 
 
-@pytest.mark.parametrize("text, message", [
-    ("lr=.inf", r"DistilConfig.lr must be a finite number, got inf"),
-    ("lr=nan", r"DistilConfig.lr must be a finite number, got nan"),
-    ("lr=fast", r"DistilConfig.lr must be a number, got 'fast'"),
-    ("lr=[1, 2]", r"DistilConfig.lr must be a number, got \[1, 2\]"),
-    ("lr=true", r"DistilConfig.lr must be a number, got True"),
-    ("lr=null", r"DistilConfig.lr must be a number, got None"),
-    ("train_epoch=1.5", r"DistilConfig.train_epoch must be a whole number, got 1.5"),
-    ("epoch_lrs=[1e-3, x]", r"DistilConfig.epoch_lrs must be a number, got 'x'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("lr=.inf", r"DistilConfig.lr must be a finite number, got inf"),
+        ("lr=nan", r"DistilConfig.lr must be a finite number, got nan"),
+        ("lr=fast", r"DistilConfig.lr must be a number, got 'fast'"),
+        ("lr=[1, 2]", r"DistilConfig.lr must be a number, got \[1, 2\]"),
+        ("lr=true", r"DistilConfig.lr must be a number, got True"),
+        ("lr=null", r"DistilConfig.lr must be a number, got None"),
+        ("train_epoch=1.5", r"DistilConfig.train_epoch must be a whole number, got 1.5"),
+        ("epoch_lrs=[1e-3, x]", r"DistilConfig.epoch_lrs must be a number, got 'x'"),
+    ],
+)
 def test_bad_numbers_are_refused_naming_the_key(text, message):
     with pytest.raises(ValueError, match=message):
         DistilConfig.from_dict(apply_overrides({"loss": "ce"}, [text]))

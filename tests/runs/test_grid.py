@@ -30,18 +30,32 @@ from tests.training.test_trainer import StopAt  # Ctrl-C stand-in: asks the Trai
 
 def tiny_grid(tmp_path, small_nsmc, teacher_dir, **axes) -> dict:
     return {
-        "dataset": "nsmc", "data_dir": str(small_nsmc), "vocab_size": 300, "vocab_root": str(tmp_path / "tok"),
-        "preset": "mini", "loss": "kl", "teacher_path": str(teacher_dir), "cache_dir": str(tmp_path / "logits"),
-        "batch_size": 32, "train_epoch": 1, "patience": 0, "run_root": str(tmp_path / "runs"), "device": "cpu", **axes,
+        "dataset": "nsmc",
+        "data_dir": str(small_nsmc),
+        "vocab_size": 300,
+        "vocab_root": str(tmp_path / "tok"),
+        "preset": "mini",
+        "loss": "kl",
+        "teacher_path": str(teacher_dir),
+        "cache_dir": str(tmp_path / "logits"),
+        "batch_size": 32,
+        "train_epoch": 1,
+        "patience": 0,
+        "run_root": str(tmp_path / "runs"),
+        "device": "cpu",
+        **axes,
     }
 
 
 def test_expand_grid_is_the_product_of_the_lists_and_keeps_scalars():
-    combos = expand_grid({"vocab_size": [3000, 5000], "temperature": [2, 3], "preset": ["base", "small", "tiny"], "lr": 0.002})
+    combos = expand_grid(
+        {"vocab_size": [3000, 5000], "temperature": [2, 3], "preset": ["base", "small", "tiny"], "lr": 0.002}
+    )
     assert len(combos) == 2 * 2 * 3
     assert all(c["lr"] == 0.002 for c in combos)
     assert {(c["vocab_size"], c["temperature"], c["preset"]) for c in combos} == {
-        (v, t, p) for v in (3000, 5000) for t in (2, 3) for p in ("base", "small", "tiny")}
+        (v, t, p) for v in (3000, 5000) for t in (2, 3) for p in ("base", "small", "tiny")
+    }
     assert expand_grid({"lr": 0.1}) == [{"lr": 0.1}]  # no list: one run
     with pytest.raises(ValueError, match="grid key 'preset' is an empty list"):
         expand_grid({"preset": []})
@@ -52,19 +66,32 @@ def test_plan_grid_validates_every_combination_and_merges_identical_runs():
     # CE ignores T, so its two combinations are one run: 2 KL + 1 CE
     assert sorted((r.config.loss, r.config.temperature) for r in runs) == [("ce", 2.0), ("kl", 2.0), ("kl", 3.0)]
     assert len({r.config.identity() for r in runs}) == 3
-    with pytest.raises(ValueError, match=r"1 combination\(s\) are invalid:\n  loss=kl: DistilConfig.teacher_path is required"):
+    with pytest.raises(
+        ValueError, match=r"1 combination\(s\) are invalid:\n  loss=kl: DistilConfig.teacher_path is required"
+    ):
         plan_grid({"loss": ["kl", "ce"]})  # no teacher for the KL run, caught before anything runs
     with pytest.raises(ValueError, match="run_name would give all 2 runs one folder"):
         plan_grid({"preset": ["base", "small"], "loss": "ce", "run_name": "mine"})
 
 
 def test_variants_mix_runs_that_cannot_be_crossed():
-    runs = plan_grid({"preset": ["base", "tiny"], "teacher_path": "t", "variants": [
-        {"loss": "ce"}, {"loss": "kl"}, {"loss": "kl", "transfer_sets": ["aug.tsv", "unl.txt", ["aug.tsv", "unl.txt"]]}]})
+    runs = plan_grid(
+        {
+            "preset": ["base", "tiny"],
+            "teacher_path": "t",
+            "variants": [
+                {"loss": "ce"},
+                {"loss": "kl"},
+                {"loss": "kl", "transfer_sets": ["aug.tsv", "unl.txt", ["aug.tsv", "unl.txt"]]},
+            ],
+        }
+    )
     got = sorted((r.config.preset, r.config.loss, tuple(r.config.transfer_sets)) for r in runs)
     assert len(got) == 2 * (1 + 1 + 3) and ("tiny", "kl", ("aug.tsv", "unl.txt")) in got and ("base", "ce", ()) in got
     assert {r.label for r in runs if r.config.transfer_sets == ["aug.tsv"]} == {
-        "loss=kl, transfer_sets=aug.tsv, preset=base", "loss=kl, transfer_sets=aug.tsv, preset=tiny"}
+        "loss=kl, transfer_sets=aug.tsv, preset=base",
+        "loss=kl, transfer_sets=aug.tsv, preset=tiny",
+    }
     with pytest.raises(ValueError, match="variants must be a non-empty list of key: value mappings"):
         plan_grid({"teacher_path": "t", "variants": {"loss": "ce"}})
 
@@ -108,8 +135,9 @@ def test_grid_runs_loads_once_skips_finished_and_survives_a_failing_run(tmp_path
 
 
 def test_grid_resumes_an_interrupted_run(tmp_path, small_nsmc, tiny_teacher_dir, caplog):
-    [run] = plan_grid(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss="ce", preset="mini", train_epoch=2,
-                                log_every=1))  # callbacks see every step
+    [run] = plan_grid(
+        tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss="ce", preset="mini", train_epoch=2, log_every=1)
+    )  # callbacks see every step
     with pytest.raises(KeyboardInterrupt):
         execute_run(run.config, callbacks=[StopAt(3)])  # Ctrl-C is not a failure: it stops the grid
     assert run_status(run) == "interrupted" and not (run.run_dir / "status.json").exists()
@@ -122,7 +150,9 @@ def test_grid_resumes_an_interrupted_run(tmp_path, small_nsmc, tiny_teacher_dir,
 
 def test_cli_grid_with_two_workers(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
     config = tmp_path / "grid.yaml"
-    config.write_text(yaml.safe_dump(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"])), encoding="utf-8")
+    config.write_text(
+        yaml.safe_dump(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"])), encoding="utf-8"
+    )
     assert main(["grid", "--config", str(config), "--workers", "2"]) == 0
     out = capsys.readouterr().out
     assert "2 runs: 2 ok, 0 failed" in out
@@ -139,13 +169,18 @@ def test_a_terminated_grid_stops_its_workers_with_a_checkpoint_each(tmp_path, sm
     config, log = tmp_path / "grid.yaml", tmp_path / "grid.log"
     config.write_text(yaml.safe_dump(values), encoding="utf-8")
     with log.open("w") as err:
-        grid = subprocess.Popen([sys.executable, "-m", "distil_bilstm.cli", "grid", "--config", str(config), "--workers", "2"],
-                                stdout=subprocess.DEVNULL, stderr=err)
+        grid = subprocess.Popen(
+            [sys.executable, "-m", "distil_bilstm.cli", "grid", "--config", str(config), "--workers", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     deadline, training = time.monotonic() + 180, set()
     try:
         while len(training) < 2 and time.monotonic() < deadline and grid.poll() is None:
             time.sleep(0.5)  # both workers past their first epoch: each has something to checkpoint
-            training = {int(pid) for pid in re.findall(r"\[worker (\d+)\] INFO \S+: epoch 1: train loss", log.read_text())}
+            training = {
+                int(pid) for pid in re.findall(r"\[worker (\d+)\] INFO \S+: epoch 1: train loss", log.read_text())
+            }
         assert len(training) == 2, log.read_text()[-2000:]
         grid.send_signal(signal.SIGTERM)
         assert grid.wait(timeout=120) == 130, log.read_text()[-2000:]
@@ -166,7 +201,7 @@ def test_a_terminated_grid_stops_its_workers_with_a_checkpoint_each(tmp_path, sm
 def test_grid_with_ray_tune(tmp_path, small_nsmc, tiny_teacher_dir, monkeypatch):
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.tune")
-    from distil_bilstm.runs.grid import run_grid_ray
+    from distil_bilstm.runs.ray_grid import run_grid_ray
 
     monkeypatch.chdir(tmp_path)
     runs = plan_grid(tiny_grid(tmp_path, small_nsmc, tiny_teacher_dir, loss=["kl", "ce"], train_epoch=2))
@@ -178,4 +213,6 @@ def test_grid_with_ray_tune(tmp_path, small_nsmc, tiny_teacher_dir, monkeypatch)
     assert len(results) == 2 and {r["status"] for r in results} <= {FINISHED, "stopped"}
     assert any(r["status"] == FINISHED for r in results)
     finished = [r for r in runs if (r.run_dir / "metrics.json").is_file()]
-    assert finished and all(json.loads((r.run_dir / "metrics.json").read_text())["valid_accuracy"] > 0 for r in finished)
+    assert finished and all(
+        json.loads((r.run_dir / "metrics.json").read_text())["valid_accuracy"] > 0 for r in finished
+    )

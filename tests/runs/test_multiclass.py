@@ -38,9 +38,35 @@ def test_three_class_teacher_from_a_two_class_encoder_then_students(tmp_path, ti
 
     data = write_hate_speech(tmp_path / "data")
     out = tmp_path / "teacher_model" / "khs"
-    code = main(["teacher", "finetune", "--dataset", "korean_hate_speech", "--data-dir", str(data), "--no-download",
-                 "--base", str(tiny_teacher_dir), "--num-labels", "3", "--out", str(out), "--train-epoch", "2", "--lr", "3e-3",
-                 "--batch-size", "16", "--max-length", "32", "--select-metric", "macro_f1", "--device", "cpu"])
+    code = main(
+        [
+            "teacher",
+            "finetune",
+            "--dataset",
+            "korean_hate_speech",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--base",
+            str(tiny_teacher_dir),
+            "--num-labels",
+            "3",
+            "--out",
+            str(out),
+            "--train-epoch",
+            "2",
+            "--lr",
+            "3e-3",
+            "--batch-size",
+            "16",
+            "--max-length",
+            "32",
+            "--select-metric",
+            "macro_f1",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0 and "kept epoch" in capsys.readouterr().out
     report = json.loads((out / "eval.json").read_text())
     assert report["num_labels"] == 3 and report["label_names"] == ["none", "offensive", "hate"]
@@ -49,20 +75,52 @@ def test_three_class_teacher_from_a_two_class_encoder_then_students(tmp_path, ti
     teacher = AutoModelForSequenceClassification.from_pretrained(out)
     base = AutoModelForSequenceClassification.from_pretrained(tiny_teacher_dir)
     assert teacher.classifier.out_features == 3 and base.classifier.out_features == 2
-    assert not torch.equal(teacher.bert.encoder.layer[0].output.dense.weight, base.bert.encoder.layer[0].output.dense.weight)
+    assert not torch.equal(
+        teacher.bert.encoder.layer[0].output.dense.weight, base.bert.encoder.layer[0].output.dense.weight
+    )
 
-    common = dict(dataset="korean_hate_speech", data_dir=str(data), vocab_size=150, vocab_root=str(tmp_path / "tok"),
-                  teacher_path=str(out), cache_dir=str(tmp_path / "cache"), select_metric="macro_f1", batch_size=16,
-                  train_epoch=2, patience=0, run_root=str(tmp_path / "runs"), device="cpu")
+    common = dict(
+        dataset="korean_hate_speech",
+        data_dir=str(data),
+        vocab_size=150,
+        vocab_root=str(tmp_path / "tok"),
+        teacher_path=str(out),
+        cache_dir=str(tmp_path / "cache"),
+        select_metric="macro_f1",
+        batch_size=16,
+        train_epoch=2,
+        patience=0,
+        run_root=str(tmp_path / "runs"),
+        device="cpu",
+    )
     for extra in ({"preset": "tiny"}, {"student": "transformer", "optimizer": "adamw", "lr": 1e-3}):
         metrics = run_distillation(DistilConfig(**common, **extra))
-        assert metrics["select_metric"] == "macro_f1" and set(metrics["test_per_class"]) == {"none", "offensive", "hate"}
+        assert metrics["select_metric"] == "macro_f1" and set(metrics["test_per_class"]) == {
+            "none",
+            "offensive",
+            "hate",
+        }
         assert metrics["valid_macro_f1"] == max(h["valid_macro_f1"] for h in metrics["history"])
 
 
 def test_num_labels_must_match_the_dataset(tmp_path, tiny_teacher_dir, caplog):
     data = write_hate_speech(tmp_path / "data", n_train=30, n_dev=9)
-    code = main(["teacher", "finetune", "--dataset", "korean_hate_speech", "--data-dir", str(data), "--no-download",
-                 "--base", str(tiny_teacher_dir), "--num-labels", "2", "--out", str(tmp_path / "t")])
+    code = main(
+        [
+            "teacher",
+            "finetune",
+            "--dataset",
+            "korean_hate_speech",
+            "--data-dir",
+            str(data),
+            "--no-download",
+            "--base",
+            str(tiny_teacher_dir),
+            "--num-labels",
+            "2",
+            "--out",
+            str(tmp_path / "t"),
+        ]
+    )
     assert code != 0
     assert "--num-labels 2, but korean_hate_speech has 3 labels (none, offensive, hate)" in caplog.text

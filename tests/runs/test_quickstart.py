@@ -16,8 +16,18 @@ from distil_bilstm.runs.quickstart import (
 
 def reduced(tmp_path, data_dir, base, **overrides) -> QuickstartConfig:
     """The quickstart's flow at test size: a 1-layer BERT as the base, 1 teacher and 1 student epoch."""
-    values = dict(dataset="nsmc", data_dir=str(data_dir), base=str(base), out=str(tmp_path / "qs"), teacher_epochs=1,
-                  adapt_vocab=0, preset="tiny", vocab_size=1200, train_epoch=1, device="cpu")
+    values = dict(
+        dataset="nsmc",
+        data_dir=str(data_dir),
+        base=str(base),
+        out=str(tmp_path / "qs"),
+        teacher_epochs=1,
+        adapt_vocab=0,
+        preset="tiny",
+        vocab_size=1200,
+        train_epoch=1,
+        device="cpu",
+    )
     return QuickstartConfig(**{**values, **overrides})
 
 
@@ -30,7 +40,10 @@ def test_quickstart_runs_every_stage_and_a_rerun_reuses_them(tmp_path, small_nsm
     teacher = layout.teacher("nsmc")
     assert json.loads((teacher / "eval.json").read_text())["trained_on"] == ["train"]
     assert [r["status"] for r in result["runs"]] == ["finished", "finished"]
-    assert list(layout.logits.rglob("header.json")) and (layout.vocab_root / "nsmc" / "vocab_size_1200" / "vocab.txt").is_file()
+    assert (
+        list(layout.logits.rglob("header.json"))
+        and (layout.vocab_root / "nsmc" / "vocab_size_1200" / "vocab.txt").is_file()
+    )
     markdown = result["report"]["markdown"]
     for row in ("Teacher: teacher-nsmc", "Baseline: TF-IDF + LR", "BiLSTM Tiny · KD (KL)", "BiLSTM Tiny · CE"):
         assert row in markdown
@@ -45,9 +58,29 @@ def test_quickstart_runs_every_stage_and_a_rerun_reuses_them(tmp_path, small_nsm
 
 
 def test_quickstart_cli_prints_table_predictions_and_next_steps(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
-    code = main(["quickstart", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--base", str(tiny_teacher_dir),
-                 "--out", str(tmp_path / "qs"), "--teacher-epochs", "1", "--adapt-vocab", "0", "--preset", "tiny",
-                 "--train-epoch", "1", "--device", "cpu"])
+    code = main(
+        [
+            "quickstart",
+            "--dataset",
+            "nsmc",
+            "--data-dir",
+            str(small_nsmc),
+            "--base",
+            str(tiny_teacher_dir),
+            "--out",
+            str(tmp_path / "qs"),
+            "--teacher-epochs",
+            "1",
+            "--adapt-vocab",
+            "0",
+            "--preset",
+            "tiny",
+            "--train-epoch",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "| Model |" in out and "predictions of" in out and "next:" in out
@@ -73,8 +106,25 @@ def test_a_failed_student_run_stops_the_quickstart_with_one_line(tmp_path, small
     half = tmp_path / "half-copied"  # a config.json and no weights: it looks like a teacher until it is loaded
     half.mkdir()
     (half / "config.json").write_bytes((tiny_teacher_dir / "config.json").read_bytes())
-    code = main(["quickstart", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--teacher", str(half),
-                 "--out", str(tmp_path / "qs"), "--preset", "tiny", "--train-epoch", "1", "--device", "cpu"])
+    code = main(
+        [
+            "quickstart",
+            "--dataset",
+            "nsmc",
+            "--data-dir",
+            str(small_nsmc),
+            "--teacher",
+            str(half),
+            "--out",
+            str(tmp_path / "qs"),
+            "--preset",
+            "tiny",
+            "--train-epoch",
+            "1",
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 1
     assert "student run" in caplog.text and "half-copied: Error no file named model.safetensors" in caplog.text
     runs = tmp_path / "qs" / "runs"
@@ -82,7 +132,9 @@ def test_a_failed_student_run_stops_the_quickstart_with_one_line(tmp_path, small
     assert not list(runs.rglob("*-ce-*"))  # the CE student was not trained after it
 
 
-def test_vocabulary_transfer_only_for_korean_text_and_a_base_that_cannot_read_it(small_nsmc, tiny_teacher_dir, tmp_path):
+def test_vocabulary_transfer_only_for_korean_text_and_a_base_that_cannot_read_it(
+    small_nsmc, tiny_teacher_dir, tmp_path
+):
     from distil_bilstm.data.datasets import load_dataset
 
     assert hangul_share(["정말 좋다", "great"]) == pytest.approx(4 / 9)

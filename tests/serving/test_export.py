@@ -21,7 +21,7 @@ def reference_onnx_example() -> str:
     """The Python block under docs/reference.md's "An export runs without this package" paragraph."""
     text = REFERENCE.read_text(encoding="utf-8")
     start = text.index("```python", text.index("An export runs without this package"))
-    return text[start + len("```python"): text.index("```", start + 9)]
+    return text[start + len("```python") : text.index("```", start + 9)]
 
 
 @pytest.mark.parametrize("fmt,exporter", [("onnx", "legacy"), ("onnx", "dynamo"), ("torchscript", "legacy")])
@@ -29,7 +29,9 @@ def test_fp32_exports_agree_with_torch(tiny_run, tmp_path, fmt, exporter):
     info = export_student(tiny_run, tmp_path / "export", ExportConfig(format=fmt, exporter=exporter))
     assert info["check"]["max_abs_diff"] < 1e-4 and info["check"]["argmax_agreement"] == 1.0
     assert {(c["batch"], c["sequence"]) for c in info["check"]["cases"]} >= {(1, 1), (64, 64), (5, 128)}
-    assert (tmp_path / "export" / info["model_file"]).is_file() and (tmp_path / "export" / "vocab" / "vocab.txt").is_file()
+    assert (tmp_path / "export" / info["model_file"]).is_file() and (
+        tmp_path / "export" / "vocab" / "vocab.txt"
+    ).is_file()
     torch_logits = Predictor.load(tiny_run, device="cpu").logits(TEXTS)
     exported = Predictor.load(tmp_path / "export", device="cpu")
     assert exported.kind == fmt
@@ -51,7 +53,9 @@ def test_reference_example_runs_an_export_without_this_package(tiny_run, tmp_pat
     code = 'import sys; sys.modules["distil_bilstm"] = None\n' + reference_onnx_example()  # nothing of ours importable
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     texts = ["정말 재미있게 봤어요", "시간 낭비였다"]  # the README's texts
-    assert ast.literal_eval(out.strip()) == [p.label for p in Predictor.load(tmp_path / "exports" / "base-int8").predict(texts)]
+    assert ast.literal_eval(out.strip()) == [
+        p.label for p in Predictor.load(tmp_path / "exports" / "base-int8").predict(texts)
+    ]
 
 
 def test_export_cli_and_refusals(tiny_run, tmp_path, capsys, caplog):

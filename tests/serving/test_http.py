@@ -37,20 +37,28 @@ def test_predict_health_page_docs(client, tiny_run):
     assert "/predict" in client.get("/openapi.json").json()["paths"] and client.get("/docs").status_code == 200
 
 
-@pytest.mark.parametrize("body,headers,status,message", [
-    (b"{not json", {}, 400, "not valid JSON"),
-    (b'{"texts": ["\xff\xfe"]}', {}, 400, "not valid UTF-8"),
-    (b'{"text": ["a"]}', {}, 422, 'a "texts" field'),
-    (b'["a", "b"]', {}, 422, 'a "texts" field'),
-    (b'{"texts": "one text"}', {}, 422, '"texts" must be a list of strings, got str'),
-    (b'{"texts": []}', {}, 422, '"texts" is empty'),
-    (b'{"texts": ["a", "b", "c", "d", "e"]}', {}, 422, "at most 4 per request"),
-    (b'{"texts": ["ok", 3]}', {}, 422, "texts[1] is int, not a string"),
-    (b'{"texts": ["ok", "   "]}', {}, 422, "texts[1] is empty"),
-    (b'{"texts": ["ok", "a\\ud800"]}', {}, 422, "texts[1] is not valid Unicode text: character 1 is a lone surrogate"),
-    (b'{"pairs": [["ok", "\\udfff"]]}', {}, 422, "pairs[0][1] is not valid Unicode text: character 0"),
-    (b'{"texts": ["' + b"a" * 3000 + b'"]}', {}, 413, "the limit is 2000"),
-])
+@pytest.mark.parametrize(
+    "body,headers,status,message",
+    [
+        (b"{not json", {}, 400, "not valid JSON"),
+        (b'{"texts": ["\xff\xfe"]}', {}, 400, "not valid UTF-8"),
+        (b'{"text": ["a"]}', {}, 422, 'a "texts" field'),
+        (b'["a", "b"]', {}, 422, 'a "texts" field'),
+        (b'{"texts": "one text"}', {}, 422, '"texts" must be a list of strings, got str'),
+        (b'{"texts": []}', {}, 422, '"texts" is empty'),
+        (b'{"texts": ["a", "b", "c", "d", "e"]}', {}, 422, "at most 4 per request"),
+        (b'{"texts": ["ok", 3]}', {}, 422, "texts[1] is int, not a string"),
+        (b'{"texts": ["ok", "   "]}', {}, 422, "texts[1] is empty"),
+        (
+            b'{"texts": ["ok", "a\\ud800"]}',
+            {},
+            422,
+            "texts[1] is not valid Unicode text: character 1 is a lone surrogate",
+        ),
+        (b'{"pairs": [["ok", "\\udfff"]]}', {}, 422, "pairs[0][1] is not valid Unicode text: character 0"),
+        (b'{"texts": ["' + b"a" * 3000 + b'"]}', {}, 413, "the limit is 2000"),
+    ],
+)
 def test_bad_input_gets_a_4xx_json_message(client, body, headers, status, message):
     response = client.post("/predict", content=body, headers={"Content-Type": "application/json", **headers})
     assert response.status_code == status, response.text
@@ -67,7 +75,10 @@ def test_serves_an_onnx_export(tiny_run, tmp_path):
     export_student(tiny_run, tmp_path / "int8", ExportConfig(format="onnx-int8"))
     with TestClient(create_app(tmp_path / "int8")) as c:
         assert c.get("/health").json()["model"]["format"] == "onnx-int8"
-        assert c.post("/predict", json={"texts": ["정말 재미있는 영화"]}).json()["predictions"][0]["label"] in ("negative", "positive")
+        assert c.post("/predict", json={"texts": ["정말 재미있는 영화"]}).json()["predictions"][0]["label"] in (
+            "negative",
+            "positive",
+        )
 
 
 def _free_port() -> int:
@@ -80,8 +91,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
 
-@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver "
-                    "(apt-get install chromium chromium-driver; .ci/run installs them)")
+@pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER),
+    reason="needs Debian's chromium and chromium-driver "
+    "(apt-get install chromium chromium-driver; .ci/run installs them)",
+)
 @pytest.mark.parametrize("run", ["tiny_run", "tiny_pair_run"])
 def test_the_page_in_a_real_browser(run, request):
     """A single-text model: one box, the label and its bars; a pair model (the page asks /health): two
@@ -113,7 +127,11 @@ def test_the_page_in_a_real_browser(run, request):
             driver.find_element(By.ID, "text_b").send_keys("한 남자가 기타를 연주하고 있다")
             driver.find_element(By.ID, "classify").click()
             WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "label").text not in ("", "…"))
-            score = Predictor.load(tiny_run, device="cpu").predict_pairs([("남자가 기타를 친다", "한 남자가 기타를 연주하고 있다")])[0].score
+            score = (
+                Predictor.load(tiny_run, device="cpu")
+                .predict_pairs([("남자가 기타를 친다", "한 남자가 기타를 연주하고 있다")])[0]
+                .score
+            )
             assert driver.find_element(By.ID, "label").text == f"score {score:.2f}"
             return
         assert not driver.find_element(By.ID, "text_b").is_displayed()
@@ -133,10 +151,13 @@ def test_the_page_in_a_real_browser(run, request):
         thread.join(timeout=10)
 
 
-@pytest.mark.parametrize("body, message", [
-    (b'{"texts": ["ok"], "n": ' + b"7" * 5000 + b"}", "not acceptable JSON: Exceeds the limit"),
-    (b'{"texts": ["ok"], "n": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "not acceptable JSON: nested too deeply"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b'{"texts": ["ok"], "n": ' + b"7" * 5000 + b"}", "not acceptable JSON: Exceeds the limit"),
+        (b'{"texts": ["ok"], "n": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "not acceptable JSON: nested too deeply"),
+    ],
+)
 def test_json_python_cannot_hold_is_a_400(tiny_run, body, message):
     app = create_app(tiny_run, config=ServeConfig(max_body_bytes=200_000))
     response = TestClient(app).post("/predict", content=body, headers={"Content-Type": "application/json"})

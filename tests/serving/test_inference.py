@@ -15,7 +15,14 @@ from distil_bilstm.rundir import RunDir
 from distil_bilstm.serving.inference import Predictor, TextEncoder, pad
 from distil_bilstm.training.metrics import classification_scores
 
-TEXTS = ["정말 재미있는 영화 리뷰3", "지루하고 뻔한 전개", "", "great fun film " * 60, "a", "돈이 아까운 영화 boring and dull"]
+TEXTS = [
+    "정말 재미있는 영화 리뷰3",
+    "지루하고 뻔한 전개",
+    "",
+    "great fun film " * 60,
+    "a",
+    "돈이 아까운 영화 boring and dull",
+]
 
 
 def test_rundir_round_trip(tmp_path):
@@ -25,7 +32,12 @@ def test_rundir_round_trip(tmp_path):
     run.write_config({"max_length": 64})
     run.write_student("bilstm", {"vocab_size": 10}, label_names=["neg", "pos"])
     assert run.is_run() and not run.is_finished() and run.read_config() == {"max_length": 64}
-    assert run.read_student() == {"format": 1, "architecture": "bilstm", "vocab_size": 10, "label_names": ["neg", "pos"]}
+    assert run.read_student() == {
+        "format": 1,
+        "architecture": "bilstm",
+        "vocab_size": 10,
+        "label_names": ["neg", "pos"],
+    }
     run.write_status({"status": "failed"})
     assert run.read_status()["status"] == "failed"
     run.clear_status()
@@ -43,7 +55,7 @@ def test_text_encoder_matches_training_tokenisation(tiny_run):
     ours = encoder.encode(TEXTS)
     for i, row in enumerate(ours):
         start, length = int(reference.offsets[i]), int(reference.lengths[i])
-        assert row == reference.ids[start:start + length].tolist(), TEXTS[i]
+        assert row == reference.ids[start : start + length].tolist(), TEXTS[i]
     ids, lengths = pad(ours)
     assert ids.shape == (len(TEXTS), 16) and lengths.tolist() == [len(r) for r in ours] and ids[2, 1:].sum() == 0
 
@@ -61,9 +73,11 @@ def test_predictions_in_input_order_whatever_the_window(tiny_run):
 
 
 def test_inference_imports_no_training_code(tiny_run):
-    code = ("import sys; from distil_bilstm.serving.inference import Predictor; Predictor.load(sys.argv[1], device='cpu')"
-            ".predict(['좋아요']); heavy = [m for m in ('pandas', 'sklearn', 'tensorboard', 'transformers', "
-            "'distil_bilstm.training.trainer', 'distil_bilstm.runs.pipeline') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys; from distil_bilstm.serving.inference import Predictor; Predictor.load(sys.argv[1], device='cpu')"
+        ".predict(['좋아요']); heavy = [m for m in ('pandas', 'sklearn', 'tensorboard', 'transformers', "
+        "'distil_bilstm.training.trainer', 'distil_bilstm.runs.pipeline') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code, str(tiny_run)], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -75,8 +89,12 @@ def test_classification_scores_by_hand():
     assert scores["accuracy"] == pytest.approx(3 / 6)
     assert scores["confusion_matrix"] == [[2, 1, 0], [1, 1, 0], [0, 1, 0]]
     # a: P 2/3 R 2/3; b: P 1/3 R 1/2; c: never predicted, P = R = 0
-    assert scores["per_class"]["a"] == {"precision": pytest.approx(2 / 3), "recall": pytest.approx(2 / 3),
-                                        "f1": pytest.approx(2 / 3), "support": 3}
+    assert scores["per_class"]["a"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": pytest.approx(2 / 3),
+        "f1": pytest.approx(2 / 3),
+        "support": 3,
+    }
     assert scores["per_class"]["b"]["f1"] == pytest.approx(2 * (1 / 3) * (1 / 2) / (1 / 3 + 1 / 2))
     assert scores["macro_f1"] == pytest.approx((2 / 3 + 0.4 + 0) / 3)
 
@@ -86,8 +104,10 @@ def test_evaluate_a_labelled_file(tiny_run, tmp_path, capsys, caplog):
     texts = ["정말 재미있는 영화", "시간 낭비 최악", "loved every minute", "boring and dull"]
     predicted = [p.label for p in predictor.predict(texts)]
     path = tmp_path / "eval.tsv"
-    path.write_text("text\tlabel\n" + "".join(f"{t}\t{g}\n" for t, g in zip(texts, ["positive", "0", "1", "negative"])),
-                    encoding="utf-8")
+    path.write_text(
+        "text\tlabel\n" + "".join(f"{t}\t{g}\n" for t, g in zip(texts, ["positive", "0", "1", "negative"])),
+        encoding="utf-8",
+    )
     assert main(["evaluate", "--model", str(tiny_run), "--file", str(path), "--json", "--device", "cpu"]) == 0
     report = json.loads(capsys.readouterr().out)
     gold = ["positive", "negative", "positive", "negative"]
@@ -107,7 +127,9 @@ def test_predict_streams_a_file_larger_than_a_window(tiny_run, tmp_path, capsys)
     texts = [f"{TEXTS[i % len(TEXTS)]} {i}".strip() for i in range(700)]
     path.write_text("\n".join(texts) + "\n", encoding="utf-8")
     out = tmp_path / "preds.csv"
-    assert main(["predict", "--model", str(tiny_run), "--file", str(path), "--out", str(out), "--batch-size", "16"]) == 0
+    assert (
+        main(["predict", "--model", str(tiny_run), "--file", str(path), "--out", str(out), "--batch-size", "16"]) == 0
+    )
     assert "700 rows" in capsys.readouterr().out
     with open(out, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
@@ -131,7 +153,9 @@ def test_a_cut_vocabulary_is_refused_naming_the_file(tiny_run, tmp_path):
     run = _copy_run(tiny_run, tmp_path)
     vocab = run / "vocab" / "vocab.txt"
     vocab.write_text("\n".join(vocab.read_text(encoding="utf-8").splitlines()[:60]) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"vocab.txt: 60 tokens, but .*student.json says the model was trained with \d+"):
+    with pytest.raises(
+        ValueError, match=r"vocab.txt: 60 tokens, but .*student.json says the model was trained with \d+"
+    ):
         Predictor.load(run, device="cpu")
 
 
@@ -163,7 +187,9 @@ def test_an_empty_or_truncated_onnx_export_is_refused_naming_the_file(tiny_run, 
 
 def test_a_lone_surrogate_is_refused_naming_the_text(tiny_run):
     predictor = Predictor.load(tiny_run, device="cpu")
-    with pytest.raises(ValueError, match=r"text #1 \(character 0 is '\\ud800', a lone surrogate\) is not valid Unicode"):
+    with pytest.raises(
+        ValueError, match=r"text #1 \(character 0 is '\\ud800', a lone surrogate\) is not valid Unicode"
+    ):
         predictor.predict(["좋아요", "\ud800"])
 
 
@@ -179,8 +205,10 @@ def test_a_bad_device_and_bad_bytes_on_the_command_line_are_one_line(tiny_run, c
 def test_serving_an_onnx_export_imports_neither_torch_nor_training_code(tiny_run, tmp_path):
     out = tmp_path / "export"
     assert main(["export", "--model", str(tiny_run), "--format", "onnx", "--out", str(out)]) == 0
-    code = ("import sys; from distil_bilstm.serving.http import create_app; from distil_bilstm.serving.inference import "
-            "Predictor; Predictor.load(sys.argv[1]).predict(['좋아요']); print(sorted(m for m in sys.modules if m == 'torch' "
-            "or m.startswith(('distil_bilstm.training', 'distil_bilstm.runs', 'distil_bilstm.teachers', 'pandas'))))")
+    code = (
+        "import sys; from distil_bilstm.serving.http import create_app; from distil_bilstm.serving.inference import "
+        "Predictor; Predictor.load(sys.argv[1]).predict(['좋아요']); print(sorted(m for m in sys.modules if m == 'torch' "
+        "or m.startswith(('distil_bilstm.training', 'distil_bilstm.runs', 'distil_bilstm.teachers', 'pandas'))))"
+    )
     out_text = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, check=True).stdout
     assert out_text.strip() == "[]"

@@ -17,7 +17,10 @@ from distil_bilstm.serving.inference import Predictor
 
 from ..conftest import write_korsts
 
-PAIRS = [["남자가 기타를 연주하고 있다.", "남자가 기타를 연주하고 있다."], ["고양이가 자고 있다.", "여자가 피아노를 연주하고 있다."]]
+PAIRS = [
+    ["남자가 기타를 연주하고 있다.", "남자가 기타를 연주하고 있다."],
+    ["고양이가 자고 있다.", "여자가 피아노를 연주하고 있다."],
+]
 
 
 def test_a_pair_model_scores_pairs_unrounded_and_its_export_agrees(tiny_pair_run, tmp_path):
@@ -37,10 +40,24 @@ def test_a_cosine_head_student_with_mean_pooling_trains_exports_and_agrees(tmp_p
     from distil_bilstm.runs.config import DistilConfig
     from distil_bilstm.runs.pipeline import run_distillation
 
-    config = DistilConfig(dataset="korsts", data_dir=str(write_korsts(tmp_path / "data")), vocab_size=120,
-                          vocab_root=str(tmp_path / "tok"), student="siamese_bilstm", preset="tiny", relu_dim=16,
-                          pair_head="cosine", pooling="mean", loss="ce", lr=0.01, batch_size=16, train_epoch=1, patience=0,
-                          run_root=str(tmp_path / "runs"), device="cpu")
+    config = DistilConfig(
+        dataset="korsts",
+        data_dir=str(write_korsts(tmp_path / "data")),
+        vocab_size=120,
+        vocab_root=str(tmp_path / "tok"),
+        student="siamese_bilstm",
+        preset="tiny",
+        relu_dim=16,
+        pair_head="cosine",
+        pooling="mean",
+        loss="ce",
+        lr=0.01,
+        batch_size=16,
+        train_epoch=1,
+        patience=0,
+        run_root=str(tmp_path / "runs"),
+        device="cpu",
+    )
     run_dir = run_distillation(config)["run_dir"]
     assert "siamese-tiny-cos-r16" in run_dir
     predictor = Predictor.load(run_dir, device="cpu")
@@ -57,16 +74,23 @@ def test_serve_takes_pairs_with_the_same_validation_as_texts(tiny_pair_run):
         expected = Predictor.load(tiny_pair_run, device="cpu").predict_pairs(PAIRS)
         assert [p["score"] for p in body["predictions"]] == pytest.approx([p.score for p in expected], abs=1e-6)
         assert body["predictions"][0]["truncated"] is False
-        for payload, message in [({"pairs": "a"}, '"pairs" must be a list'), ({"pairs": []}, '"pairs" is empty'),
-                                 ({"pairs": [["a"]]}, r"pairs\[0\] must be a list of two strings"),
-                                 ({"pairs": [["a", 3]]}, r"pairs\[0\]\[1\] is int"), ({"pairs": [["a", " "]]}, r"pairs\[0\]\[1\] is empty"),
-                                 ({"pairs": PAIRS * 2}, "at most 2 per request"),
-                                 ({"texts": ["한 문장"]}, "this model reads sentence pairs")]:
+        for payload, message in [
+            ({"pairs": "a"}, '"pairs" must be a list'),
+            ({"pairs": []}, '"pairs" is empty'),
+            ({"pairs": [["a"]]}, r"pairs\[0\] must be a list of two strings"),
+            ({"pairs": [["a", 3]]}, r"pairs\[0\]\[1\] is int"),
+            ({"pairs": [["a", " "]]}, r"pairs\[0\]\[1\] is empty"),
+            ({"pairs": PAIRS * 2}, "at most 2 per request"),
+            ({"texts": ["한 문장"]}, "this model reads sentence pairs"),
+        ]:
             response = client.post("/predict", json=payload)
             assert response.status_code == 422, payload
             assert __import__("re").search(message, response.json()["error"]), response.json()
         tabbed = client.post("/predict", json={"pairs": [["남자가\t기타를", "친다"]]}).json()["predictions"][0]["score"]
-        assert tabbed == client.post("/predict", json={"pairs": [["남자가 기타를", "친다"]]}).json()["predictions"][0]["score"]
+        assert (
+            tabbed
+            == client.post("/predict", json={"pairs": [["남자가 기타를", "친다"]]}).json()["predictions"][0]["score"]
+        )
         long = client.post("/predict", json={"pairs": [["가" * 60, "나"]]}).json()
         assert long["predictions"][0]["truncated"] is True
 
@@ -75,9 +99,13 @@ def test_predict_and_evaluate_cli_read_a_pair_file(tiny_pair_run, tmp_path, caps
     from distil_bilstm.cli import main
 
     pairs = tmp_path / "pairs.tsv"
-    pairs.write_text("sentence1\tsentence2\tscore\n" + "".join(f"{a}\t{b}\t{s}\n" for (a, b), s in zip(PAIRS, (5.0, 0.0))) * 3,
-                     encoding="utf-8")
-    assert main(["predict", "--model", str(tiny_pair_run), "--file", str(pairs), "--out", str(tmp_path / "out.csv")]) == 0
+    pairs.write_text(
+        "sentence1\tsentence2\tscore\n" + "".join(f"{a}\t{b}\t{s}\n" for (a, b), s in zip(PAIRS, (5.0, 0.0))) * 3,
+        encoding="utf-8",
+    )
+    assert (
+        main(["predict", "--model", str(tiny_pair_run), "--file", str(pairs), "--out", str(tmp_path / "out.csv")]) == 0
+    )
     written = list(csv.reader(open(tmp_path / "out.csv", encoding="utf-8")))
     assert written[0] == ["sentence1", "sentence2", "score"] and written[1][:2] == PAIRS[0] and len(written) == 7
     expected = Predictor.load(tiny_pair_run, device="cpu").predict_pairs(PAIRS)[0].score
@@ -93,7 +121,6 @@ def test_predict_and_evaluate_cli_read_a_pair_file(tiny_pair_run, tmp_path, caps
     predicted = [float(row[2]) for row in written[1:]]
     assert report["examples"] == 6 and "pearson" in report
     assert report["spearman"] == pytest.approx(spearmanr([5.0, 0.0] * 3, predicted).statistic, abs=1e-6)
-
 
 
 def test_the_dynamo_exporter_is_refused_for_a_siamese_student(tiny_pair_run, tmp_path):
@@ -125,8 +152,9 @@ def test_a_tab_inside_a_single_text_of_a_data_file_is_whitespace(tmp_path):
     from distil_bilstm.data.datasets import load_dataset, load_transfer_set
 
     path = tmp_path / "tabs.jsonl"
-    path.write_text("".join(json.dumps({"text": f"good\tfilm {i}", "label": i % 2}) + "\n" for i in range(30)),
-                    encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps({"text": f"good\tfilm {i}", "label": i % 2}) + "\n" for i in range(30)), encoding="utf-8"
+    )
     dataset = load_dataset(str(path))
     assert not dataset.pairs and not dataset.table["text"].str.contains("\t").any()
     extra = tmp_path / "extra.jsonl"

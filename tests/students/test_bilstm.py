@@ -12,8 +12,10 @@ def test_preset_parameter_counts_match_the_seed():
     assert {r["preset"]: r["params"] for r in preset_table(vocab_size=3000, num_labels=2)} == SEED_COUNTS
 
 
-@pytest.mark.parametrize("variant", [{}, {"pooling": "attention"}, {"pooling": "mean"}, {"pooling": "max"},
-                                     {"relu_dim": 24}, {"num_layers": 2}])
+@pytest.mark.parametrize(
+    "variant",
+    [{}, {"pooling": "attention"}, {"pooling": "mean"}, {"pooling": "max"}, {"relu_dim": 24}, {"num_layers": 2}],
+)
 def test_padding_never_changes_a_prediction(variant):
     torch.manual_seed(0)
     model = BiLSTMClassifier(StudentConfig(vocab_size=50, embedding_dim=8, hidden_dim=8, **variant)).eval()
@@ -50,8 +52,12 @@ def test_every_pooling_scripts_and_agrees_with_eager(pooling):
 
 def test_attention_and_relu_variants_add_parameters():
     base = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8)))
-    attention = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8, pooling="attention")))
-    relu = count_parameters(BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8, relu_dim=400)))
+    attention = count_parameters(
+        BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8, pooling="attention"))
+    )
+    relu = count_parameters(
+        BiLSTMClassifier(StudentConfig(vocab_size=100, embedding_dim=8, hidden_dim=8, relu_dim=400))
+    )
     assert attention - base == 16 + 1  # Linear(2 * hidden, 1)
     assert relu - base == (16 * 400 + 400) + (400 * 2 + 2) - (16 * 2 + 2)
 

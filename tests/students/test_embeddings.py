@@ -47,8 +47,11 @@ def test_vectors_reproducible_for_a_seed(reviews, library):
     assert torch.equal(first.vectors, again.vectors) and torch.equal(first.known, again.known)
     assert 0.2 < first.coverage <= 1.0 and not first.known[0]  # [PAD] never occurs in a text
     assert first.folder.parent == folder / "skipgram" and first.folder.name.startswith(f"{library}-d8-")
-    other = SkipgramConfig(dim=8, epochs=2, library=library, threads=1, seed=4) if library == "gensim" else \
-        SkipgramConfig(dim=8, epochs=3, library=library, threads=1)
+    other = (
+        SkipgramConfig(dim=8, epochs=2, library=library, threads=1, seed=4)
+        if library == "gensim"
+        else SkipgramConfig(dim=8, epochs=3, library=library, threads=1)
+    )
     changed = ensure_skipgram(dataset, vocab_folder=folder, tokenizer=tokenizer, config=other)
     assert changed.folder != first.folder and not torch.equal(changed.vectors, first.vectors)
 
@@ -72,14 +75,17 @@ def test_no_validation_or_test_text_reaches_the_corpus(reviews, tmp_path):
     dataset, folder, tokenizer = reviews
     leaked = held_out_texts(dataset, 5)
     texts = tmp_path / "unlabelled.tsv"
-    texts.write_text("id\tdocument\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(leaked + ["완전히 새 리뷰", "another new one"])),
-                     encoding="utf-8")
+    texts.write_text(
+        "id\tdocument\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(leaked + ["완전히 새 리뷰", "another new one"])),
+        encoding="utf-8",
+    )
     guard = LeakageGuard(dataset)
     assert list(guard(leaked + [" " + leaked[0] + " ", "완전히 새 리뷰"])) == ["완전히 새 리뷰"]
     assert (guard.seen, guard.dropped) == (7, 6)
 
-    vectors = ensure_skipgram(dataset, vocab_folder=folder, tokenizer=tokenizer, text_files=[texts],
-                              config=SkipgramConfig(dim=8, epochs=1))
+    vectors = ensure_skipgram(
+        dataset, vocab_folder=folder, tokenizer=tokenizer, text_files=[texts], config=SkipgramConfig(dim=8, epochs=1)
+    )
     stats = vectors.header["stats"]
     assert (stats["train_texts"], stats["extra_texts"], stats["leaked_dropped"]) == (len(dataset.split("train")), 2, 5)
     assert vectors.header["inputs"]["texts"][0]["path"] == str(texts)
@@ -142,14 +148,29 @@ def test_config_validation_and_identity():
 def test_distil_with_skipgram_init_builds_once_and_records_it(tmp_path):
     data_dir = write_reviews(tmp_path / "data")
     resources = RunResources()
-    common = dict(dataset="sst2", data_dir=str(data_dir), vocab_size=120, vocab_root=str(tmp_path / "tok"), preset="tiny",
-                  loss="ce", embedding_init="skipgram", batch_size=32, train_epoch=1, patience=0,
-                  run_root=str(tmp_path / "runs"), device="cpu")
+    common = dict(
+        dataset="sst2",
+        data_dir=str(data_dir),
+        vocab_size=120,
+        vocab_root=str(tmp_path / "tok"),
+        preset="tiny",
+        loss="ce",
+        embedding_init="skipgram",
+        batch_size=32,
+        train_epoch=1,
+        patience=0,
+        run_root=str(tmp_path / "runs"),
+        device="cpu",
+    )
     metrics = run_distillation(DistilConfig(**common), resources=resources)
     assert metrics["embedding_init"] == "skipgram" and "/skipgram/gensim-d8-" in metrics["embedding_source"]
     assert metrics["embedding_rows_initialised"] > 10
-    assert json.loads((tmp_path / "runs" / "sst2" / metrics["run_dir"].split("/")[-1] / "config.json").read_text())[
-        "embedding_init"] == "skipgram"
+    assert (
+        json.loads((tmp_path / "runs" / "sst2" / metrics["run_dir"].split("/")[-1] / "config.json").read_text())[
+            "embedding_init"
+        ]
+        == "skipgram"
+    )
     run_distillation(DistilConfig(**common, seed=7), resources=resources)
     assert resources.loads["skipgram"] == 1  # the second run reuses the vectors
     assert main(["compare", str(tmp_path / "runs"), "--out", str(tmp_path / "results")]) == 0
@@ -161,8 +182,24 @@ def test_embeddings_cli(tmp_path, capsys, caplog):
     data_dir = write_reviews(tmp_path / "data")
     texts = tmp_path / "more.txt"
     texts.write_text("정말 재미있는 리뷰\n지루한 영화\n", encoding="utf-8")
-    argv = ["embeddings", "--dataset", "sst2", "--data-dir", str(data_dir), "--no-download", "--vocab-size", "120",
-            "--vocab-root", str(tmp_path / "tok"), "--preset", "tiny", "--epochs", "1", "--texts", str(texts)]
+    argv = [
+        "embeddings",
+        "--dataset",
+        "sst2",
+        "--data-dir",
+        str(data_dir),
+        "--no-download",
+        "--vocab-size",
+        "120",
+        "--vocab-root",
+        str(tmp_path / "tok"),
+        "--preset",
+        "tiny",
+        "--epochs",
+        "1",
+        "--texts",
+        str(texts),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "vocab coverage" in out and "embedding_init=skipgram" in out

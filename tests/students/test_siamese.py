@@ -29,7 +29,9 @@ def test_siamese_student_scores_a_pair_the_same_alone_and_in_a_padded_batch():
 
 
 def test_the_registry_builds_and_rebuilds_a_siamese_student():
-    build = make_student(StudentSettings(student="siamese_bilstm", preset="tiny", relu_dim=16), vocab_size=40, num_labels=1)
+    build = make_student(
+        StudentSettings(student="siamese_bilstm", preset="tiny", relu_dim=16), vocab_size=40, num_labels=1
+    )
     assert build.architecture == "siamese_bilstm" and isinstance(build.model, SiameseBiLSTM)
     rebuilt = build_student(build.architecture, build.values)
     assert sum(p.numel() for p in rebuilt.parameters()) == sum(p.numel() for p in build.model.parameters())
@@ -38,8 +40,9 @@ def test_the_registry_builds_and_rebuilds_a_siamese_student():
 
 def test_the_cosine_head_scores_a_times_the_cosine_of_the_projected_sentences_plus_b():
     torch.manual_seed(0)
-    model = SiameseBiLSTM(SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10,
-                                        head="cosine")).eval()
+    model = SiameseBiLSTM(
+        SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10, head="cosine")
+    ).eval()
     with torch.no_grad():
         model.cosine_affine.copy_(torch.tensor([2.0, 1.0]))
         score = model(torch.tensor([[5, 6, SEP_ID, 7, 9]]), torch.tensor([5]))
@@ -50,7 +53,8 @@ def test_the_cosine_head_scores_a_times_the_cosine_of_the_projected_sentences_pl
     torch.testing.assert_close(score[0, 0], by_hand)
     torch.testing.assert_close(swapped, score)  # symmetric in its two sentences
     assert model.classifier is None and sum(p.numel() for p in model.parameters()) == (
-        30 * 8 + 2 * 4 * (6 * (8 + 6) + 2 * 6) + (12 * 10 + 10) + 2)
+        30 * 8 + 2 * 4 * (6 * (8 + 6) + 2 * 6) + (12 * 10 + 10) + 2
+    )
 
 
 def test_the_cosine_head_is_refused_where_it_cannot_apply():
@@ -64,15 +68,18 @@ def test_the_cosine_head_is_refused_where_it_cannot_apply():
 
 
 def test_pooling_other_than_last_is_in_the_run_name():
-    assert StudentSettings(student="siamese_bilstm", preset="tiny", pooling="attention").run_name() == "siamese-tiny-attn"
+    assert (
+        StudentSettings(student="siamese_bilstm", preset="tiny", pooling="attention").run_name() == "siamese-tiny-attn"
+    )
     assert StudentSettings(student="bilstm", preset="base", pooling="mean").run_name() == "base-mean"
     assert StudentSettings(student="bilstm", preset="base").run_name() == "base"
 
 
 def test_the_cosine_head_gives_each_sides_embedding_for_the_hidden_loss():
     torch.manual_seed(0)
-    model = SiameseBiLSTM(SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10,
-                                        head="cosine")).eval()
+    model = SiameseBiLSTM(
+        SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10, head="cosine")
+    ).eval()
     ids, lengths = torch.tensor([[5, 6, SEP_ID, 7, 9], [4, SEP_ID, 3, 0, 0]]), torch.tensor([5, 3])
     with torch.no_grad():
         score, features = model(ids, lengths, return_features=True)
@@ -80,6 +87,8 @@ def test_the_cosine_head_gives_each_sides_embedding_for_the_hidden_loss():
     assert model.embedding_width == 10 and features.shape == (2, 2, 10)
     torch.testing.assert_close(features[0, 0], u[0])  # W u of the first pair's first side
     torch.testing.assert_close(score, model(ids, lengths))  # the same score with or without the features
-    features_head = SiameseBiLSTM(SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10))
+    features_head = SiameseBiLSTM(
+        SiameseConfig(vocab_size=30, num_labels=1, embedding_dim=8, hidden_dim=6, relu_dim=10)
+    )
     with pytest.raises(ValueError, match="only the cosine head has sentence embeddings"):
         features_head(ids, lengths, return_features=True)

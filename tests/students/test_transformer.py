@@ -17,9 +17,15 @@ def three_layer_teacher(tmp_path, tiny_teacher_dir):
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     torch.manual_seed(1)
-    config = BertConfig(vocab_size=AutoTokenizer.from_pretrained(tiny_teacher_dir).vocab_size, hidden_size=16,
-                        num_hidden_layers=3, num_attention_heads=2, intermediate_size=32, max_position_embeddings=128,
-                        num_labels=2)
+    config = BertConfig(
+        vocab_size=AutoTokenizer.from_pretrained(tiny_teacher_dir).vocab_size,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
     out = tmp_path / "teacher3"
     BertForSequenceClassification(config).save_pretrained(out)
     AutoTokenizer.from_pretrained(tiny_teacher_dir).save_pretrained(out)
@@ -37,8 +43,13 @@ def test_registry_builds_each_family_from_its_settings(three_layer_teacher):
     bilstm = make_student(StudentSettings(preset="tiny"), vocab_size=50, num_labels=3)
     assert (bilstm.architecture, bilstm.values["embedding_dim"], bilstm.values["hidden_dim"]) == ("bilstm", 8, 16)
     tokens = student_tokens(three_layer_teacher)
-    transformer = make_student(StudentSettings(student="transformer", layers=(0, 2)), vocab_size=len(tokens), num_labels=2,
-                               teacher_dir=three_layer_teacher, tokens=tokens)
+    transformer = make_student(
+        StudentSettings(student="transformer", layers=(0, 2)),
+        vocab_size=len(tokens),
+        num_labels=2,
+        teacher_dir=three_layer_teacher,
+        tokens=tokens,
+    )
     assert isinstance(transformer.model, TransformerStudent)
     assert (transformer.values["num_layers"], transformer.values["teacher_layers"]) == (2, [0, 2])
     for build in (bilstm, transformer):  # student.json's values rebuild the same architecture without the teacher
@@ -51,17 +62,29 @@ def test_transformer_copies_the_chosen_teacher_layers_exactly(three_layer_teache
     from transformers import AutoModelForSequenceClassification
 
     tokens = student_tokens(three_layer_teacher)
-    student = make_student(StudentSettings(student="transformer", layers=(0, 2)), vocab_size=len(tokens), num_labels=2,
-                           teacher_dir=three_layer_teacher, tokens=tokens).model
+    student = make_student(
+        StudentSettings(student="transformer", layers=(0, 2)),
+        vocab_size=len(tokens),
+        num_labels=2,
+        teacher_dir=three_layer_teacher,
+        tokens=tokens,
+    ).model
     teacher = AutoModelForSequenceClassification.from_pretrained(three_layer_teacher)
     for mine, theirs in ((0, 0), (1, 2)):
-        ours, reference = student.encoder.encoder.layer[mine].state_dict(), teacher.bert.encoder.layer[theirs].state_dict()
+        ours, reference = (
+            student.encoder.encoder.layer[mine].state_dict(),
+            teacher.bert.encoder.layer[theirs].state_dict(),
+        )
         assert ours.keys() == reference.keys()
         assert all(torch.equal(ours[k], reference[k]) for k in ours)
     # layer 1 was left out: the student's second layer differs from it
-    assert not torch.equal(student.encoder.encoder.layer[1].attention.self.query.weight,
-                           teacher.bert.encoder.layer[1].attention.self.query.weight)
-    assert torch.equal(student.encoder.embeddings.position_embeddings.weight, teacher.bert.embeddings.position_embeddings.weight)
+    assert not torch.equal(
+        student.encoder.encoder.layer[1].attention.self.query.weight,
+        teacher.bert.encoder.layer[1].attention.self.query.weight,
+    )
+    assert torch.equal(
+        student.encoder.embeddings.position_embeddings.weight, teacher.bert.embeddings.position_embeddings.weight
+    )
     assert torch.equal(student.classifier.weight, teacher.classifier.weight)
     assert torch.equal(student.pooler.weight, teacher.bert.pooler.dense.weight)
     # same vocabulary here, so vocabulary transfer maps a whole-word token onto its own row
@@ -75,8 +98,13 @@ def test_transformer_copies_the_chosen_teacher_layers_exactly(three_layer_teache
 
 def test_transformer_logits_alone_equal_logits_in_a_padded_batch(three_layer_teacher):
     tokens = student_tokens(three_layer_teacher)
-    model = make_student(StudentSettings(student="transformer"), vocab_size=len(tokens), num_labels=2,
-                         teacher_dir=three_layer_teacher, tokens=tokens).model.eval()
+    model = make_student(
+        StudentSettings(student="transformer"),
+        vocab_size=len(tokens),
+        num_labels=2,
+        teacher_dir=three_layer_teacher,
+        tokens=tokens,
+    ).model.eval()
     torch.manual_seed(0)
     lengths = torch.tensor([9, 3, 6])
     ids = torch.randint(5, len(tokens), (3, 9)).masked_fill(torch.arange(9) >= lengths.unsqueeze(1), 0)
@@ -88,7 +116,9 @@ def test_transformer_logits_alone_equal_logits_in_a_padded_batch(three_layer_tea
 
 
 def test_layers_are_checked_against_the_teacher(three_layer_teacher):
-    with pytest.raises(ValueError, match=r"layers \[0, 5\] must be distinct, increasing indices of the teacher's 3 layers"):
+    with pytest.raises(
+        ValueError, match=r"layers \[0, 5\] must be distinct, increasing indices of the teacher's 3 layers"
+    ):
         student_config_from_teacher(three_layer_teacher, vocab_size=100, num_labels=2, layers=[0, 5])
     config = student_config_from_teacher(three_layer_teacher, vocab_size=100, num_labels=2, layers=None, hidden_size=64)
     assert (config.hidden_size, config.num_attention_heads, config.teacher_layers) == (64, 1, None)  # random init
@@ -106,7 +136,10 @@ def test_config_refuses_bilstm_keys_for_a_transformer():
     config = DistilConfig(student="transformer", teacher_path="t", layers=[0, 2, 4])
     assert config.default_run_name().startswith("nsmc/tf-l0-2-4-v3000-kl-")
     # BiLSTM keys cannot change a transformer run, so they are not part of its identity
-    assert config.identity() == DistilConfig(student="transformer", teacher_path="t", layers=[0, 2, 4], preset="large").identity()
+    assert (
+        config.identity()
+        == DistilConfig(student="transformer", teacher_path="t", layers=[0, 2, 4], preset="large").identity()
+    )
 
 
 def test_transformer_student_end_to_end_with_cosine_loss(tmp_path, small_nsmc, three_layer_teacher):
@@ -115,10 +148,24 @@ def test_transformer_student_end_to_end_with_cosine_loss(tmp_path, small_nsmc, t
     from distil_bilstm.serving.export import ExportConfig, export_student
     from distil_bilstm.serving.inference import Predictor
 
-    common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=200, vocab_root=str(tmp_path / "tok"),
-                  teacher_path=str(three_layer_teacher), cache_dir=str(tmp_path / "cache"), student="transformer",
-                  layers=[0, 2], optimizer="adamw", lr=1e-3, scheduler="linear", batch_size=16, train_epoch=2, patience=0,
-                  run_root=str(tmp_path / "runs"), device="cpu")
+    common = dict(
+        dataset="nsmc",
+        data_dir=str(small_nsmc),
+        vocab_size=200,
+        vocab_root=str(tmp_path / "tok"),
+        teacher_path=str(three_layer_teacher),
+        cache_dir=str(tmp_path / "cache"),
+        student="transformer",
+        layers=[0, 2],
+        optimizer="adamw",
+        lr=1e-3,
+        scheduler="linear",
+        batch_size=16,
+        train_epoch=2,
+        patience=0,
+        run_root=str(tmp_path / "runs"),
+        device="cpu",
+    )
     plain = run_distillation(DistilConfig(**common))
     cos = run_distillation(DistilConfig(**common, hidden_loss="cos"))
     for metrics in (plain, cos):
@@ -155,10 +202,24 @@ def test_transformer_run_resumes_to_the_same_weights(tmp_path, small_nsmc, three
                 trainer.request_stop()
 
     def config(root: str) -> DistilConfig:
-        return DistilConfig(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=200, vocab_root=str(tmp_path / "tok"),
-                            teacher_path=str(three_layer_teacher), cache_dir=str(tmp_path / "cache"), student="transformer",
-                            optimizer="adamw", lr=1e-3, scheduler="linear", batch_size=16, train_epoch=2, patience=0,
-                            log_every=1, run_root=str(tmp_path / root), device="cpu")
+        return DistilConfig(
+            dataset="nsmc",
+            data_dir=str(small_nsmc),
+            vocab_size=200,
+            vocab_root=str(tmp_path / "tok"),
+            teacher_path=str(three_layer_teacher),
+            cache_dir=str(tmp_path / "cache"),
+            student="transformer",
+            optimizer="adamw",
+            lr=1e-3,
+            scheduler="linear",
+            batch_size=16,
+            train_epoch=2,
+            patience=0,
+            log_every=1,
+            run_root=str(tmp_path / root),
+            device="cpu",
+        )
 
     whole = run_distillation(config("a"))
     with pytest.raises(KeyboardInterrupt):

@@ -52,12 +52,18 @@ def test_run_config_is_made_of_typed_settings_and_reads_flat_or_grouped_files(tm
     flat = tmp_path / "flat.yaml"
     flat.write_text("dataset: sst2\nvocab_size: 5000\nhidden_dim: 256\nloss_rate: 0.3\nteacher_path: t\nlr: 0.001\n")
     grouped = tmp_path / "grouped.yaml"
-    grouped.write_text("data: {dataset: sst2, vocab_size: 5000}\nstudent: {hidden_dim: 256}\n"
-                       "distillation: {loss_rate: 0.3, teacher_path: t}\ntraining: {lr: 0.001}\n")
+    grouped.write_text(
+        "data: {dataset: sst2, vocab_size: 5000}\nstudent: {hidden_dim: 256}\n"
+        "distillation: {loss_rate: 0.3, teacher_path: t}\ntraining: {lr: 0.001}\n"
+    )
     a, b = DistilConfig.from_file(flat), DistilConfig.from_file(grouped)
     assert a == b and a.identity() == b.identity()
-    assert (a.data_settings().vocab_size, a.student_settings().hidden_dim, a.distillation_settings().loss_rate,
-            a.training_config().lr) == (5000, 256, 0.3, 0.001)
+    assert (
+        a.data_settings().vocab_size,
+        a.student_settings().hidden_dim,
+        a.distillation_settings().loss_rate,
+        a.training_config().lr,
+    ) == (5000, 256, 0.3, 0.001)
     transformer = tmp_path / "transformer.yaml"
     transformer.write_text("student: {family: transformer, layers: [0, 2, 4]}\ndistillation: {teacher_path: t}\n")
     assert DistilConfig.from_file(transformer).student_settings().layers == (0, 2, 4)
@@ -71,7 +77,18 @@ def test_run_config_is_made_of_typed_settings_and_reads_flat_or_grouped_files(tm
 
 def test_old_flat_configs_keep_their_identity():
     # the identity of a run made before the student, optimiser and schedule keys existed
-    old = DistilConfig(teacher_path="../shared/teachers/minilm-l6-nsmc", vocab_size=3000, preset="base", loss="kl",
-                       loss_rate=0.1, temperature=2.0, batch_size=64, lr=0.002, train_epoch=20, patience=3, seed=42,
-                       transfer_per_epoch=100000)
+    old = DistilConfig(
+        teacher_path="../shared/teachers/minilm-l6-nsmc",
+        vocab_size=3000,
+        preset="base",
+        loss="kl",
+        loss_rate=0.1,
+        temperature=2.0,
+        batch_size=64,
+        lr=0.002,
+        train_epoch=20,
+        patience=3,
+        seed=42,
+        transfer_per_epoch=100000,
+    )
     assert old.default_run_name() == "nsmc/base-v3000-kl-a0.1-T2-lr0.002-bs64-s42-f2cbf7"

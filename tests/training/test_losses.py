@@ -111,7 +111,9 @@ def test_the_similarity_weight_adds_its_term_and_needs_a_hidden_loss():
     s, t, y = torch.tensor([[1.0], [2.0]]), torch.tensor([[1.5], [2.0]]), torch.tensor([float("nan")] * 2)
     h_s, h_t = torch.randn(2, 2, 4), torch.randn(2, 2, 4)
     plain = DistillationLoss(kind="mse", alpha=0.0, hidden="cos", hidden_weight=2.0, task="regression")
-    both = DistillationLoss(kind="mse", alpha=0.0, hidden="cos", hidden_weight=2.0, similarity_weight=10.0, task="regression")
+    both = DistillationLoss(
+        kind="mse", alpha=0.0, hidden="cos", hidden_weight=2.0, similarity_weight=10.0, task="regression"
+    )
     expected = plain(s, t, y, h_s=h_s, h_t=h_t) + 10.0 * similarity_matrix_loss(h_s, h_t)
     assert both(s, t, y, h_s=h_s, h_t=h_t).item() == pytest.approx(expected.item())
     assert plain(s, t, y, h_s=h_s, h_t=h_t).item() == pytest.approx(0.125 / 1 + 2.0 * cosine_loss(h_s, h_t).item())

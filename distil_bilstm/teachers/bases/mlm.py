@@ -75,8 +75,9 @@ def masked_lm_for(classifier):
     return mlm
 
 
-def mask_tokens(input_ids: torch.Tensor, special: torch.Tensor, *, tokenizer, mask_prob: float,
-                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_tokens(
+    input_ids: torch.Tensor, special: torch.Tensor, *, tokenizer, mask_prob: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's masking of ``input_ids (batch, seq)``: ``mask_prob`` of the non-special positions
     become targets; of those 80% [MASK], 10% a random token, 10% unchanged. Returns (inputs,
     labels) with -100 where no prediction is asked."""
@@ -103,8 +104,16 @@ def _batch(encoded: list[list[int]], rows, pad_id: int, special_ids: set[int]):
     return ids, attention, special
 
 
-def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: MlmConfig, *, state_dir: str | Path,
-                         device: torch.device, on_step: Callable[[int, float], None] | None = None) -> dict:
+def continue_pretraining(
+    classifier,
+    tokenizer,
+    texts: Sequence[str],
+    config: MlmConfig,
+    *,
+    state_dir: str | Path,
+    device: torch.device,
+    on_step: Callable[[int, float], None] | None = None,
+) -> dict:
     """Masked-LM training of ``classifier``'s encoder on ``texts`` (in place); resumes from
     ``state_dir`` when a checkpoint of the same setup is there. Returns a report (steps, losses,
     seconds). ``on_step(step, loss)`` is called after every step."""
@@ -132,21 +141,39 @@ def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: Ml
         logger.info("masked LM: resumed from %s at step %d of %d", checkpoint, step, total_steps)
 
     def save() -> None:
-        save_state(checkpoint, identity=identity, model=mlm, optimizer=optimizer, scheduler=scheduler.state_dict(),
-                   generator=generator.get_state(), step=step, losses=losses, seconds=seconds)
+        save_state(
+            checkpoint,
+            identity=identity,
+            model=mlm,
+            optimizer=optimizer,
+            scheduler=scheduler.state_dict(),
+            generator=generator.get_state(),
+            step=step,
+            losses=losses,
+            seconds=seconds,
+        )
 
     pad_id = tokenizer.pad_token_id or 0
-    bar = tqdm(total=total_steps * config.batch_size, initial=min(step * config.batch_size, total_steps * config.batch_size),
-               desc="masked LM", unit="ex", unit_scale=True)
+    bar = tqdm(
+        total=total_steps * config.batch_size,
+        initial=min(step * config.batch_size, total_steps * config.batch_size),
+        desc="masked LM",
+        unit="ex",
+        unit_scale=True,
+    )
     mlm.train()
     started = time.perf_counter()
     try:
         for epoch in range(step // steps_per_epoch, config.epochs):
             batches = bucketed_batches(lengths, config.batch_size, random.Random(config.seed * 1_000_003 + epoch))
-            for rows in batches[step - epoch * steps_per_epoch:]:
+            for rows in batches[step - epoch * steps_per_epoch :]:
                 ids, attention, special = _batch(encoded, rows, pad_id, special_ids)
-                inputs, labels = mask_tokens(ids, special, tokenizer=tokenizer, mask_prob=config.mask_prob, generator=generator)
-                loss = mlm(input_ids=inputs.to(device), attention_mask=attention.to(device), labels=labels.to(device)).loss
+                inputs, labels = mask_tokens(
+                    ids, special, tokenizer=tokenizer, mask_prob=config.mask_prob, generator=generator
+                )
+                loss = mlm(
+                    input_ids=inputs.to(device), attention_mask=attention.to(device), labels=labels.to(device)
+                ).loss
                 optimizer_step(loss, model=mlm, optimizer=optimizer, scheduler=scheduler)
                 step += 1
                 value = loss.item()
@@ -161,18 +188,35 @@ def continue_pretraining(classifier, tokenizer, texts: Sequence[str], config: Ml
         seconds += time.perf_counter() - started
         save()
         bar.close()
-        raise KeyboardInterrupt(f"masked LM stopped at step {step}; rerun the same command to resume from {checkpoint}") from None
+        raise KeyboardInterrupt(
+            f"masked LM stopped at step {step}; rerun the same command to resume from {checkpoint}"
+        ) from None
     bar.close()
     seconds += time.perf_counter() - started
     save()
     mlm.eval()
-    first, last = losses[: min(50, len(losses))], losses[-min(50, len(losses)):]
-    return {"texts": len(encoded), "steps": step, "loss_first_50": sum(first) / max(1, len(first)),
-            "loss_last_50": sum(last) / max(1, len(last)), "seconds": round(seconds, 1), "config": config.to_dict()}
+    first, last = losses[: min(50, len(losses))], losses[-min(50, len(losses)) :]
+    return {
+        "texts": len(encoded),
+        "steps": step,
+        "loss_first_50": sum(first) / max(1, len(first)),
+        "loss_last_50": sum(last) / max(1, len(last)),
+        "seconds": round(seconds, 1),
+        "config": config.to_dict(),
+    }
 
 
-def adapt_to_domain(classifier, tokenizer, dataset, *, files: Sequence[str | Path], max_texts: int | None, config: MlmConfig,
-                    state_dir: Path, device: torch.device) -> dict:
+def adapt_to_domain(
+    classifier,
+    tokenizer,
+    dataset,
+    *,
+    files: Sequence[str | Path],
+    max_texts: int | None,
+    config: MlmConfig,
+    state_dir: Path,
+    device: torch.device,
+) -> dict:
     """Masked-LM training of ``classifier``'s encoder on the first ``max_texts`` texts of ``files``
     (any that are ``dataset``'s validation or test texts left out), resumable from ``state_dir``;
     the adapted encoder is saved to ``state_dir/encoder`` so that other fine-tunings can start from
@@ -185,6 +229,11 @@ def adapt_to_domain(classifier, tokenizer, dataset, *, files: Sequence[str | Pat
     report = continue_pretraining(classifier, tokenizer, texts, config, state_dir=state_dir, device=device)
     classifier.save_pretrained(state_dir / "encoder")
     tokenizer.save_pretrained(state_dir / "encoder")
-    logger.info("masked LM: loss %.3f -> %.3f over %d steps; encoder saved to %s", report["loss_first_50"],
-                report["loss_last_50"], report["steps"], state_dir / "encoder")
+    logger.info(
+        "masked LM: loss %.3f -> %.3f over %d steps; encoder saved to %s",
+        report["loss_first_50"],
+        report["loss_last_50"],
+        report["steps"],
+        state_dir / "encoder",
+    )
     return {**report, "held_out_dropped": guard.dropped, "encoder": str(state_dir / "encoder")}

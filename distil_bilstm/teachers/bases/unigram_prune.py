@@ -115,8 +115,10 @@ def read_unigram(base: str | os.PathLike) -> dict:
     spec = json.loads(path.read_text(encoding="utf-8"))
     kind = spec.get("model", {}).get("type")
     if kind != "Unigram":
-        raise ValueError(f"{path}: the tokenizer is {kind}, not Unigram: only SentencePiece-Unigram vocabularies "
-                         f"(XLM-R, multilingual-e5) are pruned this way")
+        raise ValueError(
+            f"{path}: the tokenizer is {kind}, not Unigram: only SentencePiece-Unigram vocabularies "
+            f"(XLM-R, multilingual-e5) are pruned this way"
+        )
     return spec
 
 
@@ -171,11 +173,17 @@ def count_corpus(tokenizer, texts: Iterable[str], *, unk_id: int, batch_size: in
     return counts
 
 
-def choose_pieces(pieces: Sequence[tuple[str, float]], counts: CorpusCounts, *, special_ids: Sequence[int],
-                  mask_id: int | None, config: PruneConfig) -> tuple[list[int], list[str]]:
+def choose_pieces(
+    pieces: Sequence[tuple[str, float]],
+    counts: CorpusCounts,
+    *,
+    special_ids: Sequence[int],
+    mask_id: int | None,
+    config: PruneConfig,
+) -> tuple[list[int], list[str]]:
     """The kept piece ids (original order, the mask token last) and the characters to add."""
     ascii_ids = sorted((i for i, (p, _) in enumerate(pieces) if is_ascii_piece(p)), key=lambda i: -pieces[i][1])
-    keep = set(special_ids) | set(counts.pieces) | set(ascii_ids[:config.ascii_pieces])
+    keep = set(special_ids) | set(counts.pieces) | set(ascii_ids[: config.ascii_pieces])
     keep |= {i for i, (p, _) in enumerate(pieces) if is_hangul_piece(p) or is_basic_char_piece(p)}
     known = {p for p, _ in pieces}
     added = []
@@ -216,13 +224,16 @@ def pruned_spec(spec: dict, kept: Sequence[int], added: Sequence[str], *, mask_i
         old_to_new[kept[-1]] = len(vocab) - 1
     new = dict(spec)
     new["model"] = {**spec["model"], "vocab": vocab, "unk_id": old_to_new[spec["model"]["unk_id"]]}
-    new["added_tokens"] = [{**t, "id": old_to_new[t["id"]]} for t in spec.get("added_tokens", []) if t["id"] in old_to_new]
+    new["added_tokens"] = [
+        {**t, "id": old_to_new[t["id"]]} for t in spec.get("added_tokens", []) if t["id"] in old_to_new
+    ]
     new["post_processor"] = _remap_ids(spec.get("post_processor"), old_to_new)
     return new
 
 
-def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.PathLike, *,
-               config: PruneConfig | None = None) -> dict:
+def prune_base(
+    base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.PathLike, *, config: PruneConfig | None = None
+) -> dict:
     """Prune ``base`` (a Hugging Face model folder with a Unigram ``tokenizer.json``) to ``texts``;
     write the pruned model, tokenizer and ``prune.json`` (the report, returned) to ``out_dir``."""
     from tokenizers import Tokenizer
@@ -241,8 +252,9 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
     if not counts.texts:
         raise ValueError("pruning needs texts: the training split and transfer sets gave none")
     prefix_ids = {i for prefix in E5_PREFIXES for i in full.encode(prefix, add_special_tokens=False).ids}
-    kept, added = choose_pieces(pieces, counts, special_ids=[*specials, unk_id, *prefix_ids], mask_id=mask_id,
-                                config=config)
+    kept, added = choose_pieces(
+        pieces, counts, special_ids=[*specials, unk_id, *prefix_ids], mask_id=mask_id, config=config
+    )
     new_spec = pruned_spec(spec, kept, added, mask_id=mask_id)
     new_ids = {p: i for i, (p, _) in enumerate(new_spec["model"]["vocab"])}
 
@@ -251,24 +263,44 @@ def prune_base(base: str | os.PathLike, texts: Iterable[str], out_dir: str | os.
     inits = _remap_embeddings(model, pieces, new_spec, unk_id=unk_id)
     params_after = sum(p.numel() for p in model.parameters())
 
-    after = count_corpus(Tokenizer.from_str(json.dumps(new_spec)), texts, unk_id=new_spec["model"]["unk_id"],
-                         batch_size=config.batch_size)
+    after = count_corpus(
+        Tokenizer.from_str(json.dumps(new_spec)),
+        texts,
+        unk_id=new_spec["model"]["unk_id"],
+        batch_size=config.batch_size,
+    )
     report = {
-        "base": str(base), "config": config.to_dict(),
-        "full_vocab": len(pieces), "kept": len(kept), "added": len(added), "vocab": len(new_spec["model"]["vocab"]),
-        "corpus_texts": counts.texts, "corpus_tokens": counts.tokens, "corpus_pieces_used": len(counts.pieces),
-        "parameters_before": params_before, "parameters_after": params_after,
-        "unk_tokens_before": counts.unk_tokens, "texts_with_unk_before": counts.texts_with_unk,
+        "base": str(base),
+        "config": config.to_dict(),
+        "full_vocab": len(pieces),
+        "kept": len(kept),
+        "added": len(added),
+        "vocab": len(new_spec["model"]["vocab"]),
+        "corpus_texts": counts.texts,
+        "corpus_tokens": counts.tokens,
+        "corpus_pieces_used": len(counts.pieces),
+        "parameters_before": params_before,
+        "parameters_after": params_after,
+        "unk_tokens_before": counts.unk_tokens,
+        "texts_with_unk_before": counts.texts_with_unk,
         "unk_share_before": counts.texts_with_unk / counts.texts,
-        "unk_tokens_after": after.unk_tokens, "texts_with_unk_after": after.texts_with_unk,
+        "unk_tokens_after": after.unk_tokens,
+        "texts_with_unk_after": after.texts_with_unk,
         "unk_share_after": after.texts_with_unk / after.texts,
         "unk_chars_before": sum(counts.unk_chars.values()),
         "unk_chars_after": sum(n for ch, n in counts.unk_chars.items() if ch not in new_ids),
         "added_inits": inits,
     }
     _save_pruned(out_dir, base=base, model=model, spec=new_spec, report=report)
-    logger.info("pruned %s: %d -> %d pieces (+%d characters), %.1fM -> %.1fM parameters", base, len(pieces), len(kept),
-                len(added), params_before / 1e6, params_after / 1e6)
+    logger.info(
+        "pruned %s: %d -> %d pieces (+%d characters), %.1fM -> %.1fM parameters",
+        base,
+        len(pieces),
+        len(kept),
+        len(added),
+        params_before / 1e6,
+        params_after / 1e6,
+    )
     return report
 
 

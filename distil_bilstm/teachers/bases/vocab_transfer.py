@@ -83,7 +83,9 @@ def transfer_embeddings(
     return rows
 
 
-def student_embeddings_from_teacher(teacher_dir: str | os.PathLike, student_tokens: Sequence[str], dim: int) -> torch.Tensor:
+def student_embeddings_from_teacher(
+    teacher_dir: str | os.PathLike, student_tokens: Sequence[str], dim: int
+) -> torch.Tensor:
     """Initial student embeddings ``(len(student_tokens), dim)`` from a teacher (DistilBERT's
     "initialise the student from the teacher", Sanh et al. 2019, adapted to another vocabulary
     and width): transfer the teacher's input embeddings to the student vocabulary, then keep the

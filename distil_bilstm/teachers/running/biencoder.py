@@ -48,7 +48,9 @@ def pair_rows(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_leng
     return [a + b for a, b in zip(rows_a, rows_b)]
 
 
-def split_rows(input_ids: torch.Tensor, lengths: torch.Tensor, *, cls_id: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def split_rows(
+    input_ids: torch.Tensor, lengths: torch.Tensor, *, cls_id: int, pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``input_ids (batch, seq)`` rows made by :func:`pair_rows` → ``(ids, mask)`` of both sides
     stacked, ``(2 · batch, width)``: the first ``batch`` rows are the A sides, the rest the B sides,
     each right-padded with ``pad_id`` to the longest side. B starts at the row's second ``cls_id``
@@ -93,34 +95,58 @@ class BiEncoderTeacher(Teacher):
     def num_labels(self) -> int:
         return 1
 
-    def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True,
-               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    def logits(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 128,
+        max_length: int = 128,
+        progress: bool = True,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         """``(len(texts), 1)`` scores of sentence pairs; each distinct sentence is encoded once."""
         texts = list(texts)
         if texts and not is_pair(texts[0]):
             raise ValueError(f"{self.path} is a bi-encoder: it scores sentence pairs, not single texts")
-        a, b = encode_sides(texts, lambda sentences: self.sentence_embeddings(
-            sentences, batch_size=batch_size, max_length=max_length, progress=progress))
+        a, b = encode_sides(
+            texts,
+            lambda sentences: self.sentence_embeddings(
+                sentences, batch_size=batch_size, max_length=max_length, progress=progress
+            ),
+        )
         if on_batch:
             on_batch(len(texts))
         return (self.scale * (a * b).sum(axis=1, keepdims=True)).astype(np.float32)
 
-    def sentence_embeddings(self, sentences: Sequence[str], *, batch_size: int = 128, max_length: int = 128,
-                            progress: bool = True) -> np.ndarray:
+    def sentence_embeddings(
+        self, sentences: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True
+    ) -> np.ndarray:
         """Unit-length mean-pooled states ``(len(sentences), hidden)``."""
-        states = sentence_states(self, sentences, batch_size=batch_size, max_length=max_length, desc="bi-encoder",
-                                 progress=progress)
+        states = sentence_states(
+            self, sentences, batch_size=batch_size, max_length=max_length, desc="bi-encoder", progress=progress
+        )
         return states / np.linalg.norm(states, axis=1, keepdims=True).clip(min=1e-12)  # as torch's normalize
 
 
-def load_biencoder_teacher(path: str | os.PathLike, *, device: str | torch.device = "auto", weights_hash: str) -> BiEncoderTeacher:
+def load_biencoder_teacher(
+    path: str | os.PathLike, *, device: str | torch.device = "auto", weights_hash: str
+) -> BiEncoderTeacher:
     """A pair bi-encoder checkpoint (``teachers.reference.load_teacher`` decides that ``path`` is one)."""
     device = resolve_device(device)
     folder = Path(path)
     info = read_json(folder / BIENCODER_FILE)
     if info.get("similarity") != "cosine" or info.get("pooling") != "mean" or not float(info.get("scale", 0)) > 0:
-        raise ValueError(f"{folder / BIENCODER_FILE}: expected similarity 'cosine', pooling 'mean' and a positive scale, got {info}")
+        raise ValueError(
+            f"{folder / BIENCODER_FILE}: expected similarity 'cosine', pooling 'mean' and a positive scale, got {info}"
+        )
     model = AutoModel.from_pretrained(str(folder)).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    return BiEncoderTeacher(model=model, tokenizer=tokenizer, path=str(path), weights_hash=weights_hash, device=device,
-                            trained_on=recorded_trained_on(folder), scale=float(info["scale"]))
+    return BiEncoderTeacher(
+        model=model,
+        tokenizer=tokenizer,
+        path=str(path),
+        weights_hash=weights_hash,
+        device=device,
+        trained_on=recorded_trained_on(folder),
+        scale=float(info["scale"]),
+    )

@@ -34,10 +34,17 @@ def cache_dataset_logits(
     from ..stores.store import build_store
 
     if dataset.num_labels and teacher.num_labels != dataset.num_labels:
-        raise ValueError(f"teacher {teacher.path} has {teacher.num_labels} labels but {dataset.name} has {dataset.num_labels}")
+        raise ValueError(
+            f"teacher {teacher.path} has {teacher.num_labels} labels but {dataset.name} has {dataset.num_labels}"
+        )
     # the teacher's columns in the dataset's label order, matched by name (None: the same order)
-    order = None if dataset.is_regression else match_labels(
-        getattr(teacher, "label_names", None), dataset.label_names, teacher=str(teacher.path), dataset=dataset.name)
+    order = (
+        None
+        if dataset.is_regression
+        else match_labels(
+            getattr(teacher, "label_names", None), dataset.label_names, teacher=str(teacher.path), dataset=dataset.name
+        )
+    )
     table = dataset.table
 
     def summarize(logits: np.ndarray) -> dict:
@@ -79,13 +86,25 @@ def cache_dataset_logits(
 
     if chunk_runner is not None and order is not None:  # chunks computed elsewhere come in the teacher's order
         chunk_runner = _reordered(chunk_runner, order)
-    result = build_store(store_dir, texts=table["text"].tolist(), compute=compute, header=header,
-                         chunk_size=chunk_size, recompute=recompute, summarize=summarize, progress=progress,
-                         chunk_runner=chunk_runner)
+    result = build_store(
+        store_dir,
+        texts=table["text"].tolist(),
+        compute=compute,
+        header=header,
+        chunk_size=chunk_size,
+        recompute=recompute,
+        summarize=summarize,
+        progress=progress,
+        chunk_runner=chunk_runner,
+    )
     seconds = time.perf_counter() - start
     if result.computed_examples:
-        logger.info("teacher ran on %d examples in %.1f s (%.0f examples/s)", result.computed_examples, seconds,
-                    result.computed_examples / seconds)
+        logger.info(
+            "teacher ran on %d examples in %.1f s (%.0f examples/s)",
+            result.computed_examples,
+            seconds,
+            result.computed_examples / seconds,
+        )
     else:
         logger.info("0 teacher forward passes: every logit came from %s", store_dir)
     return result

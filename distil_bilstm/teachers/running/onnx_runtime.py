@@ -59,13 +59,29 @@ class OnnxTeacher:
     def name(self) -> str:
         return teacher_name(self.path)
 
-    def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True,
-               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    def logits(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 128,
+        max_length: int = 128,
+        progress: bool = True,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
             return self.session.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
 
-        return batched_logits(self.tokenizer, texts, forward, width=self.num_labels, batch_size=batch_size,
-                              max_length=max_length, progress=progress, desc=f"teacher ({self.runtime})", on_batch=on_batch)
+        return batched_logits(
+            self.tokenizer,
+            texts,
+            forward,
+            width=self.num_labels,
+            batch_size=batch_size,
+            max_length=max_length,
+            progress=progress,
+            desc=f"teacher ({self.runtime})",
+            on_batch=on_batch,
+        )
 
 
 def export_dir(cache_dir: str | os.PathLike, teacher: Teacher) -> Path:
@@ -91,10 +107,20 @@ def export_teacher_onnx(teacher: Teacher, out: Path) -> Path:
             return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
 
     with atomic_path(out) as tmp, torch.inference_mode():
-        torch.onnx.export(Logits(model), (ids, mask), str(tmp), input_names=["input_ids", "attention_mask"],
-                          output_names=["logits"], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
-                                        "logits": {0: "batch"}})
+        torch.onnx.export(
+            Logits(model),
+            (ids, mask),
+            str(tmp),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            opset_version=OPSET,
+            dynamo=False,
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "logits": {0: "batch"},
+            },
+        )
     return out
 
 
@@ -104,15 +130,28 @@ def quantize_teacher_onnx(fp32: Path, out: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(str(fp32)).graph
-    keep = [n.name for n in graph.node if n.op_type in ("MatMul", "Gemm") and any(h in n.name.lower() for h in FP32_NODE_HINTS)]
+    keep = [
+        n.name
+        for n in graph.node
+        if n.op_type in ("MatMul", "Gemm") and any(h in n.name.lower() for h in FP32_NODE_HINTS)
+    ]
     keep += [f"{name}_MatMul" for name in keep]  # the quantizer first rewrites Gemm into MatMul + Add under this name
     with atomic_path(out) as tmp, quiet_onnx_quantizer():
-        quantize_dynamic(str(fp32), str(tmp), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=keep, extra_options={"MatMulConstBOnly": True})
+        quantize_dynamic(
+            str(fp32),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=keep,
+            extra_options={"MatMulConstBOnly": True},
+        )
     return out
 
 
-def load_onnx_teacher(teacher: Teacher, *, runtime: str, cache_dir: str | os.PathLike, threads: int | None = None) -> OnnxTeacher:
+def load_onnx_teacher(
+    teacher: Teacher, *, runtime: str, cache_dir: str | os.PathLike, threads: int | None = None
+) -> OnnxTeacher:
     """``teacher`` exported (and quantized) once, opened in onnxruntime on CPU."""
     import onnxruntime as ort
 
@@ -121,14 +160,19 @@ def load_onnx_teacher(teacher: Teacher, *, runtime: str, cache_dir: str | os.Pat
     from .biencoder import BiEncoderTeacher
 
     if isinstance(teacher, BiEncoderTeacher):
-        raise ValueError(f"--runtime {runtime} exports a sequence classifier; {teacher.path} is a bi-encoder: label it "
-                         "with --runtime torch (it encodes each distinct sentence once)")
+        raise ValueError(
+            f"--runtime {runtime} exports a sequence classifier; {teacher.path} is a bi-encoder: label it "
+            "with --runtime torch (it encodes each distinct sentence once)"
+        )
     folder = export_dir(cache_dir, teacher)
     fp32 = folder / "model.onnx"
     if not fp32.is_file():
         logger.info("exporting %s to %s", teacher.path, fp32)
         export_teacher_onnx(teacher, fp32)
-        write_json(folder / "export.json", {"teacher_path": str(teacher.path), "teacher_hash": teacher.weights_hash, "opset": OPSET})
+        write_json(
+            folder / "export.json",
+            {"teacher_path": str(teacher.path), "teacher_hash": teacher.weights_hash, "opset": OPSET},
+        )
     model_file = fp32
     if runtime == "onnx-int8":
         model_file = folder / "model.int8-dynamic.onnx"  # the recipe in the name: a cache of another is not reused
@@ -140,23 +184,41 @@ def load_onnx_teacher(teacher: Teacher, *, runtime: str, cache_dir: str | os.Pat
     if threads:
         options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
-    return OnnxTeacher(session=session, tokenizer=teacher.tokenizer, path=str(teacher.path), weights_hash=teacher.weights_hash,
-                       runtime=runtime, num_labels=teacher.num_labels, model_file=model_file, trained_on=teacher.trained_on,
-                       label_names=teacher.label_names)
+    return OnnxTeacher(
+        session=session,
+        tokenizer=teacher.tokenizer,
+        path=str(teacher.path),
+        weights_hash=teacher.weights_hash,
+        runtime=runtime,
+        num_labels=teacher.num_labels,
+        model_file=model_file,
+        trained_on=teacher.trained_on,
+        label_names=teacher.label_names,
+    )
 
 
-def compare_with_torch(reference: Teacher, other: OnnxTeacher, texts: Sequence[str], *, batch_size: int = 128,
-                       max_length: int = 128) -> dict:
+def compare_with_torch(
+    reference: Teacher, other: OnnxTeacher, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128
+) -> dict:
     """Argmax agreement and max |Δlogit| of ``other`` against the torch teacher on ``texts``; for a
     one-output (regression) teacher, whose argmax always agrees, the mean |Δ| and the Spearman
     correlation of the two runtimes' scores instead."""
     want = reference.logits(texts, batch_size=batch_size, max_length=max_length, progress=False)
     got = other.logits(texts, batch_size=batch_size, max_length=max_length, progress=False)
-    check = {"runtime": other.runtime, "sample": len(texts),
-             "max_abs_logit_diff": float(np.abs(want - got).max()) if len(texts) else 0.0}
+    check = {
+        "runtime": other.runtime,
+        "sample": len(texts),
+        "max_abs_logit_diff": float(np.abs(want - got).max()) if len(texts) else 0.0,
+    }
     if want.shape[1] == 1:
         from ...data.pairs import correlation_scores
 
-        return {**check, "mean_abs_diff": float(np.abs(want - got).mean()) if len(texts) else 0.0,
-                "spearman_with_torch": correlation_scores(want[:, 0], got[:, 0])["spearman"]}
-    return {**check, "argmax_agreement": float((want.argmax(1) == got.argmax(1)).mean()) if len(texts) else float("nan")}
+        return {
+            **check,
+            "mean_abs_diff": float(np.abs(want - got).mean()) if len(texts) else 0.0,
+            "spearman_with_torch": correlation_scores(want[:, 0], got[:, 0])["spearman"],
+        }
+    return {
+        **check,
+        "argmax_agreement": float((want.argmax(1) == got.argmax(1)).mean()) if len(texts) else float("nan"),
+    }

@@ -21,8 +21,18 @@ class LabelWorker:
     """One actor: loads the teacher once, then labels chunks (``ray.remote`` is applied at run time
     so that this module imports without Ray)."""
 
-    def __init__(self, teacher_path: str, *, num_labels: int, runtime: str, cache_dir: str, batch_size: int,
-                 max_length: int, threads: int, device: str = "auto"):
+    def __init__(
+        self,
+        teacher_path: str,
+        *,
+        num_labels: int,
+        runtime: str,
+        cache_dir: str,
+        batch_size: int,
+        max_length: int,
+        threads: int,
+        device: str = "auto",
+    ):
         import torch
 
         from .reference import load_teacher
@@ -39,9 +49,19 @@ class LabelWorker:
         return chunk, self.teacher.logits(texts, batch_size=self.batch_size, max_length=self.max_length, progress=False)
 
 
-def ray_chunk_runner(*, teacher_path: str, num_labels: int, runtime: str = "torch", cache_dir: str = "teacher_model/logits",
-                     batch_size: int = 128, max_length: int = 128, workers: int = 0, threads: int = 0,
-                     address: str | None = None, device: str = "auto") -> ChunkRunner:
+def ray_chunk_runner(
+    *,
+    teacher_path: str,
+    num_labels: int,
+    runtime: str = "torch",
+    cache_dir: str = "teacher_model/logits",
+    batch_size: int = 128,
+    max_length: int = 128,
+    workers: int = 0,
+    threads: int = 0,
+    address: str | None = None,
+    device: str = "auto",
+) -> ChunkRunner:
     """A ``build_store`` chunk runner over a Ray cluster (``address``; None: the running one or a
     local one). ``workers`` actors (0: one per GPU, else one per ``threads`` CPUs), each with
     ``threads`` CPU threads (0: 1 with GPUs, else 2), each loading the teacher on ``device`` as the
@@ -63,12 +83,28 @@ def ray_chunk_runner(*, teacher_path: str, num_labels: int, runtime: str = "torc
         count = workers or gpus or max(1, int(resources.get("CPU", 1)) // per_actor)
         count = min(count, len(missing))
         actor = ray.remote(num_cpus=per_actor, num_gpus=1 if gpus else 0)(LabelWorker)
-        logger.info("labelling %d chunks with %d Ray actor(s) (%s, %d thread(s) each)", len(missing), count,
-                    "1 GPU" if gpus else "CPU", per_actor)
-        pool = ActorPool([actor.remote(teacher_path, num_labels=num_labels, runtime=runtime, cache_dir=cache_dir,
-                                       batch_size=batch_size, max_length=max_length, threads=per_actor,
-                                       device=device)
-                          for _ in range(count)])
+        logger.info(
+            "labelling %d chunks with %d Ray actor(s) (%s, %d thread(s) each)",
+            len(missing),
+            count,
+            "1 GPU" if gpus else "CPU",
+            per_actor,
+        )
+        pool = ActorPool(
+            [
+                actor.remote(
+                    teacher_path,
+                    num_labels=num_labels,
+                    runtime=runtime,
+                    cache_dir=cache_dir,
+                    batch_size=batch_size,
+                    max_length=max_length,
+                    threads=per_actor,
+                    device=device,
+                )
+                for _ in range(count)
+            ]
+        )
         sizes = {chunk: hi - lo for chunk, lo, hi in missing}
         jobs = [(chunk, list(texts[lo:hi])) for chunk, lo, hi in missing]
         for chunk, logits in pool.map_unordered(lambda a, job: a.run.remote(*job), jobs):

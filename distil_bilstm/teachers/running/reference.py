@@ -42,6 +42,8 @@ from .teacher import (
 logger = logging.getLogger(__name__)
 
 KINDS = ("store", "baseline", "biencoder", "tagger", "checkpoint", "hub")
+
+
 def teacher_kind(path: str | os.PathLike) -> str:
     """One of :data:`KINDS` for ``path``; a path that is none of them is refused naming it (a run folder
     of a student, a folder without ``config.json``, a mistyped local path)."""
@@ -96,8 +98,13 @@ class TeacherRef:
             report = read_json(folder / "eval.json") if (folder / "eval.json").is_file() else {}
             max_length = (report.get("config") or {}).get("max_length") or report.get("max_length")
             trained_on = recorded_trained_on(folder)
-        return cls(path=folder, kind=kind, label_names=named_labels(names) if kind in ("checkpoint", "tagger") else _tuple(names),
-                   max_length=int(max_length) if max_length else None, trained_on=_tuple(trained_on))
+        return cls(
+            path=folder,
+            kind=kind,
+            label_names=named_labels(names) if kind in ("checkpoint", "tagger") else _tuple(names),
+            max_length=int(max_length) if max_length else None,
+            trained_on=_tuple(trained_on),
+        )
 
     @cached_property
     def weights_hash(self) -> str | None:
@@ -125,16 +132,25 @@ class TeacherRef:
         if self.kind == "baseline":
             teacher = load_ngram_teacher(self.path, weights_hash=self.weights_hash, label_names=self.label_names)
             if num_labels is not None and teacher.num_labels != num_labels:
-                raise ValueError(f"baseline {self.path} has {teacher.num_labels} labels but the dataset has {num_labels}")
+                raise ValueError(
+                    f"baseline {self.path} has {teacher.num_labels} labels but the dataset has {num_labels}"
+                )
             return teacher
         if self.kind == "biencoder":
             if num_labels is not None and num_labels != 1:
-                raise ValueError(f"teacher {self.path} is a bi-encoder (one similarity score) but the dataset has {num_labels} labels")
+                raise ValueError(
+                    f"teacher {self.path} is a bi-encoder (one similarity score) but the dataset has {num_labels} labels"
+                )
             return load_biencoder_teacher(self.path, device=device, weights_hash=self.weights_hash)
         if self.kind == "tagger":
             return load_tagger(self.path, device=device, weights_hash=self.weights_hash, trained_on=self.trained_on)
-        return load_classifier(str(self.path), device=device, num_labels=num_labels,
-                               weights_hash=self.weights_hash, trained_on=self.trained_on)
+        return load_classifier(
+            str(self.path),
+            device=device,
+            num_labels=num_labels,
+            weights_hash=self.weights_hash,
+            trained_on=self.trained_on,
+        )
 
 
 def _tuple(values) -> tuple | None:

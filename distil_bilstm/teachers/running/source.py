@@ -55,8 +55,9 @@ class TeacherSource:
             return self.path.parent / transfer_name(self.path.name, transfer_path)
         return default_store_dir(self.cache_dir, self.path.name, transfer_name(dataset_name, transfer_path))
 
-    def open_transfer_store(self, dataset, transfer_path: str | os.PathLike, *, fingerprint: str,
-                            max_length: int | None = None) -> LogitStore:
+    def open_transfer_store(
+        self, dataset, transfer_path: str | os.PathLike, *, fingerprint: str, max_length: int | None = None
+    ) -> LogitStore:
         """The logits of a transfer set's rows (``fingerprint``: the set's), or a clear error naming the
         command that makes them when they are not there; a store made by another teacher, with other
         labels or (``max_length`` given) at another length is refused."""
@@ -64,7 +65,8 @@ class TeacherSource:
         if not (store_dir / HEADER).is_file():
             raise FileNotFoundError(
                 f"transfer set {transfer_path}: no logits at {store_dir}; label it with the teacher behind {self.path}: "
-                f"distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER --transfer-set {transfer_path}")
+                f"distil-bilstm teacher logits --dataset {dataset.name} --teacher TEACHER --transfer-set {transfer_path}"
+            )
         return self._open(store_dir, dataset, fingerprint=fingerprint, max_length=max_length)
 
     def open_store(self, dataset, *, max_length: int | None = None) -> LogitStore | None:
@@ -86,13 +88,23 @@ class TeacherSource:
     def _open(self, store_dir: Path, dataset, *, fingerprint: str, max_length: int | None) -> LogitStore:
         """A store of this teacher's logits of ``dataset``'s rows (or a transfer set's: ``fingerprint``),
         refused when its rows, labels, length or (a checkpoint's) weights are not these."""
-        return LogitStore.open(store_dir, fingerprint=fingerprint, num_labels=dataset.num_labels, max_length=max_length,
-                               label_names=dataset.label_names, teacher_hash=None if self.is_store else self.reference.weights_hash)
+        return LogitStore.open(
+            store_dir,
+            fingerprint=fingerprint,
+            num_labels=dataset.num_labels,
+            max_length=max_length,
+            label_names=dataset.label_names,
+            teacher_hash=None if self.is_store else self.reference.weights_hash,
+        )
 
     def states_dir(self, dataset_name: str, transfer_path: str | os.PathLike | None = None) -> Path:
         """The teacher's sentence states of a dataset's training split (or of a transfer set's rows),
         beside the logits of the same rows: ``<logits folder>.states``."""
-        return states_dir(self.store_dir(dataset_name) if transfer_path is None else self.transfer_store_dir(dataset_name, transfer_path))
+        return states_dir(
+            self.store_dir(dataset_name)
+            if transfer_path is None
+            else self.transfer_store_dir(dataset_name, transfer_path)
+        )
 
     def checkpoint_dir(self, store_header: dict | None = None) -> Path:
         """The teacher's weights: the checkpoint itself, the one a store records it came from, or, for
@@ -110,6 +122,8 @@ class TeacherSource:
         if len(found) != 1:
             named = ", ".join(str(p) for p in recorded)
             why = "are not one" if not found else "are all checkpoints: which one is ambiguous"
-            raise FileNotFoundError(f"embedding_init=teacher and transformer students need the teacher checkpoint; "
-                                    f"{self.path} and {named} {why}")
+            raise FileNotFoundError(
+                f"embedding_init=teacher and transformer students need the teacher checkpoint; "
+                f"{self.path} and {named} {why}"
+            )
         return found[0]

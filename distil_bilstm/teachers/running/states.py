@@ -71,8 +71,15 @@ def encode_sides(texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]
     return states[[row[s] for s in firsts]], states[[row[s] for s in seconds]]
 
 
-def teacher_state_rows(teacher: Teacher, texts: Sequence[str], *, shape: str, batch_size: int = 128,
-                       max_length: int = 128, progress: bool = False) -> np.ndarray:
+def teacher_state_rows(
+    teacher: Teacher,
+    texts: Sequence[str],
+    *,
+    shape: str,
+    batch_size: int = 128,
+    max_length: int = 128,
+    progress: bool = False,
+) -> np.ndarray:
     """``(len(texts), sides · hidden)`` float32: each row's states, sides side by side."""
 
     def encode(sentences: Sequence[str]) -> np.ndarray:
@@ -81,17 +88,33 @@ def teacher_state_rows(teacher: Teacher, texts: Sequence[str], *, shape: str, ba
     return encode(texts) if shape == "whole" else np.concatenate(encode_sides(texts, encode), axis=1)
 
 
-def cache_teacher_states(teacher: Teacher, texts: Sequence[str], *, store_dir: str | os.PathLike, rows_fingerprint: str,
-                         shape: str, max_length: int = 128, batch_size: int = 128, progress: bool = True) -> torch.Tensor:
+def cache_teacher_states(
+    teacher: Teacher,
+    texts: Sequence[str],
+    *,
+    store_dir: str | os.PathLike,
+    rows_fingerprint: str,
+    shape: str,
+    max_length: int = 128,
+    batch_size: int = 128,
+    progress: bool = True,
+) -> torch.Tensor:
     """The teacher's states of ``texts`` ``(N, sides, hidden)`` from the store at ``store_dir``,
     computed (and written) first when it does not exist; a store of other rows, another teacher or
     another shape is refused as stale."""
     if shape not in SHAPES:
         raise ValueError(f"shape must be one of {tuple(SHAPES)}, got {shape!r}")
     sides, hidden = SHAPES[shape], int(teacher.model.config.hidden_size)
-    header = {"kind": "teacher_states", "shape": shape, "teacher_path": str(teacher.path),
-              "teacher_hash": teacher.weights_hash, "dataset_fingerprint": states_fingerprint(rows_fingerprint, shape, max_length),
-              "rows_fingerprint": rows_fingerprint, "num_labels": sides * hidden, "max_length": max_length}
+    header = {
+        "kind": "teacher_states",
+        "shape": shape,
+        "teacher_path": str(teacher.path),
+        "teacher_hash": teacher.weights_hash,
+        "dataset_fingerprint": states_fingerprint(rows_fingerprint, shape, max_length),
+        "rows_fingerprint": rows_fingerprint,
+        "num_labels": sides * hidden,
+        "max_length": max_length,
+    }
 
     def compute(chunk: Sequence[str], advance) -> np.ndarray:
         states = teacher_state_rows(teacher, chunk, shape=shape, batch_size=batch_size, max_length=max_length)

@@ -50,8 +50,9 @@ class TokenTeacher:
     def num_labels(self) -> int:
         return int(self.model.config.num_labels)
 
-    def word_logits(self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64, max_length: int = 128,
-                    progress: bool = True) -> tuple[list[np.ndarray], int]:
+    def word_logits(
+        self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64, max_length: int = 128, progress: bool = True
+    ) -> tuple[list[np.ndarray], int]:
         """Per sentence ``(words, num_labels)`` float32 logits of each word's first piece, and how many
         words fell past ``max_length`` pieces (their rows are zeros)."""
         rows, firsts = first_pieces(self.tokenizer, sentences, max_length)
@@ -61,7 +62,9 @@ class TokenTeacher:
         with torch.inference_mode():
             for batch in length_sorted_batches([len(r) for r in rows], batch_size):
                 ids, mask = pad_batch([rows[i] for i in batch], pad_id)
-                logits = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).logits  # (B, T, L)
+                logits = self.model(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
+                ).logits  # (B, T, L)
                 logits = logits.float().cpu().numpy()
                 for row, i in enumerate(batch):
                     words, pieces = firsts[i]
@@ -72,12 +75,14 @@ class TokenTeacher:
         return out, truncated
 
 
-def first_pieces(tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]],
-                 max_length: int) -> tuple[list[list[int]], list[tuple[list[int], list[int]]]]:
+def first_pieces(
+    tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]], max_length: int
+) -> tuple[list[list[int]], list[tuple[list[int], list[int]]]]:
     """The teacher's ids of each sentence (special tokens included, cut at ``max_length``) and, per
     sentence, (word positions, piece positions) of each word's first piece that fits."""
-    encoded = tokenizer([list(words) for words in sentences], is_split_into_words=True, truncation=True,
-                        max_length=max_length)
+    encoded = tokenizer(
+        [list(words) for words in sentences], is_split_into_words=True, truncation=True, max_length=max_length
+    )
     firsts = []
     for i in range(len(sentences)):
         words, pieces, seen = [], [], set()
@@ -95,8 +100,13 @@ def is_tagger(config: dict) -> bool:
     return any(str(a).endswith("ForTokenClassification") for a in config.get("architectures") or ())
 
 
-def load_tagger(path: str | os.PathLike, *, device: str | torch.device = "auto", weights_hash: str,
-                trained_on: Sequence[str] | None = None) -> TokenTeacher:
+def load_tagger(
+    path: str | os.PathLike,
+    *,
+    device: str | torch.device = "auto",
+    weights_hash: str,
+    trained_on: Sequence[str] | None = None,
+) -> TokenTeacher:
     device = resolve_device(device)
     with loading(str(path)):
         model = AutoModelForTokenClassification.from_pretrained(str(path))
@@ -105,37 +115,69 @@ def load_tagger(path: str | os.PathLike, *, device: str | torch.device = "auto",
         raise ValueError(f"{path}: a token teacher needs a fast tokenizer (tokenizer.json), to map pieces to words")
     model.to(device).eval()
     names = named_labels([model.config.id2label[i] for i in sorted(model.config.id2label)])
-    return TokenTeacher(model=model, tokenizer=tokenizer, path=str(path), weights_hash=weights_hash, device=device,
-                        label_names=names, trained_on=list(trained_on) if trained_on else None)
+    return TokenTeacher(
+        model=model,
+        tokenizer=tokenizer,
+        path=str(path),
+        weights_hash=weights_hash,
+        device=device,
+        label_names=names,
+        trained_on=list(trained_on) if trained_on else None,
+    )
 
 
-def label_tagged(teacher: TokenTeacher, dataset, *, store_dir: str | os.PathLike, batch_size: int = 64,
-                 max_length: int = 128, recompute: bool = False) -> tuple[RaggedStore, int]:
+def label_tagged(
+    teacher: TokenTeacher,
+    dataset,
+    *,
+    store_dir: str | os.PathLike,
+    batch_size: int = 64,
+    max_length: int = 128,
+    recompute: bool = False,
+) -> tuple[RaggedStore, int]:
     """The teacher's per-word logits of every sentence of ``dataset`` (a ``TaggedDataset``) in a ragged
     store, reused when one made from the same teacher, data, tags and length exists; returns it and
     the sentences the teacher ran on."""
     order = match_labels(teacher.label_names, dataset.tag_names, teacher=teacher.path, dataset=dataset.name)
     store_dir = Path(store_dir)
     lengths = [len(s.tokens) for s in dataset.sentences]
-    expect = dict(fingerprint=dataset.fingerprint, teacher_hash=teacher.weights_hash, tag_names=dataset.tag_names,
-                  max_length=max_length, runtime=teacher.runtime, lengths=lengths)
+    expect = dict(
+        fingerprint=dataset.fingerprint,
+        teacher_hash=teacher.weights_hash,
+        tag_names=dataset.tag_names,
+        max_length=max_length,
+        runtime=teacher.runtime,
+        lengths=lengths,
+    )
     if (store_dir / HEADER).is_file() and not recompute:
         store = RaggedStore.open(store_dir, **expect)
         logger.info("%s: cache hit, 0 teacher forward passes", store_dir)
         return store, 0
     if teacher.num_labels != len(dataset.tag_names):
-        raise ValueError(f"teacher {teacher.path} has {teacher.num_labels} tags but {dataset.name} has {len(dataset.tag_names)}")
+        raise ValueError(
+            f"teacher {teacher.path} has {teacher.num_labels} tags but {dataset.name} has {len(dataset.tag_names)}"
+        )
     start = time.perf_counter()
-    rows, truncated = teacher.word_logits([s.tokens for s in dataset.sentences], batch_size=batch_size,
-                                          max_length=max_length)
+    rows, truncated = teacher.word_logits(
+        [s.tokens for s in dataset.sentences], batch_size=batch_size, max_length=max_length
+    )
     if order is not None:
         rows = [r[:, order] for r in rows]
     if truncated:
-        logger.warning("%d words of %s fell past %d teacher pieces: their logits are zeros", truncated, dataset.name,
-                       max_length)
-    header = {"teacher_path": str(teacher.path), "teacher_hash": teacher.weights_hash, "dataset": dataset.name,
-              "dataset_fingerprint": dataset.fingerprint, "label_names": list(dataset.tag_names), "max_length": max_length,
-              "runtime": teacher.runtime, "truncated_words": truncated, "teacher_trained_on": teacher.trained_on,
-              "labelling_seconds": round(time.perf_counter() - start, 1),
-              **({"label_order": order} if order else {})}
+        logger.warning(
+            "%d words of %s fell past %d teacher pieces: their logits are zeros", truncated, dataset.name, max_length
+        )
+    header = {
+        "teacher_path": str(teacher.path),
+        "teacher_hash": teacher.weights_hash,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "label_names": list(dataset.tag_names),
+        "max_length": max_length,
+        "runtime": teacher.runtime,
+        "truncated_words": truncated,
+        "teacher_trained_on": teacher.trained_on,
+        "labelling_seconds": round(time.perf_counter() - start, 1),
+        **({"label_order": order} if order else {}),
+    }
     return finish_ragged_store(store_dir, rows, header), len(rows)

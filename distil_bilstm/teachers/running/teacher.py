@@ -57,9 +57,18 @@ class Teacher:
     def num_labels(self) -> int:
         return int(self.model.config.num_labels)
 
-    def logits(self, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128, progress: bool = True,
-               on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        return predict_logits(self, texts, batch_size=batch_size, max_length=max_length, progress=progress, on_batch=on_batch)
+    def logits(
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int = 128,
+        max_length: int = 128,
+        progress: bool = True,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
+        return predict_logits(
+            self, texts, batch_size=batch_size, max_length=max_length, progress=progress, on_batch=on_batch
+        )
 
     @property
     def name(self) -> str:
@@ -77,7 +86,9 @@ def named_labels(names: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(str(n) for n in names)
 
 
-def match_labels(teacher_names: Sequence[str] | None, dataset_names: Sequence[str], *, teacher: str, dataset: str) -> list[int] | None:
+def match_labels(
+    teacher_names: Sequence[str] | None, dataset_names: Sequence[str], *, teacher: str, dataset: str
+) -> list[int] | None:
     """The teacher's output column for each of the dataset's labels, matched by name: None where they
     are in the same order (or the teacher's are not named: matched by position); a permutation where
     the same names come in another order; otherwise a ``ValueError`` naming both lists."""
@@ -86,14 +97,20 @@ def match_labels(teacher_names: Sequence[str] | None, dataset_names: Sequence[st
     by_name = {str(n).casefold(): i for i, n in enumerate(teacher_names)}
     wanted = [str(n).casefold() for n in dataset_names]
     if len(by_name) != len(teacher_names) or sorted(by_name) != sorted(wanted):
-        raise ValueError(f"teacher {teacher} has labels {list(teacher_names)} but {dataset} has {list(dataset_names)}: labels are "
-                         "matched by name, and these differ (name the dataset's labels as the teacher does, e.g. "
-                         f"--labels {','.join(teacher_names)} for a file whose label column holds those names)")
+        raise ValueError(
+            f"teacher {teacher} has labels {list(teacher_names)} but {dataset} has {list(dataset_names)}: labels are "
+            "matched by name, and these differ (name the dataset's labels as the teacher does, e.g. "
+            f"--labels {','.join(teacher_names)} for a file whose label column holds those names)"
+        )
     order = [by_name[n] for n in wanted]
     if order == list(range(len(order))):
         return None
-    logger.info("teacher %s orders its labels %s; the dataset %s: its columns are reordered by name", teacher,
-                list(teacher_names), list(dataset_names))
+    logger.info(
+        "teacher %s orders its labels %s; the dataset %s: its columns are reordered by name",
+        teacher,
+        list(teacher_names),
+        list(dataset_names),
+    )
     return order
 
 
@@ -143,7 +160,9 @@ def teacher_weights_hash(path: str | os.PathLike) -> str:
     """sha256 over ``config.json`` and the weight files of a checkpoint folder."""
     folder = Path(path)
     digest = hashlib.sha256()
-    files = [folder / "config.json"] + sorted(p for p in folder.iterdir() if p.name in WEIGHT_FILES or p.name.endswith(".safetensors"))
+    files = [folder / "config.json"] + sorted(
+        p for p in folder.iterdir() if p.name in WEIGHT_FILES or p.name.endswith(".safetensors")
+    )
     for file in files:
         if file.is_file():
             digest.update(file.name.encode())
@@ -176,15 +195,25 @@ def check_checkpoint_path(path: str) -> bool:
             raise ValueError(f"{path}: a run folder (its config.json is the run's), not a Hugging Face checkpoint")
         return True
     # a hub id is "name" or "org/name"; anything else is a local path
-    local_path = (candidate.exists() or path.startswith((".", "/", "~")) or path.count("/") > 1
-                  or (len(candidate.parts) > 1 and candidate.parent.is_dir()))
+    local_path = (
+        candidate.exists()
+        or path.startswith((".", "/", "~"))
+        or path.count("/") > 1
+        or (len(candidate.parts) > 1 and candidate.parent.is_dir())
+    )
     if local_path:
         raise FileNotFoundError(f"{path}: not a checkpoint folder (expected config.json and model weights)")
     return False
 
 
-def load_classifier(path: str, *, device: str | torch.device = "auto", num_labels: int | None = None,
-                    weights_hash: str | None = None, trained_on: Sequence[str] | None = None) -> Teacher:
+def load_classifier(
+    path: str,
+    *,
+    device: str | torch.device = "auto",
+    num_labels: int | None = None,
+    weights_hash: str | None = None,
+    trained_on: Sequence[str] | None = None,
+) -> Teacher:
     """A fine-tuned Hugging Face classifier and its tokenizer, checked to have ``num_labels`` outputs
     (``teachers.reference.load_teacher`` decides that ``path`` is one)."""
     device = resolve_device(device)
@@ -196,8 +225,15 @@ def load_classifier(path: str, *, device: str | torch.device = "auto", num_label
     model.to(device).eval()
     weights_hash = weights_hash or f"hub:{path}:{getattr(model.config, '_commit_hash', '')}"
     names = named_labels([model.config.id2label[i] for i in sorted(model.config.id2label)])
-    return Teacher(model=model, tokenizer=tokenizer, path=path, weights_hash=weights_hash, device=device,
-                   trained_on=list(trained_on) if trained_on else None, label_names=names)
+    return Teacher(
+        model=model,
+        tokenizer=tokenizer,
+        path=path,
+        weights_hash=weights_hash,
+        device=device,
+        trained_on=list(trained_on) if trained_on else None,
+        label_names=names,
+    )
 
 
 def recorded_trained_on(folder: str | os.PathLike) -> list[str] | None:
@@ -248,15 +284,35 @@ def predict_logits(
 
     @torch.inference_mode()
     def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
-        return model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits.float().cpu().numpy()
+        return (
+            model(input_ids=ids.to(teacher.device), attention_mask=mask.to(teacher.device)).logits.float().cpu().numpy()
+        )
 
-    return batched_logits(teacher.tokenizer, texts, forward, width=teacher.num_labels, batch_size=batch_size,
-                          max_length=max_length, progress=progress, desc=desc, on_batch=on_batch)
+    return batched_logits(
+        teacher.tokenizer,
+        texts,
+        forward,
+        width=teacher.num_labels,
+        batch_size=batch_size,
+        max_length=max_length,
+        progress=progress,
+        desc=desc,
+        on_batch=on_batch,
+    )
 
 
-def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], forward: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
-                   *, width: int, batch_size: int, max_length: int, progress: bool = True, desc: str = "teacher",
-                   on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+def batched_logits(
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    forward: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
+    *,
+    width: int,
+    batch_size: int,
+    max_length: int,
+    progress: bool = True,
+    desc: str = "teacher",
+    on_batch: Callable[[int], None] | None = None,
+) -> np.ndarray:
     """``forward(input_ids, attention_mask)`` → ``(batch, width)`` over length-sorted batches of
     ``texts``, results ``(len(texts), width)`` in the order of ``texts``: the loop every teacher
     runtime (torch, ONNX) and the teacher's sentence states share."""
@@ -274,36 +330,58 @@ def batched_logits(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], for
     return out
 
 
-def sentence_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int = 128, max_length: int = 128,
-                    desc: str = "teacher states", progress: bool = True) -> np.ndarray:
+def sentence_states(
+    teacher: Teacher,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 128,
+    max_length: int = 128,
+    desc: str = "teacher states",
+    progress: bool = True,
+) -> np.ndarray:
     """The teacher's last-layer token states averaged over each text's tokens (padding excluded),
     ``(len(texts), hidden)`` float32: the targets of the cosine hidden-state loss. With a
     ``teacher.state_memo``, only the texts it does not hold yet are encoded (and then remembered)."""
     memo = teacher.state_memo
     if memo is None:
-        return _encode_states(teacher, texts, batch_size=batch_size, max_length=max_length, desc=desc, progress=progress)
+        return _encode_states(
+            teacher, texts, batch_size=batch_size, max_length=max_length, desc=desc, progress=progress
+        )
     missing = list(dict.fromkeys(t for t in texts if (t, max_length) not in memo))
     if missing:
-        states = _encode_states(teacher, missing, batch_size=batch_size, max_length=max_length, desc=desc, progress=progress)
+        states = _encode_states(
+            teacher, missing, batch_size=batch_size, max_length=max_length, desc=desc, progress=progress
+        )
         memo.update(((text, max_length), row) for text, row in zip(missing, states))
     if not len(texts):
         return np.zeros((0, teacher.model.config.hidden_size), dtype=np.float32)
     return np.stack([memo[(text, max_length)] for text in texts])
 
 
-def _encode_states(teacher: Teacher, texts: Sequence[str], *, batch_size: int, max_length: int, desc: str,
-                   progress: bool) -> np.ndarray:
+def _encode_states(
+    teacher: Teacher, texts: Sequence[str], *, batch_size: int, max_length: int, desc: str, progress: bool
+) -> np.ndarray:
     model = teacher.model
     model.eval()
 
     @torch.inference_mode()
     def forward(ids: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
         mask = mask.to(teacher.device)
-        states = model.base_model(input_ids=ids.to(teacher.device), attention_mask=mask).last_hidden_state  # (batch, seq, hidden)
+        states = model.base_model(
+            input_ids=ids.to(teacher.device), attention_mask=mask
+        ).last_hidden_state  # (batch, seq, hidden)
         return masked_mean(states, mask).float().cpu().numpy()
 
-    return batched_logits(teacher.tokenizer, texts, forward, width=model.config.hidden_size, batch_size=batch_size,
-                          max_length=max_length, progress=progress, desc=desc)
+    return batched_logits(
+        teacher.tokenizer,
+        texts,
+        forward,
+        width=model.config.hidden_size,
+        batch_size=batch_size,
+        max_length=max_length,
+        progress=progress,
+        desc=desc,
+    )
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

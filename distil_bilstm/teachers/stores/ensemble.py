@@ -41,7 +41,11 @@ def log_mean_probabilities(members: Sequence[np.ndarray], weights: Sequence[floa
 def simplex_grid(k: int) -> list[tuple[float, ...]]:
     """Weight vectors summing to 1 on a regular grid (step 0.05 for 2 members, 0.1 for more)."""
     steps = 20 if k == 2 else 10
-    return [tuple(c / steps for c in combo) for combo in itertools.product(range(steps + 1), repeat=k) if sum(combo) == steps]
+    return [
+        tuple(c / steps for c in combo)
+        for combo in itertools.product(range(steps + 1), repeat=k)
+        if sum(combo) == steps
+    ]
 
 
 def auto_weights(members: Sequence[np.ndarray], labels: np.ndarray) -> tuple[tuple[float, ...], float]:
@@ -57,8 +61,9 @@ def auto_weights(members: Sequence[np.ndarray], labels: np.ndarray) -> tuple[tup
     return best[1], best[0][0]
 
 
-def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.PathLike, weights: Sequence[float] | str,
-                   dataset=None) -> dict:
+def build_ensemble(
+    store_paths: Sequence[str | os.PathLike], *, out: str | os.PathLike, weights: Sequence[float] | str, dataset=None
+) -> dict:
     """Write the ensemble store of ``store_paths`` to ``out``; returns its header.
 
     ``dataset`` (the one the stores were computed on) is needed for ``weights="auto"`` and to
@@ -71,19 +76,25 @@ def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.Pa
     stores = [LogitStore.open(p) for p in store_paths]
     for store in stores:
         if store.header.get("task") == "regression":
-            raise ValueError(f"{store.path} holds a regression teacher's scores; an ensemble mixes class probabilities, "
-                             "and scores are not combined by this command")
+            raise ValueError(
+                f"{store.path} holds a regression teacher's scores; an ensemble mixes class probabilities, "
+                "and scores are not combined by this command"
+            )
     first = stores[0]
     for store in stores[1:]:
         for key in ("dataset_fingerprint", "num_labels"):
             if store.header.get(key) != first.header.get(key):
-                raise ValueError(f"{store.path}: {key} {str(store.header.get(key))[:12]} differs from {first.path}'s "
-                                 f"{str(first.header.get(key))[:12]}; every member must be a store of the same data")
+                raise ValueError(
+                    f"{store.path}: {key} {str(store.header.get(key))[:12]} differs from {first.path}'s "
+                    f"{str(first.header.get(key))[:12]}; every member must be a store of the same data"
+                )
     if dataset is not None and dataset.fingerprint != first.header["dataset_fingerprint"]:
         stored = str(first.header.get("dataset"))
         if stored.startswith(f"{dataset.name}.transfer."):  # a transfer set has no split to pick weights on or score
-            raise ValueError(f"{first.path} holds the logits of a transfer set ({stored}), not of {dataset.name}: leave out "
-                             "--dataset and give the weights chosen for the dataset's own stores")
+            raise ValueError(
+                f"{first.path} holds the logits of a transfer set ({stored}), not of {dataset.name}: leave out "
+                "--dataset and give the weights chosen for the dataset's own stores"
+            )
         raise ValueError(f"{first.path} was computed on other data than {dataset.name} (fingerprints differ)")
     members = [s.logits.numpy().astype(np.float64) for s in stores]
 
@@ -94,9 +105,15 @@ def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.Pa
         for store in stores:
             seen = store.header.get("teacher_trained_on")
             if seen is None or "valid" in seen:
-                why = "does not record which splits its teacher trained on" if seen is None else "its teacher trained on the validation split"
-                raise ValueError(f"{store.path}: {why}, so weights chosen on that split would be chosen on training data; "
-                                 "give --weights explicitly")
+                why = (
+                    "does not record which splits its teacher trained on"
+                    if seen is None
+                    else "its teacher trained on the validation split"
+                )
+                raise ValueError(
+                    f"{store.path}: {why}, so weights chosen on that split would be chosen on training data; "
+                    "give --weights explicitly"
+                )
         rows = (dataset.table["split"] == "valid").to_numpy()
         weights, valid_accuracy = auto_weights([m[rows] for m in members], dataset.table["label"].to_numpy()[rows])
         logger.info("auto weights %s: valid accuracy %.4f", weights, valid_accuracy)
@@ -110,13 +127,24 @@ def build_ensemble(store_paths: Sequence[str | os.PathLike], *, out: str | os.Pa
     header = {
         "teacher_path": "ensemble:" + "+".join(str(s.header.get("teacher_path")) for s in stores),
         "teacher_hash": digest.hexdigest(),
-        "dataset": first.header.get("dataset"), "dataset_fingerprint": first.header["dataset_fingerprint"],
-        "num_labels": first.num_labels, "label_names": first.header.get("label_names"), "max_length": None,
-        "members": [{"store": str(s.path), "teacher_path": s.header.get("teacher_path"), "weight": w,
-                     "teacher_trained_on": s.header.get("teacher_trained_on"),
-                     "teacher_valid_accuracy": s.header.get("teacher_valid_accuracy"),
-                     "teacher_test_accuracy": s.header.get("teacher_test_accuracy")} for s, w in zip(stores, weights)],
-        "weights": weights, "weights_chosen": "auto (valid accuracy)" if valid_accuracy is not None else "given",
+        "dataset": first.header.get("dataset"),
+        "dataset_fingerprint": first.header["dataset_fingerprint"],
+        "num_labels": first.num_labels,
+        "label_names": first.header.get("label_names"),
+        "max_length": None,
+        "members": [
+            {
+                "store": str(s.path),
+                "teacher_path": s.header.get("teacher_path"),
+                "weight": w,
+                "teacher_trained_on": s.header.get("teacher_trained_on"),
+                "teacher_valid_accuracy": s.header.get("teacher_valid_accuracy"),
+                "teacher_test_accuracy": s.header.get("teacher_test_accuracy"),
+            }
+            for s, w in zip(stores, weights)
+        ],
+        "weights": weights,
+        "weights_chosen": "auto (valid accuracy)" if valid_accuracy is not None else "given",
         "teacher_trained_on": None if None in trained_on else sorted({split for t in trained_on for split in t}),
     }
     if dataset is not None:

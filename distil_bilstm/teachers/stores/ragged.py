@@ -48,29 +48,54 @@ class RaggedStore:
         return self.offsets[1:] - self.offsets[:-1]
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, fingerprint: str | None = None, teacher_hash: str | None = None,
-             tag_names: Sequence[str] | None = None, max_length: int | None = None, runtime: str | None = None,
-             lengths: Sequence[int] | None = None) -> "RaggedStore":
+    def open(
+        cls,
+        path: str | os.PathLike,
+        *,
+        fingerprint: str | None = None,
+        teacher_hash: str | None = None,
+        tag_names: Sequence[str] | None = None,
+        max_length: int | None = None,
+        runtime: str | None = None,
+        lengths: Sequence[int] | None = None,
+    ) -> "RaggedStore":
         """A complete store, refused when it does not match what the caller expects (None: anything goes),
         or when ``lengths`` (tokens per sentence of the data) differ from its rows."""
         path = Path(path)
         if not (path / HEADER).is_file():
             raise FileNotFoundError(f"{path}: no complete token logit store here (missing {HEADER})")
         header = read_json(path / HEADER)
-        problems = check_header(header, fingerprint=fingerprint, teacher_hash=teacher_hash,
-                                num_labels=len(tag_names) if tag_names is not None else None, max_length=max_length,
-                                runtime=runtime, label_names=tag_names)
+        problems = check_header(
+            header,
+            fingerprint=fingerprint,
+            teacher_hash=teacher_hash,
+            num_labels=len(tag_names) if tag_names is not None else None,
+            max_length=max_length,
+            runtime=runtime,
+            label_names=tag_names,
+        )
         logits = np.load(path / LOGITS, allow_pickle=False)
         offsets = np.load(path / OFFSETS, allow_pickle=False)
-        if offsets.ndim != 1 or len(offsets) != header["num_examples"] + 1 or offsets[0] != 0 or offsets[-1] != len(logits) \
-                or np.any(np.diff(offsets) < 0):
+        if (
+            offsets.ndim != 1
+            or len(offsets) != header["num_examples"] + 1
+            or offsets[0] != 0
+            or offsets[-1] != len(logits)
+            or np.any(np.diff(offsets) < 0)
+        ):
             problems.append(f"{OFFSETS} does not index {LOGITS} ({len(offsets)} offsets, {len(logits)} rows)")
         elif lengths is not None and not np.array_equal(np.diff(offsets), np.asarray(lengths)):
             problems.append("tokens per sentence differ from the data's")
         if problems:
-            raise StaleStoreError(f"{path} is stale: " + "; ".join(problems) + ". Rerun the teacher's labelling with --recompute")
-        return cls(path=path, header=header, logits=torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)),
-                   offsets=torch.from_numpy(offsets.astype(np.int64)))
+            raise StaleStoreError(
+                f"{path} is stale: " + "; ".join(problems) + ". Rerun the teacher's labelling with --recompute"
+            )
+        return cls(
+            path=path,
+            header=header,
+            logits=torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)),
+            offsets=torch.from_numpy(offsets.astype(np.int64)),
+        )
 
 
 def finish_ragged_store(path: str | os.PathLike, rows: Sequence[np.ndarray], header: dict) -> RaggedStore:
@@ -87,8 +112,17 @@ def finish_ragged_store(path: str | os.PathLike, rows: Sequence[np.ndarray], hea
         with atomic_path(path / name) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
-    write_json(path / HEADER, {"format_version": FORMAT_VERSION, "kind": "tokens", **header, "num_examples": len(rows),
-                               "num_labels": int(num_tags), "num_tokens": int(len(logits)),
-                               "logits_sha256": sha256_file(path / LOGITS),
-                               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    write_json(
+        path / HEADER,
+        {
+            "format_version": FORMAT_VERSION,
+            "kind": "tokens",
+            **header,
+            "num_examples": len(rows),
+            "num_labels": int(num_tags),
+            "num_tokens": int(len(logits)),
+            "logits_sha256": sha256_file(path / LOGITS),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        },
+    )
     return RaggedStore.open(path)

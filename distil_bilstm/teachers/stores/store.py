@@ -88,22 +88,39 @@ class LogitStore:
                 f"{path}: no complete logit store here (missing {HEADER}); run `distil-bilstm teacher logits`"
             )
         header = read_json(path / HEADER)
-        problems = check_header(header, fingerprint=fingerprint, teacher_hash=teacher_hash, num_labels=num_labels,
-                                max_length=max_length, runtime=runtime, label_names=label_names)
+        problems = check_header(
+            header,
+            fingerprint=fingerprint,
+            teacher_hash=teacher_hash,
+            num_labels=num_labels,
+            max_length=max_length,
+            runtime=runtime,
+            label_names=label_names,
+        )
         if problems:
             raise StaleStoreError(
-                f"{path} is stale: " + "; ".join(problems)
+                f"{path} is stale: "
+                + "; ".join(problems)
                 + ". Rerun `distil-bilstm teacher logits` with --recompute, or ask for what it holds"
             )
         array = np.load(path / LOGITS, allow_pickle=False)
         if array.shape != (header["num_examples"], header["num_labels"]):
-            raise StaleStoreError(f"{path}: {LOGITS} has shape {array.shape}, header says {(header['num_examples'], header['num_labels'])}")
+            raise StaleStoreError(
+                f"{path}: {LOGITS} has shape {array.shape}, header says {(header['num_examples'], header['num_labels'])}"
+            )
         return cls(path=path, header=header, logits=torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)))
 
 
-def check_header(header: dict, *, fingerprint: str | None, teacher_hash: str | None, num_labels: int | None,
-                 max_length: int | None = None, runtime: str | None = None,
-                 label_names: Sequence[str] | None = None) -> list[str]:
+def check_header(
+    header: dict,
+    *,
+    fingerprint: str | None,
+    teacher_hash: str | None,
+    num_labels: int | None,
+    max_length: int | None = None,
+    runtime: str | None = None,
+    label_names: Sequence[str] | None = None,
+) -> list[str]:
     """What differs between a store's header and what its reader expects (each None: not checked).
     Every key that changes the logits is one: the rows (dataset fingerprint), the teacher's weights,
     its label set and order, how many pieces it read of each text, and what ran it."""
@@ -113,10 +130,16 @@ def check_header(header: dict, *, fingerprint: str | None, teacher_hash: str | N
             f"dataset fingerprint differs (store {str(header.get('dataset_fingerprint'))[:12]}, data {fingerprint[:12]})"
         )
     if teacher_hash is not None and header.get("teacher_hash") != teacher_hash:
-        problems.append(f"teacher weights differ (store {str(header.get('teacher_hash'))[:12]}, teacher {teacher_hash[:12]})")
+        problems.append(
+            f"teacher weights differ (store {str(header.get('teacher_hash'))[:12]}, teacher {teacher_hash[:12]})"
+        )
     if num_labels is not None and header.get("num_labels") != num_labels:
         problems.append(f"label count differs (store {header.get('num_labels')}, expected {num_labels})")
-    if label_names is not None and header.get("label_names") is not None and list(header["label_names"]) != list(label_names):
+    if (
+        label_names is not None
+        and header.get("label_names") is not None
+        and list(header["label_names"]) != list(label_names)
+    ):
         problems.append(f"label names differ (store {header['label_names']}, data {list(label_names)})")
     if max_length is not None and header.get("max_length") is not None and header["max_length"] != max_length:
         problems.append(f"teacher max length differs (store {header['max_length']} pieces, asked {max_length})")
@@ -164,9 +187,14 @@ def build_store(
     as its logits arrive, so an interrupted build of either kind resumes.
     """
     path = Path(path)
-    expect = dict(fingerprint=header["dataset_fingerprint"], teacher_hash=header["teacher_hash"], num_labels=header["num_labels"],
-                  max_length=header.get("max_length"), runtime=header.get("runtime", "torch"),
-                  label_names=header.get("label_names"))
+    expect = dict(
+        fingerprint=header["dataset_fingerprint"],
+        teacher_hash=header["teacher_hash"],
+        num_labels=header["num_labels"],
+        max_length=header.get("max_length"),
+        runtime=header.get("runtime", "torch"),
+        label_names=header.get("label_names"),
+    )
     if (path / HEADER).is_file():
         if recompute:
             logger.info("%s: --recompute: discarding the existing store", path)
@@ -188,7 +216,9 @@ def build_store(
         # nor columns in another order (the key only where the teacher's order is not the data's: older plans stay valid)
         **({"label_order": header["label_order"]} if header.get("label_order") else {}),
     }
-    if chunks_dir.exists() and (recompute or not (chunks_dir / "plan.json").is_file() or read_json(chunks_dir / "plan.json") != plan):
+    if chunks_dir.exists() and (
+        recompute or not (chunks_dir / "plan.json").is_file() or read_json(chunks_dir / "plan.json") != plan
+    ):
         logger.info("%s: partial chunks from another plan; starting over", chunks_dir)
         shutil.rmtree(chunks_dir)
     chunks_dir.mkdir(parents=True, exist_ok=True)
@@ -199,8 +229,14 @@ def build_store(
     chunk_files = [chunks_dir / f"{c:05d}.npy" for c in range(n_chunks)]
     missing = [(c, lo, hi) for c, ((lo, hi), f) in enumerate(zip(bounds, chunk_files)) if not f.is_file()]
     done = len(texts) - sum(hi - lo for _, lo, hi in missing)
-    bar = tqdm(total=len(texts), initial=done, desc=f"teacher logits ({n_chunks} chunks)", unit="ex", unit_scale=True,
-               disable=not progress)
+    bar = tqdm(
+        total=len(texts),
+        initial=done,
+        desc=f"teacher logits ({n_chunks} chunks)",
+        unit="ex",
+        unit_scale=True,
+        disable=not progress,
+    )
     computed = 0
     runner = chunk_runner or local_chunks(compute)
     for chunk, logits in runner(texts, missing, bar.update):
@@ -223,7 +259,9 @@ def build_store(
 
 
 # (texts, [(chunk, lo, hi), ...], advance) -> (chunk, logits) pairs in any order
-ChunkRunner = Callable[[Sequence[str], list[tuple[int, int, int]], Callable[[int], None]], Iterator[tuple[int, np.ndarray]]]
+ChunkRunner = Callable[
+    [Sequence[str], list[tuple[int, int, int]], Callable[[int], None]], Iterator[tuple[int, np.ndarray]]
+]
 
 
 def local_chunks(compute: Callable[[Sequence[str], Callable[[int], None]], np.ndarray]) -> ChunkRunner:
@@ -338,7 +376,9 @@ def align_logits(idx: np.ndarray, logits: np.ndarray, *, num_examples: int, num_
         raise ValueError(f"{source}: idx {outside[:5].tolist()} outside the dataset's 0..{num_examples - 1}")
     if len(idx) != num_examples:
         missing = np.setdiff1d(np.arange(num_examples), idx)
-        raise ValueError(f"{source}: covers {len(idx)} of {num_examples} examples; missing idx {missing[:10].tolist()}...")
+        raise ValueError(
+            f"{source}: covers {len(idx)} of {num_examples} examples; missing idx {missing[:10].tolist()}..."
+        )
     aligned = np.empty((num_examples, num_labels), dtype=np.float32)
     aligned[idx] = logits
     return aligned

@@ -30,17 +30,35 @@ logger = logging.getLogger(__name__)
 
 PAIR_ENCODERS = ("cross", "bi")
 # older key → the shared settings' key (read with a deprecation line; resumable states keep the old names)
-RENAMED = {"epochs": "train_epoch", "distill_from": "teacher_path", "distill_alpha": "loss_rate",
-           "distill_temperature": "temperature"}
+RENAMED = {
+    "epochs": "train_epoch",
+    "distill_from": "teacher_path",
+    "distill_alpha": "loss_rate",
+    "distill_temperature": "temperature",
+}
 # keys that say where or how fast, not what: never part of a resumable state's identity
 NOT_IDENTITY = {"out", "device", "eval_batch_size", "checkpoint_every", "log_every", "cache_dir"}
 # keys added after fine-tunings were already under way (the old names of renamed ones): at these
 # values they stay out of the resumable state's identity, so an interrupted fine-tuning still resumes
-ADDED_LATER = {"freeze_layers": 0, "pair_encoder": "cross", "distill_from": None, "distill_alpha": 0.1,
-               "distill_temperature": 2.0, "transfer_sets": [], "transfer_per_epoch": None, "optimizer": "adamw",
-               "scheduler": "linear_epochs", "patience": 0, "clip_grad": 1.0, "step_size": 1, "gamma": 0.5,
-               "teacher_max_length": None, "hidden_loss": "none", "hidden_loss_weight": 1.0,
-               "similarity_loss_weight": 0.0}
+ADDED_LATER = {
+    "freeze_layers": 0,
+    "pair_encoder": "cross",
+    "distill_from": None,
+    "distill_alpha": 0.1,
+    "distill_temperature": 2.0,
+    "transfer_sets": [],
+    "transfer_per_epoch": None,
+    "optimizer": "adamw",
+    "scheduler": "linear_epochs",
+    "patience": 0,
+    "clip_grad": 1.0,
+    "step_size": 1,
+    "gamma": 0.5,
+    "teacher_max_length": None,
+    "hidden_loss": "none",
+    "hidden_loss_weight": 1.0,
+    "similarity_loss_weight": 0.0,
+}
 FILE_LISTS = ("adapt_texts", "mlm_texts", "transfer_sets")
 
 
@@ -75,8 +93,16 @@ class FinetuneSettings:
     def __post_init__(self) -> None:
         check = field_checker(self)
         check(self.max_length >= 2, "max_length", "must be >= 2")
-        check(self.max_train_examples is None or self.max_train_examples >= 1, "max_train_examples", "must be >= 1 or null")
-        check(self.adapt_vocab is None or self.adapt_vocab > len(SPECIAL_TOKENS), "adapt_vocab", f"must be > {len(SPECIAL_TOKENS)}")
+        check(
+            self.max_train_examples is None or self.max_train_examples >= 1,
+            "max_train_examples",
+            "must be >= 1 or null",
+        )
+        check(
+            self.adapt_vocab is None or self.adapt_vocab > len(SPECIAL_TOKENS),
+            "adapt_vocab",
+            f"must be > {len(SPECIAL_TOKENS)}",
+        )
         check(self.adapt_alphabet >= 1, "adapt_alphabet", "must be >= 1")
         check(self.mlm_epochs >= 1, "mlm_epochs", "must be >= 1")
         check(self.mlm_lr > 0, "mlm_lr", "must be > 0")
@@ -85,7 +111,11 @@ class FinetuneSettings:
         check(self.pair_encoder in PAIR_ENCODERS, "pair_encoder", f"must be one of {PAIR_ENCODERS}")
 
 
-SECTIONS: dict[str, type] = {"finetune": FinetuneSettings, "distillation": DistillationSettings, "training": TrainingConfig}
+SECTIONS: dict[str, type] = {
+    "finetune": FinetuneSettings,
+    "distillation": DistillationSettings,
+    "training": TrainingConfig,
+}
 
 
 class _FinetuneRecipe:
@@ -99,13 +129,22 @@ class _FinetuneRecipe:
         object.__setattr__(self, "_sections", compose_settings(self, SECTIONS))
         check = field_checker(self)
         # rules that span two settings, and what a teacher's fine-tuning cannot learn from
-        check(self.loss == "ce" or not self.teacher_path or self.pair_encoder == "cross", "teacher_path",
-              "a bi-encoder learns its cosine from gold scores only; use pair_encoder 'cross'")
-        check(not self.teacher_path or self.loss != "ce", "loss",
-              "'ce' learns from gold labels only: a teacher_path (logit store) needs loss 'kl' (a score: 'mse')")
+        check(
+            self.loss == "ce" or not self.teacher_path or self.pair_encoder == "cross",
+            "teacher_path",
+            "a bi-encoder learns its cosine from gold scores only; use pair_encoder 'cross'",
+        )
+        check(
+            not self.teacher_path or self.loss != "ce",
+            "loss",
+            "'ce' learns from gold labels only: a teacher_path (logit store) needs loss 'kl' (a score: 'mse')",
+        )
         check(self.hidden_loss == "none", "hidden_loss", "must be 'none': a fine-tuned teacher learns from logits only")
-        check(self.teacher_max_length is None, "teacher_max_length",
-              "must be null: a logit store holds the logits of the length it was made at")
+        check(
+            self.teacher_max_length is None,
+            "teacher_max_length",
+            "must be null: a logit store holds the logits of the length it was made at",
+        )
 
     def training_config(self, *, has_valid: bool = True, regression: bool = False) -> TrainingConfig:
         """The Trainer's config; without a valid split the last epoch is kept (accuracy is then a
@@ -157,7 +196,9 @@ def upgrade_keys(values: dict) -> dict:
     for old, new in RENAMED.items():
         if old in values:
             if new in values:
-                raise ValueError(f"FinetuneConfig: both {old!r} and {new!r} are given; {old!r} is the older name of {new!r}")
+                raise ValueError(
+                    f"FinetuneConfig: both {old!r} and {new!r} are given; {old!r} is the older name of {new!r}"
+                )
             logger.warning("FinetuneConfig key %r is deprecated: it is now %r", old, new)
             values[new] = values.pop(old)
             if old == "distill_from" and values[new] and "loss" not in values:
@@ -185,6 +226,9 @@ def recipe_identity(config: FinetuneConfig, *, regression: bool, **facts) -> str
     # older versions had no loss key: they chose ce without a store, else mse for a score and kl for classes
     if recipe["loss"] == ("ce" if recipe["distill_from"] is None else "mse" if regression else "kl"):
         del recipe["loss"]
-    recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in recipe.items()
-              if not (k in ADDED_LATER and v == ADDED_LATER[k])}
+    recipe = {
+        k: list(v) if isinstance(v, tuple) else v
+        for k, v in recipe.items()
+        if not (k in ADDED_LATER and v == ADDED_LATER[k])
+    }
     return hashlib.sha256(json.dumps({"config": recipe, **facts}, sort_keys=True).encode()).hexdigest()

@@ -78,12 +78,20 @@ def _classifier(base: str, dataset) -> PreTrainedModel:
     # a regression task (a pair's similarity score) is one output, trained on squared error
     task = {"problem_type": "regression"} if dataset.is_regression else {}
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=dataset.num_labels, ignore_mismatched_sizes=base_labels != dataset.num_labels,
-        id2label=dict(enumerate(dataset.label_names)), label2id={n: i for i, n in enumerate(dataset.label_names)}, **task,
+        base,
+        num_labels=dataset.num_labels,
+        ignore_mismatched_sizes=base_labels != dataset.num_labels,
+        id2label=dict(enumerate(dataset.label_names)),
+        label2id={n: i for i, n in enumerate(dataset.label_names)},
+        **task,
     )
     if base_labels != dataset.num_labels:
-        logger.info("%s has %d labels, the dataset %d: its encoder gets a new classification head", base, base_labels,
-                    dataset.num_labels)
+        logger.info(
+            "%s has %d labels, the dataset %d: its encoder gets a new classification head",
+            base,
+            base_labels,
+            dataset.num_labels,
+        )
     return model
 
 
@@ -104,13 +112,16 @@ def distillation_source(config: FinetuneConfig) -> TeacherSource:
     except (FileNotFoundError, ValueError):  # no teacher of any kind there
         source = None
     if source is None or not source.is_store:
-        raise FileNotFoundError(f"teacher_path {config.teacher_path}: no logit store there ({HEADER} missing); make one with "
-                                f"distil-bilstm teacher logits or teacher ensemble")
+        raise FileNotFoundError(
+            f"teacher_path {config.teacher_path}: no logit store there ({HEADER} missing); make one with "
+            f"distil-bilstm teacher logits or teacher ensemble"
+        )
     return source
 
 
-def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, dataset, *, source: TeacherSource,
-                       tokenize) -> tuple[SplitTensors, dict]:
+def distillation_split(
+    train: SplitTensors, frame, config: FinetuneConfig, dataset, *, source: TeacherSource, tokenize
+) -> tuple[SplitTensors, dict]:
     """``train`` (the rows of ``frame``) with the logits of ``source`` (``config.teacher_path``) gathered by idx,
     followed by each transfer set's rows (tokenized by ``tokenize``) with the logits of its store;
     returns it with what the teacher's report records about them."""
@@ -125,9 +136,14 @@ def distillation_split(train: SplitTensors, frame, config: FinetuneConfig, datas
         pools.append((tokenize(transfer.table).encoded, transfer_store.logits))
         used.append({"path": str(path), "rows": len(transfer), "store": str(transfer_store.path)})
     split = with_pool(train, pools, unlabelled=dataset.unlabelled, per_epoch=config.transfer_per_epoch)
-    return split, {"store": str(source.path), "store_sha256": store.header.get("logits_sha256"), "alpha": config.loss_rate,
-                   "temperature": config.temperature, "transfer_sets": used,
-                   "transfer_rows_per_epoch": split.epoch_size() - len(train)}
+    return split, {
+        "store": str(source.path),
+        "store_sha256": store.header.get("logits_sha256"),
+        "alpha": config.loss_rate,
+        "temperature": config.temperature,
+        "transfer_sets": used,
+        "transfer_rows_per_epoch": split.epoch_size() - len(train),
+    }
 
 
 def _training_rows(config: FinetuneConfig, dataset) -> tuple[tuple[str, ...], pd.DataFrame, pd.DataFrame]:
@@ -154,8 +170,14 @@ def _load_base(config: FinetuneConfig, dataset, *, vocab_texts: list[str], state
         texts = list(vocab_texts)
         for extra in config.adapt_texts:
             texts += read_texts(extra)["text"].tolist()
-        tokenizer = adapt_vocabulary(model, tokenizer, texts, vocab_size=config.adapt_vocab, out_dir=state_dir / "adapted_vocab",
-                                     vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet))
+        tokenizer = adapt_vocabulary(
+            model,
+            tokenizer,
+            texts,
+            vocab_size=config.adapt_vocab,
+            out_dir=state_dir / "adapted_vocab",
+            vocab_config=VocabConfig(limit_alphabet=config.adapt_alphabet),
+        )
     if config.freeze_layers:
         freeze_lower_layers(model, config.freeze_layers)
     return model, tokenizer
@@ -168,20 +190,39 @@ def _teacher_split(frame, *, tokenizer, max_length: int, bi: bool) -> SplitTenso
     rows = tokenize(tokenizer, frame["text"].tolist(), max_length) if len(frame) else []
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
     flat = torch.tensor([t for r in rows for t in r], dtype=torch.int64)
-    return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths), labels=label_tensor(frame["label"].to_numpy()))
+    return SplitTensors(
+        encoded=EncodedTexts.from_lengths(flat, lengths), labels=label_tensor(frame["label"].to_numpy())
+    )
 
 
 def _report(config: FinetuneConfig, dataset, metrics: dict, *, has_valid: bool, extra: dict) -> dict:
     """eval.json of a fine-tuned teacher: what it is, how it was trained and how it scores."""
-    scores = {"valid_accuracy": metrics["valid_accuracy"] if has_valid else None,
-              "valid_macro_f1": metrics["valid_macro_f1"] if has_valid else None,
-              **{key: metrics[key] for key in ("test_accuracy", "test_macro_f1", "test_per_class")}}
+    scores = {
+        "valid_accuracy": metrics["valid_accuracy"] if has_valid else None,
+        "valid_macro_f1": metrics["valid_macro_f1"] if has_valid else None,
+        **{key: metrics[key] for key in ("test_accuracy", "test_macro_f1", "test_per_class")},
+    }
     if dataset.is_regression:
-        scores.update({key: metrics[key] for key in ("valid_spearman", "valid_pearson", "test_spearman", "test_pearson", "test_mse")})
-    return {"base": config.base, "dataset": dataset.name, "dataset_fingerprint": dataset.fingerprint,
-            "num_labels": dataset.num_labels, "label_names": list(dataset.label_names), **extra,
-            "config": config.to_dict(), "history": metrics["history"], "best_epoch": metrics["best_epoch"], **scores,
-            "task": dataset.task, "train_seconds": metrics["train_seconds"]}
+        scores.update(
+            {
+                key: metrics[key]
+                for key in ("valid_spearman", "valid_pearson", "test_spearman", "test_pearson", "test_mse")
+            }
+        )
+    return {
+        "base": config.base,
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "num_labels": dataset.num_labels,
+        "label_names": list(dataset.label_names),
+        **extra,
+        "config": config.to_dict(),
+        "history": metrics["history"],
+        "best_epoch": metrics["best_epoch"],
+        **scores,
+        "task": dataset.task,
+        "train_seconds": metrics["train_seconds"],
+    }
 
 
 def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float], None] | None = None) -> dict:
@@ -200,8 +241,10 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     start = time.perf_counter()
     bi = config.pair_encoder == "bi"
     if bi and not (dataset.pairs and dataset.is_regression):
-        raise ValueError(f"FinetuneConfig.pair_encoder: 'bi' scores sentence pairs on a similarity scale; {dataset.name} is a "
-                         f"{'pair' if dataset.pairs else 'single-text'} {dataset.task} dataset (use pair_encoder 'cross')")
+        raise ValueError(
+            f"FinetuneConfig.pair_encoder: 'bi' scores sentence pairs on a similarity scale; {dataset.name} is a "
+            f"{'pair' if dataset.pairs else 'single-text'} {dataset.task} dataset (use pair_encoder 'cross')"
+        )
     # a missing base or store is refused now rather than after the splits are tokenized
     try:
         check_checkpoint_path(config.base)
@@ -216,50 +259,103 @@ def finetune(config: FinetuneConfig, dataset, *, on_step: Callable[[int, float],
     model.to(device)
     mlm_report = None
     if config.mlm_texts:  # the encoder first reads the task's own texts (validation and test left out)
-        mlm = MlmConfig(epochs=config.mlm_epochs, lr=config.mlm_lr, batch_size=config.batch_size, max_length=config.max_length,
-                        seed=config.seed)
-        mlm_report = adapt_to_domain(model, tokenizer, dataset, files=config.mlm_texts, max_texts=config.mlm_max_texts,
-                                     config=mlm, state_dir=Path(f"{out}.mlm"), device=device)
+        mlm = MlmConfig(
+            epochs=config.mlm_epochs,
+            lr=config.mlm_lr,
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            seed=config.seed,
+        )
+        mlm_report = adapt_to_domain(
+            model,
+            tokenizer,
+            dataset,
+            files=config.mlm_texts,
+            max_texts=config.mlm_max_texts,
+            config=mlm,
+            state_dir=Path(f"{out}.mlm"),
+            device=device,
+        )
 
     split = functools.partial(_teacher_split, tokenizer=tokenizer, max_length=config.max_length, bi=bi)
-    splits = {"train": split(train), "valid": split(dataset.split("valid").iloc[:0] if config.include_valid else dataset.split("valid")),
-              "test": split(dataset.split("test"))}
+    splits = {
+        "train": split(train),
+        "valid": split(dataset.split("valid").iloc[:0] if config.include_valid else dataset.split("valid")),
+        "test": split(dataset.split("test")),
+    }
     lengths = splits["train"].encoded.lengths
     unk_rate = float((splits["train"].encoded.ids == tokenizer.unk_token_id).sum()) / max(1, int(lengths.sum()))
-    logger.info("fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]", len(lengths), float(lengths.float().mean()),
-                100 * unk_rate)
+    logger.info(
+        "fine-tuning on %d examples, %.1f tokens/example, %.2f%% [UNK]",
+        len(lengths),
+        float(lengths.float().mean()),
+        100 * unk_rate,
+    )
     distilled = None
     if source is not None:
-        splits["train"], distilled = distillation_split(splits["train"], train, config, dataset, source=source,
-                                                        tokenize=split)
-        logger.info("learning from the logits of %s (α %.2f, T %.1f) and %d transfer rows an epoch", config.teacher_path,
-                    config.loss_rate, config.temperature, distilled["transfer_rows_per_epoch"])
+        splits["train"], distilled = distillation_split(
+            splits["train"], train, config, dataset, source=source, tokenize=split
+        )
+        logger.info(
+            "learning from the logits of %s (α %.2f, T %.1f) and %d transfer rows an epoch",
+            config.teacher_path,
+            config.loss_rate,
+            config.temperature,
+            distilled["transfer_rows_per_epoch"],
+        )
     pad_id = tokenizer.pad_token_id or 0
     scale = float(train["label"].max()) if bi else None  # the top score: a cosine of 1 means "as similar as it gets"
-    classifier = (BiEncoderRegressor(model, cls_id=tokenizer.cls_token_id, pad_id=pad_id, scale=scale) if bi
-                  else SequenceClassifier(model, pad_id=pad_id))
+    classifier = (
+        BiEncoderRegressor(model, cls_id=tokenizer.cls_token_id, pad_id=pad_id, scale=scale)
+        if bi
+        else SequenceClassifier(model, pad_id=pad_id)
+    )
     has_valid = bool(len(splits["valid"]))
     training = config.training_config(has_valid=has_valid, regression=dataset.is_regression)
-    identity = recipe_identity(config, regression=dataset.is_regression, dataset=dataset.fingerprint, train=len(lengths),
-                               vocab=hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest(),
-                               # a rebuilt store is other targets: its state is not resumed
-                               **({"distilled_from": distilled["store_sha256"]} if distilled else {}))
-    trainer = Trainer(classifier, config=training, loss=loss, identity=identity,
-                      train=splits["train"], valid=splits["valid"], test=splits["test"], run_dir=state_dir, device=device,
-                      callbacks=[_OnStep(on_step)] if on_step else [], label_names=dataset.label_names)
+    identity = recipe_identity(
+        config,
+        regression=dataset.is_regression,
+        dataset=dataset.fingerprint,
+        train=len(lengths),
+        vocab=hashlib.sha256(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode()).hexdigest(),
+        # a rebuilt store is other targets: its state is not resumed
+        **({"distilled_from": distilled["store_sha256"]} if distilled else {}),
+    )
+    trainer = Trainer(
+        classifier,
+        config=training,
+        loss=loss,
+        identity=identity,
+        train=splits["train"],
+        valid=splits["valid"],
+        test=splits["test"],
+        run_dir=state_dir,
+        device=device,
+        callbacks=[_OnStep(on_step)] if on_step else [],
+        label_names=dataset.label_names,
+    )
     try:
         metrics = trainer.fit(resume=True)  # the same command continues an interrupted fine-tuning
     except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"fine-tuning stopped at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}; rerun the "
-                                f"same command to resume from {state_dir}") from None
+        raise KeyboardInterrupt(
+            f"fine-tuning stopped at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}; rerun the "
+            f"same command to resume from {state_dir}"
+        ) from None
 
-    report = _report(config, dataset, metrics, has_valid=has_valid, extra={
-        "train_examples": len(lengths), "train_unk_rate": unk_rate,
-        **({"pair_encoder": "bi", "score_scale": scale} if bi else {}),
-        "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
-        **({"masked_lm": mlm_report} if mlm_report else {}),
-        **({"distilled_from": distilled} if distilled else {}),
-    })
+    report = _report(
+        config,
+        dataset,
+        metrics,
+        has_valid=has_valid,
+        extra={
+            "train_examples": len(lengths),
+            "train_unk_rate": unk_rate,
+            **({"pair_encoder": "bi", "score_scale": scale} if bi else {}),
+            "trained_on": list(train_splits),  # an ensemble may pick its weights only on a split no member saw
+            **({"masked_lm": mlm_report} if mlm_report else {}),
+            **({"distilled_from": distilled} if distilled else {}),
+        },
+    )
     report.update(seconds=round(time.perf_counter() - start, 1), device=str(device))
     with atomic_dir(out) as staging:
         model.save_pretrained(staging)  # safetensors; the Trainer left the best epoch's weights in the model

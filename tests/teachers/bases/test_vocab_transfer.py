@@ -19,7 +19,11 @@ def test_adapt_vocabulary_means_old_embeddings(tiny_teacher_dir, tmp_path):
     assert teacher.model.config.vocab_size == len(new_tok)
     for token in ("[PAD]", "[CLS]", "새로운"):
         new_id = new_tok.convert_tokens_to_ids(token)
-        old_ids = [old_tok.convert_tokens_to_ids(token)] if token.startswith("[") else old_tok(token, add_special_tokens=False)["input_ids"]
+        old_ids = (
+            [old_tok.convert_tokens_to_ids(token)]
+            if token.startswith("[")
+            else old_tok(token, add_special_tokens=False)["input_ids"]
+        )
         torch.testing.assert_close(new_weight[new_id], old_weight[old_ids].mean(0))
     # the adapted model still runs end to end
     enc = new_tok(["새로운 문장"], return_tensors="pt")

@@ -28,12 +28,30 @@ def test_onnx_logits_match_torch_on_a_tiny_bert(tmp_path, small_nsmc, tiny_teach
     quantized = [name for name, op in nodes.items() if op == "MatMulInteger"]
     assert len(quantized) == 6  # q, k, v, attention output, intermediate, output of the one layer: int8 weights
     assert not any("classifier" in n or "pooler" in n for n in quantized)  # the head stays fp32
-    assert check["sample"] == len(texts) and 0.0 < check["max_abs_logit_diff"] < 1.0 and check["argmax_agreement"] >= 0.9
+    assert (
+        check["sample"] == len(texts) and 0.0 < check["max_abs_logit_diff"] < 1.0 and check["argmax_agreement"] >= 0.9
+    )
 
 
 def test_cli_logits_with_onnx_records_the_runtime_and_its_check(tmp_path, small_nsmc, tiny_teacher_dir, capsys):
-    args = ["teacher", "logits", "--dataset", "nsmc", "--data-dir", str(small_nsmc), "--teacher", str(tiny_teacher_dir),
-            "--cache-dir", str(tmp_path / "logits"), "--runtime", "onnx", "--check-size", "50", "--device", "cpu"]
+    args = [
+        "teacher",
+        "logits",
+        "--dataset",
+        "nsmc",
+        "--data-dir",
+        str(small_nsmc),
+        "--teacher",
+        str(tiny_teacher_dir),
+        "--cache-dir",
+        str(tmp_path / "logits"),
+        "--runtime",
+        "onnx",
+        "--check-size",
+        "50",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     assert "onnx vs torch on 50 texts: argmax agreement 100.00%" in capsys.readouterr().out
     header = json.loads((tmp_path / "logits" / "tiny_teacher" / "nsmc" / "header.json").read_text())
@@ -43,8 +61,18 @@ def test_cli_logits_with_onnx_records_the_runtime_and_its_check(tmp_path, small_
 
 def test_onnx_runtime_refuses_a_baseline_teacher(tmp_path, tiny_run, capsys):
     # tiny_run is a BiLSTM run, not a checkpoint: the teacher loader refuses it before any export
-    args = ["teacher", "logits", "--dataset", "nsmc_sample", "--teacher", str(tiny_run), "--cache-dir", str(tmp_path),
-            "--runtime", "onnx-int8"]
+    args = [
+        "teacher",
+        "logits",
+        "--dataset",
+        "nsmc_sample",
+        "--teacher",
+        str(tiny_run),
+        "--cache-dir",
+        str(tmp_path),
+        "--runtime",
+        "onnx-int8",
+    ]
     assert main(args) == 1
 
 

@@ -19,16 +19,26 @@ def test_ray_chunks_equal_local_chunks(tmp_path, small_nsmc, tiny_teacher_dir):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each actor runs: another thread count may change the last bits of a matmul
     try:
-        local = cache_dataset_logits(teacher, dataset, store_dir=tmp_path / "local", chunk_size=32, batch_size=8,
-                                     max_length=32, progress=False)
+        local = cache_dataset_logits(
+            teacher, dataset, store_dir=tmp_path / "local", chunk_size=32, batch_size=8, max_length=32, progress=False
+        )
     finally:
         torch.set_num_threads(threads)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        runner = ray_chunk_runner(teacher_path=str(tiny_teacher_dir), num_labels=2, batch_size=8, max_length=32, workers=2,
-                                  threads=1)
-        remote = cache_dataset_logits(teacher, dataset, store_dir=tmp_path / "ray", chunk_size=32, batch_size=8,
-                                      max_length=32, progress=False, chunk_runner=runner)
+        runner = ray_chunk_runner(
+            teacher_path=str(tiny_teacher_dir), num_labels=2, batch_size=8, max_length=32, workers=2, threads=1
+        )
+        remote = cache_dataset_logits(
+            teacher,
+            dataset,
+            store_dir=tmp_path / "ray",
+            chunk_size=32,
+            batch_size=8,
+            max_length=32,
+            progress=False,
+            chunk_runner=runner,
+        )
     finally:
         ray.shutdown()
     assert remote.computed_examples == local.computed_examples == len(dataset) > 4 * 32  # several chunks, two actors

@@ -42,17 +42,33 @@ def test_a_checkpoint_teacher_files_its_stores_under_the_cache(tmp_path, tiny_te
     # a store made from that checkpoint leads back to it
     store = source.store_dir("nsmc")
     write_lines(store / "header.json", [json.dumps({"teacher_path": str(tiny_teacher_dir)})])
-    assert TeacherSource.resolve(store, cache_dir="c").checkpoint_dir({"teacher_path": str(tiny_teacher_dir)}) == tiny_teacher_dir
-    assert TeacherSource.resolve(store, cache_dir="c").transfer_store_dir("nsmc", "u.txt") == source.transfer_store_dir("nsmc", "u.txt")
+    assert (
+        TeacherSource.resolve(store, cache_dir="c").checkpoint_dir({"teacher_path": str(tiny_teacher_dir)})
+        == tiny_teacher_dir
+    )
+    assert TeacherSource.resolve(store, cache_dir="c").transfer_store_dir("nsmc", "u.txt") == source.transfer_store_dir(
+        "nsmc", "u.txt"
+    )
 
 
 def test_teacher_init_through_a_store_finds_the_checkpoint_behind_it(tmp_path, small_nsmc, tiny_teacher_dir):
     from distil_bilstm.runs.config import DistilConfig
     from distil_bilstm.runs.pipeline import run_distillation
 
-    common = dict(dataset="nsmc", data_dir=str(small_nsmc), vocab_size=300, vocab_root=str(tmp_path / "tok"), preset="tiny",
-                  loss="kl", cache_dir=str(tmp_path / "logits"), batch_size=16, train_epoch=1, patience=0,
-                  run_root=str(tmp_path / "runs"), device="cpu")
+    common = dict(
+        dataset="nsmc",
+        data_dir=str(small_nsmc),
+        vocab_size=300,
+        vocab_root=str(tmp_path / "tok"),
+        preset="tiny",
+        loss="kl",
+        cache_dir=str(tmp_path / "logits"),
+        batch_size=16,
+        train_epoch=1,
+        patience=0,
+        run_root=str(tmp_path / "runs"),
+        device="cpu",
+    )
     run_distillation(DistilConfig(**common, teacher_path=str(tiny_teacher_dir)))  # labels the store
     store = tmp_path / "logits" / "tiny_teacher" / "nsmc"
     metrics = run_distillation(DistilConfig(**common, teacher_path=str(store), embedding_init="teacher"))
@@ -67,9 +83,12 @@ def test_a_missing_transfer_store_names_the_command_that_makes_it(tmp_path):
     class Dataset:  # what the method reads of a dataset: its name and label count
         name, num_labels = "nsmc", 2
 
-    with pytest.raises(FileNotFoundError, match=r"transfer set x/aug.tsv: no logits at .*ensemble-a-b.transfer.aug; label "
-                                                r"it with the teacher behind .*ensemble-a-b: distil-bilstm teacher logits "
-                                                r"--dataset nsmc --teacher TEACHER --transfer-set x/aug.tsv"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"transfer set x/aug.tsv: no logits at .*ensemble-a-b.transfer.aug; label "
+        r"it with the teacher behind .*ensemble-a-b: distil-bilstm teacher logits "
+        r"--dataset nsmc --teacher TEACHER --transfer-set x/aug.tsv",
+    ):
         source.open_transfer_store(Dataset(), "x/aug.tsv", fingerprint="f")
 
 
@@ -77,7 +96,10 @@ def test_check_refuses_what_is_no_teacher_before_any_work(tmp_path, tiny_teacher
     store = tmp_path / "logits" / "some-store"
     write_lines(store / "header.json", ["{}"])
     for teacher in (store, tiny_teacher_dir, "some-org/some-model"):  # a hub id is left to transformers
-        assert TeacherSource.resolve(teacher, cache_dir="c").check().path == TeacherSource.resolve(teacher, cache_dir="c").path
+        assert (
+            TeacherSource.resolve(teacher, cache_dir="c").check().path
+            == TeacherSource.resolve(teacher, cache_dir="c").path
+        )
     with pytest.raises(FileNotFoundError, match="nowhere: not a checkpoint folder"):
         TeacherSource.resolve(tmp_path / "nowhere", cache_dir="c").check()
     with pytest.raises(FileNotFoundError, match="logits: no config.json"):

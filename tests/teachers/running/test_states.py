@@ -11,7 +11,9 @@ from distil_bilstm.teachers.running.teacher import sentence_states
 from distil_bilstm.teachers.stores.store import StaleStoreError
 
 
-def test_per_side_states_are_each_sentence_read_alone_and_are_stored_once(tmp_path, small_korsts, tiny_pair_teacher_dir):
+def test_per_side_states_are_each_sentence_read_alone_and_are_stored_once(
+    tmp_path, small_korsts, tiny_pair_teacher_dir
+):
     texts = load_dataset("korsts", data_dir=small_korsts, download=False).split("train")["text"].tolist()[:30]
     texts = texts + texts[:5]  # repeated pairs: their sentences are encoded once, their rows still filled
     teacher = load_teacher(tiny_pair_teacher_dir, device="cpu", num_labels=1)
@@ -26,7 +28,9 @@ def test_per_side_states_are_each_sentence_read_alone_and_are_stored_once(tmp_pa
     assert (store_dir / "logits.npy").stat().st_mtime_ns == written  # read back, not recomputed
     np.testing.assert_array_equal(again.numpy(), states.numpy())
 
-    whole = cache_teacher_states(teacher, texts, store_dir=tmp_path / "whole.states", rows_fingerprint="rows-a", shape="whole")
+    whole = cache_teacher_states(
+        teacher, texts, store_dir=tmp_path / "whole.states", rows_fingerprint="rows-a", shape="whole"
+    )
     assert whole.shape == (35, 1, 16)
     np.testing.assert_allclose(whole[:, 0].numpy(), sentence_states(teacher, texts, progress=False), atol=1e-5)
 

@@ -20,8 +20,10 @@ PEOPLE, PLACES = ["Kimberly", "Lee", "Parkinson", "Choi"], ["Seoul", "Busanville
 
 @pytest.fixture
 def tagged(tmp_path):
-    rows = [{"tokens": [PEOPLE[i % 4], "flew", "to", PLACES[(i // 4) % 4]], "tags": ["B-PER", "O", "O", "B-LOC"]}
-            for i in range(40)]
+    rows = [
+        {"tokens": [PEOPLE[i % 4], "flew", "to", PLACES[(i // 4) % 4]], "tags": ["B-PER", "O", "O", "B-LOC"]}
+        for i in range(40)
+    ]
     return load_tagged_dataset(str(write_lines(tmp_path / "toy.jsonl", [json.dumps(r) for r in rows])))
 
 
@@ -35,9 +37,17 @@ def make_tagger(tmp_path, tagged, names):
     save_vocab(train_wordpiece(words, vocab_config), tmp_path / "vocab", vocab_config)
     tokenizer = load_vocab(tmp_path / "vocab")
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, num_labels=len(names),
-                        id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)})
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
+    )
     out = tmp_path / "tagger"
     BertForTokenClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)

@@ -77,12 +77,20 @@ def test_weights_hash_changes_with_weights(tiny_teacher_dir):
     assert teacher_weights_hash(tiny_teacher_dir) != before
 
 
-
 def test_finetune_tiny_model_writes_checkpoint_and_eval(tiny_teacher_dir, small_nsmc, tmp_path):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "teacher_model" / "tiny"), train_epoch=2,
-                            lr=1e-3, epoch_lrs=[1e-3, 5e-4], batch_size=16, max_length=32, max_train_examples=64, adapt_vocab=200,
-                            device="cpu")
+    config = FinetuneConfig(
+        base=str(tiny_teacher_dir),
+        out=str(tmp_path / "teacher_model" / "tiny"),
+        train_epoch=2,
+        lr=1e-3,
+        epoch_lrs=[1e-3, 5e-4],
+        batch_size=16,
+        max_length=32,
+        max_train_examples=64,
+        adapt_vocab=200,
+        device="cpu",
+    )
     report = finetune(config, dataset)
     out = tmp_path / "teacher_model" / "tiny"
     assert (out / "model.safetensors").is_file() and (out / "eval.json").is_file()
@@ -104,8 +112,19 @@ def test_finetune_resumes_to_the_same_weights(tiny_teacher_dir, small_nsmc, tmp_
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
 
     def config(name: str) -> FinetuneConfig:
-        return FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / name), train_epoch=2, lr=1e-3, epoch_lrs=[1e-3, 5e-4], batch_size=16,
-                              max_length=32, max_train_examples=64, adapt_vocab=adapt_vocab, checkpoint_every=2, device="cpu")
+        return FinetuneConfig(
+            base=str(tiny_teacher_dir),
+            out=str(tmp_path / name),
+            train_epoch=2,
+            lr=1e-3,
+            epoch_lrs=[1e-3, 5e-4],
+            batch_size=16,
+            max_length=32,
+            max_train_examples=64,
+            adapt_vocab=adapt_vocab,
+            checkpoint_every=2,
+            device="cpu",
+        )
 
     whole = finetune(config("whole"), dataset)
     steps = []
@@ -146,8 +165,18 @@ def test_finetune_config_validation():
 @pytest.mark.parametrize("alphabet", [30, 2000])
 def test_finetune_adapt_alphabet_limits_the_characters_kept(tiny_teacher_dir, small_nsmc, tmp_path, alphabet):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), train_epoch=1, lr=1e-3, batch_size=16,
-                            max_length=32, max_train_examples=16, adapt_vocab=300, adapt_alphabet=alphabet, device="cpu")
+    config = FinetuneConfig(
+        base=str(tiny_teacher_dir),
+        out=str(tmp_path / "tiny"),
+        train_epoch=1,
+        lr=1e-3,
+        batch_size=16,
+        max_length=32,
+        max_train_examples=16,
+        adapt_vocab=300,
+        adapt_alphabet=alphabet,
+        device="cpu",
+    )
     report = finetune(config, dataset)
     vocab = load_teacher(tmp_path / "tiny", device="cpu").tokenizer.get_vocab()
     characters = {t for t in vocab if len(t) == 1}
@@ -172,8 +201,16 @@ def test_student_embeddings_from_teacher(tiny_teacher_dir):
 
 def test_finetune_include_valid_trains_on_the_whole_training_file(tiny_teacher_dir, small_nsmc, tmp_path):
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
-    config = FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "tiny"), train_epoch=1, lr=1e-3,
-                            batch_size=16, max_length=32, include_valid=True, device="cpu")
+    config = FinetuneConfig(
+        base=str(tiny_teacher_dir),
+        out=str(tmp_path / "tiny"),
+        train_epoch=1,
+        lr=1e-3,
+        batch_size=16,
+        max_length=32,
+        include_valid=True,
+        device="cpu",
+    )
     report = finetune(config, dataset)
     assert report["train_examples"] == len(dataset.split("train")) + len(dataset.split("valid"))
     # valid rows were trained on, so no valid accuracy is reported; test still is
@@ -185,16 +222,32 @@ def test_finetune_with_frozen_layers_trains_only_what_is_above_them(tiny_teacher
 
     dataset = load_dataset("nsmc", data_dir=small_nsmc, download=False)
     out = tmp_path / "frozen"
-    finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), train_epoch=1, lr=1e-2, batch_size=16, max_length=32,
-                            max_train_examples=48, freeze_layers=1, device="cpu"), dataset)
+    finetune(
+        FinetuneConfig(
+            base=str(tiny_teacher_dir),
+            out=str(out),
+            train_epoch=1,
+            lr=1e-2,
+            batch_size=16,
+            max_length=32,
+            max_train_examples=48,
+            freeze_layers=1,
+            device="cpu",
+        ),
+        dataset,
+    )
     before, after = load_file(str(tiny_teacher_dir / "model.safetensors")), load_file(str(out / "model.safetensors"))
     frozen = [k for k in before if ".embeddings." in k or ".encoder.layer.0." in k]
     assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
     assert not torch.equal(before["classifier.weight"], after["classifier.weight"])
     assert not torch.equal(before["bert.pooler.dense.weight"], after["bert.pooler.dense.weight"])
     with pytest.raises(ValueError, match="freeze_layers 2: the base has only 1 layers"):
-        finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(tmp_path / "x"), train_epoch=1, freeze_layers=2,
-                                device="cpu"), dataset)
+        finetune(
+            FinetuneConfig(
+                base=str(tiny_teacher_dir), out=str(tmp_path / "x"), train_epoch=1, freeze_layers=2, device="cpu"
+            ),
+            dataset,
+        )
     with pytest.raises(ValueError, match="FinetuneConfig.freeze_layers must be >= 0"):
         FinetuneConfig(base="x", out="y", freeze_layers=-1)
 
@@ -207,10 +260,16 @@ def test_finetune_a_cross_encoder_regression_teacher_on_pairs(tiny_teacher_dir, 
 
     dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
     out = tmp_path / "sts-teacher"
-    report = finetune(FinetuneConfig(base=str(tiny_teacher_dir), out=str(out), train_epoch=2, lr=1e-3, batch_size=16,
-                                     max_length=32, device="cpu"), dataset)
+    report = finetune(
+        FinetuneConfig(
+            base=str(tiny_teacher_dir), out=str(out), train_epoch=2, lr=1e-3, batch_size=16, max_length=32, device="cpu"
+        ),
+        dataset,
+    )
     assert report["task"] == "regression" and report["num_labels"] == 1
-    assert {"valid_spearman", "test_spearman", "test_pearson"} <= set(report) and "valid_spearman" in report["history"][0]
+    assert {"valid_spearman", "test_spearman", "test_pearson"} <= set(report) and "valid_spearman" in report["history"][
+        0
+    ]
     teacher = load_teacher(out, device="cpu", num_labels=1)
     assert teacher.model.config.problem_type == "regression"
     text = dataset.split("test")["text"].iloc[0]

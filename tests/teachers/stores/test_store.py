@@ -44,11 +44,15 @@ def test_stale_fingerprint_is_refused_then_recomputed(tiny_teacher_dir, small_ns
     cache_dataset_logits(teacher, dataset, store_dir=tmp_path / "s", max_length=32, progress=False)
     changed = load_dataset("nsmc", data_dir=small_nsmc, download=False)
     changed.table.loc[0, "label"] = 1 - changed.table.loc[0, "label"]
-    with pytest.raises(StaleStoreError, match=r"is stale: dataset fingerprint differs \(store [0-9a-f]{12}, data [0-9a-f]{12}\)"):
+    with pytest.raises(
+        StaleStoreError, match=r"is stale: dataset fingerprint differs \(store [0-9a-f]{12}, data [0-9a-f]{12}\)"
+    ):
         cache_dataset_logits(teacher, changed, store_dir=tmp_path / "s", max_length=32, progress=False)
     with pytest.raises(StaleStoreError, match="label count differs"):
         LogitStore.open(tmp_path / "s", num_labels=3)
-    redo = cache_dataset_logits(teacher, changed, store_dir=tmp_path / "s", max_length=32, recompute=True, progress=False)
+    redo = cache_dataset_logits(
+        teacher, changed, store_dir=tmp_path / "s", max_length=32, recompute=True, progress=False
+    )
     assert redo.computed_examples == 160 and redo.store.header["dataset_fingerprint"] == changed.fingerprint
 
 
@@ -72,12 +76,24 @@ def test_resume_after_interruption_gives_identical_bytes(tiny_teacher_dir, small
         LogitStore.open(tmp_path / "resumed")
     capsys.readouterr()
     calls.clear()
-    resumed = build_store(tmp_path / "resumed", texts=texts, compute=lambda c, _: (calls.append(len(c)), predict_logits(teacher, c, max_length=32, progress=False))[1], header=header, chunk_size=40)
+    resumed = build_store(
+        tmp_path / "resumed",
+        texts=texts,
+        compute=lambda c, _: (calls.append(len(c)), predict_logits(teacher, c, max_length=32, progress=False))[1],
+        header=header,
+        chunk_size=40,
+    )
     assert calls == [40, 40] and resumed.computed_examples == 80  # only the two missing chunks
     # one progress bar over the whole set, starting where the interrupted run stopped
     bar = capsys.readouterr().err
     assert "teacher logits (4 chunks):  50%" in bar and "160/160" in bar and "ex/s" in bar
-    whole = build_store(tmp_path / "whole", texts=texts, compute=lambda c, _: predict_logits(teacher, c, max_length=32, progress=False), header=header, chunk_size=40)
+    whole = build_store(
+        tmp_path / "whole",
+        texts=texts,
+        compute=lambda c, _: predict_logits(teacher, c, max_length=32, progress=False),
+        header=header,
+        chunk_size=40,
+    )
     assert (tmp_path / "resumed" / "logits.npy").read_bytes() == (tmp_path / "whole" / "logits.npy").read_bytes()
     assert whole.computed_examples == 160
 
@@ -85,7 +101,9 @@ def test_resume_after_interruption_gives_identical_bytes(tiny_teacher_dir, small
 def test_import_formats(tmp_path):
     logits = np.arange(12, dtype=np.float32).reshape(6, 2)
     csv = tmp_path / "t.csv"
-    csv.write_text("idx,logit_0,logit_1\n" + "".join(f"{i},{a},{b}\n" for i, (a, b) in reversed(list(enumerate(logits)))))
+    csv.write_text(
+        "idx,logit_0,logit_1\n" + "".join(f"{i},{a},{b}\n" for i, (a, b) in reversed(list(enumerate(logits))))
+    )
     np.save(tmp_path / "t.npy", logits)
     np.savez(tmp_path / "t.npz", idx=np.arange(6)[::-1], logits=logits[::-1])
     with open(tmp_path / "teacher_output.pickle", "wb") as fh:

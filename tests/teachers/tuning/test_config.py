@@ -28,7 +28,9 @@ def test_each_key_is_declared_once_in_its_settings_and_checked_there():
         FinetuneConfig(base="x", out="y", teacher_path="s", loss="kl", temperature=0)
     with pytest.raises(ValueError, match="FinetuneConfig.transfer_per_epoch must be >= 1"):
         FinetuneConfig(base="x", out="y", teacher_path="s", loss="kl", transfer_sets=["u.txt"], transfer_per_epoch=0)
-    with pytest.raises(ValueError, match="FinetuneConfig.teacher_path a bi-encoder learns its cosine from gold scores only"):
+    with pytest.raises(
+        ValueError, match="FinetuneConfig.teacher_path a bi-encoder learns its cosine from gold scores only"
+    ):
         FinetuneConfig(base="x", out="y", teacher_path="s", loss="mse", pair_encoder="bi")
     with pytest.raises(ValueError, match="FinetuneConfig.loss 'ce' learns from gold labels only"):
         FinetuneConfig(base="x", out="y", teacher_path="s")
@@ -46,8 +48,15 @@ def test_the_trainer_config_selects_as_the_task_allows():
 
 
 def test_older_keys_are_read_with_one_deprecation_line_each(caplog):
-    older = {"base": "x", "out": "y", "epochs": 2, "lr": [2e-4, 5e-5], "distill_from": "store", "distill_alpha": 0.3,
-             "distill_temperature": 4.0}
+    older = {
+        "base": "x",
+        "out": "y",
+        "epochs": 2,
+        "lr": [2e-4, 5e-5],
+        "distill_from": "store",
+        "distill_alpha": 0.3,
+        "distill_temperature": 4.0,
+    }
     with caplog.at_level(logging.WARNING):
         config = FinetuneConfig.from_dict(older)
     assert (config.train_epoch, config.lr, tuple(config.epoch_lrs)) == (2, 2e-4, (2e-4, 5e-5))
@@ -68,19 +77,56 @@ def test_a_fine_tuning_started_under_the_older_keys_keeps_its_resumable_identity
     import hashlib
     import json
 
-    older = {"base": "b", "out": "o", "epochs": 1, "lr": [2e-5], "batch_size": 32, "max_length": 64, "warmup_ratio": 0.06,
-             "weight_decay": 0.01, "max_train_examples": None, "adapt_vocab": None, "adapt_texts": [], "adapt_alphabet": 2000,
-             "include_valid": False, "mlm_texts": [], "mlm_epochs": 1, "mlm_lr": 1e-4, "mlm_max_texts": None,
-             "select_metric": "accuracy", "freeze_layers": 0, "pair_encoder": "cross", "distill_from": None,
-             "distill_alpha": 0.1, "distill_temperature": 2.0, "transfer_sets": [], "transfer_per_epoch": None,
-             "eval_batch_size": 128, "checkpoint_every": 200, "seed": 42, "device": "auto"}
+    older = {
+        "base": "b",
+        "out": "o",
+        "epochs": 1,
+        "lr": [2e-5],
+        "batch_size": 32,
+        "max_length": 64,
+        "warmup_ratio": 0.06,
+        "weight_decay": 0.01,
+        "max_train_examples": None,
+        "adapt_vocab": None,
+        "adapt_texts": [],
+        "adapt_alphabet": 2000,
+        "include_valid": False,
+        "mlm_texts": [],
+        "mlm_epochs": 1,
+        "mlm_lr": 1e-4,
+        "mlm_max_texts": None,
+        "select_metric": "accuracy",
+        "freeze_layers": 0,
+        "pair_encoder": "cross",
+        "distill_from": None,
+        "distill_alpha": 0.1,
+        "distill_temperature": 2.0,
+        "transfer_sets": [],
+        "transfer_per_epoch": None,
+        "eval_batch_size": 128,
+        "checkpoint_every": 200,
+        "seed": 42,
+        "device": "auto",
+    }
     facts = {"dataset": "f" * 64, "train": 100, "vocab": "v" * 64}
-    later = {"freeze_layers": 0, "pair_encoder": "cross", "distill_from": None, "distill_alpha": 0.1,
-             "distill_temperature": 2.0, "transfer_sets": [], "transfer_per_epoch": None}
-    recipe = {k: v for k, v in older.items() if k not in ("out", "device", "eval_batch_size", "checkpoint_every")
-              and not (k in later and v == later[k])}
+    later = {
+        "freeze_layers": 0,
+        "pair_encoder": "cross",
+        "distill_from": None,
+        "distill_alpha": 0.1,
+        "distill_temperature": 2.0,
+        "transfer_sets": [],
+        "transfer_per_epoch": None,
+    }
+    recipe = {
+        k: v
+        for k, v in older.items()
+        if k not in ("out", "device", "eval_batch_size", "checkpoint_every") and not (k in later and v == later[k])
+    }
     then = hashlib.sha256(json.dumps({"config": recipe, **facts}, sort_keys=True).encode()).hexdigest()
     now = FinetuneConfig.from_dict(older)
     assert recipe_identity(now, regression=False, **facts) == then
     assert recipe_identity(FinetuneConfig.from_dict({**older, "seed": 1}), regression=False, **facts) != then
-    assert recipe_identity(FinetuneConfig.from_dict({**older, "scheduler": "linear"}), regression=False, **facts) != then
+    assert (
+        recipe_identity(FinetuneConfig.from_dict({**older, "scheduler": "linear"}), regression=False, **facts) != then
+    )

@@ -25,15 +25,19 @@ def continued(teacher_dir, out, *, seed: int, trained_on=("train",)):
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(teacher_dir / name, out / name)
     if trained_on is not None:
-        write_json(out / "eval.json", {"label_names": ["negative", "positive"], "trained_on": list(trained_on),
-                                       "test_accuracy": 0.5})
+        write_json(
+            out / "eval.json",
+            {"label_names": ["negative", "positive"], "trained_on": list(trained_on), "test_accuracy": 0.5},
+        )
     return out
 
 
 @pytest.fixture
 def two_members(tmp_path, tiny_teacher_dir):
-    return (continued(tiny_teacher_dir, tmp_path / "a", seed=1),
-            continued(tiny_teacher_dir, tmp_path / "b", seed=2, trained_on=("train", "transfer")))
+    return (
+        continued(tiny_teacher_dir, tmp_path / "a", seed=1),
+        continued(tiny_teacher_dir, tmp_path / "b", seed=2, trained_on=("train", "transfer")),
+    )
 
 
 def test_soup_is_the_weighted_mean_of_the_members_weights(tmp_path, two_members):
@@ -70,8 +74,23 @@ def test_a_member_without_recorded_splits_leaves_the_soups_unrecorded(tmp_path, 
 
 def test_cli_average_writes_a_teacher_and_prints_the_members(tmp_path, two_members, capsys):
     a, b = two_members
-    assert main(["teacher", "average", "--teacher", str(a), "--teacher", str(b), "--weights", "0.5,0.5",
-                 "--out", str(tmp_path / "soup")]) == 0
+    assert (
+        main(
+            [
+                "teacher",
+                "average",
+                "--teacher",
+                str(a),
+                "--teacher",
+                str(b),
+                "--weights",
+                "0.5,0.5",
+                "--out",
+                str(tmp_path / "soup"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert str(a) in out and "teacher logits --teacher" in out
     assert (tmp_path / "soup" / "model.safetensors").is_file()
@@ -80,8 +99,20 @@ def test_cli_average_writes_a_teacher_and_prints_the_members(tmp_path, two_membe
 def test_cli_refuses_weights_that_are_not_numbers(tmp_path, two_members, capsys):
     a, b = two_members
     with pytest.raises(SystemExit):
-        main(["teacher", "average", "--teacher", str(a), "--teacher", str(b), "--weights", "half,half",
-              "--out", str(tmp_path / "soup")])
+        main(
+            [
+                "teacher",
+                "average",
+                "--teacher",
+                str(a),
+                "--teacher",
+                str(b),
+                "--weights",
+                "half,half",
+                "--out",
+                str(tmp_path / "soup"),
+            ]
+        )
     assert "expected comma-separated numbers" in capsys.readouterr().err
 
 
@@ -124,14 +155,17 @@ def test_a_float16_member_is_averaged_in_float32_and_kept_in_float16():
     assert out["w"].dtype == torch.float16 and out["w"].item() == pytest.approx(1.0004882, abs=1e-3)
 
 
-@pytest.mark.parametrize("values, match", [
-    ({"members": ["a"]}, "SoupConfig.members needs at least two"),
-    ({"members": ["a", "a"]}, "SoupConfig.members names a checkpoint twice"),
-    ({"members": ["a", "b"], "weights": [1.0]}, "SoupConfig.weights has 1 values for 2 members"),
-    ({"members": ["a", "b"], "weights": [1.0, -1.0]}, "SoupConfig.weights must be non-negative"),
-    ({"members": ["a", "b"], "out": ""}, "SoupConfig.out must name"),
-    ({"members": ["a", "b"], "out": "b"}, "SoupConfig.out is one of the members"),
-])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"members": ["a"]}, "SoupConfig.members needs at least two"),
+        ({"members": ["a", "a"]}, "SoupConfig.members names a checkpoint twice"),
+        ({"members": ["a", "b"], "weights": [1.0]}, "SoupConfig.weights has 1 values for 2 members"),
+        ({"members": ["a", "b"], "weights": [1.0, -1.0]}, "SoupConfig.weights must be non-negative"),
+        ({"members": ["a", "b"], "out": ""}, "SoupConfig.out must name"),
+        ({"members": ["a", "b"], "out": "b"}, "SoupConfig.out is one of the members"),
+    ],
+)
 def test_config_errors_name_the_field(values, match):
     with pytest.raises(ValueError, match=match):
         SoupConfig(**{"out": "soup", **values})
