@@ -31,6 +31,9 @@ from ..utils import dataclass_from_dict, field_checker
 
 logger = logging.getLogger(__name__)
 
+# teachers whose layers load into the student's BertModel layer for layer (multilingual-e5-small and
+# MiniLM are BERT models)
+LAYER_COMPATIBLE = ("bert",)
 TEACHER_CONFIG_KEYS = (
     "hidden_size",
     "num_attention_heads",
@@ -153,6 +156,13 @@ def student_config_from_teacher(
     from transformers import AutoConfig
 
     teacher = AutoConfig.from_pretrained(str(teacher_dir))
+    if teacher.model_type not in LAYER_COMPATIBLE:
+        # MPNet's layers (attn.q/k/v, a shared relative position bias, positions counted from its pad id)
+        # do not load into the student's BERT layers: refused in one line
+        raise ValueError(
+            f"student 'transformer' is made of the teacher's BERT layers; {teacher_dir} is a {teacher.model_type!r} "
+            f"model ({type(teacher).__name__}), whose layers it cannot take yet: distil a BiLSTM student from it"
+        )
     depth = teacher.num_hidden_layers
     layers = list(layers) if layers is not None else default_layers(depth)
     bad = [i for i in layers if not 0 <= i < depth]

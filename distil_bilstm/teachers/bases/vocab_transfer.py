@@ -14,7 +14,6 @@ from torch import nn
 from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
-    BertTokenizerFast,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -33,7 +32,7 @@ def adapt_vocabulary(
     vocab_size: int,
     out_dir: str | os.PathLike,
     vocab_config: VocabConfig | None = None,
-) -> BertTokenizerFast:
+) -> PreTrainedTokenizerBase:
     """Give ``model`` a new in-domain WordPiece vocabulary (Fast Vocabulary Transfer).
 
     Gee et al. 2022: train an ``vocab_size``-piece vocabulary on ``texts``; each new token's
@@ -45,12 +44,17 @@ def adapt_vocabulary(
     """
     config = vocab_config or VocabConfig(vocab_size=vocab_size, lowercase=False, strip_accents=False)
     config = VocabConfig.from_dict({**config.to_dict(), "vocab_size": vocab_size})
+    # a base with other special tokens (MPNet's and RoBERTa's <s> </s> <pad> <mask>) keeps its own and its
+    # tokenizer class: its code puts them around every text and derives position ids from the pad id
+    foreign = sorted(set(old_tokenizer.all_special_tokens) - set(SPECIAL_TOKENS))
+    if foreign and getattr(old_tokenizer, "do_lower_case", False):
+        texts = [text.lower() for text in texts]  # its pieces as the base's tokenizer will see the text
     existing = Path(out_dir) / "vocab_config.json"
     if existing.is_file() and read_json(existing) == config.to_dict() and (Path(out_dir) / "vocab.txt").is_file():
         logger.info("adapted vocabulary: reusing %s", out_dir)
     else:
         save_vocab(train_wordpiece(texts, config), out_dir, config)
-    new_tokenizer = load_vocab(out_dir)
+    new_tokenizer = with_base_specials(out_dir, old_tokenizer) if foreign else load_vocab(out_dir)
     new_vocab = new_tokenizer.get_vocab()
     tokens = sorted(new_vocab, key=new_vocab.get)
     old_size = model.get_input_embeddings().weight.shape[0]
@@ -64,6 +68,29 @@ def adapt_vocabulary(
     return new_tokenizer
 
 
+def with_base_specials(out_dir: str | os.PathLike, old_tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
+    """The WordPiece vocabulary in ``out_dir`` as a tokenizer of ``old_tokenizer``'s class and settings:
+    its special tokens first (in the base's id order, so that MPNet's <pad> keeps id 1), then the new
+    pieces; written to ``out_dir/tokenizer``."""
+    pieces = [
+        t for t in (Path(out_dir) / "vocab.txt").read_text(encoding="utf-8").splitlines() if t not in SPECIAL_TOKENS
+    ]
+    old_vocab = old_tokenizer.get_vocab()
+    specials = sorted(set(old_tokenizer.all_special_tokens), key=old_vocab.get)
+    folder = Path(out_dir) / "tokenizer"
+    old_tokenizer.save_pretrained(folder)  # its settings; its vocabulary files are replaced below
+    for name in ("tokenizer.json", "vocab.json", "merges.txt", "sentencepiece.bpe.model"):
+        (folder / name).unlink(missing_ok=True)
+    (folder / "vocab.txt").write_text("\n".join([*specials, *pieces]) + "\n", encoding="utf-8")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if len(tokenizer) != len(specials) + len(pieces):  # transformers 5 builds a near-empty one when it cannot read it
+        raise ValueError(
+            f"{folder}: the adapted {type(tokenizer).__name__} has {len(tokenizer)} tokens, not "
+            f"{len(specials) + len(pieces)}; this base's tokenizer cannot take a WordPiece vocabulary"
+        )
+    return tokenizer
+
+
 def transfer_embeddings(
     old_embeddings: torch.Tensor, old_tokenizer: PreTrainedTokenizerBase, new_tokens: Sequence[str]
 ) -> torch.Tensor:
@@ -73,9 +100,10 @@ def transfer_embeddings(
     Returns ``(len(new_tokens), hidden)``."""
     old_vocab = old_tokenizer.get_vocab()
     unk_id = old_tokenizer.unk_token_id
+    specials = set(SPECIAL_TOKENS) | set(old_tokenizer.all_special_tokens)  # a special token takes its own row
     rows = torch.empty((len(new_tokens), old_embeddings.shape[1]), dtype=old_embeddings.dtype)
     for new_id, token in enumerate(new_tokens):
-        if token in SPECIAL_TOKENS and token in old_vocab:
+        if token in specials and token in old_vocab:
             pieces = [old_vocab[token]]
         else:
             pieces = old_tokenizer(token.removeprefix("##"), add_special_tokens=False)["input_ids"] or [unk_id]
