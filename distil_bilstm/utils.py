@@ -117,11 +117,20 @@ def dataclass_from_dict(cls: type, values: dict, *, what: str | None = None) -> 
     return cls(**values)
 
 
-def compose_settings(owner: object, sections: dict[str, type]) -> dict[str, Any]:
+def compose_settings(owner: object, sections: dict[str, type], *, file_lists: Sequence[str] = ()) -> dict[str, Any]:
     """Each settings class of ``sections`` made from ``owner``'s fields of the same names, so that it
     checks its own values (a flat config composed of several settings declares each field once, in
     its settings class, and is checked by it). Lists become tuples (frozen settings hold tuples); an
-    error names the owner's class rather than the section's."""
+    error names the owner's class rather than the section's.
+
+    First, in place (frozen owners too: this runs inside their ``__post_init__``), the owner's numbers
+    are made numbers (:func:`normalise_numbers`; YAML's 2 for a float key becomes 2.0, so identical
+    configs hash identically) and each field of ``file_lists`` a list of strings (one file may be given
+    as a string; in a grid a list is an axis, so a scalar is common)."""
+    normalise_numbers(owner)
+    for name in file_lists:
+        value = getattr(owner, name)
+        object.__setattr__(owner, name, [str(v) for v in ([value] if isinstance(value, str) else value or [])])
     made = {}
     for name, cls in sections.items():
         values = {f.name: getattr(owner, f.name) for f in fields(cls)}

@@ -28,7 +28,7 @@ from ..students.registry import StudentSettings
 from ..training.config import TrainingConfig
 from ..training.distillation import DistillationSettings
 from ..training.losses import DistillationLoss
-from ..utils import compose_settings, dataclass_from_dict, field_checker, normalise_numbers, path_safe
+from ..utils import compose_settings, dataclass_from_dict, field_checker, path_safe
 
 # keys added after runs were already named: at these values they leave a run's identity (and
 # folder name) as it was before the key existed
@@ -131,15 +131,9 @@ class _RunConfig:
 
     def __post_init__(self) -> None:
         # numbers as numbers ("2e-3" from --set or YAML is a float; a word, NaN or 1.5 epochs is refused
-        # naming the key), and YAML's 2 for a float key becomes 2.0, so that identical runs hash identically
-        normalise_numbers(self)
-        for name in LIST_KEYS:
-            value = getattr(self, name)
-            if isinstance(value, str):  # one file; in a grid a list is an axis, so a scalar is common
-                value = [value]
-            object.__setattr__(self, name, [str(t) for t in (value or [])])  # frozen: this runs inside __post_init__
-        # every settings object checks its own values now, not after data and teacher logits
-        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS))
+        # naming the key), file lists as lists; every settings object checks its own values now, not
+        # after data and teacher logits
+        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS, file_lists=LIST_KEYS))
 
         check = field_checker(self)
         # rules that span two settings

@@ -24,7 +24,7 @@ from ...data.vocab import SPECIAL_TOKENS
 from ...training.config import TrainingConfig
 from ...training.distillation import DistillationSettings
 from ...training.metrics import REGRESSION_METRICS
-from ...utils import compose_settings, dataclass_from_dict, field_checker, normalise_numbers
+from ...utils import compose_settings, dataclass_from_dict, field_checker
 
 logger = logging.getLogger(__name__)
 
@@ -122,11 +122,7 @@ class _FinetuneRecipe:
     """``FinetuneConfig``'s behaviour (first in its bases, so these methods win over the settings')."""
 
     def __post_init__(self) -> None:
-        normalise_numbers(self)
-        for name in FILE_LISTS:  # one file may be given as a string
-            value = getattr(self, name)
-            object.__setattr__(self, name, [str(v) for v in ([value] if isinstance(value, str) else value or [])])
-        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS))
+        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS, file_lists=FILE_LISTS))
         check = field_checker(self)
         # rules that span two settings, and what a teacher's fine-tuning cannot learn from
         check(
