@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..data.pairs import Text, bag_text
 from ..utils import read_json
 
 _WHITE_SPACES = re.compile(r"\s\s+")
@@ -70,10 +71,10 @@ class TfidfBlock:
     def __len__(self) -> int:
         return len(self.idf)
 
-    def transform(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per text: (feature indices, L2-normalised weights), a sparse row."""
+    def transform(self, texts: Sequence[Text]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per text (a pair: both sides' words): (feature indices, L2-normalised weights), a sparse row."""
         rows = []
-        for text in texts:
+        for text in map(bag_text, texts):
             counts = Counter(i for i in (self.index.get(g) for g in self.analyze(text, self.n_range)) if i is not None)
             idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
             tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
@@ -118,7 +119,7 @@ class TfidfLinearModel:
         run = RunDir(path)
         return cls.load(weights_file=run.weights_file, vocab_file=run.vocab_dir / VOCAB_FILE)
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[Text]) -> np.ndarray:
         """``(len(texts), num_labels)``. A binary logistic regression has one coefficient row: its
         logits are ``[0, x·w + b]``, whose softmax is the model's ``[1 - p, p]``."""
         scores = np.tile(self.intercept, (len(texts), 1))

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from ..data.datasets import Dataset
-from ..data.pairs import correlation_scores, split_pairs
+from ..data.pairs import Text, correlation_scores, split_pairs
 from ..rundir import RunDir
 from .tfidf import BaselineConfig, _vectorizers
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 RIDGE_ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
-def pair_vectors(vectorizers, texts: list[str]):
+def pair_vectors(vectorizers, texts: list[Text]):
     """``(x_a, x_b)``: each side's L2-normalised TF-IDF rows, ``(N, features)`` sparse."""
     from scipy.sparse import hstack
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.datasets import DataConfig, Dataset, load_dataset
+from ..data.pairs import bag_text
 from ..rundir import RunDir
 from ..utils import atomic_path, path_safe, shown, write_json
 from .ngrams import VOCAB_FILE, TfidfLinearModel
@@ -102,17 +103,18 @@ def train_baseline(config: BaselineConfig, *, dataset: Dataset | None = None) ->
         DataConfig(name=config.dataset, data_dir=config.data_dir, valid_size=config.valid_size, seed=config.split_seed)
     )
     splits = {name: dataset.split(name) for name in ("train", "valid", "test")}
+    bags = {name: [bag_text(t) for t in frame["text"]] for name, frame in splits.items()}  # a pair: its words
     start = time.perf_counter()
     vectorizers = _vectorizers(config)
     try:
-        train_x = hstack([v.fit_transform(splits["train"]["text"]) for _, v in vectorizers]).tocsr()
+        train_x = hstack([v.fit_transform(bags["train"]) for _, v in vectorizers]).tocsr()
     except ValueError as err:  # scikit-learn's "empty vocabulary" for texts without n-grams (numbers, symbols)
-        texts = splits["train"]["text"].tolist()
+        texts = bags["train"]
         raise ValueError(
             f"{dataset.name}: the TF-IDF baseline cannot be fitted on its {len(texts)} training texts ({err}); "
             f"they begin {shown(texts[:3])}"
         ) from None
-    valid_x = hstack([v.transform(splits["valid"]["text"]) for _, v in vectorizers]).tocsr()
+    valid_x = hstack([v.transform(bags["valid"]) for _, v in vectorizers]).tocsr()
     train_y, valid_y = splits["train"]["label"].to_numpy(), splits["valid"]["label"].to_numpy()
     logger.info(
         "%d n-gram features (%s)", train_x.shape[1], ", ".join(f"{n} {len(v.vocabulary_):,}" for n, v in vectorizers)
@@ -132,7 +134,9 @@ def train_baseline(config: BaselineConfig, *, dataset: Dataset | None = None) ->
     run.mkdir()
     _save(run, vectorizers, model)
     run.write_config(config.to_dict())
-    run.write_student(ARCHITECTURE, {"features": int(train_x.shape[1])}, label_names=dataset.label_names)
+    run.write_student(
+        ARCHITECTURE, {"features": int(train_x.shape[1])}, label_names=dataset.label_names, pairs=dataset.pairs
+    )
 
     loaded = TfidfLinearModel.load_run(run.path)  # test what was saved, through the inference code
     test = splits["test"]

@@ -10,7 +10,7 @@ from .common import data_config, table
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..data.pairs import join_pair
+    from ..data.pairs import make_pair, read_as
     from ..serving.inference import Predictor, dumps_prediction
 
     if args.texts and args.file:
@@ -23,9 +23,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if not args.file:
         if args.text_b:
-            texts = [join_pair(a, b, where=f"pair {i + 1}") for i, (a, b) in enumerate(zip(args.texts, args.text_b))]
+            texts = [make_pair(a, b, where=f"pair {i + 1}") for i, (a, b) in enumerate(zip(args.texts, args.text_b))]
+        elif args.texts:
+            texts = args.texts
         else:  # stdin: a pair model's lines are "A<TAB>B"
-            texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+            lines = [(n, line.rstrip("\n")) for n, line in enumerate(sys.stdin, start=1) if line.strip()]
+            texts = [read_as(line, pairs=predictor.reads_pairs, where=f"stdin, line {n}") for n, line in lines]
         for text, pred in zip(texts, predictor.predict(texts)):
             print(dumps_prediction(text, pred))
         return 0

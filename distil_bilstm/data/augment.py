@@ -47,7 +47,7 @@ from tqdm.auto import tqdm
 
 from ..utils import dataclass_from_dict, field_checker, read_json, write_json
 from .datasets import Dataset, LeakageGuard, hangul_share
-from .pairs import join_pair, split_pair, split_pairs
+from .pairs import Pair, make_pair, split_pair, split_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -219,13 +219,13 @@ def augment_sentence(
     return out
 
 
-def pair_samples(originals: Sequence[str], per_side: Sequence[Sequence[str]], n_iter: int) -> list[str]:
+def pair_samples(originals: Sequence[str], per_side: Sequence[Sequence[str]], n_iter: int) -> list[Pair]:
     """The pair's samples from each side's: the k-th of A with the k-th of B (a side without a
     k-th keeps its original), the original pair and repeats left out."""
-    seen = {join_pair(*originals)}
+    seen = {make_pair(*originals)}
     out = []
     for k in range(n_iter):
-        pair = join_pair(*(side[k] if k < len(side) else original for side, original in zip(per_side, originals)))
+        pair = make_pair(*(side[k] if k < len(side) else original for side, original in zip(per_side, originals)))
         if pair not in seen:
             seen.add(pair)
             out.append(pair)

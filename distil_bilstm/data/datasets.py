@@ -4,7 +4,7 @@ Every source (NSMC, SST-2, Naver shopping, Steam, Korean hate speech, or any CSV
 names) is read losslessly into a ``pandas.DataFrame`` with the columns
 
     idx     int64   dense 0..N-1, in source order then file order; later stages key on it
-    text    str     a sentence pair's two sides joined by a tab (data/pairs.py)
+    text    str     the example's text; a Pair (first, second) in a pair dataset (data/pairs.py)
     label   int64   class id into ``Dataset.label_names``; float64 for a regression task (a score)
     split   str     train | valid | test
     source  str     dataset name the row came from
@@ -35,7 +35,7 @@ from .files import (
     iter_texts,
     read_labelled_file,
 )
-from .pairs import PAIR_SEP, TASKS, split_pair
+from .pairs import TASKS, Text, each_side, read_as, text_key
 from .sources import REGISTRY, SPLITS, locate_file, resolve_data_dir
 from .splits import assign_splits
 
@@ -94,7 +94,7 @@ class Dataset:
     label_names: list[str]
     dropped: dict[str, int] = field(default_factory=dict)
     task: str = "classification"  # regression: ``label`` is a float score and label_names is ["score"]
-    pairs: bool = False  # every text is a sentence pair (data/pairs.py)
+    pairs: bool = False  # every text is a Pair (data/pairs.py)
 
     @property
     def num_labels(self) -> int:
@@ -119,7 +119,8 @@ class Dataset:
 
     @cached_property
     def fingerprint(self) -> str:
-        """sha256 over (idx, text, label) of every row: any edit makes caches built on it stale."""
+        """sha256 over (idx, text, label) of every row (a pair by its text_key): any edit makes caches
+        built on it stale."""
         return fingerprint_rows(self.table["idx"], self.table["text"], self.table["label"])
 
 
@@ -131,15 +132,15 @@ class RowFingerprint:
         self._digest = hashlib.sha256()
         self.rows = 0
 
-    def update(self, idx: int, text: str, label: int) -> None:
-        self._digest.update(f"{chr(10) if self.rows else ''}{idx}\t{text}\t{label}".encode("utf-8"))
+    def update(self, idx: int, text: Text, label: int) -> None:
+        self._digest.update(f"{chr(10) if self.rows else ''}{idx}\t{text_key(text)}\t{label}".encode("utf-8"))
         self.rows += 1
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
 
 
-def fingerprint_rows(idx: Iterable[int], texts: Iterable[str], labels: Iterable[int]) -> str:
+def fingerprint_rows(idx: Iterable[int], texts: Iterable[Text], labels: Iterable[int]) -> str:
     fingerprint = RowFingerprint()
     for i, t, y in zip(idx, texts, labels):
         fingerprint.update(i, t, y)
@@ -158,7 +159,8 @@ def hangul_share(texts: list[str]) -> float:
 
 
 class LeakageGuard:
-    """Drops every text equal (after stripping) to a validation or test text of ``dataset``.
+    """Drops every text equal (after stripping) to a validation or test text of ``dataset`` (a pair
+    equal to a held-out pair, both sides compared).
 
     Whatever unlabelled or augmented text reaches training (transfer sets, skip-gram corpora)
     passes through one of these, so selection on validation and the test score stay honest.
@@ -169,16 +171,16 @@ class LeakageGuard:
     def __init__(self, dataset: "Dataset", *, sides: bool = False):
         held_out = dataset.table.loc[dataset.table["split"].isin(("valid", "test")), "text"]
         if sides:  # single sentences checked against each side of a held-out pair
-            held_out = [side for text in held_out for side in split_pair(text)]
-        self._held_out = frozenset(t.strip() for t in held_out)
+            held_out = each_side(held_out)
+        self._held_out = frozenset(text_key(t).strip() for t in held_out)
         self._dataset_name = dataset.name
         self.seen = 0
         self.dropped = 0
 
-    def __contains__(self, text: str) -> bool:
-        return text.strip() in self._held_out
+    def __contains__(self, text: Text) -> bool:
+        return text_key(text).strip() in self._held_out
 
-    def __call__(self, texts: Iterable[str]) -> Iterator[str]:
+    def __call__(self, texts: Iterable[Text]) -> Iterator[Text]:
         for text in texts:
             self.seen += 1
             if text in self:
@@ -301,6 +303,17 @@ def transfer_name(dataset_name: str, path: str | os.PathLike) -> str:
     return f"{dataset_name}.transfer.{Path(path).stem}"
 
 
+def transfer_texts(path: str | os.PathLike, *, text_column: str | None, pairs: bool) -> Iterator[Text]:
+    """The texts of a transfer file as the dataset's examples hold them: Pairs for a pair dataset
+    (sentence1/sentence2 columns, or plain ``A<TAB>B`` lines), single strings otherwise (a tab
+    inside one is whitespace, never the separator of a pair)."""
+    for n, text in enumerate(iter_texts(path, text_column=text_column), start=1):
+        try:
+            yield read_as(text, pairs=pairs, where=f"{path}, text {n}")
+        except ValueError as err:
+            raise DataFormatError(str(err)) from None
+
+
 def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column: str | None = None) -> Dataset:
     """Unlabelled texts (label -1, split ``transfer``) to distil on beside ``dataset``: an
     augmented or in-domain set whose teacher logits get a store of their own.
@@ -308,10 +321,7 @@ def load_transfer_set(path: str | os.PathLike, *, dataset: Dataset, text_column:
     A row whose text equals a validation or test text of ``dataset`` is dropped (and counted in
     ``dropped["leaked"]``): training on the teacher's view of a held-out text would leak it."""
     guard = LeakageGuard(dataset)
-    texts = iter_texts(path, text_column=text_column)
-    if not dataset.pairs:  # a tab inside a single text is whitespace, never the separator of a pair
-        texts = (text.replace(PAIR_SEP, " ") for text in texts)
-    texts = list(guard(texts))
+    texts = list(guard(transfer_texts(path, text_column=text_column, pairs=dataset.pairs)))
     guard.warn_dropped(path)
     logger.info("%s: %d transfer texts", path, len(texts))
     frame = pd.DataFrame({"text": texts})

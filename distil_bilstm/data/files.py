@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..utils import shown
-from .pairs import PAIR_SEP, join_pair, parse_score
+from .pairs import PAIR_SEP, Text, make_pair, parse_score
 
 logger = logging.getLogger(__name__)
 
@@ -214,8 +214,8 @@ class _Layout:
 
 def _parse_row(
     fields: list[str], layout: _Layout, *, label_map: dict[str, int | None], regression: bool
-) -> tuple[str, int | float | None]:
-    """(text, label) of one row, the label ``None`` where the dataset's own rules exclude it; a row
+) -> tuple[Text, int | float | None]:
+    """(text, label) of one row (the text a Pair where the layout has a second text), the label ``None`` where the dataset's own rules exclude it; a row
     that cannot be an example raises :class:`_RowRejected`."""
     if not fields:
         raise _RowRejected("blank line", "blank line")
@@ -232,7 +232,7 @@ def _parse_row(
         if not text or not second:
             raise _RowRejected("empty text", f"empty {'first' if not text else 'second'} text of a pair")
         try:
-            text = join_pair(text, second)
+            text = make_pair(text, second)
         except ValueError as err:
             raise _RowRejected("malformed row", str(err)) from None
     if not text:
@@ -271,7 +271,7 @@ def read_labelled_file(
     Rows with an empty text, a label outside ``label_map`` or the wrong number of fields are
     dropped and counted (``strict=True`` raises instead, naming file and line). Rows whose label
     maps to ``None`` are excluded by the dataset's own rules and counted separately. With
-    ``text_b_column`` each row is a pair (both sides joined as :mod:`.pairs` says); with
+    ``text_b_column`` each row's text is a :class:`~.pairs.Pair`; with
     ``task="regression"`` the label is a number (float64), and a field that is none is refused
     like an unknown label.
     """
@@ -288,7 +288,7 @@ def read_labelled_file(
         label_column=label_column,
     )
     regression = task == "regression"
-    kept: list[tuple[str, int | float, int]] = []  # (text, label, line)
+    kept: list[tuple[Text, int | float, int]] = []  # (text, label, line)
     dropped: Counter = Counter()
     for line, fields in rows:
         try:
@@ -334,12 +334,13 @@ def find_column(header: list[str], candidates: tuple[str, ...] | list[str]) -> s
     return next((by_lower[c.lower()] for c in candidates if c.lower() in by_lower), None)
 
 
-def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[str]:
+def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_empty: bool = False) -> Iterator[Text]:
     """Stream the texts of an unlabelled file: a TSV, JSON Lines or Parquet file whose header names
     ``text_column`` (default: the first of :data:`TEXT_COLUMNS`, in any case), or a plain file
     of one text per line. Sentence pairs: a header with a first and a second text column
-    (``sentence1``/``sentence2``, ``text_a``/``text_b``) yields each row's pair joined as
-    :mod:`.pairs` says, as does a plain file of ``A<TAB>B`` lines.
+    (``sentence1``/``sentence2``, ``text_a``/``text_b``) yields each row as a :class:`~.pairs.Pair`
+    (a plain file's line is one string, tabs and all: its reader decides whether it is a pair;
+    ``each_side`` of data/pairs.py turns pairs into single sentences for who wants those).
     Texts are stripped; empty ones are skipped (``keep_empty``: yielded as ``""``, so that every
     row has its output). Nothing is held in memory but the current line."""
     path = Path(path)
@@ -359,7 +360,7 @@ def iter_texts(path: str | os.PathLike, *, text_column: str | None = None, keep_
             if len(fields) > max(first_i, second_i) and (
                 fields[first_i].strip() and fields[second_i].strip() or keep_empty
             ):
-                yield join_pair(fields[first_i], fields[second_i], where=f"{path}, line {line}")
+                yield make_pair(fields[first_i], fields[second_i], where=f"{path}, line {line}")
         return
     if column is None and (text_column or is_record_file(path)):
         raise DataFormatError(

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 from ..utils import atomic_path, dataclass_from_dict, field_checker, write_json
 from .datasets import Dataset, LeakageGuard
 from .files import iter_texts
-from .pairs import PAIR_SEP
+from .pairs import PAIR_SEP, Text, each_side
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class PairTextsConfig:
 
 
 def sample_sentences(
-    texts: Iterable[str], *, config: PairTextsConfig, guard: LeakageGuard, rng: np.random.Generator, counts: dict
+    texts: Iterable[Text], *, config: PairTextsConfig, guard: LeakageGuard, rng: np.random.Generator, counts: dict
 ) -> list[str]:
     """Up to ``config.per_file`` distinct in-bounds sentences of ``texts``, uniformly (Vitter's
     algorithm R over the eligible ones); ``counts`` gets what was read and dropped, by reason."""
@@ -70,9 +70,9 @@ def sample_sentences(
     sample: list[str] = []
     eligible = 0
     for text in texts:
-        # a pair file's two sides are sentences of their own; splitting at every tab (not only the
-        # pair's one) keeps a tab out of any sentence written back to the TSV
-        candidates = text.split(PAIR_SEP)
+        # a pair file's two sides are sentences of their own; a plain line is split at every tab,
+        # which keeps a tab out of any sentence written back to the TSV
+        candidates = [part for side in each_side([text]) for part in side.split(PAIR_SEP)]
         counts["read"] += len(candidates)
         for sentence in candidates:
             sentence = sentence.strip()

@@ -29,8 +29,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..utils import atomic_dir, path_safe, read_json, write_json
-from .datasets import Dataset, LeakageGuard, RowFingerprint, transfer_name
-from .files import iter_texts
+from .datasets import Dataset, LeakageGuard, RowFingerprint, transfer_name, transfer_texts
+from .pairs import Text
 from .sources import resolve_text_file
 from .vocab import EncodedTexts, token_rows, vocab_hash
 
@@ -87,7 +87,7 @@ def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key:
     lengths: list[np.ndarray] = []
     bar = tqdm(desc=f"encode {path.name}", unit="text", unit_scale=True, disable=not progress)
     with atomic_dir(folder) as staging, open(staging / IDS_FILE, "wb") as ids_file:
-        batch: list[str] = []
+        batch: list[Text] = []
 
         def flush() -> None:
             rows = token_rows(tokenizer, batch, max_length=key["max_length"])
@@ -96,7 +96,7 @@ def build_encoded(path: Path, folder: Path, *, dataset: Dataset, tokenizer, key:
             bar.update(len(batch))
             batch.clear()
 
-        for text in guard(iter_texts(path)):
+        for text in guard(transfer_texts(path, text_column=None, pairs=dataset.pairs)):  # as load_transfer_set reads it
             fingerprint.update(
                 fingerprint.rows, text, dataset.unlabelled
             )  # the rows load_transfer_set makes: idx, text, -1 (NaN: a score)

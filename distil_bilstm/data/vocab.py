@@ -22,7 +22,7 @@ from tokenizers import BertWordPieceTokenizer
 from transformers import BertTokenizerFast
 
 from ..utils import atomic_path, dataclass_from_dict, path_safe, read_json, sha256_file, write_json
-from .pairs import is_pair, split_pairs
+from .pairs import Text, each_side, is_pair, split_pairs, text_key
 from .specials import SPECIAL_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ def vocab_dir(root: str | os.PathLike, dataset: str, vocab_size: int) -> Path:
     return Path(root) / path_safe(dataset) / f"vocab_size_{vocab_size}"
 
 
-def train_wordpiece(texts: Iterable[str], config: VocabConfig) -> BertWordPieceTokenizer:
+def train_wordpiece(texts: Iterable[Text], config: VocabConfig) -> BertWordPieceTokenizer:
+    """A WordPiece vocabulary over ``texts`` (both sides of each pair)."""
     tokenizer = BertWordPieceTokenizer(
         clean_text=True,
         handle_chinese_chars=True,
@@ -67,7 +68,7 @@ def train_wordpiece(texts: Iterable[str], config: VocabConfig) -> BertWordPieceT
         lowercase=config.lowercase,
     )
     tokenizer.train_from_iterator(
-        texts,
+        each_side(texts),
         vocab_size=config.vocab_size,
         min_frequency=config.min_frequency,
         limit_alphabet=config.limit_alphabet,
@@ -81,12 +82,12 @@ def train_wordpiece(texts: Iterable[str], config: VocabConfig) -> BertWordPieceT
 SOURCE_FILE = "source.json"  # what a vocabulary was made from: the cache key of tokenizer/<dataset>/vocab_size_N
 
 
-def vocab_source(train_texts: Sequence[str], config: VocabConfig) -> dict:
-    """The key of a vocabulary trained on ``train_texts`` with ``config``: a hash of the texts, their
-    count and the settings."""
+def vocab_source(train_texts: Sequence[Text], config: VocabConfig) -> dict:
+    """The key of a vocabulary trained on ``train_texts`` with ``config``: a hash of the texts (a
+    pair by its text_key), their count and the settings."""
     digest = hashlib.sha256()
     for text in train_texts:
-        digest.update(text.encode("utf-8", "surrogatepass"))
+        digest.update(text_key(text).encode("utf-8", "surrogatepass"))
         digest.update(b"\n")
     return {"train_texts_sha256": digest.hexdigest(), "train_texts": len(train_texts), "config": config.to_dict()}
 
@@ -239,7 +240,7 @@ class ConcatEncoded:
         return input_ids, lengths
 
 
-def encode_texts(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int = 128) -> EncodedTexts:
+def encode_texts(tokenizer: BertTokenizerFast, texts: Sequence[Text], *, max_length: int = 128) -> EncodedTexts:
     """Tokenize without special tokens (the BiLSTM needs none); an empty result becomes one [UNK]."""
     rows = token_rows(tokenizer, texts, max_length=max_length)
     lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
@@ -247,7 +248,7 @@ def encode_texts(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_leng
     return EncodedTexts.from_lengths(torch.from_numpy(flat), torch.from_numpy(lengths))
 
 
-def token_rows(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int) -> list[list[int]]:
+def token_rows(tokenizer: BertTokenizerFast, texts: Sequence[Text], *, max_length: int) -> list[list[int]]:
     """The student's token ids of each text, no special tokens; an empty row becomes one [UNK]
     (what training and the encoded transfer-set cache both store)."""
     texts = list(texts)
@@ -257,7 +258,7 @@ def token_rows(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length
     return [ids if ids else [tokenizer.unk_token_id] for ids in encoded]
 
 
-def pair_token_rows(tokenizer: BertTokenizerFast, texts: Sequence[str], *, max_length: int) -> list[list[int]]:
+def pair_token_rows(tokenizer: BertTokenizerFast, texts: Sequence[Text], *, max_length: int) -> list[list[int]]:
     """Sentence pairs (data/pairs.py) as ``A [SEP] B``, each side cut to ``max_length`` tokens on its
     own (a long first sentence never crowds out the second); the siamese student splits at the [SEP]."""
     firsts, seconds = split_pairs(texts)
@@ -279,18 +280,19 @@ class VocabReport:
         return asdict(self)
 
 
-def vocab_report(tokenizer: BertTokenizerFast, texts: Sequence[str]) -> tuple[float, float]:
-    """(UNK rate over all tokens, mean tokens per example), untruncated, no special tokens."""
-    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+def vocab_report(tokenizer: BertTokenizerFast, texts: Sequence[Text]) -> tuple[float, float]:
+    """(UNK rate over all tokens, mean tokens per example: a pair's two sides together), untruncated,
+    no special tokens."""
+    encoded = tokenizer(list(each_side(texts)), add_special_tokens=False)["input_ids"]
     total = sum(len(ids) for ids in encoded)
     unk = tokenizer.unk_token_id
     unks = sum(ids.count(unk) for ids in encoded)
-    return (unks / total if total else 0.0), (total / len(encoded) if encoded else 0.0)
+    return (unks / total if total else 0.0), (total / len(texts) if len(texts) else 0.0)
 
 
 def build_vocabularies(
-    train_texts: Sequence[str],
-    eval_texts: Sequence[str],
+    train_texts: Sequence[Text],
+    eval_texts: Sequence[Text],
     *,
     sizes: Sequence[int],
     out_root: str | os.PathLike,

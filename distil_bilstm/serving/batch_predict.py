@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from ..data.files import iter_texts
-from ..data.pairs import split_pair
+from ..data.pairs import read_as, split_pair
 from ..utils import atomic_path, count_lines
 from .inference import Predictor, softmax
 
@@ -25,7 +25,10 @@ def predict_file(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file to predict")
     out = Path(out) if out else path.with_name(path.name + ".predictions.csv")
-    texts = iter_texts(path, text_column=text_column, keep_empty=True)
+    texts = (
+        read_as(text, pairs=predictor.reads_pairs, where=f"{path}, text {n}")
+        for n, text in enumerate(iter_texts(path, text_column=text_column, keep_empty=True), start=1)
+    )
     rows, start = 0, time.perf_counter()
     with (
         atomic_path(out) as tmp,

@@ -23,7 +23,7 @@ import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..data.pairs import PAIR_SEP, is_pair, join_pair
+from ..data.pairs import PAIR_SEP, Pair, Text, is_pair, make_pair
 from .inference import Predictor
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,9 @@ class BadRequest(Exception):
         self.status, self.message = status, message
 
 
-def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[bool]]:
+def parse_request(body: bytes, config: ServeConfig) -> tuple[list[Text], list[bool]]:
     """The texts of a /predict body (cut to ``max_chars``) and which were cut; ``BadRequest`` otherwise.
-    A ``pairs`` body gives each pair as one text, its sides joined as data/pairs.py says (each side
-    cut on its own)."""
+    A ``pairs`` body gives a Pair per item (data/pairs.py), each side cut on its own."""
     if len(body) > config.max_body_bytes:
         raise BadRequest(413, f"request body is {len(body)} bytes; the limit is {config.max_body_bytes}")
     try:
@@ -82,7 +81,7 @@ def parse_request(body: bytes, config: ServeConfig) -> tuple[list[str], list[boo
     for i, text in enumerate(texts):
         _check_text(text, where=f"texts[{i}]")
     truncated = [len(t) > config.max_chars for t in texts]
-    # a tab inside a single text is whitespace to every tokenizer here, but it is what joins a pair's sides
+    # a tab inside a single text is whitespace to every tokenizer here: never a pair
     return [t[: config.max_chars].replace(PAIR_SEP, " ") for t in texts], truncated
 
 
@@ -110,7 +109,7 @@ def _check_text(text, *, where: str) -> None:
         ) from None
 
 
-def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:
+def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[Pair], list[bool]]:
     pairs = _check_items(pairs, field="pairs", what="a list of [text, text] pairs", one="pair", config=config)
     texts, truncated = [], []
     for i, pair in enumerate(pairs):
@@ -121,7 +120,7 @@ def _parse_pairs(pairs, config: ServeConfig) -> tuple[list[str], list[bool]]:
         for j, side in enumerate(pair):
             _check_text(side, where=f"pairs[{i}][{j}]")
         try:
-            texts.append(join_pair(pair[0][: config.max_chars], pair[1][: config.max_chars], where=f"pairs[{i}]"))
+            texts.append(make_pair(pair[0][: config.max_chars], pair[1][: config.max_chars], where=f"pairs[{i}]"))
         except ValueError as err:
             raise BadRequest(422, str(err)) from None
         truncated.append(any(len(side) > config.max_chars for side in pair))

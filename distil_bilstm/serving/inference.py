@@ -22,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..data.pairs import PAIR_SEP, is_pair, join_pair, split_pair, split_pairs
+from ..data.pairs import PAIR_SEP, Text, is_pair, make_pair, split_pair, split_pairs, text_key
 from ..rundir import ExportDir, RunDir, split_student_json
 from ..utils import length_sorted_batches, read_json, softmax
 
@@ -74,7 +74,7 @@ class TextEncoder:
         self.vocab_size = self.tokenizer.get_vocab_size()
         self.vocab_file = vocab_file
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+    def encode(self, texts: Sequence[Text]) -> list[list[int]]:
         """Ids per text; a sentence pair (data/pairs.py) as ``A [SEP] B``, each side cut on its own,
         as training's ``pair_token_rows``."""
         texts = list(texts)
@@ -97,7 +97,7 @@ class TextEncoder:
             )
 
 
-def _first_unreadable(texts: Sequence[str]) -> str:
+def _first_unreadable(texts: Sequence[Text]) -> str:
     """Which of ``texts`` cannot be tokenized, as ``#i (why)``."""
     for i, text in enumerate(texts):
         if not isinstance(text, str):
@@ -195,7 +195,7 @@ class StudentScorer:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.backend, self.encoder, self.batch_size = backend, encoder, batch_size
 
-    def __call__(self, texts: list[str], num_labels: int) -> np.ndarray:
+    def __call__(self, texts: list[Text], num_labels: int) -> np.ndarray:
         rows = self.encoder.encode(texts)
         logits = np.empty((len(rows), num_labels), dtype=np.float32)
         for batch in length_sorted_batches([len(r) for r in rows], self.batch_size):
@@ -214,7 +214,7 @@ class NgramScorer:
     def __init__(self, model):
         self.model = model
 
-    def __call__(self, texts: list[str], num_labels: int) -> np.ndarray:
+    def __call__(self, texts: list[Text], num_labels: int) -> np.ndarray:
         return self.model.logits(texts)
 
     def describe(self) -> dict:
@@ -272,7 +272,8 @@ class Predictor:
         if architecture == "tfidf-lr":
             from ..baselines.ngrams import TfidfLinearModel
 
-            return cls(NgramScorer(TfidfLinearModel.load_run(path)), label_names, source=str(path), kind=architecture)
+            scorer = NgramScorer(TfidfLinearModel.load_run(path))
+            return cls(scorer, label_names, source=str(path), kind=architecture, reads_pairs=run.reads_pairs())
         max_length = run.read_config().get("max_length", 128) if run.config_file.is_file() else 128
         encoder = TextEncoder(run.vocab_dir, max_length=max_length)
         student = run.read_student()
@@ -281,12 +282,16 @@ class Predictor:
         scorer = StudentScorer(TorchBackend.from_run(run, device=device), encoder, batch_size=batch_size)
         return cls(scorer, label_names, source=str(path), kind="torch", reads_pairs=run.reads_pairs())
 
-    def as_read(self, text: str) -> str:
-        """``text`` as this model reads it: for a one-text model a tab is whitespace, never a pair's
-        separator; a pair model takes only pairs (:meth:`predict_pairs`, ``--text-b``, ``{"pairs": …}``)."""
+    def as_read(self, text: Text) -> Text:
+        """``text`` as this model reads it: for a one-text model a tab is whitespace; a pair model
+        takes only pairs (:meth:`predict_pairs`, ``--text-b``, ``{"pairs": …}``), a one-text model none."""
         if not self.reads_pairs:
+            if is_pair(text):
+                raise ValueError(
+                    f"{self.source} reads one text, not sentence pairs; got the pair {text_key(text)!r:.80}"
+                )
             return text.replace(PAIR_SEP, " ") if isinstance(text, str) else text
-        if not (isinstance(text, str) and is_pair(text)):
+        if not is_pair(text):
             raise ValueError(
                 f"{self.source} reads sentence pairs; give each as two texts (Predictor.predict_pairs, "
                 f'predict --text-b, serve\'s {{"pairs": [[a, b]]}}), got the single text {text!r:.80}'
@@ -303,7 +308,7 @@ class Predictor:
         for _, row in self.scored(texts):
             yield row
 
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
+    def logits(self, texts: Sequence[Text]) -> np.ndarray:
         rows = list(self.logits_iter(texts))
         return np.stack(rows) if rows else np.empty((0, len(self.label_names)), dtype=np.float32)
 
@@ -311,14 +316,14 @@ class Predictor:
         for row in self.logits_iter(texts):
             yield self.prediction(row)
 
-    def predict(self, texts: Sequence[str] | str) -> list[Prediction]:
+    def predict(self, texts: Sequence[Text] | str) -> list[Prediction]:
         return list(self.predict_iter([texts] if isinstance(texts, str) else texts))
 
     def predict_pairs(self, pairs: Sequence[tuple[str, str]]) -> list[Prediction]:
         """Score sentence pairs ``[(a, b), ...]`` (a pair model: the siamese student, a cross-encoder's students)."""
         if not self.reads_pairs:
             raise ValueError(f"{self.source} reads one text, not sentence pairs")
-        return self.predict([join_pair(a, b, where=f"pairs[{i}]") for i, (a, b) in enumerate(pairs)])
+        return self.predict([make_pair(a, b, where=f"pairs[{i}]") for i, (a, b) in enumerate(pairs)])
 
     @property
     def is_regression(self) -> bool:
@@ -342,7 +347,7 @@ class Predictor:
         }
 
 
-def predict(model: str | Path, texts: Sequence[str], *, device: str = "auto") -> list[Prediction]:
+def predict(model: str | Path, texts: Sequence[Text], *, device: str = "auto") -> list[Prediction]:
     """Classify ``texts`` with the student in ``model`` (a run folder or an export folder)."""
     return Predictor.load(model, device=device).predict(texts)
 

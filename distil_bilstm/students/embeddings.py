@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ..data.datasets import Dataset, LeakageGuard
 from ..data.files import iter_texts
+from ..data.pairs import each_side
 from ..data.sources import resolve_text_file
 from ..data.vocab import vocab_hash, vocab_tokens
 from ..utils import atomic_dir, count_lines, dataclass_from_dict, read_json, sha256_file, write_json
@@ -322,9 +323,9 @@ def write_skipgram_corpus(path: Path, dataset: Dataset, tokenizer, files: Sequen
     """The skip-gram corpus: the training split, then every text of ``files`` that is not a
     validation or test text. Returns its counts (``train_texts``, ``extra_texts``,
     ``leaked_dropped``, ``tokens``)."""
-    train_texts = dataset.split("train")["text"].tolist()
-    guard = LeakageGuard(dataset)
-    extra = guard(text for f in files for text in iter_texts(f))
+    train_texts = list(each_side(dataset.split("train")["text"]))  # a pair's sides: two sentences
+    guard = LeakageGuard(dataset, sides=dataset.pairs)
+    extra = guard(each_side(text for f in files for text in iter_texts(f)))
     approx_total = len(train_texts) + sum(count_lines(f) for f in files)  # for the progress bar's ETA only
     n_tokens = write_token_corpus(path, itertools.chain(train_texts, extra), tokenizer, total=approx_total)
     if guard.dropped:

@@ -145,3 +145,31 @@ def test_texts_without_word_ngrams_name_the_dataset(tmp_path):
         r"\(empty vocabulary.*they begin \['",
     ):
         train_baseline(config)
+
+
+def test_a_pair_classification_baseline_reads_both_sides_and_is_used_with_pairs(tmp_path):
+    """A pair is one bag of both sides' n-grams to the TF-IDF model, in training and at inference,
+    and the run says it reads pairs (a single text is refused, as by a pair student)."""
+    from distil_bilstm.data.datasets import load_dataset
+    from distil_bilstm.data.pairs import make_pair
+
+    # the label is decided by the second side alone: a model that read one side could not learn it
+    rows = [{"q": f"질문 {i}", "a": "환불 가능해요" if i % 2 else "배송 늦어요", "same": str(i % 2)} for i in range(60)]
+    path = tmp_path / "faq.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    dataset = load_dataset(str(path), text_column="q", text_b_column="a", label_column="same")
+    config = BaselineConfig(dataset=str(path), c_values=[4.0], run_root=str(tmp_path / "runs"))
+    metrics = train_baseline(config, dataset=dataset)
+    assert metrics["test_accuracy"] == 1.0
+    predictor = Predictor.load(metrics["run_dir"], device="cpu")
+    assert predictor.reads_pairs
+    assert [p.label for p in predictor.predict_pairs([("질문 3", "환불 가능해요"), ("질문 3", "배송 늦어요")])] == [
+        "1",
+        "0",
+    ]
+    bag = TfidfBlock("word", (1, 1), ["질문", "환불", "배송"], np.ones(3)).transform(
+        [make_pair("질문 3", "배송 늦어요")]
+    )
+    assert bag[0][0].tolist() == [0, 2]  # words of both sides
+    with pytest.raises(ValueError, match="reads sentence pairs"):
+        predictor.predict(["질문 3"])

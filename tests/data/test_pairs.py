@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from distil_bilstm.data.datasets import load_dataset, load_transfer_set
+from distil_bilstm.data.datasets import fingerprint_rows, load_dataset, load_transfer_set
 from distil_bilstm.data.files import DataFormatError
-from distil_bilstm.data.pairs import correlation_scores, join_pair, split_pair
+from distil_bilstm.data.pairs import Pair, correlation_scores, make_pair, read_as, split_pair, text_key
 from distil_bilstm.data.vocab import (
     SPECIAL_TOKENS,
     VocabConfig,
@@ -62,7 +62,7 @@ def test_join_pair_carries_a_pair_losslessly_and_refuses_what_is_no_text(tiny_te
     student vocabulary: the joined text is the pair, whatever its sides hold."""
     from transformers import AutoTokenizer
 
-    assert split_pair(join_pair(" a ", "b")) == ("a", "b") and split_pair(join_pair("a", "b\tc")) == ("a", "b c")
+    assert split_pair(make_pair(" a ", "b")) == ("a", "b") and split_pair(make_pair("a", "b\tc")) == ("a", "b c")
     teacher = AutoTokenizer.from_pretrained(tiny_teacher_dir)
     config = VocabConfig(vocab_size=60)
     student = load_vocab(
@@ -72,7 +72,46 @@ def test_join_pair_carries_a_pair_losslessly_and_refuses_what_is_no_text(tiny_te
         for tokenizer in (teacher, student):
             assert tokenizer(text)["input_ids"] == tokenizer(text.replace("\t", " "))["input_ids"]
     with pytest.raises(ValueError, match="first text is a int"):
-        join_pair(3, "b")
+        make_pair(3, "b")
+
+
+def test_a_pair_dataset_carries_both_texts_as_fields_and_keeps_the_fingerprints_of_the_joined_form(small_korsts):
+    """Examples of a pair dataset are Pairs, not strings: code written for one text fails on one
+    (no str method, no iteration) instead of reading a joined string. Stores made when pairs were
+    carried as ``a<TAB>b`` keep their fingerprint."""
+    dataset = load_dataset("korsts", data_dir=small_korsts, download=False)
+    texts = dataset.table["text"].tolist()
+    assert all(isinstance(t, Pair) for t in texts)
+    joined = [f"{t.first}\t{t.second}" for t in texts]
+    assert dataset.fingerprint == fingerprint_rows(dataset.table["idx"], joined, dataset.table["label"])
+    assert [text_key(t) for t in texts] == joined
+    with pytest.raises(AttributeError):
+        texts[0].split()
+    with pytest.raises(TypeError):
+        iter(texts[0])
+
+
+def test_a_tab_never_makes_a_pair_and_a_file_of_the_other_kind_is_refused(small_korsts, tmp_path):
+    assert read_as("a\tb", pairs=False, where="x") == "a b"
+    assert read_as("a\tb", pairs=True, where="x") == Pair("a", "b")
+    with pytest.raises(ValueError, match="line 3 .*sentence pairs are expected"):
+        read_as("no second text", pairs=True, where="line 3")
+    with pytest.raises(ValueError, match="line 4: a sentence pair, but single texts are expected"):
+        read_as(Pair("a", "b"), pairs=False, where="line 4")
+    korsts = load_dataset("korsts", data_dir=small_korsts, download=False)
+    plain = write_lines(tmp_path / "plain.txt", ["첫 문장\t둘째 문장", "하나뿐인 문장"])
+    with pytest.raises(DataFormatError, match=r"plain.txt, text 2 .*sentence pairs are expected"):
+        load_transfer_set(plain, dataset=korsts)
+    single = load_dataset(
+        str(write_lines(tmp_path / "one.tsv", ["text\tlabel", *[f"좋아요 {i}\t{i % 2}" for i in range(30)]]))
+    )
+    assert not single.pairs and load_transfer_set(plain, dataset=single).table["text"].tolist() == [
+        "첫 문장 둘째 문장",  # a tab in a single text is whitespace
+        "하나뿐인 문장",
+    ]
+    pair_file = write_lines(tmp_path / "pairs.tsv", ["sentence1\tsentence2", "a b\tc d"])
+    with pytest.raises(DataFormatError, match=r"pairs.tsv, text 1: a sentence pair, but single texts are expected"):
+        load_transfer_set(pair_file, dataset=single)
 
 
 def test_a_transfer_pair_equal_to_a_held_out_pair_is_dropped_both_sides_compared(small_korsts, tmp_path):
@@ -90,7 +129,7 @@ def test_student_encoding_of_a_pair_is_a_sep_b_each_side_cut_on_its_own(tmp_path
     config = VocabConfig(vocab_size=60, min_frequency=1, limit_alphabet=60)
     save_vocab(train_wordpiece(["a b c d e", "f g h"], config), tmp_path / "v", config)
     tokenizer = load_vocab(tmp_path / "v")
-    encoded = encode_texts(tokenizer, [join_pair("a b c d e", "f g")], max_length=3)
+    encoded = encode_texts(tokenizer, [make_pair("a b c d e", "f g")], max_length=3)
     ids, lengths = encoded.batch(np.array([0]))
     sep = SPECIAL_TOKENS.index("[SEP]")
     assert ids[0].tolist()[3] == sep and int(lengths[0]) == 6  # 3 + [SEP] + 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from scipy.stats import spearmanr
 
-from distil_bilstm.data.pairs import join_pair
+from distil_bilstm.data.pairs import make_pair
 from distil_bilstm.serving.export import ExportConfig, export_student
 from distil_bilstm.serving.http import ServeConfig, create_app
 from distil_bilstm.serving.inference import Predictor
@@ -111,7 +112,7 @@ def test_predict_and_evaluate_cli_read_a_pair_file(tiny_pair_run, tmp_path, caps
     expected = Predictor.load(tiny_pair_run, device="cpu").predict_pairs(PAIRS)[0].score
     # unrounded (a batch of 6 and one of 2 may differ in the last float32 bits)
     assert float(written[1][2]) == pytest.approx(expected, abs=1e-5) and len(written[1][2]) > 8
-    assert main(["predict", "--model", str(tiny_pair_run), join_pair(*PAIRS[1])]) == 0
+    assert main(["predict", "--model", str(tiny_pair_run), PAIRS[1][0], "--text-b", PAIRS[1][1]]) == 0
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert line["pair"] == PAIRS[1] and isinstance(line["score"], float)
     assert main(["evaluate", "--model", str(tiny_pair_run), "--file", str(pairs), "--json"]) == 0
@@ -128,7 +129,9 @@ def test_the_dynamo_exporter_is_refused_for_a_siamese_student(tiny_pair_run, tmp
         export_student(tiny_pair_run, tmp_path / "dyn", ExportConfig(format="onnx", exporter="dynamo"))
 
 
-def test_pairs_by_name_on_the_command_line_and_single_texts_never_become_pairs(tiny_pair_run, tiny_run, capsys, caplog):
+def test_pairs_by_name_on_the_command_line_and_single_texts_never_become_pairs(
+    tiny_pair_run, tiny_run, capsys, caplog, monkeypatch
+):
     from distil_bilstm.cli import main
 
     (a1, b1), (a2, b2) = PAIRS
@@ -146,6 +149,15 @@ def test_pairs_by_name_on_the_command_line_and_single_texts_never_become_pairs(t
     assert single.logits(["great fun\tfilm"]).tolist() == single.logits(["great fun film"]).tolist()
     with pytest.raises(ValueError, match="reads one text, not sentence pairs"):
         single.predict_pairs(PAIRS)
+    with pytest.raises(ValueError, match="reads one text, not sentence pairs; got the pair"):
+        single.predict([make_pair(a1, b1)])
+    # stdin: a pair model's lines are A<TAB>B, and a line with one text is one clear error
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{a1}\t{b1}\n\n{a2}\t{b2}\n"))
+    assert main(["predict", "--model", str(tiny_pair_run)]) == 0
+    assert [json.loads(line)["pair"] for line in capsys.readouterr().out.splitlines()] == PAIRS
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{a1}\t{b1}\n{a2}\n"))
+    assert main(["predict", "--model", str(tiny_pair_run)]) == 1
+    assert "stdin, line 2 (sentence pairs are expected" in caplog.text
 
 
 def test_a_tab_inside_a_single_text_of_a_data_file_is_whitespace(tmp_path):

@@ -18,7 +18,7 @@ from typing import Sequence
 
 from ...data.datasets import Dataset, LeakageGuard, hangul_share
 from ...data.files import iter_texts
-from ...data.pairs import split_pairs
+from ...data.pairs import each_side
 from ...utils import path_safe
 from .e5_image import cache_root, e5_small_base
 from .unigram_prune import PruneConfig, prune_base
@@ -41,7 +41,7 @@ def minilm_base() -> str:
 
 
 def is_korean(dataset: Dataset) -> bool:
-    return hangul_share(dataset.split("train")["text"].head(2000).tolist()) > KOREAN_SHARE
+    return hangul_share(list(each_side(dataset.split("train")["text"].head(2000)))) > KOREAN_SHARE
 
 
 def pruning_texts(dataset: Dataset, extra_files: Sequence[str | os.PathLike] = ()) -> list[str]:
@@ -52,10 +52,7 @@ def pruning_texts(dataset: Dataset, extra_files: Sequence[str | os.PathLike] = (
     for path in extra_files:
         texts += list(guard(iter_texts(path)))
     guard.warn_dropped(", ".join(map(str, extra_files)) or dataset.name)
-    if dataset.pairs:  # each side of a pair is a text of its own to the vocabulary
-        firsts, seconds = split_pairs(texts)
-        texts = firsts + seconds
-    return texts
+    return list(each_side(texts))  # each side of a pair is a text of its own to the vocabulary
 
 
 def pruned_e5_base(

@@ -223,9 +223,10 @@ def adapt_to_domain(
     it (``--base``). Returns :func:`continue_pretraining`'s report with where the encoder went."""
     from ...data.datasets import LeakageGuard
     from ...data.files import iter_texts
+    from ...data.pairs import each_side
 
     guard = LeakageGuard(dataset)
-    texts = list(itertools.islice(guard(t for f in files for t in iter_texts(f)), max_texts))
+    texts = list(itertools.islice(each_side(guard(t for f in files for t in iter_texts(f))), max_texts))
     report = continue_pretraining(classifier, tokenizer, texts, config, state_dir=state_dir, device=device)
     classifier.save_pretrained(state_dir / "encoder")
     tokenizer.save_pretrained(state_dir / "encoder")

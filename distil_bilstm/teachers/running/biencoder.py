@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from ...data.pairs import is_pair, split_pairs
+from ...data.pairs import Text, is_pair, split_pairs
 from ...training.masks import length_mask, masked_mean
 from ...utils import read_json, resolve_device, write_json
 from .states import encode_sides
@@ -39,7 +39,7 @@ def write_biencoder_info(folder: Path, *, scale: float) -> None:
     write_json(folder / BIENCODER_FILE, {"similarity": "cosine", "pooling": "mean", "scale": float(scale)})
 
 
-def pair_rows(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> list[list[int]]:
+def pair_rows(tokenizer: PreTrainedTokenizerBase, texts: Sequence[Text], max_length: int) -> list[list[int]]:
     """Each pair's two sides tokenized alone (``<s> A </s>``, ``<s> B </s>``, each at most
     ``max_length``) and concatenated into one row: :func:`split_rows` cuts it again at B's ``<s>``."""
     firsts, seconds = split_pairs(texts)
@@ -97,7 +97,7 @@ class BiEncoderTeacher(Teacher):
 
     def logits(
         self,
-        texts: Sequence[str],
+        texts: Sequence[Text],
         *,
         batch_size: int = 128,
         max_length: int = 128,

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ...data.datasets import Dataset
-from ...data.pairs import split_pairs
+from ...data.pairs import Text, split_pairs
 from ..stores.store import build_store
 from .teacher import Teacher, sentence_states
 
@@ -47,7 +47,7 @@ def states_dir(logits_dir: str | os.PathLike) -> Path:
     return logits_dir.with_name(logits_dir.name + ".states")
 
 
-def state_rows(target: Dataset) -> tuple[list[str], str]:
+def state_rows(target: Dataset) -> tuple[list[Text], str]:
     """The rows of ``target`` whose states a run reads, and their fingerprint: a dataset's train split
     (the only split a loss reads), a transfer set's every row (``data.datasets.load_transfer_set``)."""
     table = target.table
@@ -61,7 +61,7 @@ def states_fingerprint(rows_fingerprint: str, shape: str, max_length: int) -> st
     return hashlib.sha256(f"{rows_fingerprint}:states:{shape}:{max_length}".encode()).hexdigest()
 
 
-def encode_sides(texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def encode_sides(texts: Sequence[Text], encode: Callable[[list[str]], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Pairs → ``(first sides, second sides)``, each ``(len(texts), width)``, from ``encode(sentences)
     -> (len(sentences), width)`` called once over the distinct sentences (in first-seen order)."""
     firsts, seconds = split_pairs(texts)
@@ -73,7 +73,7 @@ def encode_sides(texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]
 
 def teacher_state_rows(
     teacher: Teacher,
-    texts: Sequence[str],
+    texts: Sequence[Text],
     *,
     shape: str,
     batch_size: int = 128,
@@ -90,7 +90,7 @@ def teacher_state_rows(
 
 def cache_teacher_states(
     teacher: Teacher,
-    texts: Sequence[str],
+    texts: Sequence[Text],
     *,
     store_dir: str | os.PathLike,
     rows_fingerprint: str,
@@ -116,7 +116,7 @@ def cache_teacher_states(
         "max_length": max_length,
     }
 
-    def compute(chunk: Sequence[str], advance) -> np.ndarray:
+    def compute(chunk: Sequence[Text], advance) -> np.ndarray:
         states = teacher_state_rows(teacher, chunk, shape=shape, batch_size=batch_size, max_length=max_length)
         advance(len(chunk))
         return states

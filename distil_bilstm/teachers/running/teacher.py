@@ -25,7 +25,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from ...data.pairs import is_pair, split_pairs
+from ...data.pairs import Text, is_pair, split_pairs
 from ...rundir import RunDir
 from ...training.batching import length_sorted_batches
 from ...training.masks import masked_mean
@@ -59,7 +59,7 @@ class Teacher:
 
     def logits(
         self,
-        texts: Sequence[str],
+        texts: Sequence[Text],
         *,
         batch_size: int = 128,
         max_length: int = 128,
@@ -137,7 +137,7 @@ class NgramTeacher:
     def name(self) -> str:
         return Path(self.path).name
 
-    def logits(self, texts: Sequence[str], **_) -> np.ndarray:
+    def logits(self, texts: Sequence[Text], **_) -> np.ndarray:
         logits = self.model.logits(texts).astype(np.float64)
         return (logits - logsumexp(logits)).astype(np.float32)
 
@@ -246,7 +246,7 @@ def recorded_trained_on(folder: str | os.PathLike) -> list[str] | None:
 # batching
 
 
-def tokenize_for_teacher(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int) -> list[list[int]]:
+def tokenize_for_teacher(tokenizer: PreTrainedTokenizerBase, texts: Sequence[Text], max_length: int) -> list[list[int]]:
     """The teacher's ids of each text; sentence pairs (data/pairs.py) as the tokenizer's own pair
     encoding (``<s> A </s></s> B </s>``, ``[CLS] A [SEP] B [SEP]``): a cross-encoder reads both."""
     texts = list(texts)
@@ -269,7 +269,7 @@ def pad_batch(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
 
 def predict_logits(
     teacher: Teacher,
-    texts: Sequence[str],
+    texts: Sequence[Text],
     *,
     batch_size: int = 128,
     max_length: int = 128,
@@ -303,7 +303,7 @@ def predict_logits(
 
 def batched_logits(
     tokenizer: PreTrainedTokenizerBase,
-    texts: Sequence[str],
+    texts: Sequence[Text],
     forward: Callable[[torch.Tensor, torch.Tensor], np.ndarray],
     *,
     width: int,
@@ -332,7 +332,7 @@ def batched_logits(
 
 def sentence_states(
     teacher: Teacher,
-    texts: Sequence[str],
+    texts: Sequence[Text],
     *,
     batch_size: int = 128,
     max_length: int = 128,
@@ -359,7 +359,7 @@ def sentence_states(
 
 
 def _encode_states(
-    teacher: Teacher, texts: Sequence[str], *, batch_size: int, max_length: int, desc: str, progress: bool
+    teacher: Teacher, texts: Sequence[Text], *, batch_size: int, max_length: int, desc: str, progress: bool
 ) -> np.ndarray:
     model = teacher.model
     model.eval()

@@ -22,6 +22,7 @@ from transformers import (
     PreTrainedModel,
 )
 
+from ...data.pairs import each_side
 from ...data.vocab import EncodedTexts, VocabConfig
 from ...training.batching import SplitTensors, label_tensor, with_pool
 from ...training.callbacks import Callback
@@ -167,9 +168,9 @@ def _load_base(config: FinetuneConfig, dataset, *, vocab_texts: list[str], state
         model = AutoModel.from_pretrained(config.base) if bi else _classifier(config.base, dataset)
         tokenizer = AutoTokenizer.from_pretrained(config.base)
     if config.adapt_vocab:  # the vocabulary sees every training text, even when training on a sample
-        texts = list(vocab_texts)
+        texts = list(each_side(vocab_texts))  # a pair's sides are texts of their own to a vocabulary
         for extra in config.adapt_texts:
-            texts += read_texts(extra)["text"].tolist()
+            texts += each_side(read_texts(extra)["text"])
         tokenizer = adapt_vocabulary(
             model,
             tokenizer,

@@ -8,7 +8,7 @@ import torch
 from transformers import AutoModel
 
 from distil_bilstm.data.datasets import load_dataset
-from distil_bilstm.data.pairs import join_pair, split_pairs
+from distil_bilstm.data.pairs import make_pair, split_pairs
 from distil_bilstm.teachers.running.biencoder import (
     BiEncoderRegressor,
     BiEncoderTeacher,
@@ -46,7 +46,7 @@ def test_split_rows_gives_back_each_side_as_the_tokenizer_encodes_it_alone(tiny_
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_pair_teacher_dir)
     pairs = [("아주 긴 첫 문장 입니다 정말로", "짧다"), ("하나", "둘 셋 넷 다섯 여섯")]
-    rows = pair_rows(tokenizer, [join_pair(a, b) for a, b in pairs], 32)
+    rows = pair_rows(tokenizer, [make_pair(a, b) for a, b in pairs], 32)
     ids, mask = pad_batch(rows, 0)  # padded with 0 as the Trainer pads: not the tokenizer's pad id
     sides, side_mask = split_rows(ids, mask.sum(dim=1), cls_id=tokenizer.cls_token_id, pad_id=tokenizer.pad_token_id)
     assert sides.shape[0] == 4 and side_mask.shape == sides.shape
