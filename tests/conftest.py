@@ -247,3 +247,32 @@ def tiny_pair_run(tmp_path_factory) -> Path:
         device="cpu",
     )
     return Path(run_distillation(config)["run_dir"])
+
+
+def make_token_teacher(tmp_path, tagged, names):
+    """A tiny untrained BERT token classifier over ``tagged``'s words, its tags ``names``, saved in tmp_path."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
+
+    words = [" ".join(s.tokens) for s in tagged.sentences]
+    vocab_config = VocabConfig(vocab_size=60, min_frequency=1, limit_alphabet=60)
+    save_vocab(train_wordpiece(words, vocab_config), tmp_path / "vocab", vocab_config)
+    tokenizer = load_vocab(tmp_path / "vocab")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=len(names),
+        id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)},
+    )
+    out = tmp_path / "tagger"
+    BertForTokenClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -13,12 +13,12 @@ from typing import Sequence
 
 from .. import __version__
 from ..rundir import RunFailedError
-from . import baseline, data, quickstart, runs, serving, teacher
+from . import baseline, data, quickstart, runs, serving, tagging, teacher
 
 logger = logging.getLogger("distil_bilstm")
 
 # in the order ``--help`` lists them: the pipeline's
-COMMAND_GROUPS = (quickstart, data, teacher, baseline, runs, serving)
+COMMAND_GROUPS = (quickstart, data, teacher, baseline, runs, tagging, serving)
 
 
 def build_parser() -> argparse.ArgumentParser:

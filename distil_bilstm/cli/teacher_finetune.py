@@ -10,20 +10,52 @@ from .common import add_data_args, data_config, float_list, table
 
 def cmd_teacher_finetune(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
-    from ..data.sources import resolve_text_file
+    from ..data.tagging import is_tagged_source
     from ..teachers.bases.defaults import default_base
-    from ..teachers.tuning.finetune import FinetuneConfig, finetune
+    from ..teachers.tuning.finetune import finetune
 
+    if is_tagged_source(args.dataset):
+        return _finetune_tagger(args)
     dataset = load_dataset(data_config(args))
     if args.num_labels is not None and args.num_labels != dataset.num_labels:
         raise ValueError(
             f"--num-labels {args.num_labels}, but {dataset.name} has {dataset.num_labels} labels "
             f"({', '.join(dataset.label_names)})"
         )
-    rates = args.lr or [FinetuneConfig.lr]
     loss = args.loss or ("ce" if not args.teacher_path else "mse" if dataset.is_regression else "kl")
-    config = FinetuneConfig(
-        base=args.base or default_base(dataset, extra_files=args.adapt_texts),
+    config = _config(args, base=args.base or default_base(dataset, extra_files=args.adapt_texts), loss=loss)
+    report = finetune(config, dataset)
+    _print_report(report, regression=dataset.is_regression)
+    print(f"teacher saved to {args.out} ({report['seconds']:.0f} s); scores in {args.out}/eval.json")
+    return 0
+
+
+def _finetune_tagger(args: argparse.Namespace) -> int:
+    """A token-classification teacher (named entities) of a tagged dataset."""
+    from ..data.tagging import load_tagged_dataset
+    from ..teachers.tuning.tagger_finetune import finetune_tagger
+
+    if not args.base:
+        raise ValueError("a token teacher needs --base: a Hugging Face encoder folder or hub id with a fast tokenizer")
+    dataset = load_tagged_dataset(
+        args.dataset, data_dir=args.data_dir, valid_size=args.valid_size, seed=args.split_seed, strict=args.strict
+    )
+    report = finetune_tagger(_config(args, base=args.base, loss="ce"), dataset)
+    rows = [{"epoch": h["epoch"], "loss": h["train_loss"], "f1": h.get("valid_entity_f1")} for h in report["history"]]
+    print(table(rows, [("epoch", "epoch"), ("loss", "train loss"), ("f1", "valid entity F1")]))
+    print(f"\nkept epoch {report['best_epoch']}: test entity F1 {report['test_entity_f1']:.4f}")
+    print(f"teacher saved to {args.out} ({report['seconds']:.0f} s); scores in {args.out}/eval.json")
+    return 0
+
+
+def _config(args: argparse.Namespace, *, base: str, loss: str):
+    """The FinetuneConfig of the command's flags."""
+    from ..data.sources import resolve_text_file
+    from ..teachers.tuning.finetune import FinetuneConfig
+
+    rates = args.lr or [FinetuneConfig.lr]
+    return FinetuneConfig(
+        base=base,
         out=args.out,
         train_epoch=args.train_epoch,
         lr=rates[0],
@@ -53,8 +85,10 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         transfer_sets=[str(resolve_text_file(name, args.data_dir)) for name in args.transfer_sets],
         transfer_per_epoch=args.transfer_per_epoch,
     )
-    report = finetune(config, dataset)
-    if dataset.is_regression:
+
+
+def _print_report(report: dict, *, regression: bool) -> None:
+    if regression:
         rows = [
             {
                 "epoch": h["epoch"],
@@ -88,8 +122,6 @@ def cmd_teacher_finetune(args: argparse.Namespace) -> int:
         print(
             f"\nkept epoch {report['best_epoch']}: test accuracy {report['test_accuracy']:.4f}, macro-F1 {report['test_macro_f1']:.4f}"
         )
-    print(f"teacher saved to {args.out} ({report['seconds']:.0f} s); scores in {args.out}/eval.json")
-    return 0
 
 
 def add_teacher_finetune_parser(teacher_sub: argparse._SubParsersAction) -> None:

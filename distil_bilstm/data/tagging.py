@@ -328,3 +328,20 @@ def load_tagged_dataset(
         for split, f in files.items()
     }
     return make_tagged_dataset(name, parts, files=files, report=report, valid_size=valid_size, seed=seed)
+
+
+def is_tagged_source(name: str) -> bool:
+    """``name`` is a tagged dataset: a shared one, or a JSON Lines file whose first record has
+    ``tokens`` and ``tags`` (a sentence dataset's records have a text and a label)."""
+    if name in TAGGED_SOURCES:
+        return True
+    path = Path(name)
+    if path.suffix.lower() != ".jsonl" or not path.is_file():
+        return False
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        first = next((line for line in fh if line.strip()), "")
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(record, dict) and "tokens" in record and "tags" in record

@@ -8,7 +8,8 @@ from typing import Sequence
 
 import numpy as np
 
-SELECT_METRICS = ("accuracy", "macro_f1", "spearman", "pearson")  # the last two: a regression task's
+SELECT_METRICS = ("accuracy", "macro_f1", "spearman", "pearson", "entity_f1")  # spearman, pearson: a regression's;
+# entity_f1: a tagger's
 REGRESSION_METRICS = ("spearman", "pearson")
 
 

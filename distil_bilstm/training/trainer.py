@@ -1,5 +1,9 @@
 """Trainer: fits any ``model(input_ids, lengths) -> logits`` to gold labels and teacher logits.
 
+A tagger's ``logits (batch, seq, tags)`` with gold tags ``(N, longest)`` train per token
+(tokens.py): each position inside a sentence is an example of the same losses, and validation adds
+the entity F1 of the tag sequences (``select_metric="entity_f1"``).
+
 It knows nothing about the model beyond that call (and, when the loss compares hidden states,
 ``model(input_ids, lengths, return_features=True) -> (logits, features)``), takes its own
 ``TrainingConfig`` (optimiser, schedule, epochs, early stopping) and the loss as a callable, and
@@ -40,6 +44,7 @@ from .losses import DistillationLoss
 from .metrics import classification_scores
 from .optim import PER_BATCH_SCHEDULERS, make_optimizer, make_scheduler
 from .selection import BestEpoch
+from .tokens import entity_report, flatten_tokens, tag_sequences
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +84,17 @@ class Trainer:
         self.label_names = list(label_names) if label_names else None  # per-class scores are keyed by them
         # float gold labels are scores: a regression task, evaluated by correlation (NaN: no gold score)
         self.regression = train.labels.is_floating_point()
+        self.per_token = train.labels.dim() == 2  # (N, longest) gold tags: a tagger
+        if (config.select_metric == "entity_f1") != self.per_token:
+            raise ValueError(
+                f"select_metric {config.select_metric!r} "
+                + (
+                    "is a tagger's: the gold labels are one per text"
+                    if not self.per_token
+                    else "scores texts, not tags"
+                )
+                + ("" if not self.per_token else "; a tagger selects on 'entity_f1'")
+            )
         self.optimizer = make_optimizer(self.model, config)
         self.steps_per_epoch = math.ceil(train.epoch_size() / config.batch_size)
         self.scheduler = make_scheduler(self.optimizer, config, steps_per_epoch=self.steps_per_epoch)
@@ -109,7 +125,11 @@ class Trainer:
     def _batch(self, split: SplitTensors, rows: torch.Tensor):
         input_ids, lengths = split.encoded.batch(rows)
         teacher = split.teacher.index_select(0, rows).to(self.device) if split.teacher is not None else None
-        return input_ids.to(self.device), lengths, split.labels.index_select(0, rows).to(self.device), teacher
+        labels = split.labels.index_select(0, rows).to(self.device)
+        if self.per_token:  # (batch, longest of the split) → (batch, longest of the batch)
+            seq = int(lengths.max())
+            labels, teacher = labels[:, :seq], None if teacher is None else teacher[:, :seq]
+        return input_ids.to(self.device), lengths, labels, teacher
 
     # ------------------------------------------------------------------ training
 
@@ -168,8 +188,13 @@ class Trainer:
             target = self.train_data.teacher_features.index_select(0, rows).to(self.device)
             loss = self.loss(logits, teacher, labels, h_s=features, h_t=target)
         else:
-            logits = self.model(input_ids, lengths)  # (batch, labels)
-            loss = self.loss(logits, teacher, labels)
+            logits = self.model(input_ids, lengths)  # (batch, labels), or a tagger's (batch, seq, tags)
+            if getattr(self.loss, "per_sequence", False):  # a CRF's: it reads whole sentences
+                loss = self.loss(logits, teacher, labels, lengths=lengths)
+            else:
+                if self.per_token:  # every token inside a sentence is an example
+                    logits, labels, teacher = flatten_tokens(logits, lengths, labels, teacher)
+                loss = self.loss(logits, teacher, labels)
         value = loss.item()
         if not math.isfinite(value):  # checked before backward: a NaN or inf loss never reaches the weights
             raise self._non_finite(f"the training loss is {value}")
@@ -225,7 +250,7 @@ class Trainer:
             "valid_accuracy": valid["accuracy"],
             "valid_macro_f1": valid["macro_f1"],
             "valid_loss": valid["loss"],
-            **{f"valid_{k}": valid[k] for k in ("spearman", "pearson") if k in valid},
+            **{f"valid_{k}": valid[k] for k in ("spearman", "pearson", "entity_f1") if k in valid},
             "lr": self.optimizer.param_groups[0]["lr"],
             "improved": improved,
         }
@@ -251,7 +276,7 @@ class Trainer:
         skipped); for a regression task Spearman, Pearson and the squared error instead (rows with
         a NaN score skipped)."""
         self.model.eval()
-        logits, labels = self._gold_outputs(split)  # (n, outputs), (n,): the rows with a gold label
+        logits, labels, sequences = self._gold_outputs(split)  # (n, outputs), (n,): the rows with a gold label
         nan = float("nan")
         if not len(labels):
             return {
@@ -260,6 +285,7 @@ class Trainer:
                 "loss": nan,
                 "per_class": {},
                 **({"spearman": nan, "pearson": nan} if self.regression else {}),
+                **({"entity_f1": nan, "entity_precision": nan, "entity_recall": nan} if self.per_token else {}),
             }
         if self.regression:
             scores = correlation_scores(labels.numpy(), logits[:, 0].numpy())
@@ -274,25 +300,34 @@ class Trainer:
         names = self.label_names or [str(i) for i in range(logits.shape[1])]
         scores = classification_scores(labels.numpy(), logits.argmax(dim=1).numpy(), names)
         return {
-            "accuracy": scores["accuracy"],
+            "accuracy": scores["accuracy"],  # a tagger's: token accuracy
             "macro_f1": scores["macro_f1"],
             "loss": float(F.cross_entropy(logits, labels)),
             "per_class": scores["per_class"],
+            **(entity_report(*sequences, names) if self.per_token else {}),
         }
 
-    def _gold_outputs(self, split: SplitTensors) -> tuple[torch.Tensor, torch.Tensor]:
+    def _gold_outputs(self, split: SplitTensors) -> tuple[torch.Tensor, torch.Tensor, tuple[list, list]]:
         """The model's outputs ``(n, outputs)`` float32 on CPU and the gold labels ``(n,)`` of the rows
-        of ``split`` that have one, over length-sorted batches."""
-        outputs, gold = [], []
+        (a tagger's: tokens) of ``split`` that have one, over length-sorted batches; and a tagger's
+        (predicted, gold) tag-id sequences per sentence."""
+        outputs, gold, predicted_tags, gold_tags = [], [], [], []
         for positions in length_sorted_batches(split.encoded.lengths.tolist(), self.config.eval_batch_size):
             input_ids, lengths, labels, _ = self._batch(split, torch.from_numpy(positions))
-            logits = self.model(input_ids, lengths)  # (batch, outputs)
+            logits = self.model(input_ids, lengths)  # (batch, outputs), or (batch, seq, tags)
+            if self.per_token:  # a CRF tagger decodes its own tags (Viterbi); otherwise the argmax of each token
+                decode = getattr(self.model, "decode", None)
+                predicted = decode(logits, lengths) if decode is not None else logits.argmax(dim=-1)
+                rows = tag_sequences(predicted.cpu(), labels.cpu(), lengths)
+                predicted_tags += rows[0]
+                gold_tags += rows[1]
+                logits, labels, _ = flatten_tokens(logits, lengths, labels, None)
             keep = ~torch.isnan(labels) if self.regression else labels >= 0
             outputs.append(logits[keep].float().cpu())
             gold.append(labels[keep].cpu())
         if not outputs:
-            return torch.zeros(0, 1), torch.zeros(0)
-        return torch.cat(outputs), torch.cat(gold)
+            return torch.zeros(0, 1), torch.zeros(0), ([], [])
+        return torch.cat(outputs), torch.cat(gold), (predicted_tags, gold_tags)
 
     def _final_metrics(self) -> dict:
         load_weights(self.model, self.run.weights_file, device=self.device)
@@ -313,6 +348,15 @@ class Trainer:
                     "test_mse": test.get("loss"),
                 }
                 if self.regression
+                else {}
+            ),
+            **(
+                {
+                    "valid_entity_f1": self.best.best_valid_score,
+                    **{f"test_{k}": test.get(k) for k in ("entity_f1", "entity_precision", "entity_recall")},
+                    "test_per_type": test.get("per_type"),
+                }
+                if self.per_token
                 else {}
             ),
             "best_epoch": self.best.best_epoch,

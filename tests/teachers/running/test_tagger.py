@@ -13,6 +13,7 @@ from distil_bilstm.teachers.running.reference import TeacherRef, load_teacher
 from distil_bilstm.teachers.running.tagger import first_pieces, label_tagged
 from distil_bilstm.teachers.stores.store import StaleStoreError
 
+from ...conftest import make_token_teacher as make_tagger
 from ...conftest import write_lines
 
 PEOPLE, PLACES = ["Kimberly", "Lee", "Parkinson", "Choi"], ["Seoul", "Busanville", "Paris", "Rome"]
@@ -25,33 +26,6 @@ def tagged(tmp_path):
         for i in range(40)
     ]
     return load_tagged_dataset(str(write_lines(tmp_path / "toy.jsonl", [json.dumps(r) for r in rows])))
-
-
-def make_tagger(tmp_path, tagged, names):
-    from transformers import BertConfig, BertForTokenClassification
-
-    from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
-
-    words = [" ".join(s.tokens) for s in tagged.sentences]
-    vocab_config = VocabConfig(vocab_size=60, min_frequency=1, limit_alphabet=60)
-    save_vocab(train_wordpiece(words, vocab_config), tmp_path / "vocab", vocab_config)
-    tokenizer = load_vocab(tmp_path / "vocab")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=64,
-        num_labels=len(names),
-        id2label=dict(enumerate(names)),
-        label2id={n: i for i, n in enumerate(names)},
-    )
-    out = tmp_path / "tagger"
-    BertForTokenClassification(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
 
 
 def test_each_word_gets_its_first_pieces_logits(tmp_path, tagged):

@@ -1,0 +1,105 @@
+"""A tagger student's units: each token of a tagged sentence as a word id and the ids of its
+characters (Lample et al. 2016; Ma & Hovy 2016), and the padded gold tags the Trainer reads.
+
+    words   the training split's tokens seen ``min_count`` times or more (lowercased when asked),
+            after ``[PAD]`` = 0 and ``[UNK]`` = 1
+    chars   every character of the training split's tokens, after the same two (none: ``max_chars`` 0)
+
+A token becomes the row ``[word id, char ids…]`` of ``1 + max_chars`` ints (its first ``max_chars``
+characters, right-padded with 0); ``max_chars`` 0 leaves the word id alone (KLUE's tokens are
+single characters, whose "form" is the token itself). A sentence is a run of such rows: the split's
+rows are stored flat, ``(tokens, 1 + max_chars)`` int32, with each sentence's length.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..utils import read_json, write_json
+from .tagging import TaggedSentence
+
+PAD, UNK = 0, 1
+SPECIALS = ("[PAD]", "[UNK]")
+UNITS_FILE = "units.json"  # in a tagger run's vocab/ folder
+
+
+@dataclass(frozen=True)
+class TagUnits:
+    """The word and character vocabularies of a tagger, and how a token is read."""
+
+    words: tuple[str, ...]
+    chars: tuple[str, ...]
+    lowercase: bool = True  # the word lookup's (the characters keep their case: it is a feature)
+    max_chars: int = 20  # characters of a token the character encoder reads; 0: none
+
+    @classmethod
+    def build(
+        cls, sentences: Sequence[TaggedSentence], *, lowercase: bool, min_count: int, max_chars: int
+    ) -> "TagUnits":
+        counts = Counter(token.lower() if lowercase else token for s in sentences for token in s.tokens)
+        words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+        chars = (*SPECIALS, *sorted({ch for s in sentences for token in s.tokens for ch in token})) if max_chars else ()
+        return cls(words=(*SPECIALS, *words), chars=chars, lowercase=lowercase, max_chars=max_chars)
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        path = Path(folder) / UNITS_FILE
+        write_json(path, {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()})
+        return path
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "TagUnits":
+        values = read_json(Path(folder) / UNITS_FILE)
+        return cls(**{**values, "words": tuple(values["words"]), "chars": tuple(values["chars"])})
+
+    def token_rows(self, tokens: Sequence[str]) -> np.ndarray:
+        """``(len(tokens), 1 + max_chars)`` int32: each token's word id, then its characters' ids."""
+        word_index = {w: i for i, w in enumerate(self.words)}
+        char_index = {c: i for i, c in enumerate(self.chars)}
+        rows = np.zeros((len(tokens), 1 + self.max_chars), dtype=np.int32)
+        for i, token in enumerate(tokens):
+            rows[i, 0] = word_index.get(token.lower() if self.lowercase else token, UNK)
+            for j, ch in enumerate(token[: self.max_chars]):
+                rows[i, 1 + j] = char_index.get(ch, UNK)
+        return rows
+
+    def encode(self, sentences: Sequence[TaggedSentence]) -> "TokenUnits":
+        rows = [self.token_rows(s.tokens) for s in sentences]
+        lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
+        flat = np.concatenate(rows) if rows else np.zeros((0, 1 + self.max_chars), dtype=np.int32)
+        return TokenUnits(torch.from_numpy(flat), lengths)
+
+
+class TokenUnits:
+    """One split's token rows, ragged by sentence, batched as the Trainer asks for texts':
+    ``batch(rows) -> (input_ids (batch, seq, 1 + max_chars) int64 padded with 0, lengths (batch,))``."""
+
+    def __init__(self, flat: torch.Tensor, lengths: torch.Tensor):
+        self.flat, self.lengths = flat, lengths  # (tokens, 1 + max_chars) int32, (N,) int64
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])  # (N + 1,)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lengths = self.lengths[rows]
+        ids = torch.zeros((len(rows), int(lengths.max()), self.flat.shape[1]), dtype=torch.int64)
+        for i, row in enumerate(rows.tolist()):
+            ids[i, : lengths[i]] = self.flat[self.offsets[row] : self.offsets[row + 1]]
+        return ids, lengths
+
+
+def padded_tags(sentences: Sequence[TaggedSentence], tag_names: Sequence[str]) -> torch.Tensor:
+    """Gold tag ids ``(N, longest)`` int64, -1 after each sentence's end."""
+    index = {t: i for i, t in enumerate(tag_names)}
+    longest = max((len(s.tags) for s in sentences), default=0)
+    tags = torch.full((len(sentences), longest), -1, dtype=torch.int64)
+    for i, sentence in enumerate(sentences):
+        tags[i, : len(sentence.tags)] = torch.tensor([index[t] for t in sentence.tags], dtype=torch.int64)
+    return tags

@@ -1,0 +1,221 @@
+"""One tagger run: a tagged dataset → the student's units → a BiLSTM tagger trained by the Trainer
+(per token, selected on validation entity F1) → a run folder as a sentence run's (config.json,
+student.json, the best weights, vocab/units.json, metrics.json), resumable with ``--resume``.
+
+With ``teacher_path`` (a fine-tuned ``…ForTokenClassification`` checkpoint) the tagger is distilled:
+the teacher's logits for each word of each sentence are computed once into a ragged store (reused
+while current) and the loss is per token, α·CE + (1 − α)·T²·KL (a CRF tagger: its gold NLL and KD on
+its emission scores, training/tokens.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.tag_units import TagUnits, padded_tags
+from ..data.tagging import TaggedDataset, load_tagged_dataset
+from ..rundir import RunDir
+from ..students.tagger import BiLSTMTagger, TaggerConfig, TaggerShape
+from ..teachers.running.source import TeacherSource
+from ..teachers.running.tagger import label_tagged
+from ..training.batching import SplitTensors
+from ..training.callbacks import Callback
+from ..training.config import TrainingConfig
+from ..training.losses import DistillationLoss
+from ..training.tokens import CrfTagLoss
+from ..training.trainer import Trainer
+from ..utils import compose_settings, dataclass_from_dict, field_checker, path_safe, resolve_device
+
+logger = logging.getLogger(__name__)
+
+ARCHITECTURE = "bilstm-tagger"
+
+
+@dataclass(kw_only=True, frozen=True)
+class TagDataSettings:
+    dataset: str = "conll2003"  # conll2003 | klue_ner | a .jsonl file of {"tokens", "tags"}
+    data_dir: str | None = None
+    valid_size: float = 0.05  # carved from train where the data has no validation file
+    split_seed: int = 1
+    strict: bool = False  # refuse (not repair) an I- tag that follows nothing
+    lowercase: bool = True  # the word lookup's; characters keep their case
+    min_count: int = 1  # a training word seen fewer times is [UNK] to the word lookup (its characters still count)
+    max_chars: int = 20  # characters per token the character encoder reads; 0: no character encoder
+
+    def __post_init__(self) -> None:
+        check = field_checker(self)
+        check(bool(self.dataset), "dataset", "must name a tagged dataset or a .jsonl file")
+        check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
+        check(self.min_count >= 1, "min_count", "must be >= 1")
+        check(self.max_chars >= 0, "max_chars", "must be >= 0")
+
+
+@dataclass(kw_only=True, frozen=True)
+class TagDistillSettings:
+    loss: str = "ce"  # ce: gold tags alone; kl: and the teacher's per-token distribution
+    loss_rate: float = 0.1  # α: the weight of the gold term
+    temperature: float = 2.0
+    teacher_path: str | None = None  # a token-classification checkpoint folder
+    teacher_max_length: int | None = None  # its pieces per sentence (None: what it was trained with, else 128)
+    cache_dir: str = "teacher_model/logits"  # where its per-word logits are stored
+
+    def __post_init__(self) -> None:
+        check = field_checker(self)
+        check(self.loss in ("ce", "kl"), "loss", "must be 'ce' or 'kl'")
+        check(0.0 <= self.loss_rate <= 1.0, "loss_rate", "must be in [0, 1]")
+        check(self.temperature > 0, "temperature", "must be > 0")
+        check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", "is required for loss 'kl'")
+        check(self.loss == "kl" or not self.teacher_path, "loss", "must be 'kl' to learn from teacher_path")
+        check(self.teacher_max_length is None or self.teacher_max_length >= 2, "teacher_max_length", "must be >= 2")
+
+
+SECTIONS: dict[str, type] = {
+    "data": TagDataSettings,
+    "shape": TaggerShape,
+    "distillation": TagDistillSettings,
+    "training": TrainingConfig,
+}
+
+
+class _TagRecipe:
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS))
+
+    def training_config(self) -> TrainingConfig:
+        return self._sections["training"]
+
+    def distillation_settings(self) -> TagDistillSettings:
+        return self._sections["distillation"]
+
+    def identity(self) -> str:
+        """What makes the run: everything but where it reads and writes and the device."""
+        ignored = (
+            *("data_dir", "run_root", "run_name", "device", "cache_dir"),
+            *("log_every", "checkpoint_every", "eval_batch_size"),
+        )
+        values = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+    def run_dir(self) -> Path:
+        return Path(self.run_root) / path_safe(self.dataset) / (self.run_name or f"tagger-{self.identity()[:6]}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TagRunConfig":
+        return dataclass_from_dict(cls, values, what="TagRunConfig")
+
+
+@dataclass(kw_only=True, frozen=True)
+class TagRunConfig(_TagRecipe, TrainingConfig, TagDistillSettings, TaggerShape, TagDataSettings):
+    """``distil-bilstm tagger``'s flat keys, with a tagger's training defaults (Adam, early stopping
+    on validation entity F1)."""
+
+    batch_size: int = 32
+    lr: float = 1e-3
+    train_epoch: int = 30
+    patience: int = 5
+    select_metric: str = "entity_f1"
+    eval_batch_size: int = 256
+    run_root: str = "runs"
+    run_name: str | None = None
+
+
+def _split(units: TagUnits, sentences, tag_names, teacher: torch.Tensor | None = None) -> SplitTensors:
+    return SplitTensors(encoded=units.encode(sentences), labels=padded_tags(sentences, tag_names), teacher=teacher)
+
+
+def teacher_tag_logits(config: TagRunConfig, dataset: TaggedDataset, *, device: torch.device) -> torch.Tensor:
+    """The teacher's logits of the training split's words, ``(train sentences, longest, tags)`` padded
+    with 0, from the ragged store of (teacher, dataset), computed once."""
+    source = TeacherSource.resolve(config.teacher_path, cache_dir=config.cache_dir)
+    if source.reference.kind != "tagger":
+        raise ValueError(
+            f"{config.teacher_path} is a {source.reference.kind} teacher; a tagger learns from a token classifier "
+            "(a checkpoint whose config.json names a ...ForTokenClassification)"
+        )
+    teacher = source.reference.load(device=device)
+    length = source.reference.labelling_length(config.teacher_max_length)
+    store, _ = label_tagged(teacher, dataset, store_dir=source.store_dir(dataset.name), max_length=length)
+    del teacher
+    rows = [store.sentence(i) for i in np.flatnonzero(dataset.splits == "train")]  # (tokens, tags) each
+    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+
+
+def train_tagger(
+    config: TagRunConfig,
+    *,
+    dataset: TaggedDataset | None = None,
+    resume: bool = False,
+    callbacks: list[Callback] | None = None,
+) -> dict:
+    """Train a BiLSTM tagger on ``config.dataset``'s gold tags; returns (and writes) its metrics."""
+    dataset = dataset or load_tagged_dataset(
+        config.dataset,
+        data_dir=config.data_dir,
+        valid_size=config.valid_size,
+        seed=config.split_seed,
+        strict=config.strict,
+    )
+    train = dataset.split("train")
+    units = TagUnits.build(train, lowercase=config.lowercase, min_count=config.min_count, max_chars=config.max_chars)
+    shape = {k: getattr(config, k) for k in TaggerShape.__dataclass_fields__}
+    model_config = TaggerConfig(
+        **shape, vocab_size=len(units.words), num_tags=len(dataset.tag_names), char_vocab_size=len(units.chars)
+    )
+    device = resolve_device(config.device)
+    teacher = teacher_tag_logits(config, dataset, device=device) if config.teacher_path else None
+    torch.manual_seed(config.seed)
+    model = BiLSTMTagger(model_config)
+    settings = config.distillation_settings()
+    loss = (
+        CrfTagLoss(model.crf, kind=settings.loss, alpha=settings.loss_rate, temperature=settings.temperature)
+        if model.crf is not None
+        else DistillationLoss(kind=settings.loss, alpha=settings.loss_rate, temperature=settings.temperature)
+    )
+    run = RunDir(config.run_dir())
+    run.mkdir()
+    run.write_config(config.to_dict())
+    run.vocab_dir.mkdir(parents=True, exist_ok=True)
+    units.save(run.vocab_dir)
+    run.write_student(ARCHITECTURE, model_config.to_dict(), label_names=dataset.tag_names)
+    logger.info(
+        "%s: %d training sentences, %d words, %d characters, %d tags; %s parameters",
+        dataset.name,
+        len(train),
+        len(units.words),
+        len(units.chars),
+        len(dataset.tag_names),
+        f"{sum(p.numel() for p in model.parameters()):,}",
+    )
+    trainer = Trainer(
+        model,
+        config=config.training_config(),
+        loss=loss,
+        identity=config.identity(),
+        train=_split(units, train, dataset.tag_names, teacher),
+        valid=_split(units, dataset.split("valid"), dataset.tag_names),
+        test=_split(units, dataset.split("test"), dataset.tag_names),
+        run_dir=run.path,
+        device=device,
+        callbacks=callbacks or [],
+        label_names=dataset.tag_names,
+    )
+    metrics = {
+        **trainer.fit(resume=resume),
+        "run_dir": str(run.path),
+        "dataset": dataset.name,
+        "dataset_fingerprint": dataset.fingerprint,
+        "architecture": ARCHITECTURE,
+        "tag_names": dataset.tag_names,
+    }
+    run.write_metrics(metrics)
+    return metrics
