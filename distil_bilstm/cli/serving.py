@@ -11,6 +11,7 @@ from .common import data_config, table
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..data.pairs import make_pair, read_as
+    from ..serving.entities import is_tagger_run
     from ..serving.inference import Predictor, dumps_prediction
 
     if args.texts and args.file:
@@ -20,6 +21,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--text-b gives the second text of each pair on the command line: {len(args.texts)} text(s), "
             f"{len(args.text_b)} --text-b"
         )
+    if is_tagger_run(args.model):
+        return _predict_entities(args)
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if not args.file:
         if args.text_b:
@@ -69,12 +72,65 @@ def add_predict_parser(sub: argparse._SubParsersAction) -> None:
     pr.set_defaults(func=cmd_predict)
 
 
+def _scores_table(per_name: dict, *, name: str) -> str:
+    """Precision, recall and F1 (in %) and support of each label or entity type."""
+    rows = [
+        {name: key, **{k: (round(100 * v, 2) if k != "support" else v) for k, v in scores.items()}}
+        for key, scores in per_name.items()
+    ]
+    columns = [(name, name), ("precision", "precision"), ("recall", "recall"), ("f1", "F1"), ("support", "support")]
+    return table(rows, columns)
+
+
+def _predict_entities(args: argparse.Namespace) -> int:
+    """A tagger's entities of each text, one JSON line a text."""
+    from ..serving.entities import TagPredictor, dumps_entities
+
+    if args.file or args.text_b:
+        raise ValueError(f"{args.model} is a tagger: give it texts (arguments or stdin lines), not --file or --text-b")
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    for text, entities in zip(texts, TagPredictor.load(args.model, device=args.device).entities(texts)):
+        print(dumps_entities(text, entities))
+    return 0
+
+
+def _evaluate_tagger(args: argparse.Namespace) -> int:
+    """A tagger's entity scores on a tagged dataset's split."""
+    import json
+
+    from ..data.tagging import load_tagged_dataset
+    from ..serving.entities import TagPredictor
+
+    if args.file or not args.dataset:
+        raise ValueError(f"{args.model} is a tagger: evaluate it on --dataset conll2003|klue_ner|FILE.jsonl [--split]")
+    predictor = TagPredictor.load(args.model, device=args.device)
+    dataset = load_tagged_dataset(
+        args.dataset, data_dir=args.data_dir, valid_size=args.valid_size, seed=args.split_seed
+    )
+    if list(dataset.tag_names) != predictor.tag_names:
+        raise ValueError(f"{args.dataset} has tags {dataset.tag_names} but the tagger predicts {predictor.tag_names}")
+    scores = predictor.evaluate(dataset.split(args.split))
+    report = {"data": f"{dataset.name}:{args.split}", **scores}
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(
+        f"{report['data']}: entity F1 {100 * scores['f1']:.2f} (precision {100 * scores['precision']:.2f}, recall "
+        f"{100 * scores['recall']:.2f}), token accuracy {100 * scores['token_accuracy']:.2f}\n"
+    )
+    print(_scores_table(scores["per_type"], name="type"))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
+    from ..serving.entities import is_tagger_run
     from ..serving.evaluation import evaluate_texts, read_evaluation_file
     from ..serving.inference import Predictor
 
+    if is_tagger_run(args.model):
+        return _evaluate_tagger(args)
     if bool(args.file) == bool(args.dataset):
         raise ValueError("evaluate needs either --dataset NAME [--split test] or --file F")
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
@@ -112,22 +168,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"{source}: {report['examples']:,} examples, accuracy {100 * report['accuracy']:.2f}, macro-F1 "
         f"{100 * report['macro_f1']:.2f}, {report['examples_per_second']:,.0f} examples/s\n"
     )
-    rows = [
-        {"label": name, **{k: (round(100 * v, 2) if k != "support" else v) for k, v in scores.items()}}
-        for name, scores in report["per_class"].items()
-    ]
-    print(
-        table(
-            rows,
-            [
-                ("label", "label"),
-                ("precision", "precision"),
-                ("recall", "recall"),
-                ("f1", "F1"),
-                ("support", "support"),
-            ],
-        )
-    )
+    print(_scores_table(report["per_class"], name="label"))
     names = report["labels"]
     print("\nconfusion matrix (rows: gold, columns: predicted)\n")
     print(

@@ -17,13 +17,15 @@ import os
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 
 from ..utils import read_json, write_json
-from .tagging import TaggedSentence
+
+if TYPE_CHECKING:  # serving reads units without the data readers (which import pandas)
+    from .tagging import TaggedSentence
 
 PAD, UNK = 0, 1
 SPECIALS = ("[PAD]", "[UNK]")
@@ -38,15 +40,20 @@ class TagUnits:
     chars: tuple[str, ...]
     lowercase: bool = True  # the word lookup's (the characters keep their case: it is a feature)
     max_chars: int = 20  # characters of a token the character encoder reads; 0: none
+    # how raw text becomes tokens at prediction time: "words" (CoNLL's: runs of letters and digits,
+    # each other non-space character alone) or "characters" (KLUE's: every character, spaces too)
+    tokens: str = "words"
 
     @classmethod
     def build(
-        cls, sentences: Sequence[TaggedSentence], *, lowercase: bool, min_count: int, max_chars: int
+        cls, sentences: Sequence["TaggedSentence"], *, lowercase: bool, min_count: int, max_chars: int
     ) -> "TagUnits":
         counts = Counter(token.lower() if lowercase else token for s in sentences for token in s.tokens)
         words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         chars = (*SPECIALS, *sorted({ch for s in sentences for token in s.tokens for ch in token})) if max_chars else ()
-        return cls(words=(*SPECIALS, *words), chars=chars, lowercase=lowercase, max_chars=max_chars)
+        # a dataset whose every token is one character (KLUE's) is read character by character
+        tokens = "characters" if all(len(t) == 1 for s in sentences for t in s.tokens) else "words"
+        return cls(words=(*SPECIALS, *words), chars=chars, lowercase=lowercase, max_chars=max_chars, tokens=tokens)
 
     def save(self, folder: str | os.PathLike) -> Path:
         path = Path(folder) / UNITS_FILE
@@ -69,8 +76,9 @@ class TagUnits:
                 rows[i, 1 + j] = char_index.get(ch, UNK)
         return rows
 
-    def encode(self, sentences: Sequence[TaggedSentence]) -> "TokenUnits":
-        rows = [self.token_rows(s.tokens) for s in sentences]
+    def encode(self, sentences: Sequence["TaggedSentence"] | Sequence[Sequence[str]]) -> "TokenUnits":
+        """Sentences (or their token lists) as the tagger's rows."""
+        rows = [self.token_rows(getattr(s, "tokens", s)) for s in sentences]
         lengths = torch.tensor([len(r) for r in rows], dtype=torch.int64)
         flat = np.concatenate(rows) if rows else np.zeros((0, 1 + self.max_chars), dtype=np.int32)
         return TokenUnits(torch.from_numpy(flat), lengths)
@@ -95,7 +103,7 @@ class TokenUnits:
         return ids, lengths
 
 
-def padded_tags(sentences: Sequence[TaggedSentence], tag_names: Sequence[str]) -> torch.Tensor:
+def padded_tags(sentences: Sequence["TaggedSentence"], tag_names: Sequence[str]) -> torch.Tensor:
     """Gold tag ids ``(N, longest)`` int64, -1 after each sentence's end."""
     index = {t: i for i, t in enumerate(tag_names)}
     longest = max((len(s.tags) for s in sentences), default=0)

@@ -29,7 +29,7 @@ from ..training.batching import SplitTensors
 from ..training.callbacks import Callback
 from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
-from ..training.tokens import CrfTagLoss
+from ..training.tokens import CrfTagLoss, TokenKDLoss
 from ..training.trainer import Trainer
 from ..utils import compose_settings, dataclass_from_dict, field_checker, path_safe, resolve_device
 
@@ -150,6 +150,16 @@ def teacher_tag_logits(config: TagRunConfig, dataset: TaggedDataset, *, device: 
     return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
 
 
+def tagger_loss(model: BiLSTMTagger, settings: TagDistillSettings):
+    """The loss the Trainer is given: a CRF's (gold NLL, and KD on its emissions), else per-token KD,
+    else cross entropy on the gold tags (training/tokens.py)."""
+    if model.crf is not None:
+        return CrfTagLoss(model.crf, kind=settings.loss, alpha=settings.loss_rate, temperature=settings.temperature)
+    if settings.loss == "kl":
+        return TokenKDLoss(alpha=settings.loss_rate, temperature=settings.temperature)
+    return DistillationLoss(kind="ce")
+
+
 def train_tagger(
     config: TagRunConfig,
     *,
@@ -175,12 +185,6 @@ def train_tagger(
     teacher = teacher_tag_logits(config, dataset, device=device) if config.teacher_path else None
     torch.manual_seed(config.seed)
     model = BiLSTMTagger(model_config)
-    settings = config.distillation_settings()
-    loss = (
-        CrfTagLoss(model.crf, kind=settings.loss, alpha=settings.loss_rate, temperature=settings.temperature)
-        if model.crf is not None
-        else DistillationLoss(kind=settings.loss, alpha=settings.loss_rate, temperature=settings.temperature)
-    )
     run = RunDir(config.run_dir())
     run.mkdir()
     run.write_config(config.to_dict())
@@ -199,7 +203,7 @@ def train_tagger(
     trainer = Trainer(
         model,
         config=config.training_config(),
-        loss=loss,
+        loss=tagger_loss(model, config.distillation_settings()),
         identity=config.identity(),
         train=_split(units, train, dataset.tag_names, teacher),
         valid=_split(units, dataset.split("valid"), dataset.tag_names),

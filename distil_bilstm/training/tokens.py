@@ -2,13 +2,10 @@
 logits per token instead of one per text.
 
 A token split holds its gold tags as ``(N, longest)`` int64 padded with -1 and, when distilled, its
-teacher's logits as ``(N, longest, tags)``. Every position inside a sentence is an example of the
-sentence-level losses (losses.py), so per-token distillation is
-
-    L = mean over tokens of  α · CE(y_i, s_i) + (1 − α) · T² · KL(softmax(t_i / T) ‖ softmax(s_i / T))
-
-(Hinton et al. 2015 per token, as TextBrewer and XtremeDistil distil taggers), and padding is never
-an example. Validation scores add the entity-level F1 of the tag sequences (entities.py).
+teacher's logits as ``(N, longest, tags)``. Every position inside a sentence is an example (padding
+never is): of the sentence-level cross entropy (losses.py) on gold tags alone, of
+:class:`TokenKDLoss` when distilled, and a CRF tagger's :class:`CrfTagLoss` reads whole sentences.
+Validation scores add the entity-level F1 of the tag sequences (entities.py).
 """
 
 from __future__ import annotations
@@ -16,6 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .entities import entity_scores
 from .losses import soft_kl
@@ -58,11 +56,43 @@ def entity_report(predicted: Sequence[Sequence[int]], gold: Sequence[Sequence[in
     }
 
 
+def teacher_seen(teacher: torch.Tensor) -> torch.Tensor:
+    """Which tokens the teacher has logits for: a row of zeros is a word it read no piece of (a KLUE
+    space, a word past its max length; teachers/running/tagger.py). ``(..., tags)`` → ``(...)`` bool."""
+    return teacher.abs().sum(dim=-1) > 0
+
+
+class TokenKDLoss:
+    """A softmax tagger's distillation, per token (on the flattened tokens the Trainer passes):
+
+        α · CE(y_i, s_i) + (1 − α) · T² · KL(softmax(t_i / T) ‖ softmax(s_i / T))
+
+    averaged over tokens (Hinton et al. 2015 per token, as TextBrewer and XtremeDistil distil
+    taggers). A token the teacher has no logits for learns from its gold tag alone; a transfer
+    sentence's tokens (no gold) from the teacher alone."""
+
+    kind = "kl"
+    needs_teacher = True
+    needs_features = False
+
+    def __init__(self, *, alpha: float = 0.1, temperature: float = 2.0):
+        self.alpha, self.temperature = alpha, temperature
+
+    def __call__(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        labelled, seen = y >= 0, teacher_seen(t)  # (tokens,) each
+        hard = F.cross_entropy(s, y.clamp_min(0), reduction="none")
+        soft = soft_kl(s, t, self.temperature)
+        both = self.alpha * hard + (1.0 - self.alpha) * soft
+        per_token = torch.where(labelled & seen, both, torch.where(labelled, hard, soft))
+        counted = labelled | seen
+        return (per_token * counted).sum() / counted.sum().clamp_min(1)
+
+
 class CrfTagLoss:
     """A CRF tagger's loss (kind ``ce``: gold tags alone; ``kl``: and its teacher), per sequence:
 
         L = α · Σ_labelled −log p_CRF(y | e) / (their tokens)
-            + (1 − α) · mean over tokens of T² · KL(softmax(t_i / T) ‖ softmax(e_i / T))
+            + (1 − α) · mean over the tokens the teacher read of T² · KL(softmax(t_i / T) ‖ softmax(e_i / T))
 
     the gold sequences' CRF negative log-likelihood per token, and Hinton et al.'s KD on the
     emission scores e (the teacher knows no transitions; Wang et al. 2021 compare it with structural
@@ -94,5 +124,9 @@ class CrfTagLoss:
                 raise ValueError("the ce loss needs labelled sentences; this batch has none")
             return hard
         mask = length_mask(lengths, logits.shape[1])
-        soft = soft_kl(logits[mask], teacher[:, : logits.shape[1]][mask], self.temperature).mean()
-        return soft if hard is None else self.alpha * hard + (1.0 - self.alpha) * soft
+        targets = teacher[:, : logits.shape[1]][mask]  # (tokens, tags)
+        seen = teacher_seen(targets)  # the tokens the teacher has logits for
+        soft = soft_kl(logits[mask][seen], targets[seen], self.temperature).mean() if seen.any() else None
+        if soft is None or hard is None:
+            return hard if soft is None else soft
+        return self.alpha * hard + (1.0 - self.alpha) * soft

@@ -53,3 +53,18 @@ def test_the_crf_loss_mixes_the_gold_nll_per_token_with_kd_on_the_emissions():
         CrfTagLoss(crf)(logits[1:], None, labels[1:], lengths=lengths[1:])
     with pytest.raises(ValueError, match="a CRF tagger distils with loss 'kl'"):
         CrfTagLoss(crf, kind="mse")
+
+
+def test_token_kd_falls_back_to_gold_where_the_teacher_read_no_piece():
+    from distil_bilstm.training.losses import soft_kl
+    from distil_bilstm.training.tokens import TokenKDLoss
+
+    torch.manual_seed(3)
+    s, t = torch.randn(4, 3), torch.randn(4, 3)
+    t[1] = 0  # a space of KLUE: no piece, so no teacher view
+    y = torch.tensor([0, 2, -1, 1])  # the third: a transfer token
+    loss = TokenKDLoss(alpha=0.2, temperature=2.0)(s, t, y)
+    hard = F.cross_entropy(s, y.clamp_min(0), reduction="none")
+    soft = soft_kl(s, t, 2.0)
+    expected = (0.2 * hard[0] + 0.8 * soft[0] + hard[1] + soft[2] + 0.2 * hard[3] + 0.8 * soft[3]) / 4
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)

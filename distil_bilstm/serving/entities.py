@@ -1,0 +1,126 @@
+"""A trained tagger put to use: raw texts → named entities with character offsets and a score.
+
+A text is cut into the tokens the tagger was trained on (units.json's ``tokens``: CoNLL-style words
+— runs of letters and digits, each other non-space character alone — or KLUE's characters, spaces
+included), tagged (a CRF tagger by Viterbi), and each entity (a span of conlleval's rules,
+training/entities.py) is reported as its text, type, ``start``/``end`` character offsets into the
+text and ``score``: the mean over its tokens of the probability the tagger gives each token's tag
+(the per-token softmax of its scores). Like serving/inference.py this imports neither pandas nor
+transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..rundir import RunDir, split_student_json
+from ..training.entities import entity_scores, entity_spans
+
+ARCHITECTURE = "bilstm-tagger"
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+Token = tuple[str, int, int]  # (text, start, end) in characters of the input
+
+
+def split_tokens(text: str, *, unit: str) -> list[Token]:
+    """``text`` as a tagger's tokens with their offsets: ``unit`` "words" or "characters"."""
+    if unit == "characters":
+        return [(ch, i, i + 1) for i, ch in enumerate(text)]
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+@dataclass
+class Entity:
+    text: str
+    type: str
+    start: int  # character offsets into the input text: text[start:end]
+    end: int
+    score: float
+
+
+def is_tagger_run(path: str | Path) -> bool:
+    run = RunDir(path)
+    return run.student_file.is_file() and run.read_student().get("architecture") == ARCHITECTURE
+
+
+class TagPredictor:
+    """``TagPredictor.load(run).entities(["..."])``: the entities of each text."""
+
+    def __init__(self, model, units, tag_names: list[str], *, device, source: str = ""):
+        self.model, self.units, self.tag_names, self.device, self.source = model, units, tag_names, device, source
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "auto") -> "TagPredictor":
+        from ..data.tag_units import TagUnits
+        from ..students.tagger import BiLSTMTagger, TaggerConfig
+        from ..utils import read_safetensors, resolve_device
+
+        run = RunDir(path)
+        run.require_model()
+        architecture, values, tag_names = split_student_json(run.read_student())
+        if architecture != ARCHITECTURE:
+            raise ValueError(f"{path}: a {architecture} run, not a tagger")
+        device = resolve_device(device)
+        units = TagUnits.load(run.vocab_dir)
+        config = TaggerConfig.from_dict(values)
+        if len(units.words) != config.vocab_size:
+            raise ValueError(
+                f"{run.vocab_dir}: {len(units.words)} words, but {run.student_file} says the tagger was trained with "
+                f"{config.vocab_size}: these units do not belong to the model"
+            )
+        model = BiLSTMTagger(config)
+        model.load_state_dict(read_safetensors(run.weights_file, device=str(device)))
+        return cls(model.to(device).eval(), units, tag_names, device=device, source=str(path))
+
+    def tag_ids(self, sentences: Sequence[Sequence[str]]) -> tuple[list[list[int]], list[list[float]]]:
+        """Each sentence's (tag ids, the probability of each) — an empty sentence has none."""
+        import torch
+
+        tags: list[list[int]] = [[] for _ in sentences]
+        probs: list[list[float]] = [[] for _ in sentences]
+        present = [i for i, s in enumerate(sentences) if len(s)]
+        for start in range(0, len(present), 256):
+            chunk = present[start : start + 256]
+            encoded = self.units.encode([sentences[i] for i in chunk])
+            ids, lengths = encoded.batch(torch.arange(len(chunk)))
+            with torch.inference_mode():
+                logits = self.model(ids.to(self.device), lengths)  # (batch, seq, tags)
+                best = self.model.decode(logits, lengths)  # (batch, seq)
+                p = logits.softmax(dim=-1).gather(2, best.unsqueeze(2)).squeeze(2)  # (batch, seq)
+            for row, i in enumerate(chunk):
+                n = int(lengths[row])
+                tags[i], probs[i] = best[row, :n].tolist(), p[row, :n].tolist()
+        return tags, probs
+
+    def entities(self, texts: Sequence[str]) -> list[list[Entity]]:
+        for i, text in enumerate(texts):
+            if not isinstance(text, str):
+                raise ValueError(f"text {i} is a {type(text).__name__}, not a string")
+        tokens = [split_tokens(text, unit=self.units.tokens) for text in texts]
+        tags, probs = self.tag_ids([[t for t, _, _ in row] for row in tokens])
+        found = []
+        for text, row, ids, p in zip(texts, tokens, tags, probs):
+            spans = entity_spans([self.tag_names[i] for i in ids])
+            found.append(
+                [
+                    Entity(text[row[a][1] : row[b - 1][2]], kind, row[a][1], row[b - 1][2], float(np.mean(p[a:b])))
+                    for kind, a, b in spans
+                ]
+            )
+        return found
+
+    def evaluate(self, sentences) -> dict:
+        """Entity scores on tagged sentences (their own tokens), as the tagger run reports them."""
+        tags, _ = self.tag_ids([s.tokens for s in sentences])
+        return entity_scores([list(s.tags) for s in sentences], [[self.tag_names[i] for i in row] for row in tags])
+
+
+def dumps_entities(text: str, entities: list[Entity]) -> str:
+    rounded = [{**asdict(e), "score": round(e.score, 4)} for e in entities]
+    return json.dumps({"text": text, "entities": rounded}, ensure_ascii=False)

@@ -1,0 +1,74 @@
+"""serving/entities.py and predict/evaluate on a tagger run: entities with character offsets."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from distil_bilstm.cli import main
+from distil_bilstm.runs.tagging import TagRunConfig, train_tagger
+from distil_bilstm.serving.entities import split_tokens
+
+from ..runs.test_tagging import write_tagged
+
+
+@pytest.fixture(scope="module")
+def tagger_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tagger")
+    data = write_tagged(root / "people.jsonl")
+    values = dict(embedding_dim=16, hidden_dim=16, char_dim=8, char_filters=8, dropout=0.1, lr=1e-2, train_epoch=5)
+    metrics = train_tagger(TagRunConfig(dataset=str(data), run_root=str(root / "runs"), crf=True, **values))
+    return data, metrics["run_dir"]
+
+
+def test_words_and_characters_keep_their_offsets():
+    assert split_tokens("Kim, in Seoul.", unit="words") == [
+        ("Kim", 0, 3),
+        (",", 3, 4),
+        ("in", 5, 7),
+        ("Seoul", 8, 13),
+        (".", 13, 14),
+    ]
+    assert split_tokens("김 씨", unit="characters") == [("김", 0, 1), (" ", 1, 2), ("씨", 2, 3)]
+
+
+def test_predict_prints_each_entity_with_its_offsets_and_score(tagger_run, capsys, monkeypatch):
+    _, run = tagger_run
+    text = "Yesterday Smith went to Paris"
+    assert main(["predict", "--model", run, text]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["text"] == text
+    found = {(e["text"], e["type"]) for e in line["entities"]}
+    assert found == {("Smith", "PER"), ("Paris", "LOC")}
+    for e in line["entities"]:
+        assert text[e["start"] : e["end"]] == e["text"] and 0 < e["score"] <= 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("Lee Jr lives in Busan\n\nYesterday went to\n"))
+    assert main(["predict", "--model", run]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [[e["text"] for e in x["entities"]] for x in lines] == [["Lee Jr", "Busan"], []]
+
+
+def test_evaluate_gives_the_runs_test_f1_and_refuses_a_file(tagger_run, capsys, caplog):
+    data, run = tagger_run
+    assert main(["evaluate", "--model", run, "--dataset", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    metrics = json.loads((Path(run) / "metrics.json").read_text())
+    assert report["f1"] == pytest.approx(metrics["test_entity_f1"]) and report["data"].endswith(":test")
+    assert main(["evaluate", "--model", run, "--file", str(data)]) == 1
+    assert "is a tagger: evaluate it on --dataset" in caplog.text
+
+
+def test_loading_a_tagger_imports_neither_pandas_nor_transformers(tagger_run):
+    _, run = tagger_run
+    code = (
+        "import sys; from distil_bilstm.serving.entities import TagPredictor; "
+        f"TagPredictor.load({run!r}).entities(['Kim went to Rome']); "
+        "print(sorted(m for m in ('pandas', 'transformers', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
