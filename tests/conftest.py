@@ -5,6 +5,7 @@ skip without them, and say so."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from pathlib import Path
@@ -276,3 +277,32 @@ def make_token_teacher(tmp_path, tagged, names):
     BertForTokenClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def write_tagged(path: Path, n: int = 240) -> Path:
+    """Sentences whose entities a tagger must place by context and form: unseen names are capitalised."""
+    rng = random.Random(0)
+    names, cities = ["Kim", "Lee", "Park", "Smith", "Jones", "Brown"], ["Seoul", "Busan", "London", "Paris"]
+    lines = []
+    for _ in range(n):
+        name, city = rng.choice(names), rng.choice(cities)
+        tokens, tags = ["Yesterday", name, "went", "to", city], ["O", "B-PER", "O", "O", "B-LOC"]
+        if rng.random() < 0.5:
+            tokens, tags = [name, "Jr", "lives", "in", city], ["B-PER", "I-PER", "O", "O", "B-LOC"]
+        lines.append(json.dumps({"tokens": tokens, "tags": tags}))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_run(tmp_path_factory) -> tuple[Path, str]:
+    """(its data, the run folder) of a small BiLSTM-CRF tagger trained on write_tagged's sentences."""
+    from distil_bilstm.runs.tagging import TagRunConfig, train_tagger
+
+    root = tmp_path_factory.mktemp("tagger")
+    data = write_tagged(root / "people.jsonl")
+    values = dict(embedding_dim=16, hidden_dim=16, char_dim=8, char_filters=8, dropout=0.1, lr=1e-2, train_epoch=5)
+    metrics = train_tagger(
+        TagRunConfig(dataset=str(data), run_root=str(root / "runs"), crf=True, device="cpu", **values)
+    )
+    return data, metrics["run_dir"]

@@ -52,8 +52,17 @@ def is_tagger_run(path: str | Path) -> bool:
 class TagPredictor:
     """``TagPredictor.load(run).entities(["..."])``: the entities of each text."""
 
+    reads_pairs = False  # what serving asks every model it serves
+
     def __init__(self, model, units, tag_names: list[str], *, device, source: str = ""):
         self.model, self.units, self.tag_names, self.device, self.source = model, units, tag_names, device, source
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({tag[2:] for tag in self.tag_names if tag != "O"})
+
+    def describe(self) -> dict:
+        return {"source": self.source, "format": "torch", "task": "entities", "types": self.types, "pairs": False}
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "auto") -> "TagPredictor":

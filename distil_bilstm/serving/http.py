@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.pairs import PAIR_SEP, Pair, Text, is_pair, make_pair
+from .entities import TagPredictor, is_tagger_run
 from .inference import Predictor
 
 logger = logging.getLogger(__name__)
@@ -150,20 +151,41 @@ PREDICT_OPENAPI = {
 }
 
 
-def create_app(model: str | Path | Predictor, *, config: ServeConfig | None = None):
-    """The FastAPI app serving ``model`` (a folder, loaded now, or a ready ``Predictor``)."""
+def served(model: str | Path):
+    """The model in ``model``: a tagger's ``TagPredictor`` (its entities), else a ``Predictor``."""
+    return TagPredictor.load(model) if is_tagger_run(model) else Predictor.load(model)
+
+
+def answer(predictor, texts: list, truncated: list[bool]) -> dict:
+    """The /predict body: a classifier's predictions, or a tagger's entities of each text."""
+    if isinstance(predictor, TagPredictor):
+        found = predictor.entities(texts)
+        return {
+            "entities": [[asdict(e) for e in row] for row in found],
+            "truncated": truncated,
+            "types": predictor.types,
+        }
+    predictions = predictor.predict(texts)
+    return {
+        "predictions": [{**p.to_dict(), "truncated": cut} for p, cut in zip(predictions, truncated)],
+        "labels": predictor.label_names,
+    }
+
+
+def create_app(model: str | Path | Predictor | TagPredictor, *, config: ServeConfig | None = None):
+    """The FastAPI app serving ``model`` (a folder, loaded now, or a ready predictor)."""
     from fastapi import FastAPI, Request
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import HTMLResponse, JSONResponse
 
     config = config or ServeConfig()
-    predictor = model if isinstance(model, Predictor) else Predictor.load(model)
-    app = FastAPI(
-        title="distil-bilstm",
-        version="1",
-        description=f"Sentence classification with a distilled student "
-        f"({predictor.kind}, labels {predictor.label_names}).",
+    predictor = model if isinstance(model, (Predictor, TagPredictor)) else served(model)
+    what = (
+        f"Named entities ({', '.join(predictor.types)}) with a distilled tagger."
+        if isinstance(predictor, TagPredictor)
+        else f"Sentence classification with a distilled student ({predictor.kind}, labels {predictor.label_names})."
     )
+    app = FastAPI(title="distil-bilstm", version="1", description=what)
     app.state.predictor, app.state.config = predictor, config
 
     @app.middleware("http")
@@ -194,12 +216,8 @@ def create_app(model: str | Path | Predictor, *, config: ServeConfig | None = No
                 },
                 status_code=422,
             )
-        predictions = await run_in_threadpool(predictor.predict, texts)
-        return {
-            "predictions": [{**p.to_dict(), "truncated": cut} for p, cut in zip(predictions, truncated)],
-            "labels": predictor.label_names,
-            "limits": {"max_chars": config.max_chars, "max_texts": config.max_texts},
-        }
+        body = await run_in_threadpool(answer, predictor, texts, truncated)
+        return {**body, "limits": {"max_chars": config.max_chars, "max_texts": config.max_texts}}
 
     @app.get("/health", summary="Liveness and what is served")
     async def health():
@@ -240,6 +258,8 @@ PAGE = """<!doctype html>
   .name { width: 6rem; } .track { flex: 1; background: #eee; height: 1rem; border-radius: .5rem; overflow: hidden; }
   .fill { display: block; background: #3b82f6; height: 100%; } .pct { width: 4rem; text-align: right; font-variant-numeric: tabular-nums; }
   #error { color: #b91c1c; } small { color: #666; }
+  #marked { font-size: 1.1rem; line-height: 2; white-space: pre-wrap; }
+  mark { background: #dbeafe; border-radius: .25rem; padding: .1rem .2rem; } mark sup { color: #1d4ed8; font-size: .7rem; margin-left: .15rem; }
 </style>
 </head>
 <body>
@@ -250,6 +270,7 @@ PAGE = """<!doctype html>
 <br><button id="classify" type="button">분류 · Classify</button>
 <div id="label" aria-live="polite"></div>
 <div id="bars"></div>
+<div id="marked"></div>
 <div id="error" role="alert"></div>
 <p><small><a href="/docs">API</a> · POST /predict <span id="api">{"texts": [...]}</span></small></p>
 <script>
@@ -257,19 +278,25 @@ const $ = (id) => document.getElementById(id);
 let pairs = false;  // a pair model (GET /health says so) reads two texts, sent as {"pairs": [[a, b]]}
 fetch("/health").then((r) => r.json()).then((health) => {
   pairs = Boolean(health.model && health.model.pairs);
+  if (health.model && health.model.task === "entities") {  // a tagger: its entities are highlighted in the text
+    $("hint").textContent = "문장을 입력하세요: 개체명을 표시합니다. · Type a sentence: its named entities are marked.";
+    $("classify").textContent = "개체명 · Find entities";
+    return;
+  }
   if (!pairs) return;
   $("text_b").hidden = false;
   $("hint").textContent = "두 문장을 입력하세요. · Type two sentences and press Classify.";
   $("api").textContent = '{"pairs": [["...", "..."], ...]}';
 });
 async function classify() {
-  $("error").textContent = ""; $("label").textContent = "…"; $("bars").innerHTML = "";
+  $("error").textContent = ""; $("label").textContent = "…"; $("bars").innerHTML = ""; $("marked").innerHTML = "";
   try {
     const request = pairs ? {pairs: [[$("text").value, $("text_b").value]]} : {texts: [$("text").value]};
     const response = await fetch("/predict", {method: "POST", headers: {"Content-Type": "application/json"},
                                               body: JSON.stringify(request)});
     const body = await response.json();
     if (!response.ok) { $("label").textContent = ""; $("error").textContent = body.error; return; }
+    if (body.entities) { mark(request.texts[0], body.entities[0], body.truncated[0]); return; }
     const p = body.predictions[0];
     const cut = p.truncated ? "  (잘림 · truncated)" : "";
     if (p.score !== undefined) { $("label").textContent = "score " + p.score.toFixed(2) + cut; return; }  // a similarity
@@ -283,6 +310,17 @@ async function classify() {
       $("bars").appendChild(row);
     }
   } catch (err) { $("label").textContent = ""; $("error").textContent = String(err); }
+}
+function mark(text, entities, truncated) {  // the text with each entity in a <mark>, its type above it
+  $("label").textContent = entities.length + (entities.length === 1 ? " entity" : " entities") + (truncated ? "  (잘림 · truncated)" : "");
+  let at = 0;
+  for (const e of entities) {
+    $("marked").appendChild(document.createTextNode(text.slice(at, e.start)));
+    const m = document.createElement("mark"); m.textContent = e.text; m.title = e.type + " " + e.score.toFixed(2);
+    const sup = document.createElement("sup"); sup.textContent = e.type; m.appendChild(sup);
+    $("marked").appendChild(m); at = e.end;
+  }
+  $("marked").appendChild(document.createTextNode(text.slice(at)));
 }
 $("classify").addEventListener("click", classify);
 $("text").addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) classify(); });

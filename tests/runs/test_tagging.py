@@ -4,7 +4,6 @@ sentences written to tmp_path."""
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 import torch
@@ -19,22 +18,9 @@ from distil_bilstm.training.config import TrainingConfig
 from distil_bilstm.training.losses import DistillationLoss
 from distil_bilstm.training.trainer import Trainer
 
+from ..conftest import write_tagged
+
 SMALL = ["--set", "embedding_dim=16", "--set", "hidden_dim=16", "--set", "char_dim=8", "--set", "char_filters=8"]
-
-
-def write_tagged(path, n: int = 240):
-    """Sentences whose entities a tagger must place by context and form: unseen names are capitalised."""
-    rng = random.Random(0)
-    names, cities = ["Kim", "Lee", "Park", "Smith", "Jones", "Brown"], ["Seoul", "Busan", "London", "Paris"]
-    lines = []
-    for _ in range(n):
-        name, city = rng.choice(names), rng.choice(cities)
-        tokens, tags = ["Yesterday", name, "went", "to", city], ["O", "B-PER", "O", "O", "B-LOC"]
-        if rng.random() < 0.5:
-            tokens, tags = [name, "Jr", "lives", "in", city], ["B-PER", "I-PER", "O", "O", "B-LOC"]
-        lines.append(json.dumps({"tokens": tokens, "tags": tags}))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def test_the_tagger_command_trains_and_writes_a_run(tmp_path, capsys):

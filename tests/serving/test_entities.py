@@ -11,19 +11,7 @@ from pathlib import Path
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.runs.tagging import TagRunConfig, train_tagger
 from distil_bilstm.serving.entities import split_tokens
-
-from ..runs.test_tagging import write_tagged
-
-
-@pytest.fixture(scope="module")
-def tagger_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tagger")
-    data = write_tagged(root / "people.jsonl")
-    values = dict(embedding_dim=16, hidden_dim=16, char_dim=8, char_filters=8, dropout=0.1, lr=1e-2, train_epoch=5)
-    metrics = train_tagger(TagRunConfig(dataset=str(data), run_root=str(root / "runs"), crf=True, **values))
-    return data, metrics["run_dir"]
 
 
 def test_words_and_characters_keep_their_offsets():
@@ -37,8 +25,8 @@ def test_words_and_characters_keep_their_offsets():
     assert split_tokens("김 씨", unit="characters") == [("김", 0, 1), (" ", 1, 2), ("씨", 2, 3)]
 
 
-def test_predict_prints_each_entity_with_its_offsets_and_score(tagger_run, capsys, monkeypatch):
-    _, run = tagger_run
+def test_predict_prints_each_entity_with_its_offsets_and_score(tiny_tagger_run, capsys, monkeypatch):
+    _, run = tiny_tagger_run
     text = "Yesterday Smith went to Paris"
     assert main(["predict", "--model", run, text]) == 0
     line = json.loads(capsys.readouterr().out)
@@ -53,8 +41,8 @@ def test_predict_prints_each_entity_with_its_offsets_and_score(tagger_run, capsy
     assert [[e["text"] for e in x["entities"]] for x in lines] == [["Lee Jr", "Busan"], []]
 
 
-def test_evaluate_gives_the_runs_test_f1_and_refuses_a_file(tagger_run, capsys, caplog):
-    data, run = tagger_run
+def test_evaluate_gives_the_runs_test_f1_and_refuses_a_file(tiny_tagger_run, capsys, caplog):
+    data, run = tiny_tagger_run
     assert main(["evaluate", "--model", run, "--dataset", str(data), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     metrics = json.loads((Path(run) / "metrics.json").read_text())
@@ -63,8 +51,8 @@ def test_evaluate_gives_the_runs_test_f1_and_refuses_a_file(tagger_run, capsys, 
     assert "is a tagger: evaluate it on --dataset" in caplog.text
 
 
-def test_loading_a_tagger_imports_neither_pandas_nor_transformers(tagger_run):
-    _, run = tagger_run
+def test_loading_a_tagger_imports_neither_pandas_nor_transformers(tiny_tagger_run):
+    _, run = tiny_tagger_run
     code = (
         "import sys; from distil_bilstm.serving.entities import TagPredictor; "
         f"TagPredictor.load({run!r}).entities(['Kim went to Rome']); "
@@ -72,3 +60,19 @@ def test_loading_a_tagger_imports_neither_pandas_nor_transformers(tagger_run):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_serve_answers_entities_and_refuses_pairs(tiny_tagger_run):
+    from fastapi.testclient import TestClient
+
+    from distil_bilstm.serving.http import create_app
+
+    _, run = tiny_tagger_run
+    client = TestClient(create_app(run))
+    health = client.get("/health").json()
+    assert health["model"]["task"] == "entities" and health["model"]["types"] == ["LOC", "PER"]
+    body = client.post("/predict", json={"texts": ["Yesterday Smith went to Paris", "went to"]}).json()
+    assert [[e["text"] for e in row] for row in body["entities"]] == [["Smith", "Paris"], []]
+    assert body["truncated"] == [False, False] and body["types"] == ["LOC", "PER"]
+    refused = client.post("/predict", json={"pairs": [["a", "b"]]})
+    assert refused.status_code == 422 and "single texts" in refused.json()["error"]

@@ -8,6 +8,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from distil_bilstm.serving.entities import TagPredictor
 from distil_bilstm.serving.export import ExportConfig, export_student
 from distil_bilstm.serving.http import ServeConfig, create_app
 from distil_bilstm.serving.inference import Predictor
@@ -96,10 +97,10 @@ CHROMEDRIVER = shutil.which("chromedriver")
     reason="needs Debian's chromium and chromium-driver "
     "(apt-get install chromium chromium-driver; .ci/run installs them)",
 )
-@pytest.mark.parametrize("run", ["tiny_run", "tiny_pair_run"])
+@pytest.mark.parametrize("run", ["tiny_run", "tiny_pair_run", "tiny_tagger_run"])
 def test_the_page_in_a_real_browser(run, request):
     """A single-text model: one box, the label and its bars; a pair model (the page asks /health): two
-    boxes sent as {"pairs": [[a, b]]}, its score shown."""
+    boxes sent as {"pairs": [[a, b]]}, its score shown; a tagger: the text with its entities marked."""
     import uvicorn
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -108,6 +109,8 @@ def test_the_page_in_a_real_browser(run, request):
 
     port = _free_port()
     tiny_run = request.getfixturevalue(run)
+    if run == "tiny_tagger_run":
+        tiny_run = tiny_run[1]  # (data, run folder)
     server = uvicorn.Server(uvicorn.Config(create_app(tiny_run), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -121,6 +124,18 @@ def test_the_page_in_a_real_browser(run, request):
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         driver.get(f"http://127.0.0.1:{port}/")
+        if run == "tiny_tagger_run":
+            WebDriverWait(driver, 20).until(lambda d: "entities" in d.find_element(By.ID, "hint").text)
+            text = "Yesterday Smith went to Paris"
+            driver.find_element(By.ID, "text").send_keys(text)
+            driver.find_element(By.ID, "classify").click()
+            WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "label").text not in ("", "…"))
+            expected = TagPredictor.load(tiny_run, device="cpu").entities([text])[0]
+            marks = driver.find_elements(By.CSS_SELECTOR, "#marked mark")
+            assert [m.get_attribute("title").split()[0] for m in marks] == [e.type for e in expected] == ["PER", "LOC"]
+            assert all(m.text.startswith(e.text) for m, e in zip(marks, expected))  # the entity, then its type
+            assert driver.find_element(By.ID, "marked").text.startswith("Yesterday Smith")
+            return
         if run == "tiny_pair_run":
             WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "text_b").is_displayed())
             driver.find_element(By.ID, "text").send_keys("남자가 기타를 친다")

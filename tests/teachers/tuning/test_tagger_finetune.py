@@ -14,8 +14,7 @@ from distil_bilstm.teachers.running.reference import TeacherRef
 from distil_bilstm.teachers.tuning.config import FinetuneConfig
 from distil_bilstm.teachers.tuning.tagger_finetune import finetune_tagger, tagged_split
 
-from ...conftest import make_token_teacher
-from ...runs.test_tagging import write_tagged
+from ...conftest import make_token_teacher, write_tagged
 
 
 @pytest.fixture
