@@ -1,9 +1,10 @@
-"""A token-classification teacher (named entities) and its per-word logits in a ragged store.
+"""A token-classification teacher (named entities) and its per-token logits in a ragged store.
 
-The teacher reads each sentence as its words (``is_split_into_words``: a KLUE sentence's words are
-its characters) cut into its own pieces; a word's logits are those of its first piece, the labels
-of fine-tuning sit on the same pieces (Devlin et al. 2019's NER recipe). A word past ``max_length``
-pieces has no piece: its row is all zeros (a uniform distribution) and the store's header counts it.
+Each token of a sentence takes the logits of the teacher's piece that reads it (alignment.py: a
+word's first piece; a KLUE character's covering piece, a later character of a piece with its
+``B-`` moved to ``I-``); the labels of fine-tuning sit on the same pieces. A token no piece reads (a
+bare space, a word past ``max_length`` pieces) has a row of zeros, which the students' losses read
+as "no teacher view"; the store's header counts the words cut off.
 The teacher's columns are matched to the dataset's tags by name, as a sentence teacher's labels are.
 """
 
@@ -30,6 +31,7 @@ from ...training.batching import length_sorted_batches
 from ...utils import resolve_device
 from ..stores.ragged import RaggedStore, finish_ragged_store
 from ..stores.store import HEADER
+from .alignment import align_pieces, inside_piece, reading_of
 from .teacher import loading, match_labels, named_labels, pad_batch
 
 logger = logging.getLogger(__name__)
@@ -51,11 +53,18 @@ class TokenTeacher:
         return int(self.model.config.num_labels)
 
     def word_logits(
-        self, sentences: Sequence[Sequence[str]], *, batch_size: int = 64, max_length: int = 128, progress: bool = True
+        self,
+        sentences: Sequence[Sequence[str]],
+        *,
+        batch_size: int = 64,
+        max_length: int = 128,
+        reads: str = "words",
+        progress: bool = True,
     ) -> tuple[list[np.ndarray], int]:
-        """Per sentence ``(words, num_labels)`` float32 logits of each word's first piece, and how many
-        words fell past ``max_length`` pieces (their rows are zeros)."""
-        rows, firsts = first_pieces(self.tokenizer, sentences, max_length)
+        """Per sentence ``(tokens, num_labels)`` float32 logits of each token's piece (read as ``reads``
+        says, alignment.py), and how many tokens other than spaces fell past ``max_length`` pieces
+        (their rows, and a bare space's, are zeros)."""
+        rows, alignments = align_pieces(self.tokenizer, sentences, max_length, reads=reads)
         out = [np.zeros((len(words), self.num_labels), dtype=np.float32) for words in sentences]
         pad_id = self.tokenizer.pad_token_id or 0
         bar = tqdm(total=len(rows), desc="tagger", unit="sent", disable=not progress, leave=False)
@@ -67,32 +76,17 @@ class TokenTeacher:
                 ).logits  # (B, T, L)
                 logits = logits.float().cpu().numpy()
                 for row, i in enumerate(batch):
-                    words, pieces = firsts[i]
-                    out[i][words] = logits[row, pieces]
+                    a = alignments[i]
+                    out[i][a.tokens] = logits[row, a.pieces]
+                    later = [k for k, c in zip(a.tokens, a.continues) if c]
+                    if later and self.label_names:
+                        out[i][later] = inside_piece(out[i][later], self.label_names)
                 bar.update(len(batch))
         bar.close()
-        truncated = sum(len(words) - len(firsts[i][0]) for i, words in enumerate(sentences))
-        return out, truncated
-
-
-def first_pieces(
-    tokenizer: PreTrainedTokenizerBase, sentences: Sequence[Sequence[str]], max_length: int
-) -> tuple[list[list[int]], list[tuple[list[int], list[int]]]]:
-    """The teacher's ids of each sentence (special tokens included, cut at ``max_length``) and, per
-    sentence, (word positions, piece positions) of each word's first piece that fits."""
-    encoded = tokenizer(
-        [list(words) for words in sentences], is_split_into_words=True, truncation=True, max_length=max_length
-    )
-    firsts = []
-    for i in range(len(sentences)):
-        words, pieces, seen = [], [], set()
-        for piece, word in enumerate(encoded.word_ids(i)):
-            if word is not None and word not in seen:
-                seen.add(word)
-                words.append(word)
-                pieces.append(piece)
-        firsts.append((words, pieces))
-    return encoded["input_ids"], firsts
+        unread = (
+            sum(not t.isspace() for t in tokens) - len(alignments[i].tokens) for i, tokens in enumerate(sentences)
+        )
+        return out, sum(unread)
 
 
 def is_tagger(config: dict) -> bool:
@@ -158,8 +152,9 @@ def label_tagged(
             f"teacher {teacher.path} has {teacher.num_labels} tags but {dataset.name} has {len(dataset.tag_names)}"
         )
     start = time.perf_counter()
+    reads = reading_of([s.tokens for s in dataset.split("train")])
     rows, truncated = teacher.word_logits(
-        [s.tokens for s in dataset.sentences], batch_size=batch_size, max_length=max_length
+        [s.tokens for s in dataset.sentences], batch_size=batch_size, max_length=max_length, reads=reads
     )
     if order is not None:
         rows = [r[:, order] for r in rows]
@@ -176,6 +171,7 @@ def label_tagged(
         "max_length": max_length,
         "runtime": teacher.runtime,
         "truncated_words": truncated,
+        "reads": reads,
         "teacher_trained_on": teacher.trained_on,
         "labelling_seconds": round(time.perf_counter() - start, 1),
         **({"label_order": order} if order else {}),

@@ -1,12 +1,14 @@
 """A token-classification teacher: any Hugging Face encoder fine-tuned on a tagged dataset.
 
-Devlin et al. 2019's NER recipe: each sentence is read as its words (``is_split_into_words``; a
-KLUE sentence's words are its characters), cut into the base's pieces, and the gold tag sits on the
-first piece of each word; the other pieces and the special tokens carry no label (-1). The shared
-Trainer trains it per token (training/tokens.py) and selects the epoch on validation entity F1,
-scored per word, so the teacher's F1 is the students'. The folder it writes is what
-``TeacherRef`` recognises as a ``tagger`` (its config.json names ``…ForTokenClassification``), with
-the eval.json every teacher has.
+Devlin et al. 2019's NER recipe: each sentence is read as its words, cut into the base's pieces,
+and the gold tag sits on the first piece of each word; the other pieces and the special tokens carry
+no label (-1). A dataset of characters (KLUE) is read as written instead, each piece labelled with
+the tag of its first character (running/alignment.py). The shared Trainer trains it per token
+(training/tokens.py) and selects the epoch on validation entity F1 of the labelled pieces. Its test
+F1 is then scored on the dataset's own tokens, as the students' (a dataset of characters: each
+character's tag from its piece, alignment.py). The folder it writes is what ``TeacherRef``
+recognises as a ``tagger`` (its config.json names ``…ForTokenClassification``), with the eval.json
+every teacher has.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from ...data.tagging import TaggedDataset
 from ...data.vocab import EncodedTexts
 from ...training.batching import SplitTensors
 from ...training.config import TrainingConfig
+from ...training.entities import entity_scores
 from ...training.losses import DistillationLoss
 from ...training.trainer import Trainer
 from ...utils import atomic_dir, resolve_device, write_json
-from ..running.tagger import first_pieces
+from ..running.alignment import align_pieces, decode_unread, reading_of
+from ..running.tagger import TokenTeacher
 from ..running.teacher import loading
 from .config import FinetuneConfig, recipe_identity
 from .finetune import SequenceClassifier, freeze_lower_layers
@@ -47,17 +51,35 @@ def _check(config: FinetuneConfig) -> None:
         raise ValueError("FinetuneConfig.pair_encoder: a token-classification teacher reads one sentence")
 
 
-def tagged_split(sentences, *, tokenizer, tag_names, max_length: int) -> SplitTensors:
+def tagged_split(sentences, *, tokenizer, tag_names, max_length: int, reads: str = "words") -> SplitTensors:
     """``sentences``' piece ids (special tokens included) and their labels ``(N, longest)``: each
-    word's tag on its first piece, -1 elsewhere (a word past ``max_length`` pieces has none)."""
+    piece that starts a token (a word; a character) has its tag, the others -1 (a token past
+    ``max_length`` pieces has none)."""
     index = {t: i for i, t in enumerate(tag_names)}
-    ids, firsts = first_pieces(tokenizer, [s.tokens for s in sentences], max_length) if sentences else ([], [])
+    tokens = [s.tokens for s in sentences]
+    ids, alignments = align_pieces(tokenizer, tokens, max_length, reads=reads) if sentences else ([], [])
     lengths = torch.tensor([len(row) for row in ids], dtype=torch.int64)
     labels = torch.full((len(ids), int(lengths.max()) if len(ids) else 0), -1, dtype=torch.int64)
-    for i, (sentence, (words, pieces)) in enumerate(zip(sentences, firsts)):
-        labels[i, pieces] = torch.tensor([index[sentence.tags[w]] for w in words], dtype=torch.int64)
+    for i, (sentence, a) in enumerate(zip(sentences, alignments)):
+        starts = [(k, p) for k, p, later in zip(a.tokens, a.pieces, a.continues) if not later]
+        labels[i, [p for _, p in starts]] = torch.tensor(
+            [index[sentence.tags[k]] for k, _ in starts], dtype=torch.int64
+        )
     flat = torch.tensor([t for row in ids for t in row], dtype=torch.int64)
     return SplitTensors(encoded=EncodedTexts.from_lengths(flat, lengths), labels=labels)
+
+
+def token_scores(teacher: TokenTeacher, sentences, *, max_length: int, reads: str) -> dict:
+    """Entity scores of ``teacher`` on ``sentences``' own tokens: each token's tag the argmax of its
+    piece's logits, a token no piece reads decoded by alignment.decode_unread."""
+    if not sentences:
+        return {"f1": None, "precision": None, "recall": None, "per_type": None, "token_accuracy": None}
+    rows, _ = teacher.word_logits(
+        [s.tokens for s in sentences], max_length=max_length, reads=reads, batch_size=64, progress=False
+    )
+    names = teacher.label_names
+    predicted = [decode_unread([names[i] for i in row.argmax(axis=1)], row.any(axis=1).tolist()) for row in rows]
+    return entity_scores([list(s.tags) for s in sentences], predicted)
 
 
 def finetune_tagger(config: FinetuneConfig, dataset: TaggedDataset) -> dict:
@@ -83,8 +105,11 @@ def finetune_tagger(config: FinetuneConfig, dataset: TaggedDataset) -> dict:
         )
     if config.freeze_layers:
         freeze_lower_layers(model, config.freeze_layers)
+    reads = reading_of([s.tokens for s in dataset.split("train")])
     splits = {
-        name: tagged_split(dataset.split(name), tokenizer=tokenizer, tag_names=names, max_length=config.max_length)
+        name: tagged_split(
+            dataset.split(name), tokenizer=tokenizer, tag_names=names, max_length=config.max_length, reads=reads
+        )
         for name in ("train", "valid", "test")
     }
     if config.include_valid:
@@ -122,6 +147,14 @@ def finetune_tagger(config: FinetuneConfig, dataset: TaggedDataset) -> dict:
             f"fine-tuning stopped at epoch {trainer.epoch + 1}, step {trainer.step_in_epoch}; rerun the "
             f"same command to resume from {state_dir}"
         ) from None
+    test = token_scores(
+        TokenTeacher(
+            model=model, tokenizer=tokenizer, path=config.out, weights_hash="", device=device, label_names=names
+        ),
+        dataset.split("test"),
+        max_length=config.max_length,
+        reads=reads,
+    )
     report = {
         "base": config.base,
         "dataset": dataset.name,
@@ -130,12 +163,17 @@ def finetune_tagger(config: FinetuneConfig, dataset: TaggedDataset) -> dict:
         "num_labels": len(names),
         "label_names": names,
         "max_length": config.max_length,
+        "reads": reads,
         "trained_on": ["train"],
         "config": config.to_dict(),
         "history": metrics["history"],
         "best_epoch": metrics["best_epoch"],
-        **{k: metrics[k] for k in metrics if k.startswith(("valid_entity", "test_entity")) or k == "test_per_type"},
-        "test_token_accuracy": metrics["test_accuracy"],
+        "valid_entity_f1": metrics["valid_entity_f1"],  # of the labelled pieces
+        "test_entity_f1_pieces": metrics["test_entity_f1"],
+        # on the dataset's own tokens, as the students are scored
+        **{f"test_entity_{k}": test[k] for k in ("f1", "precision", "recall")},
+        "test_per_type": test["per_type"],
+        "test_token_accuracy": test["token_accuracy"],
         "train_seconds": metrics["train_seconds"],
         "seconds": round(time.perf_counter() - start, 1),
         "device": str(device),

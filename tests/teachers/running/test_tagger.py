@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from distil_bilstm.data.tagging import load_tagged_dataset
+from distil_bilstm.teachers.running.alignment import first_pieces
 from distil_bilstm.teachers.running.reference import TeacherRef, load_teacher
-from distil_bilstm.teachers.running.tagger import first_pieces, label_tagged
+from distil_bilstm.teachers.running.tagger import label_tagged
 from distil_bilstm.teachers.stores.store import StaleStoreError
 
 from ...conftest import make_token_teacher as make_tagger
