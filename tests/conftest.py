@@ -50,7 +50,7 @@ def small_nsmc(tmp_path: Path) -> Path:
 def tiny_teacher_dir(tmp_path: Path, small_nsmc: Path) -> Path:
     """A real 1-layer BERT classifier (hidden 16) with a WordPiece vocabulary trained on the slice."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     from distil_bilstm.data.datasets import load_dataset
     from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
@@ -61,15 +61,7 @@ def tiny_teacher_dir(tmp_path: Path, small_nsmc: Path) -> Path:
     save_vocab(train_wordpiece(texts, vocab_config), tmp_path / "tiny_vocab", vocab_config)
     tokenizer = load_vocab(tmp_path / "tiny_vocab")
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=128,
-        num_labels=2,
-    )
+    config = tiny_bert_config(len(tokenizer), num_labels=2)
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -195,7 +187,7 @@ def small_korsts(tmp_path: Path) -> Path:
 def tiny_pair_teacher_dir(tmp_path: Path, small_korsts: Path) -> Path:
     """A real 1-layer BERT cross-encoder with one output (a similarity score), untrained."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     from distil_bilstm.data.datasets import load_dataset
     from distil_bilstm.data.pairs import split_pairs
@@ -208,16 +200,7 @@ def tiny_pair_teacher_dir(tmp_path: Path, small_korsts: Path) -> Path:
     save_vocab(train_wordpiece(firsts + seconds, vocab_config), tmp_path / "pair_vocab", vocab_config)
     tokenizer = load_vocab(tmp_path / "pair_vocab")
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=128,
-        num_labels=1,
-        problem_type="regression",
-    )
+    config = tiny_bert_config(len(tokenizer), num_labels=1, problem_type="regression")
     out = tmp_path / "tiny_pair_teacher"
     BertForSequenceClassification(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -253,7 +236,7 @@ def tiny_pair_run(tmp_path_factory) -> Path:
 def make_token_teacher(tmp_path, tagged, names):
     """A tiny untrained BERT token classifier over ``tagged``'s words, its tags ``names``, saved in tmp_path."""
     import torch
-    from transformers import BertConfig, BertForTokenClassification
+    from transformers import BertForTokenClassification
 
     from distil_bilstm.data.vocab import VocabConfig, load_vocab, save_vocab, train_wordpiece
 
@@ -262,12 +245,8 @@ def make_token_teacher(tmp_path, tagged, names):
     save_vocab(train_wordpiece(words, vocab_config), tmp_path / "vocab", vocab_config)
     tokenizer = load_vocab(tmp_path / "vocab")
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
+    config = tiny_bert_config(
+        len(tokenizer),
         max_position_embeddings=64,
         num_labels=len(names),
         id2label=dict(enumerate(names)),
@@ -306,3 +285,11 @@ def tiny_tagger_run(tmp_path_factory) -> tuple[Path, str]:
         TagRunConfig(dataset=str(data), run_root=str(root / "runs"), crf=True, device="cpu", **values)
     )
     return data, metrics["run_dir"]
+
+
+def tiny_bert_config(vocab_size: int, **overrides):
+    """A one-layer BERT of width 16 (a teacher the tests can train in seconds)."""
+    from transformers import BertConfig
+
+    values = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    return BertConfig(vocab_size=vocab_size, **{**values, "max_position_embeddings": 128, **overrides})

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -167,7 +167,8 @@ def train_tagger(
     resume: bool = False,
     callbacks: list[Callback] | None = None,
 ) -> dict:
-    """Train a BiLSTM tagger on ``config.dataset``'s gold tags; returns (and writes) its metrics."""
+    """Train a BiLSTM tagger on ``config.dataset``'s gold tags (and, with ``teacher_path``, its
+    teacher's per-token logits); returns (and writes) its metrics."""
     dataset = dataset or load_tagged_dataset(
         config.dataset,
         data_dir=config.data_dir,
@@ -177,7 +178,7 @@ def train_tagger(
     )
     train = dataset.split("train")
     units = TagUnits.build(train, lowercase=config.lowercase, min_count=config.min_count, max_chars=config.max_chars)
-    shape = {k: getattr(config, k) for k in TaggerShape.__dataclass_fields__}
+    shape = {f.name: getattr(config, f.name) for f in fields(TaggerShape)}
     model_config = TaggerConfig(
         **shape, vocab_size=len(units.words), num_tags=len(dataset.tag_names), char_vocab_size=len(units.chars)
     )
@@ -220,6 +221,7 @@ def train_tagger(
         "dataset_fingerprint": dataset.fingerprint,
         "architecture": ARCHITECTURE,
         "tag_names": dataset.tag_names,
+        "teacher_path": config.teacher_path,
     }
     run.write_metrics(metrics)
     return metrics

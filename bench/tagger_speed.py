@@ -1,0 +1,104 @@
+"""Tagger inference speed: a BiLSTM tagger against the token teacher it learned from, same run.
+
+Both tag the same test sentences (their own tokens) in batches of ``--batch-size``: the teacher
+through ``TokenTeacher.word_logits`` (its pieces, length-sorted batches, torch), the student through
+``TagPredictor.tag_ids`` (its units, CRF decoding included). Each is timed ``--runs`` times over
+``--sentences`` sentences and the median sentences/s is reported with the ratio.
+
+    python bench/tagger_speed.py --dataset conll2003 --teacher teacher_model/minilm-conll \\
+        --student runs/conll2003/tagger-XXXX --data-dir ../shared/data
+
+Prints a Markdown table and writes bench/results/tagger_speed_<dataset>.json. Run it on an idle
+machine: it times two processes' worth of work one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from distil_bilstm.data.tagging import load_tagged_dataset  # noqa: E402
+from distil_bilstm.serving.entities import TagPredictor  # noqa: E402
+from distil_bilstm.teachers.running.alignment import reading_of  # noqa: E402
+from distil_bilstm.teachers.running.reference import TeacherRef  # noqa: E402
+
+
+def timed(fn, runs: int) -> float:
+    """The median seconds of ``runs`` calls of ``fn`` (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="conll2003")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--teacher", required=True, help="a fine-tuned token teacher folder")
+    parser.add_argument("--student", required=True, help="a tagger run folder")
+    parser.add_argument("--sentences", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--max-length", type=int, default=128, help="the teacher's pieces per sentence")
+    args = parser.parse_args()
+
+    dataset = load_tagged_dataset(args.dataset, data_dir=args.data_dir)
+    sentences = [s.tokens for s in dataset.split("test")[: args.sentences]]
+    reads = reading_of([s.tokens for s in dataset.split("train")])
+    teacher = TeacherRef.resolve(args.teacher).load(device="cpu")
+    student = TagPredictor.load(args.student, device="cpu")
+
+    def run_teacher():
+        teacher.word_logits(
+            sentences, batch_size=args.batch_size, max_length=args.max_length, reads=reads, progress=False
+        )
+
+    def run_student():
+        for start in range(0, len(sentences), args.batch_size):
+            student.tag_ids(sentences[start : start + args.batch_size])
+
+    rows = []
+    for name, fn, params in (
+        ("teacher", run_teacher, sum(p.numel() for p in teacher.model.parameters())),
+        ("student", run_student, sum(p.numel() for p in student.model.parameters())),
+    ):
+        seconds = timed(fn, args.runs)
+        rows.append({"model": name, "params": params, "sentences_per_second": len(sentences) / seconds})
+    ratio = rows[1]["sentences_per_second"] / rows[0]["sentences_per_second"]
+    print("| model | parameters | sentences/s |\n|---|---:|---:|")
+    for row in rows:
+        print(f"| {row['model']} | {row['params']:,} | {row['sentences_per_second']:,.0f} |")
+    print(
+        f"\nstudent / teacher: {ratio:.1f}x ({len(sentences)} sentences, batch {args.batch_size}, {torch.get_num_threads()} threads)"
+    )
+    out = Path(__file__).parent / "results" / f"tagger_speed_{args.dataset}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "ratio": ratio,
+                "args": vars(args),
+                "threads": torch.get_num_threads(),
+                "machine": platform.processor() or platform.machine(),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
