@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -65,10 +66,14 @@ class TagUnits:
         values = read_json(Path(folder) / UNITS_FILE)
         return cls(**{**values, "words": tuple(values["words"]), "chars": tuple(values["chars"])})
 
+    @cached_property
+    def _indices(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(word → id, character → id), made once (a frozen dataclass keeps them in its __dict__)."""
+        return {w: i for i, w in enumerate(self.words)}, {c: i for i, c in enumerate(self.chars)}
+
     def token_rows(self, tokens: Sequence[str]) -> np.ndarray:
         """``(len(tokens), 1 + max_chars)`` int32: each token's word id, then its characters' ids."""
-        word_index = {w: i for i, w in enumerate(self.words)}
-        char_index = {c: i for i, c in enumerate(self.chars)}
+        word_index, char_index = self._indices
         rows = np.zeros((len(tokens), 1 + self.max_chars), dtype=np.int32)
         for i, token in enumerate(tokens):
             rows[i, 0] = word_index.get(token.lower() if self.lowercase else token, UNK)

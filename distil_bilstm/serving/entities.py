@@ -21,6 +21,7 @@ import numpy as np
 
 from ..rundir import RunDir, split_student_json
 from ..training.entities import entity_scores, entity_spans
+from ..utils import length_sorted_batches
 
 ARCHITECTURE = "bilstm-tagger"
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -54,8 +55,9 @@ class TagPredictor:
 
     reads_pairs = False  # what serving asks every model it serves
 
-    def __init__(self, model, units, tag_names: list[str], *, device, source: str = ""):
+    def __init__(self, model, units, tag_names: list[str], *, device, source: str = "", batch_size: int = 256):
         self.model, self.units, self.tag_names, self.device, self.source = model, units, tag_names, device, source
+        self.batch_size = batch_size
 
     @property
     def types(self) -> list[str]:
@@ -93,9 +95,9 @@ class TagPredictor:
 
         tags: list[list[int]] = [[] for _ in sentences]
         probs: list[list[float]] = [[] for _ in sentences]
-        present = [i for i, s in enumerate(sentences) if len(s)]
-        for start in range(0, len(present), 256):
-            chunk = present[start : start + 256]
+        present = np.array([i for i, s in enumerate(sentences) if len(s)], dtype=np.int64)
+        for batch in length_sorted_batches([len(sentences[i]) for i in present], self.batch_size):
+            chunk = present[batch].tolist()  # sentences of similar length: little padding
             encoded = self.units.encode([sentences[i] for i in chunk])
             ids, lengths = encoded.batch(torch.arange(len(chunk)))
             with torch.inference_mode():

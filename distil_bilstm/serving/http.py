@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.pairs import PAIR_SEP, Pair, Text, is_pair, make_pair
-from .entities import TagPredictor, is_tagger_run
 from .inference import Predictor
 
 logger = logging.getLogger(__name__)
@@ -153,12 +152,18 @@ PREDICT_OPENAPI = {
 
 def served(model: str | Path):
     """The model in ``model``: a tagger's ``TagPredictor`` (its entities), else a ``Predictor``."""
+    from .entities import TagPredictor, is_tagger_run  # a tagger's code only for a tagger (it reads torch)
+
     return TagPredictor.load(model) if is_tagger_run(model) else Predictor.load(model)
+
+
+def is_tagger(predictor) -> bool:
+    return not isinstance(predictor, Predictor)  # served() makes a Predictor or a TagPredictor
 
 
 def answer(predictor, texts: list, truncated: list[bool]) -> dict:
     """The /predict body: a classifier's predictions, or a tagger's entities of each text."""
-    if isinstance(predictor, TagPredictor):
+    if is_tagger(predictor):
         found = predictor.entities(texts)
         return {
             "entities": [[asdict(e) for e in row] for row in found],
@@ -172,17 +177,18 @@ def answer(predictor, texts: list, truncated: list[bool]) -> dict:
     }
 
 
-def create_app(model: str | Path | Predictor | TagPredictor, *, config: ServeConfig | None = None):
-    """The FastAPI app serving ``model`` (a folder, loaded now, or a ready predictor)."""
+def create_app(model, *, config: ServeConfig | None = None):
+    """The FastAPI app serving ``model``: a folder (loaded now), or a ready ``Predictor`` or
+    ``TagPredictor``."""
     from fastapi import FastAPI, Request
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import HTMLResponse, JSONResponse
 
     config = config or ServeConfig()
-    predictor = model if isinstance(model, (Predictor, TagPredictor)) else served(model)
+    predictor = served(model) if isinstance(model, (str, Path)) else model
     what = (
         f"Named entities ({', '.join(predictor.types)}) with a distilled tagger."
-        if isinstance(predictor, TagPredictor)
+        if is_tagger(predictor)
         else f"Sentence classification with a distilled student ({predictor.kind}, labels {predictor.label_names})."
     )
     app = FastAPI(title="distil-bilstm", version="1", description=what)
