@@ -84,12 +84,19 @@ def _scores_table(per_name: dict, *, name: str) -> str:
 
 def _predict_entities(args: argparse.Namespace) -> int:
     """A tagger's entities of each text, one JSON line a text."""
-    from ..serving.entities import TagPredictor, dumps_entities
+    from ..serving.entities import TagPredictor, dumps_entities, predict_entities_file
 
-    if args.file or args.text_b:
-        raise ValueError(f"{args.model} is a tagger: give it texts (arguments or stdin lines), not --file or --text-b")
+    if args.text_b:
+        raise ValueError(f"{args.model} is a tagger: it reads one text at a time, not pairs (--text-b)")
+    predictor = TagPredictor.load(args.model, device=args.device)
+    if args.file:
+        summary = predict_entities_file(predictor, args.file, out=args.out, text_column=args.text_column)
+        print(
+            f"{summary['rows']:,} rows, {summary['entities']:,} entities in {summary['seconds']:.1f} s -> {summary['out']}"
+        )
+        return 0
     texts = args.texts or [line.rstrip("\n") for line in sys.stdin if line.strip()]
-    for text, entities in zip(texts, TagPredictor.load(args.model, device=args.device).entities(texts)):
+    for text, entities in zip(texts, predictor.entities(texts)):
         print(dumps_entities(text, entities))
     return 0
 

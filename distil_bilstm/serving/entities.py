@@ -135,3 +135,38 @@ class TagPredictor:
 def dumps_entities(text: str, entities: list[Entity]) -> str:
     rounded = [{**asdict(e), "score": round(e.score, 4)} for e in entities]
     return json.dumps({"text": text, "entities": rounded}, ensure_ascii=False)
+
+
+def predict_entities_file(
+    predictor: TagPredictor, path: str | Path, *, out: str | Path | None = None, text_column: str | None = None
+) -> dict:
+    """The entities of every text of ``path`` (a TSV with a text column, or one text per line) as JSON
+    Lines in ``out`` (default ``<path>.entities.jsonl``), one line a row in input order (an empty row:
+    no entities), written in windows and in place only when complete."""
+    import itertools
+    import time
+
+    from tqdm.auto import tqdm
+
+    from ..data.files import iter_texts  # reads TSV/JSONL/Parquet: pandas, for a file only
+    from ..utils import atomic_path, count_lines
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file to tag")
+    out = Path(out) if out else path.with_name(path.name + ".entities.jsonl")
+    texts = iter_texts(path, text_column=text_column, keep_empty=True)
+    rows, entities, start = 0, 0, time.perf_counter()
+    with (
+        atomic_path(out) as tmp,
+        open(tmp, "w", encoding="utf-8") as fh,
+        tqdm(total=count_lines(path), desc="entities", unit="text") as bar,
+    ):
+        while window := list(itertools.islice(texts, 16 * predictor.batch_size)):
+            for text, found in zip(window, predictor.entities(window)):
+                fh.write(dumps_entities(text, found) + "\n")
+                entities += len(found)
+            rows += len(window)
+            bar.update(len(window))
+    seconds = time.perf_counter() - start
+    return {"rows": rows, "entities": entities, "out": str(out), "seconds": seconds}

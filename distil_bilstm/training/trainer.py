@@ -86,15 +86,12 @@ class Trainer:
         self.regression = train.labels.is_floating_point()
         self.per_token = train.labels.dim() == 2  # (N, longest) gold tags: a tagger
         if (config.select_metric == "entity_f1") != self.per_token:
-            raise ValueError(
-                f"select_metric {config.select_metric!r} "
-                + (
-                    "is a tagger's: the gold labels are one per text"
-                    if not self.per_token
-                    else "scores texts, not tags"
-                )
-                + ("" if not self.per_token else "; a tagger selects on 'entity_f1'")
+            why = (
+                "scores texts, not tags; a tagger selects on 'entity_f1'"
+                if self.per_token
+                else "is a tagger's: the gold labels are one per text"
             )
+            raise ValueError(f"select_metric {config.select_metric!r} {why}")
         self.optimizer = make_optimizer(self.model, config)
         self.steps_per_epoch = math.ceil(train.epoch_size() / config.batch_size)
         self.scheduler = make_scheduler(self.optimizer, config, steps_per_epoch=self.steps_per_epoch)

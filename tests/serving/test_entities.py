@@ -76,3 +76,14 @@ def test_serve_answers_entities_and_refuses_pairs(tiny_tagger_run):
     assert body["truncated"] == [False, False] and body["types"] == ["LOC", "PER"]
     refused = client.post("/predict", json={"pairs": [["a", "b"]]})
     assert refused.status_code == 422 and "single texts" in refused.json()["error"]
+
+
+def test_predict_file_writes_one_json_line_a_row_in_order(tiny_tagger_run, tmp_path, capsys):
+    _, run = tiny_tagger_run
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Yesterday Smith went to Paris\n\nLee Jr lives in Busan\n", encoding="utf-8")
+    assert main(["predict", "--model", run, "--file", str(texts)]) == 0
+    assert "3 rows, 4 entities" in capsys.readouterr().out
+    lines = [json.loads(x) for x in (tmp_path / "texts.txt.entities.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [x["text"] for x in lines] == ["Yesterday Smith went to Paris", "", "Lee Jr lives in Busan"]
+    assert [[e["type"] for e in x["entities"]] for x in lines] == [["PER", "LOC"], [], ["PER", "LOC"]]
