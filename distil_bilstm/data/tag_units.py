@@ -14,6 +14,7 @@ rows are stored flat, ``(tokens, 1 + max_chars)`` int32, with each sentence's le
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -28,9 +29,19 @@ from ..utils import read_json, write_json
 if TYPE_CHECKING:  # serving reads units without the data readers (which import pandas)
     from .tagging import TaggedSentence
 
+_WORD = re.compile(r"\w+|[^\w\s]")
 PAD, UNK = 0, 1
 SPECIALS = ("[PAD]", "[UNK]")
 UNITS_FILE = "units.json"  # in a tagger run's vocab/ folder
+
+
+def split_tokens(text: str, *, unit: str) -> list[tuple[str, int, int]]:
+    """Raw ``text`` as a tagger's tokens, each ``(token, start, end)`` in characters of the text:
+    ``unit`` "words" (runs of letters and digits, each other non-space character alone, as CoNLL
+    cuts them) or "characters" (every character, spaces included, as KLUE's)."""
+    if unit == "characters":
+        return [(ch, i, i + 1) for i, ch in enumerate(text)]
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
 @dataclass(frozen=True)

@@ -345,3 +345,46 @@ def is_tagged_source(name: str) -> bool:
     except json.JSONDecodeError:
         return False
     return isinstance(record, dict) and "tokens" in record and "tags" in record
+
+
+def untagged_dataset(
+    path: str | Path, *, dataset: TaggedDataset, unit: str, data_dir: str | Path | None = None
+) -> TaggedDataset:
+    """The untagged sentences of ``path`` (one a line) as a transfer set of ``dataset``: cut into
+    tokens as ``dataset``'s (``unit``: "words" or "characters", data/tag_units.split_tokens), each tag a
+    placeholder ``O`` (the teacher's logits are their targets), a sentence equal to a validation or test
+    sentence of ``dataset`` left out. Its split is "train": what a teacher labels."""
+    from .sources import resolve_text_file
+    from .tag_units import split_tokens
+
+    path = resolve_text_file(str(path), data_dir)
+
+    def key(tokens) -> str:
+        return "".join(tokens) if unit == "characters" else " ".join(tokens)
+
+    held_out = {key(s.tokens) for s, split in zip(dataset.sentences, dataset.splits) if split != "train"}
+    sentences, leaked = [], 0
+    with open(path, encoding="utf-8", errors="strict") as fh:
+        for n, line in enumerate(fh, start=1):
+            text = line.rstrip("\n").strip()
+            if not text:
+                continue
+            tokens = tuple(t for t, _, _ in split_tokens(text, unit=unit))
+            if key(tokens) in held_out:
+                leaked += 1
+                continue
+            sentences.append(TaggedSentence(tokens, ("O",) * len(tokens), n))
+    if not sentences:
+        raise DataFormatError(f"{path}: no untagged sentences")
+    if leaked:
+        logger.warning(
+            "%s: left out %d sentences equal to a validation or test sentence of %s", path, leaked, dataset.name
+        )
+    report = ReadReport(Counter({"leaked": leaked} if leaked else {}))
+    return TaggedDataset(
+        name=f"{dataset.name}.transfer.{Path(path).stem}",
+        sentences=sentences,
+        splits=np.array(["train"] * len(sentences), dtype=object),
+        tag_names=list(dataset.tag_names),
+        report=report,
+    )

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.tag_units import TagUnits, padded_tags
-from ..data.tagging import TaggedDataset, load_tagged_dataset
+from ..data.tag_units import TagUnits, TokenUnits, padded_tags
+from ..data.tagging import TaggedDataset, load_tagged_dataset, untagged_dataset
 from ..rundir import RunDir
 from ..students.tagger import BiLSTMTagger, TaggerConfig, TaggerShape
 from ..teachers.running.source import TeacherSource
@@ -65,6 +65,10 @@ class TagDistillSettings:
     teacher_path: str | None = None  # a token-classification checkpoint folder
     teacher_max_length: int | None = None  # its pieces per sentence (None: what it was trained with, else 128)
     cache_dir: str = "teacher_model/logits"  # where its per-word logits are stored
+    # untagged sentences (files of one a line, or data-dir names: klue_ner/unlabeled.txt) the teacher
+    # labels per token; they join the training split with the teacher's logits as their only targets
+    transfer_sets: tuple[str, ...] = ()
+    transfer_per_epoch: int | None = None  # transfer sentences drawn per epoch (None: all)
 
     def __post_init__(self) -> None:
         check = field_checker(self)
@@ -74,6 +78,8 @@ class TagDistillSettings:
         check(self.loss == "ce" or bool(self.teacher_path), "teacher_path", "is required for loss 'kl'")
         check(self.loss == "kl" or not self.teacher_path, "loss", "must be 'kl' to learn from teacher_path")
         check(self.teacher_max_length is None or self.teacher_max_length >= 2, "teacher_max_length", "must be >= 2")
+        check(not self.transfer_sets or self.loss == "kl", "transfer_sets", "need loss 'kl' and a teacher_path")
+        check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1")
 
 
 SECTIONS: dict[str, type] = {
@@ -86,7 +92,7 @@ SECTIONS: dict[str, type] = {
 
 class _TagRecipe:
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS))
+        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS, file_lists=("transfer_sets",)))
 
     def training_config(self) -> TrainingConfig:
         return self._sections["training"]
@@ -133,9 +139,11 @@ def _split(units: TagUnits, sentences, tag_names, teacher: torch.Tensor | None =
     return SplitTensors(encoded=units.encode(sentences), labels=padded_tags(sentences, tag_names), teacher=teacher)
 
 
-def teacher_tag_logits(config: TagRunConfig, dataset: TaggedDataset, *, device: torch.device) -> torch.Tensor:
-    """The teacher's logits of the training split's words, ``(train sentences, longest, tags)`` padded
-    with 0, from the ragged store of (teacher, dataset), computed once."""
+def teacher_tag_logits(
+    config: TagRunConfig, datasets: list[TaggedDataset], *, device: torch.device
+) -> list[torch.Tensor]:
+    """The teacher's logits of each dataset's training sentences, ``(sentences, longest, tags)`` padded
+    with 0, from the ragged store of (teacher, dataset), each computed once."""
     source = TeacherSource.resolve(config.teacher_path, cache_dir=config.cache_dir)
     if source.reference.kind != "tagger":
         raise ValueError(
@@ -144,10 +152,34 @@ def teacher_tag_logits(config: TagRunConfig, dataset: TaggedDataset, *, device: 
         )
     teacher = source.reference.load(device=device)
     length = source.reference.labelling_length(config.teacher_max_length)
-    store, _ = label_tagged(teacher, dataset, store_dir=source.store_dir(dataset.name), max_length=length)
-    del teacher
-    rows = [store.sentence(i) for i in np.flatnonzero(dataset.splits == "train")]  # (tokens, tags) each
-    return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+    padded = []
+    for dataset in datasets:
+        store, _ = label_tagged(teacher, dataset, store_dir=source.store_dir(dataset.name), max_length=length)
+        rows = [store.sentence(i) for i in np.flatnonzero(dataset.splits == "train")]  # (tokens, tags) each
+        padded.append(torch.nn.utils.rnn.pad_sequence(rows, batch_first=True))
+    return padded
+
+
+def _pad_to(values: torch.Tensor, width: int, fill: float) -> torch.Tensor:
+    """``(N, seq, ...)`` padded with ``fill`` to ``(N, width, ...)``."""
+    pad = [0, 0] * (values.dim() - 2) + [0, width - values.shape[1]]
+    return torch.nn.functional.pad(values, pad, value=fill)
+
+
+def with_transfer(train: SplitTensors, pools: list[tuple[TokenUnits, torch.Tensor]], *, per_epoch: int | None):
+    """``train`` followed by transfer sentences: each pool is ``(units, teacher logits (M, longest, tags))``;
+    their gold tags are -1 (the teacher's logits their only targets), ``per_epoch`` of them drawn an epoch."""
+    encoded = [train.encoded, *(units for units, _ in pools)]
+    teachers = [train.teacher, *(logits for _, logits in pools)]
+    width = max(t.shape[1] for t in teachers)
+    labels = [_pad_to(train.labels, width, -1), *(torch.full((len(u), width), -1, dtype=torch.int64) for u, _ in pools)]
+    return SplitTensors(
+        encoded=TokenUnits(torch.cat([e.flat for e in encoded]), torch.cat([e.lengths for e in encoded])),
+        labels=torch.cat(labels),
+        teacher=torch.cat([_pad_to(t, width, 0.0) for t in teachers]),
+        pool_start=len(train),
+        pool_per_epoch=per_epoch,
+    )
 
 
 def tagger_loss(model: BiLSTMTagger, settings: TagDistillSettings):
@@ -183,7 +215,16 @@ def train_tagger(
         **shape, vocab_size=len(units.words), num_tags=len(dataset.tag_names), char_vocab_size=len(units.chars)
     )
     device = resolve_device(config.device)
-    teacher = teacher_tag_logits(config, dataset, device=device) if config.teacher_path else None
+    transfer = [
+        untagged_dataset(path, dataset=dataset, unit=units.tokens, data_dir=config.data_dir)
+        for path in config.transfer_sets
+    ]
+    teachers = teacher_tag_logits(config, [dataset, *transfer], device=device) if config.teacher_path else [None]
+    train_split = _split(units, train, dataset.tag_names, teachers[0])
+    if transfer:
+        pools = [(units.encode(t.sentences), logits) for t, logits in zip(transfer, teachers[1:])]
+        train_split = with_transfer(train_split, pools, per_epoch=config.transfer_per_epoch)
+        logger.info("transfer: %s sentences labelled by the teacher", f"{sum(len(t.sentences) for t in transfer):,}")
     torch.manual_seed(config.seed)
     model = BiLSTMTagger(model_config)
     run = RunDir(config.run_dir())
@@ -206,7 +247,7 @@ def train_tagger(
         config=config.training_config(),
         loss=tagger_loss(model, config.distillation_settings()),
         identity=config.identity(),
-        train=_split(units, train, dataset.tag_names, teacher),
+        train=train_split,
         valid=_split(units, dataset.split("valid"), dataset.tag_names),
         test=_split(units, dataset.split("test"), dataset.tag_names),
         run_dir=run.path,

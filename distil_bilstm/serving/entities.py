@@ -12,28 +12,18 @@ transformers.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from ..data.tag_units import split_tokens
 from ..rundir import RunDir, split_student_json
 from ..training.entities import entity_scores, entity_spans
 from ..utils import length_sorted_batches
 
 ARCHITECTURE = "bilstm-tagger"
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-Token = tuple[str, int, int]  # (text, start, end) in characters of the input
-
-
-def split_tokens(text: str, *, unit: str) -> list[Token]:
-    """``text`` as a tagger's tokens with their offsets: ``unit`` "words" or "characters"."""
-    if unit == "characters":
-        return [(ch, i, i + 1) for i, ch in enumerate(text)]
-    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
 @dataclass

@@ -173,3 +173,36 @@ def test_a_tagger_of_characters_reads_no_character_encoder(tmp_path):
     metrics = train_tagger(TagRunConfig(dataset=str(data), **values))
     _, student, _ = split_student_json(RunDir(metrics["run_dir"]).read_student())
     assert student["char_vocab_size"] == 0 and metrics["test_entity_f1"] is not None
+
+
+def test_untagged_transfer_sentences_are_labelled_by_the_teacher_and_join_training(tmp_path, caplog):
+    from distil_bilstm.data.tagging import load_tagged_dataset
+
+    from ..conftest import make_token_teacher
+
+    data = write_tagged(tmp_path / "people.jsonl", n=120)
+    dataset = load_tagged_dataset(str(data))
+    held_out = " ".join(dataset.split("test")[0].tokens)
+    extra = tmp_path / "untagged.txt"
+    extra.write_text(f"Choi went to Rome\n\n{held_out}\nPark Jr lives in Seoul\n", encoding="utf-8")
+    teacher = make_token_teacher(tmp_path, dataset, dataset.tag_names)
+    values = dict(embedding_dim=8, hidden_dim=8, char_dim=4, char_filters=4, train_epoch=2, run_root=str(tmp_path))
+    with caplog.at_level("INFO"):
+        metrics = train_tagger(
+            TagRunConfig(
+                dataset=str(data),
+                teacher_path=str(teacher),
+                loss="kl",
+                transfer_sets=str(extra),  # one file may be given as a string
+                cache_dir=str(tmp_path / "logits"),
+                crf=True,
+                **values,
+            )
+        )
+    assert "left out 1 sentences equal to a validation or test sentence" in caplog.text
+    assert "transfer: 2 sentences labelled by the teacher" in caplog.text
+    stores = sorted(p.name for p in (tmp_path / "logits").glob("*/*"))
+    assert len(stores) == 2 and any(".transfer.untagged" in name for name in stores)
+    assert metrics["test_entity_f1"] is not None
+    with pytest.raises(ValueError, match="TagRunConfig.transfer_sets need loss 'kl' and a teacher_path"):
+        TagRunConfig(dataset=str(data), transfer_sets=[str(extra)])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from distil_bilstm.cli import main
-from distil_bilstm.serving.entities import split_tokens
+from distil_bilstm.data.tag_units import split_tokens
 
 
 def test_words_and_characters_keep_their_offsets():
