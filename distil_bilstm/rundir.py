@@ -29,6 +29,9 @@ class RunFailedError(RuntimeError):
 STUDENT_FORMAT = 1  # version of student.json's layout
 
 
+TAGGER_ARCHITECTURE = "bilstm-tagger"  # student.json's architecture of a named-entity tagger
+
+
 class RunDir:
     CONFIG = "config.json"
     STUDENT = "student.json"
@@ -106,6 +109,10 @@ class RunDir:
                 **({"pairs": True} if pairs else {}),
             },
         )
+
+    def is_tagger(self) -> bool:
+        """A tagger's run (``distil-bilstm tagger``): its student.json names the tagger architecture."""
+        return self.student_file.is_file() and self.read_student().get("architecture") == TAGGER_ARCHITECTURE
 
     def reads_pairs(self) -> bool:
         return bool(self.read_student().get("pairs", False))

@@ -6,12 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..rundir import RunDir
 from .common import data_config, table
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..data.pairs import make_pair, read_as
-    from ..serving.entities import is_tagger_run
     from ..serving.inference import Predictor, dumps_prediction
 
     if args.texts and args.file:
@@ -21,7 +21,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--text-b gives the second text of each pair on the command line: {len(args.texts)} text(s), "
             f"{len(args.text_b)} --text-b"
         )
-    if is_tagger_run(args.model):
+    if RunDir(args.model).is_tagger():
         return _predict_entities(args)
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if not args.file:
@@ -132,11 +132,10 @@ def _evaluate_tagger(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from ..serving.entities import is_tagger_run
     from ..serving.evaluation import evaluate_texts, read_evaluation_file
     from ..serving.inference import Predictor
 
-    if is_tagger_run(args.model):
+    if RunDir(args.model).is_tagger():
         return _evaluate_tagger(args)
     if bool(args.file) == bool(args.dataset):
         raise ValueError("evaluate needs either --dataset NAME [--split test] or --file F")

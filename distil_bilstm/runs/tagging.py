@@ -21,7 +21,7 @@ import torch
 
 from ..data.tag_units import TagUnits, TokenUnits, padded_tags
 from ..data.tagging import TaggedDataset, load_tagged_dataset, untagged_dataset
-from ..rundir import RunDir
+from ..rundir import TAGGER_ARCHITECTURE, RunDir
 from ..students.tagger import BiLSTMTagger, TaggerConfig, TaggerShape
 from ..teachers.running.source import TeacherSource
 from ..teachers.running.tagger import label_tagged
@@ -34,8 +34,6 @@ from ..training.trainer import Trainer
 from ..utils import compose_settings, dataclass_from_dict, field_checker, path_safe, resolve_device
 
 logger = logging.getLogger(__name__)
-
-ARCHITECTURE = "bilstm-tagger"
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -232,7 +230,7 @@ def train_tagger(
     run.write_config(config.to_dict())
     run.vocab_dir.mkdir(parents=True, exist_ok=True)
     units.save(run.vocab_dir)
-    run.write_student(ARCHITECTURE, model_config.to_dict(), label_names=dataset.tag_names)
+    run.write_student(TAGGER_ARCHITECTURE, model_config.to_dict(), label_names=dataset.tag_names)
     logger.info(
         "%s: %d training sentences, %d words, %d characters, %d tags; %s parameters",
         dataset.name,
@@ -260,7 +258,7 @@ def train_tagger(
         "run_dir": str(run.path),
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,
-        "architecture": ARCHITECTURE,
+        "architecture": TAGGER_ARCHITECTURE,
         "tag_names": dataset.tag_names,
         "teacher_path": config.teacher_path,
     }

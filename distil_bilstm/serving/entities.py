@@ -19,11 +19,9 @@ from typing import Sequence
 import numpy as np
 
 from ..data.tag_units import split_tokens
-from ..rundir import RunDir, split_student_json
+from ..rundir import TAGGER_ARCHITECTURE, RunDir, split_student_json
 from ..training.entities import entity_scores, entity_spans
 from ..utils import length_sorted_batches
-
-ARCHITECTURE = "bilstm-tagger"
 
 
 @dataclass
@@ -33,11 +31,6 @@ class Entity:
     start: int  # character offsets into the input text: text[start:end]
     end: int
     score: float
-
-
-def is_tagger_run(path: str | Path) -> bool:
-    run = RunDir(path)
-    return run.student_file.is_file() and run.read_student().get("architecture") == ARCHITECTURE
 
 
 class TagPredictor:
@@ -65,7 +58,7 @@ class TagPredictor:
         run = RunDir(path)
         run.require_model()
         architecture, values, tag_names = split_student_json(run.read_student())
-        if architecture != ARCHITECTURE:
+        if architecture != TAGGER_ARCHITECTURE:
             raise ValueError(f"{path}: a {architecture} run, not a tagger")
         device = resolve_device(device)
         units = TagUnits.load(run.vocab_dir)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.pairs import PAIR_SEP, Pair, Text, is_pair, make_pair
+from ..rundir import RunDir
 from .inference import Predictor
 
 logger = logging.getLogger(__name__)
@@ -152,9 +153,11 @@ PREDICT_OPENAPI = {
 
 def served(model: str | Path):
     """The model in ``model``: a tagger's ``TagPredictor`` (its entities), else a ``Predictor``."""
-    from .entities import TagPredictor, is_tagger_run  # a tagger's code only for a tagger (it reads torch)
+    if not RunDir(model).is_tagger():
+        return Predictor.load(model)
+    from .entities import TagPredictor  # a tagger's code only for a tagger (it reads torch)
 
-    return TagPredictor.load(model) if is_tagger_run(model) else Predictor.load(model)
+    return TagPredictor.load(model)
 
 
 def is_tagger(predictor) -> bool:
