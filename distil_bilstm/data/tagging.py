@@ -350,10 +350,11 @@ def is_tagged_source(name: str) -> bool:
 def untagged_dataset(
     path: str | Path, *, dataset: TaggedDataset, unit: str, data_dir: str | Path | None = None
 ) -> TaggedDataset:
-    """The untagged sentences of ``path`` (one a line) as a transfer set of ``dataset``: cut into
+    """The untagged sentences of ``path`` (one a line, or a file with a text column) as a transfer set of ``dataset``: cut into
     tokens as ``dataset``'s (``unit``: "words" or "characters", data/tag_units.split_tokens), each tag a
     placeholder ``O`` (the teacher's logits are their targets), a sentence equal to a validation or test
     sentence of ``dataset`` left out. Its split is "train": what a teacher labels."""
+    from .files import iter_texts
     from .sources import resolve_text_file
     from .tag_units import split_tokens
 
@@ -364,16 +365,12 @@ def untagged_dataset(
 
     held_out = {key(s.tokens) for s, split in zip(dataset.sentences, dataset.splits) if split != "train"}
     sentences, leaked = [], 0
-    with open(path, encoding="utf-8", errors="strict") as fh:
-        for n, line in enumerate(fh, start=1):
-            text = line.rstrip("\n").strip()
-            if not text:
-                continue
-            tokens = tuple(t for t, _, _ in split_tokens(text, unit=unit))
-            if key(tokens) in held_out:
-                leaked += 1
-                continue
-            sentences.append(TaggedSentence(tokens, ("O",) * len(tokens), n))
+    for n, text in enumerate(iter_texts(path), start=1):  # a "text" header, TSV/JSONL or plain lines
+        tokens = tuple(t for t, _, _ in split_tokens(text, unit=unit))
+        if key(tokens) in held_out:
+            leaked += 1
+            continue
+        sentences.append(TaggedSentence(tokens, ("O",) * len(tokens), n))
     if not sentences:
         raise DataFormatError(f"{path}: no untagged sentences")
     if leaked:
