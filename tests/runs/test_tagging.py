@@ -184,7 +184,9 @@ def test_untagged_transfer_sentences_are_labelled_by_the_teacher_and_join_traini
     dataset = load_tagged_dataset(str(data))
     held_out = " ".join(dataset.split("test")[0].tokens)
     extra = tmp_path / "untagged.txt"
-    extra.write_text(f"text\nChoi went to Rome\n\n{held_out}\nPark Jr lives in Seoul\n", encoding="utf-8")  # a header, too
+    extra.write_text(
+        f"text\nChoi went to Rome\n\n{held_out}\nPark Jr lives in Seoul\n", encoding="utf-8"
+    )  # a header, too
     teacher = make_token_teacher(tmp_path, dataset, dataset.tag_names)
     values = dict(embedding_dim=8, hidden_dim=8, char_dim=4, char_filters=4, train_epoch=2, run_root=str(tmp_path))
     with caplog.at_level("INFO"):
