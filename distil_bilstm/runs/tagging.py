@@ -24,7 +24,7 @@ from ..data.tagging import TaggedDataset, load_tagged_dataset, untagged_dataset
 from ..rundir import TAGGER_ARCHITECTURE, RunDir
 from ..students.tagger import BiLSTMTagger, TaggerConfig, TaggerShape
 from ..teachers.running.source import TeacherSource
-from ..teachers.running.tagger import label_tagged
+from ..teachers.running.tagger import label_tagged, open_tagged_store
 from ..training.batching import SplitTensors
 from ..training.callbacks import Callback
 from ..training.config import TrainingConfig
@@ -148,11 +148,15 @@ def teacher_tag_logits(
             f"{config.teacher_path} is a {source.reference.kind} teacher; a tagger learns from a token classifier "
             "(a checkpoint whose config.json names a ...ForTokenClassification)"
         )
-    teacher = source.reference.load(device=device)
-    length = source.reference.labelling_length(config.teacher_max_length)
+    reference, teacher = source.reference, None  # the teacher is loaded only for a store not made yet
+    length = reference.labelling_length(config.teacher_max_length)
     padded = []
     for dataset in datasets:
-        store, _ = label_tagged(teacher, dataset, store_dir=source.store_dir(dataset.name), max_length=length)
+        store_dir = source.store_dir(dataset.name)
+        store = open_tagged_store(store_dir, dataset, teacher_hash=reference.weights_hash, max_length=length)
+        if store is None:
+            teacher = teacher or reference.load(device=device)
+            store, _ = label_tagged(teacher, dataset, store_dir=store_dir, max_length=length)
         rows = [store.sentence(i) for i in np.flatnonzero(dataset.splits == "train")]  # (tokens, tags) each
         padded.append(torch.nn.utils.rnn.pad_sequence(rows, batch_first=True))
     return padded

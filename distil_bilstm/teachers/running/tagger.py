@@ -120,6 +120,28 @@ def load_tagger(
     )
 
 
+def open_tagged_store(
+    store_dir: str | os.PathLike, dataset, *, teacher_hash: str, max_length: int, runtime: str = "torch"
+) -> RaggedStore | None:
+    """The ragged store in ``store_dir`` when one exists, checked against what it must have been made
+    from (a stale one is refused naming what differs); None when there is none. Needs no loaded teacher:
+    its weights hash is read from its files (``TeacherRef.weights_hash``)."""
+    store_dir = Path(store_dir)
+    if not (store_dir / HEADER).is_file():
+        return None
+    store = RaggedStore.open(
+        store_dir,
+        fingerprint=dataset.fingerprint,
+        teacher_hash=teacher_hash,
+        tag_names=dataset.tag_names,
+        max_length=max_length,
+        runtime=runtime,
+        lengths=[len(s.tokens) for s in dataset.sentences],
+    )
+    logger.info("%s: cache hit, 0 teacher forward passes", store_dir)
+    return store
+
+
 def label_tagged(
     teacher: TokenTeacher,
     dataset,
@@ -134,19 +156,12 @@ def label_tagged(
     the sentences the teacher ran on."""
     order = match_labels(teacher.label_names, dataset.tag_names, teacher=teacher.path, dataset=dataset.name)
     store_dir = Path(store_dir)
-    lengths = [len(s.tokens) for s in dataset.sentences]
-    expect = dict(
-        fingerprint=dataset.fingerprint,
-        teacher_hash=teacher.weights_hash,
-        tag_names=dataset.tag_names,
-        max_length=max_length,
-        runtime=teacher.runtime,
-        lengths=lengths,
-    )
-    if (store_dir / HEADER).is_file() and not recompute:
-        store = RaggedStore.open(store_dir, **expect)
-        logger.info("%s: cache hit, 0 teacher forward passes", store_dir)
-        return store, 0
+    if not recompute:
+        store = open_tagged_store(
+            store_dir, dataset, teacher_hash=teacher.weights_hash, max_length=max_length, runtime=teacher.runtime
+        )
+        if store is not None:
+            return store, 0
     if teacher.num_labels != len(dataset.tag_names):
         raise ValueError(
             f"teacher {teacher.path} has {teacher.num_labels} tags but {dataset.name} has {len(dataset.tag_names)}"
