@@ -42,11 +42,21 @@ def _hard_ce(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(s, y.clamp_min(0), reduction="none") * (y != UNLABELLED)
 
 
-def kd_kl_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, *, alpha: float, temperature: float) -> torch.Tensor:
+def kd_kl_loss(
+    s: torch.Tensor,
+    t: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    alpha: float,
+    temperature: float,
+    seen: torch.Tensor | None = None,
+) -> torch.Tensor:
     """loss = α·CE(s, y) + (1 − α)·T²·KL(softmax(t/T) ‖ softmax(s/T))   (Hinton et al. 2015;
     DistilKoBiLSTM's default). An example without a gold label contributes only its soft term,
-    with weight 1 (Tang et al. 2019 train their transfer-set examples on the teacher alone)."""
-    return _mix(_hard_ce(s, y), soft_kl(s, t, temperature), y, alpha)
+    with weight 1 (Tang et al. 2019 train their transfer-set examples on the teacher alone).
+    ``seen`` (bool, per example; default all): where the teacher has logits; one it has none for
+    (a tagger's token no teacher piece read) contributes its hard term alone."""
+    return _mix(_hard_ce(s, y), soft_kl(s, t, temperature), y, alpha, seen=seen)
 
 
 def kd_mse_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, *, alpha: float) -> torch.Tensor:
@@ -62,10 +72,18 @@ def ce_loss(s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(s[labelled], y[labelled])
 
 
-def _mix(hard: torch.Tensor, soft: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tensor:
+def _mix(
+    hard: torch.Tensor, soft: torch.Tensor, y: torch.Tensor, alpha: float, *, seen: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The mean over examples of α·hard + (1 − α)·soft, soft alone without a gold label; with ``seen``,
+    hard alone without a teacher's logits, and an example with neither left out of the mean."""
     labelled = y != UNLABELLED
-    per_example = torch.where(labelled, alpha * hard + (1.0 - alpha) * soft, soft)
-    return per_example.mean()
+    if seen is None:
+        return torch.where(labelled, alpha * hard + (1.0 - alpha) * soft, soft).mean()
+    both = alpha * hard + (1.0 - alpha) * soft
+    per_example = torch.where(labelled & seen, both, torch.where(labelled, hard, soft))
+    counted = labelled | seen
+    return (per_example * counted).sum() / counted.sum().clamp_min(1)
 
 
 def regression_kd_loss(s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, *, alpha: float) -> torch.Tensor:

@@ -13,10 +13,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from .entities import entity_scores
-from .losses import soft_kl
+from .losses import kd_kl_loss, soft_kl
 from .masks import length_mask
 
 
@@ -79,13 +78,7 @@ class TokenKDLoss:
         self.alpha, self.temperature = alpha, temperature
 
     def __call__(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        labelled, seen = y >= 0, teacher_seen(t)  # (tokens,) each
-        hard = F.cross_entropy(s, y.clamp_min(0), reduction="none")
-        soft = soft_kl(s, t, self.temperature)
-        both = self.alpha * hard + (1.0 - self.alpha) * soft
-        per_token = torch.where(labelled & seen, both, torch.where(labelled, hard, soft))
-        counted = labelled | seen
-        return (per_token * counted).sum() / counted.sum().clamp_min(1)
+        return kd_kl_loss(s, t, y, alpha=self.alpha, temperature=self.temperature, seen=teacher_seen(t))
 
 
 class CrfTagLoss:
