@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distil_bilstm.data.tagging import load_tagged_dataset  # noqa: E402
 from distil_bilstm.serving.entities import TagPredictor  # noqa: E402
-from distil_bilstm.teachers.running.alignment import reading_of  # noqa: E402
 from distil_bilstm.teachers.running.reference import TeacherRef  # noqa: E402
 
 
@@ -57,7 +56,7 @@ def main() -> None:
 
     dataset = load_tagged_dataset(args.dataset, data_dir=args.data_dir)
     sentences = [s.tokens for s in dataset.split("test")[: args.sentences]]
-    reads = reading_of([s.tokens for s in dataset.split("train")])
+    reads = dataset.unit
     teacher = TeacherRef.resolve(args.teacher).load(device="cpu")
     student = TagPredictor.load(args.student, device="cpu")
 

@@ -44,6 +44,12 @@ def split_tokens(text: str, *, unit: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def unit_of(sentences: Sequence["TaggedSentence"]) -> str:
+    """How a dataset's tokens are cut: "characters" when every token of ``sentences`` (its training
+    split) is one character (KLUE's), else "words"."""
+    return "characters" if all(len(t) == 1 for s in sentences for t in s.tokens) else "words"
+
+
 @dataclass(frozen=True)
 class TagUnits:
     """The word and character vocabularies of a tagger, and how a token is read."""
@@ -63,9 +69,9 @@ class TagUnits:
         counts = Counter(token.lower() if lowercase else token for s in sentences for token in s.tokens)
         words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         chars = (*SPECIALS, *sorted({ch for s in sentences for token in s.tokens for ch in token})) if max_chars else ()
-        # a dataset whose every token is one character (KLUE's) is read character by character
-        tokens = "characters" if all(len(t) == 1 for s in sentences for t in s.tokens) else "words"
-        return cls(words=(*SPECIALS, *words), chars=chars, lowercase=lowercase, max_chars=max_chars, tokens=tokens)
+        return cls(
+            words=(*SPECIALS, *words), chars=chars, lowercase=lowercase, max_chars=max_chars, tokens=unit_of(sentences)
+        )
 
     def save(self, folder: str | os.PathLike) -> Path:
         path = Path(folder) / UNITS_FILE

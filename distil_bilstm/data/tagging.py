@@ -233,6 +233,13 @@ class TaggedDataset:
             digest.update(json.dumps([split, sentence.tokens, sentence.tags], ensure_ascii=False).encode("utf-8"))
         return digest.hexdigest()
 
+    @property
+    def unit(self) -> str:
+        """ "characters" (KLUE's tokens) or "words": how its teacher reads it and raw text is cut for it."""
+        from .tag_units import unit_of  # torch, only for who asks
+
+        return unit_of(self.split("train"))
+
     def tag_ids(self, sentence: TaggedSentence) -> list[int]:
         index = {t: i for i, t in enumerate(self.tag_names)}
         return [index[t] for t in sentence.tags]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from distil_bilstm.data.tag_units import PAD, UNK, TagUnits, padded_tags
+from distil_bilstm.data.tag_units import PAD, UNK, TagUnits, padded_tags, unit_of
 from distil_bilstm.data.tagging import TaggedSentence
 
 SENTENCES = [
@@ -22,6 +22,7 @@ def test_words_are_counted_lowercased_and_rare_ones_are_unknown_while_their_char
     assert rows[1, 1:].tolist() == [s, e, o]  # the first max_chars characters, case kept
     assert rows[2, 1:].tolist() == [UNK, UNK, UNK]  # characters the training split never has
     assert units.token_rows(["to"])[0, 3] == PAD
+    assert units.tokens == "words" and unit_of([TaggedSentence(tuple("서울"), ("B-LC", "I-LC"), 1)]) == "characters"
 
 
 def test_units_round_trip_and_batches_pad_each_sentence_to_the_longest(tmp_path):

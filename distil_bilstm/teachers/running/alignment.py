@@ -1,6 +1,6 @@
 """Which of a teacher's pieces speaks for each token of a tagged sentence.
 
-Two readings, chosen once per dataset (:func:`reading_of`):
+Two readings, one per dataset (``TaggedDataset.unit``):
 
     words       CoNLL's tokens are words: the teacher reads them as words (``is_split_into_words``)
                 and each word is its first piece (Devlin et al. 2019's NER recipe).
@@ -36,11 +36,6 @@ class Alignment:
     tokens: list[int]
     pieces: list[int]
     continues: list[bool]
-
-
-def reading_of(sentences: Sequence[Sequence[str]]) -> str:
-    """ "characters" when every token of ``sentences`` (a dataset's training split) is one character."""
-    return "characters" if all(len(t) == 1 for tokens in sentences for t in tokens) else "words"
 
 
 def first_pieces(

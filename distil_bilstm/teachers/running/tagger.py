@@ -31,7 +31,7 @@ from ...training.batching import length_sorted_batches
 from ...utils import resolve_device
 from ..stores.ragged import RaggedStore, finish_ragged_store
 from ..stores.store import HEADER
-from .alignment import align_pieces, inside_piece, reading_of
+from .alignment import align_pieces, inside_piece
 from .teacher import loading, match_labels, named_labels, pad_batch
 
 logger = logging.getLogger(__name__)
@@ -167,7 +167,7 @@ def label_tagged(
             f"teacher {teacher.path} has {teacher.num_labels} tags but {dataset.name} has {len(dataset.tag_names)}"
         )
     start = time.perf_counter()
-    reads = reading_of([s.tokens for s in dataset.split("train")])
+    reads = dataset.unit
     rows, truncated = teacher.word_logits(
         [s.tokens for s in dataset.sentences], batch_size=batch_size, max_length=max_length, reads=reads
     )

@@ -31,7 +31,7 @@ from ...training.entities import entity_scores
 from ...training.losses import DistillationLoss
 from ...training.trainer import Trainer
 from ...utils import atomic_dir, resolve_device, write_json
-from ..running.alignment import align_pieces, decode_unread, reading_of
+from ..running.alignment import align_pieces, decode_unread
 from ..running.tagger import TokenTeacher
 from ..running.teacher import loading
 from .config import FinetuneConfig, recipe_identity
@@ -105,7 +105,7 @@ def finetune_tagger(config: FinetuneConfig, dataset: TaggedDataset) -> dict:
         )
     if config.freeze_layers:
         freeze_lower_layers(model, config.freeze_layers)
-    reads = reading_of([s.tokens for s in dataset.split("train")])
+    reads = dataset.unit
     splits = {
         name: tagged_split(
             dataset.split(name), tokenizer=tokenizer, tag_names=names, max_length=config.max_length, reads=reads
