@@ -2,11 +2,12 @@
 
 Both tag the same test sentences (their own tokens) in batches of ``--batch-size``: the teacher
 through ``TokenTeacher.word_logits`` (its pieces, length-sorted batches, torch), the student through
-``TagPredictor.tag_ids`` (its units, length-sorted batches, CRF decoding included). Each is timed ``--runs`` times over
+``TagPredictor.tag_ids`` (its units, length-sorted batches, CRF decoding included) — for a run (torch)
+and for each export given (ONNX fp32 or int8, decoded in numpy). Each is timed ``--runs`` times over
 ``--sentences`` sentences and the median sentences/s is reported with the ratio.
 
     python bench/tagger_speed.py --dataset conll2003 --teacher teacher_model/minilm-conll \\
-        --student runs/conll2003/tagger-XXXX --data-dir ../shared/data
+        --student runs/conll2003/tagger-XXXX runs/conll2003/tagger-XXXX-onnx-int8 --data-dir ../shared/data
 
 Prints a Markdown table and writes bench/results/tagger_speed_<dataset>.json. Run it on an idle
 machine: it times two processes' worth of work one after the other.
@@ -47,7 +48,12 @@ def main() -> None:
     parser.add_argument("--dataset", default="conll2003")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--teacher", required=True, help="a fine-tuned token teacher folder")
-    parser.add_argument("--student", required=True, help="a tagger run folder")
+    parser.add_argument(
+        "--student",
+        required=True,
+        nargs="+",
+        help="tagger run folders and/or their exports (ONNX, int8): each timed against the teacher",
+    )
     parser.add_argument("--sentences", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
@@ -58,31 +64,35 @@ def main() -> None:
     sentences = [s.tokens for s in dataset.split("test")[: args.sentences]]
     reads = dataset.unit
     teacher = TeacherRef.resolve(args.teacher).load(device="cpu")
-    student = TagPredictor.load(args.student, device="cpu")
 
     def run_teacher():
         teacher.word_logits(
             sentences, batch_size=args.batch_size, max_length=args.max_length, reads=reads, progress=False
         )
 
-    student.batch_size = args.batch_size  # both length-sorted batches of --batch-size sentences
-
-    def run_student():
-        student.tag_ids(sentences)
+    timings = [("teacher", run_teacher, sum(p.numel() for p in teacher.model.parameters()))]
+    for folder in args.student:
+        # both length-sorted batches of --batch-size sentences; an export runs on onnxruntime's threads
+        student = TagPredictor.load(folder, device="cpu", batch_size=args.batch_size, threads=torch.get_num_threads())
+        model = getattr(student.scorer, "model", None)  # a run's torch model (an export has none to count)
+        params = sum(p.numel() for p in model.parameters()) if model is not None else None
+        timings.append(
+            (f"student ({student.format}): {Path(folder).name}", lambda s=student: s.tag_ids(sentences), params)
+        )
 
     rows = []
-    for name, fn, params in (
-        ("teacher", run_teacher, sum(p.numel() for p in teacher.model.parameters())),
-        ("student", run_student, sum(p.numel() for p in student.model.parameters())),
-    ):
+    for name, fn, params in timings:
         seconds = timed(fn, args.runs)
         rows.append({"model": name, "params": params, "sentences_per_second": len(sentences) / seconds})
-    ratio = rows[1]["sentences_per_second"] / rows[0]["sentences_per_second"]
-    print("| model | parameters | sentences/s |\n|---|---:|---:|")
     for row in rows:
-        print(f"| {row['model']} | {row['params']:,} | {row['sentences_per_second']:,.0f} |")
+        row["vs_teacher"] = row["sentences_per_second"] / rows[0]["sentences_per_second"]
+    ratio = max(row["vs_teacher"] for row in rows[1:])
+    print("| model | parameters | sentences/s | × teacher |\n|---|---:|---:|---:|")
+    for row in rows:
+        params = f"{row['params']:,}" if row["params"] is not None else "(export)"
+        print(f"| {row['model']} | {params} | {row['sentences_per_second']:,.0f} | {row['vs_teacher']:.1f} |")
     print(
-        f"\nstudent / teacher: {ratio:.1f}x ({len(sentences)} sentences, batch {args.batch_size}, {torch.get_num_threads()} threads)"
+        f"\nfastest student / teacher: {ratio:.1f}x ({len(sentences)} sentences, batch {args.batch_size}, {torch.get_num_threads()} threads)"
     )
     out = Path(__file__).parent / "results" / f"tagger_speed_{args.dataset}.json"
     out.parent.mkdir(exist_ok=True)

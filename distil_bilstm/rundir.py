@@ -152,15 +152,21 @@ class ExportDir:
 
     INFO = "export.json"
     VOCAB = "vocab"
+    CRF = "crf.json"  # a CRF tagger's transitions: its Viterbi runs outside the graph
     MODEL_FILES = {"onnx": "model.onnx", "onnx-int8": "model.int8.onnx", "torchscript": "model.torchscript.pt"}
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.info_file = self.path / self.INFO
         self.vocab_dir = self.path / self.VOCAB
+        self.crf_file = self.path / self.CRF
 
     def is_export(self) -> bool:
         return self.info_file.is_file()
+
+    def is_tagger(self) -> bool:
+        """An exported tagger: its export.json says the task is entities."""
+        return self.is_export() and self.read_info().get("task") == "entities"
 
     def model_path(self, fmt: str) -> Path:
         if fmt not in self.MODEL_FILES:
@@ -178,3 +184,9 @@ class ExportDir:
 
     def write_info(self, values: dict) -> None:
         write_json(self.info_file, values)
+
+
+def holds_tagger(path: str | Path) -> bool:
+    """``path`` is a tagger's run or export folder: what predict, evaluate and serve ask to pick
+    entities over labels."""
+    return RunDir(path).is_tagger() or ExportDir(path).is_tagger()

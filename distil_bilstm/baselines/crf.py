@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..data.tagging import TaggedDataset, load_tagged_dataset
+from ..rundir import RunDir
 from ..training.entities import entity_scores
 from ..utils import atomic_path, field_checker, write_json
 from .tfidf import baseline_run_dir
@@ -26,6 +27,7 @@ from .tfidf import baseline_run_dir
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.crfsuite"
+ARCHITECTURE = "crf"  # student.json's: compare lists the run as its dataset's baseline
 
 
 @dataclass(kw_only=True)
@@ -120,7 +122,7 @@ def train_crf_baseline(config: CrfConfig, *, dataset: TaggedDataset | None = Non
         crf = _crf(c1, config)
         crf.fit(features["train"], gold["train"])
         f1 = entity_scores(gold["valid"], crf.predict(features["valid"]))["f1"]
-        history.append({"c1": c1, "valid_f1": f1})
+        history.append({"c1": c1, "valid_entity_f1": f1})
         logger.info("CRF c1=%g: valid entity F1 %.4f", c1, f1)
         if best is None or f1 > best[1]:
             best = (crf, f1, c1)
@@ -133,22 +135,26 @@ def train_crf_baseline(config: CrfConfig, *, dataset: TaggedDataset | None = Non
     run.mkdir(parents=True, exist_ok=True)
     with atomic_path(run / MODEL_FILE) as tmp:  # CRFsuite's binary model, as its tagger opens it
         Path(tmp).write_bytes(Path(crf.modelfile.name).read_bytes())
-    write_json(run / "config.json", config.to_dict())
+    folder = RunDir(run)
+    folder.write_config(config.to_dict())
+    folder.write_student(ARCHITECTURE, {"features": len(crf.state_features_)}, label_names=dataset.tag_names)
     metrics = {
         "run_dir": str(run),
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint,
-        "architecture": "crf",
+        "architecture": ARCHITECTURE,
         "tag_names": dataset.tag_names,
         "c1": c1,
         "history": history,
-        "valid_f1": valid_f1,
-        "test_f1": test.get("f1"),
-        "test_precision": test.get("precision"),
-        "test_recall": test.get("recall"),
+        "valid_entity_f1": valid_f1,
+        "test_entity_f1": test.get("f1"),
+        "test_entity_precision": test.get("precision"),
+        "test_entity_recall": test.get("recall"),
         "test_token_accuracy": test.get("token_accuracy"),
         "test_per_type": test.get("per_type"),
         "features": len(crf.state_features_),
+        "params": len(crf.state_features_) + len(crf.transition_features_),  # one weight each
+        "size_bytes": (run / MODEL_FILE).stat().st_size,
         "train_seconds": round(train_seconds, 1),
         "sentences_per_second": round(len(splits["test"]) / test_seconds, 1) if splits["test"] else None,
     }

@@ -10,9 +10,13 @@ from .common import add_data_args, data_config, table
 def cmd_baseline(args: argparse.Namespace) -> int:
     from ..baselines.tfidf import BaselineConfig, train_baseline
     from ..data.datasets import load_dataset
+    from ..data.tagging import is_tagged_source
 
-    if args.kind == "crf":
+    tagged = is_tagged_source(args.dataset)
+    if args.kind == "crf" or (args.kind is None and tagged):
         return _crf_baseline(args)
+    if tagged:
+        raise ValueError(f"{args.dataset} is a tagged dataset: its baseline is --kind crf, not {args.kind}")
 
     data = data_config(args)
     config = BaselineConfig(
@@ -83,8 +87,8 @@ def _crf_baseline(args: argparse.Namespace) -> int:
             [
                 ("c1", "c1 (best on valid)"),
                 ("features", "features"),
-                ("valid_f1", "valid entity F1"),
-                ("test_f1", "test entity F1"),
+                ("valid_entity_f1", "valid entity F1"),
+                ("test_entity_f1", "test entity F1"),
                 ("test_precision", "test precision"),
                 ("test_recall", "test recall"),
                 ("train_seconds", "train s"),
@@ -106,9 +110,9 @@ def add_baseline_parser(sub: argparse._SubParsersAction) -> None:
     bl.add_argument(
         "--kind",
         choices=["tfidf-lr", "crf"],
-        default="tfidf-lr",
+        default=None,
         help="tfidf-lr (sentences and pairs), or crf: a CRF on hand features for named entities (--dataset "
-        "conll2003, klue_ner or a .jsonl of {tokens, tags})",
+        "conll2003, klue_ner or a .jsonl of {tokens, tags}); default: crf for a tagged dataset, else tfidf-lr",
     )
     bl.add_argument(
         "--c",

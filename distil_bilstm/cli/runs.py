@@ -51,6 +51,7 @@ SCORE_COLUMNS = {
         ("teacher_test_spearman", "teacher test Spearman"),
         ("test_pearson", "test Pearson"),
     ],
+    "tagging": [("valid_entity_f1", "valid entity F1"), ("test_entity_f1", "test entity F1")],
 }
 
 
@@ -125,8 +126,12 @@ def cmd_grid(args: argparse.Namespace) -> int:
         logger.warning("grid interrupted; rerun the same command to resume (finished runs are skipped)")
         return 130
     rows = [{"run": Path(r["run_dir"]).name, **r} for r in results]
-    regression = any("test_spearman" in r for r in results)
-    shown = SCORE_COLUMNS["regression" if regression else "classification"][:2]
+    if any("test_spearman" in r for r in results):
+        shown = SCORE_COLUMNS["regression"][:2]
+    elif any("test_entity_f1" in r for r in results):
+        shown = SCORE_COLUMNS["tagging"]
+    else:
+        shown = SCORE_COLUMNS["classification"][:2]
     print(table(rows, [("run", "run"), ("status", "status"), *shown, ("train_seconds", "train s"), ("error", "error")]))
     failed = sum(r["status"] == "failed" for r in results)
     print(
@@ -139,7 +144,11 @@ def cmd_grid(args: argparse.Namespace) -> int:
 
 def add_grid_parser(sub: argparse._SubParsersAction) -> None:
     grid = sub.add_parser("grid", help="run every combination of a config's list-valued keys (resumable)")
-    grid.add_argument("--config", required=True, help="YAML/JSON of DistilConfig keys; a list value is a grid axis")
+    grid.add_argument(
+        "--config",
+        required=True,
+        help="YAML/JSON of DistilConfig keys (of TagRunConfig keys for a tagged dataset); a list value is a grid axis",
+    )
     grid.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key (a YAML list makes an axis)")
     grid.add_argument(
         "--workers",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..rundir import RunDir
+from ..rundir import holds_tagger
 from .common import data_config, table
 
 
@@ -21,7 +21,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--text-b gives the second text of each pair on the command line: {len(args.texts)} text(s), "
             f"{len(args.text_b)} --text-b"
         )
-    if RunDir(args.model).is_tagger():
+    if holds_tagger(args.model):
         return _predict_entities(args)
     predictor = Predictor.load(args.model, device=args.device, batch_size=args.batch_size)
     if not args.file:
@@ -135,7 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..serving.evaluation import evaluate_texts, read_evaluation_file
     from ..serving.inference import Predictor
 
-    if RunDir(args.model).is_tagger():
+    if holds_tagger(args.model):
         return _evaluate_tagger(args)
     if bool(args.file) == bool(args.dataset):
         raise ValueError("evaluate needs either --dataset NAME [--split test] or --file F")
@@ -226,10 +226,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = args.out or str(Path(args.model).with_name(Path(args.model).name + f"-{args.format}"))
     info = export_student(args.model, out, config)
     check = info["check"]
+    agreement = ("tag", check["tag_agreement"]) if "tag_agreement" in check else ("argmax", check["argmax_agreement"])
     print(
         f"{info['format']} -> {out}/{info['model_file']} ({info['size_bytes']:,} bytes"
         + (f", {100 * info['size_bytes'] / info['fp32_size_bytes']:.0f}% of fp32" if "fp32_size_bytes" in info else "")
-        + f"); vs PyTorch: max |Δlogit| {check['max_abs_diff']:.2e}, argmax agreement {100 * check['argmax_agreement']:.1f}%"
+        + f"); vs PyTorch: max |Δlogit| {check['max_abs_diff']:.2e}, {agreement[0]} agreement {100 * agreement[1]:.1f}%"
         + f" over {len(check['cases'])} batch shapes"
     )
     print(f"serve it: distil-bilstm serve --model {out}")
@@ -238,7 +239,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def add_export_parser(sub: argparse._SubParsersAction) -> None:
     ex = sub.add_parser("export", help="export a trained student to ONNX, ONNX int8 or TorchScript")
-    ex.add_argument("--model", required=True, help="a run folder")
+    ex.add_argument("--model", required=True, help="a run folder (a tagger: ONNX or ONNX int8, its CRF in crf.json)")
     ex.add_argument("--format", choices=["onnx", "onnx-int8", "torchscript"], default="onnx")
     ex.add_argument("--out", default=None, help="export folder (default: the run folder's name + -FORMAT beside it)")
     ex.add_argument(

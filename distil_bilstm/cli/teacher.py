@@ -42,16 +42,23 @@ def add_teacher_base_parser(teacher_sub: argparse._SubParsersAction) -> None:
 def cmd_teacher_prune(args: argparse.Namespace) -> int:
     from ..data.datasets import load_dataset
     from ..data.sources import resolve_text_file
-    from ..teachers.bases.defaults import pruning_texts
+    from ..data.tagging import is_tagged_source, load_tagged_dataset
+    from ..teachers.bases.defaults import pruning_texts, tagged_pruning_texts
     from ..teachers.bases.e5_image import e5_small_base
     from ..teachers.bases.unigram_prune import PruneConfig, prune_base
 
-    dataset = load_dataset(data_config(args))
     base = e5_small_base() if args.base in (None, "e5-small") else args.base
     files = [resolve_text_file(p, args.data_dir) for p in args.texts]
+    if is_tagged_source(args.dataset):  # named entities: the training sentences as written
+        tagged = load_tagged_dataset(
+            args.dataset, data_dir=args.data_dir, valid_size=args.valid_size, seed=args.split_seed
+        )
+        texts = tagged_pruning_texts(tagged, files)
+    else:
+        texts = pruning_texts(load_dataset(data_config(args)), files)
     report = prune_base(
         base,
-        pruning_texts(dataset, files),
+        texts,
         args.out,
         config=PruneConfig(ascii_pieces=args.ascii_pieces, unk_min_count=args.unk_min_count),
     )

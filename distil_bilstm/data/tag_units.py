@@ -44,6 +44,12 @@ def split_tokens(text: str, *, unit: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def as_written(tokens: Sequence[str], *, unit: str) -> str:
+    """A sentence's tokens as one text: characters joined as they are (a space is one of them),
+    words joined by spaces (the text a teacher's tokenizer and a vocabulary pruner read)."""
+    return "".join(tokens) if unit == "characters" else " ".join(tokens)
+
+
 def unit_of(sentences: Sequence["TaggedSentence"]) -> str:
     """How a dataset's tokens are cut: "characters" when every token of ``sentences`` (its training
     split) is one character (KLUE's), else "words"."""
@@ -64,10 +70,27 @@ class TagUnits:
 
     @classmethod
     def build(
-        cls, sentences: Sequence["TaggedSentence"], *, lowercase: bool, min_count: int, max_chars: int
+        cls,
+        sentences: Sequence["TaggedSentence"],
+        *,
+        lowercase: bool,
+        min_count: int,
+        max_chars: int,
+        untagged: Sequence["TaggedSentence"] = (),
+        untagged_words: int = 0,
     ) -> "TagUnits":
+        """Words of the training ``sentences`` seen ``min_count`` times, then up to ``untagged_words``
+        more: the most frequent other words of ``untagged`` sentences (transfer sets, skip-gram texts),
+        which the student meets in them and whose vectors skip-gram can give. Characters: the training
+        sentences'."""
         counts = Counter(token.lower() if lowercase else token for s in sentences for token in s.tokens)
         words = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+        if untagged_words:
+            known = set(words)
+            more = Counter(t.lower() if lowercase else t for s in untagged for t in s.tokens)
+            words += [w for w, _ in sorted(more.items(), key=lambda x: (-x[1], x[0])) if w not in known][
+                :untagged_words
+            ]
         chars = (*SPECIALS, *sorted({ch for s in sentences for token in s.tokens for ch in token})) if max_chars else ()
         return cls(
             words=(*SPECIALS, *words), chars=chars, lowercase=lowercase, max_chars=max_chars, tokens=unit_of(sentences)

@@ -363,12 +363,12 @@ def untagged_dataset(
     sentence of ``dataset`` left out. Its split is "train": what a teacher labels."""
     from .files import iter_texts
     from .sources import resolve_text_file
-    from .tag_units import split_tokens
+    from .tag_units import as_written, split_tokens
 
     path = resolve_text_file(str(path), data_dir)
 
     def key(tokens) -> str:
-        return "".join(tokens) if unit == "characters" else " ".join(tokens)
+        return as_written(tokens, unit=unit)
 
     held_out = {key(s.tokens) for s, split in zip(dataset.sentences, dataset.splits) if split != "train"}
     sentences, leaked = [], 0

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..rundir import RunDir
+from ..rundir import TAGGER_ARCHITECTURE, RunDir
 from ..students.registry import family_label
 from ..utils import read_json
 
@@ -28,6 +28,7 @@ COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-v
     ("params", "Total Parameters"),
     ("size", "Model Size"),
     ("acc", "Acc"),
+    ("entity_f1", "Entity F1"),
     ("retention", "Retention"),
     ("family", "Family"),
     ("dataset", "Dataset"),
@@ -41,6 +42,7 @@ COLUMNS = [  # (key, Markdown header); Acc is the test accuracy of the best-on-v
     ("epochs", "Epochs"),
     ("best_epoch", "Best epoch"),
     ("valid_acc", "Valid acc"),
+    ("valid_f1", "Valid entity F1"),
     ("macro_f1", "Macro-F1"),
     ("spearman", "Spearman"),
     ("transfer", "Transfer rows"),
@@ -154,6 +156,46 @@ def student_row(run: dict) -> dict:
     }
 
 
+def tagger_row(run: dict) -> dict:
+    """A BiLSTM tagger's run (``distil-bilstm tagger``): scored by entity F1, not accuracy."""
+    c, m, s = run["config"], run["metrics"], run["student"]
+    kd = c["loss"] != "ce"
+    chars = "-CNN" if s.get("char_vocab_size") and s.get("char_dim") and s.get("char_filters") else ""
+    model = f"BiLSTM{chars}{'-CRF' if s.get('crf') else ''} tagger · {LOSS_NAMES.get(c['loss'], c['loss'])}"
+    if c.get("transfer_sets"):
+        model += f" + {', '.join(Path(t).stem for t in c['transfer_sets'])}"
+    return {
+        "kind": "student",
+        "model": model,
+        "family": "BiLSTM tagger",
+        "preset": "crf" if s.get("crf") else "softmax",
+        "init": "random",
+        "params": m["params"],
+        "size_bytes": m["size_bytes"],
+        "entity_f1": m.get("test_entity_f1"),
+        "valid_f1": m.get("valid_entity_f1"),
+        "dataset": m.get("dataset", c["dataset"]),
+        "vocab": s.get("vocab_size"),
+        "embedding": s.get("embedding_dim"),
+        "hidden": s.get("hidden_dim"),
+        "loss": c["loss"],
+        "alpha": c["loss_rate"] if kd else None,
+        "T": c["temperature"] if kd else None,
+        "epochs": m.get("epochs_trained"),
+        "best_epoch": m.get("best_epoch"),
+        "train_s": m.get("train_seconds"),
+        "teacher": m.get("teacher_path") if kd else None,
+        "teacher_entity_f1": _teacher_entity_f1(m.get("teacher_path")) if kd else None,
+        "run_dir": run["run_dir"],
+    }
+
+
+def _teacher_entity_f1(path: str | None) -> float | None:
+    """A token teacher's test entity F1 on its dataset's own tokens (its eval.json), if it says."""
+    report = Path(path or "") / "eval.json"
+    return read_json(report).get("test_entity_f1") if path and report.is_file() else None
+
+
 def baseline_row(run: dict) -> dict:
     """An n-gram baseline run (``distil-bilstm baseline``): the reference every student must beat."""
     c, m = run["config"], run["metrics"]
@@ -177,17 +219,49 @@ def baseline_row(run: dict) -> dict:
     }
 
 
+def crf_baseline_row(run: dict) -> dict:
+    """The CRF on hand features (``distil-bilstm baseline`` of a tagged dataset): the taggers' reference."""
+    c, m = run["config"], run["metrics"]
+    return {
+        "kind": "baseline",
+        "model": f"Baseline: CRF on hand features (c1={m['c1']:g})",
+        "family": "CRF",
+        "preset": "baseline",
+        "params": m["params"],
+        "size_bytes": m["size_bytes"],
+        "entity_f1": m.get("test_entity_f1"),
+        "valid_f1": m.get("valid_entity_f1"),
+        "dataset": m.get("dataset", c["dataset"]),
+        "vocab": m.get("features"),
+        "train_s": m.get("train_seconds"),
+        "loss": None,
+        "init": None,
+        "teacher": None,
+        "run_dir": run["run_dir"],
+    }
+
+
+BASELINES = {"tfidf-lr": baseline_row, "crf": crf_baseline_row}  # student.json's architecture → its row
+
+
 def is_baseline(run: dict) -> bool:
-    return run["student"].get("architecture") == "tfidf-lr"
+    return run["student"].get("architecture") in BASELINES
+
+
+def table_row(run: dict) -> dict:
+    architecture = run["student"].get("architecture", "bilstm")
+    if architecture in BASELINES:
+        return BASELINES[architecture](run)
+    return tagger_row(run) if architecture == TAGGER_ARCHITECTURE else student_row(run)
 
 
 ORDER = {"teacher": 0, "baseline": 1, "student": 2}
-FAMILY_MARKERS = {"BiLSTM": "o", "Transformer": "^"}
+FAMILY_MARKERS = {"BiLSTM": "o", "Transformer": "^", "BiLSTM tagger": "s"}
 
 
 def results_table(runs: list[dict]) -> pd.DataFrame:
     """Students and baselines plus one row per teacher behind them, sorted by dataset, then kind and size."""
-    students = [baseline_row(r) if is_baseline(r) else student_row(r) for r in runs]
+    students = [table_row(r) for r in runs]
     teachers = {}
     for row in students:
         path = row["teacher"]
@@ -197,15 +271,20 @@ def results_table(runs: list[dict]) -> pd.DataFrame:
                 "model": f"Teacher: {Path(path).name}",
                 "family": "Teacher",
                 "dataset": row["dataset"],
-                "test_acc": row["teacher_test_acc"],
+                "test_acc": row.get("teacher_test_acc"),
+                "entity_f1": row.get("teacher_entity_f1"),
                 "retention": 1.0,
                 **teacher_summary(path),
             }
-    # CE runs have no teacher of their own: give them the retention against their dataset's teacher
-    by_dataset = {t["dataset"]: t["test_acc"] for t in teachers.values() if t["test_acc"]}
-    for row in students:
-        reference = row["teacher_test_acc"] or by_dataset.get(row["dataset"])
-        row["retention"] = row["test_acc"] / reference if reference and row["test_acc"] is not None else None
+    # CE runs have no teacher of their own: give them the retention against their dataset's teacher;
+    # a tagger's retention is of entity F1, a sentence student's of accuracy
+    for score, teacher_score in (("test_acc", "teacher_test_acc"), ("entity_f1", "teacher_entity_f1")):
+        by_dataset = {t["dataset"]: t[score] for t in teachers.values() if t.get(score)}
+        for row in students:
+            if row.get(score) is None:
+                continue
+            reference = row.get(teacher_score) or by_dataset.get(row["dataset"])
+            row["retention"] = row[score] / reference if reference else None
     frame = pd.DataFrame([*teachers.values(), *students])
     if frame.empty:
         return frame
@@ -226,7 +305,7 @@ def to_markdown(frame: pd.DataFrame) -> str:
             value = row.get("test_acc")
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return ""
-        if key in ("acc", "valid_acc", "test_acc", "macro_f1"):
+        if key in ("acc", "valid_acc", "test_acc", "macro_f1", "entity_f1", "valid_f1"):
             return f"{100 * value:.2f}"
         if key == "retention":
             return f"{100 * value:.1f}%"
@@ -238,18 +317,21 @@ def to_markdown(frame: pd.DataFrame) -> str:
             return f"{value:,.0f}"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
-    header = "| " + " | ".join(h for _, h in COLUMNS) + " |"
+    records = frame.to_dict("records")
+    # a column no row fills is left out (a sentence table has no entity F1, a tagger's no accuracy)
+    columns = [(k, h) for k, h in COLUMNS if k == "model" or any(cell(k, row) for row in records)]
+    header = "| " + " | ".join(h for _, h in columns) + " |"
     rule = (
         "|"
-        + "|".join("---" if k in ("model", "family", "dataset", "init", "loss") else "---:" for k, _ in COLUMNS)
+        + "|".join("---" if k in ("model", "family", "dataset", "init", "loss") else "---:" for k, _ in columns)
         + "|"
     )
-    rows = ["| " + " | ".join(cell(k, row) for k, _ in COLUMNS) + " |" for row in frame.to_dict("records")]
+    rows = ["| " + " | ".join(cell(k, row) for k, _ in columns) + " |" for row in records]
     return "\n".join([header, rule, *rows]) + "\n"
 
 
 def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
-    """Test accuracy against parameters (log x): KD and CE students in two colours, one marker per
+    """Test accuracy (a tagger's dataset: entity F1) against parameters (log x): KD and CE students in two colours, one marker per
     student family, teachers and baselines as reference lines."""
     import matplotlib
 
@@ -260,6 +342,9 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
     fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.5), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         part = frame[frame["dataset"] == dataset]
+        # a tagger's dataset is scored by entity F1, a sentence dataset by accuracy
+        tagged = "entity_f1" in part and part["entity_f1"].notna().any()
+        score, score_name = ("entity_f1", "entity F1") if tagged else ("test_acc", "accuracy")
         students = part[part["kind"] == "student"]
         for (kd, colour, label), (family, marker) in itertools.product(
             ((True, "tab:blue", "KD"), (False, "tab:orange", "CE")), FAMILY_MARKERS.items()
@@ -268,7 +353,7 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
             if len(group):
                 ax.scatter(
                     group["params"],
-                    100 * group["test_acc"],
+                    100 * group[score],
                     color=colour,
                     marker=marker,
                     label=f"{family} {label}",
@@ -278,7 +363,7 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
                     tag = row["preset"] + ("" if row.get("init") in (None, "random") else f" · {row['init']}")
                     ax.annotate(
                         tag,
-                        (row["params"], 100 * row["test_acc"]),
+                        (row["params"], 100 * row[score]),
                         textcoords="offset points",
                         xytext=(4, -10 if not kd else 4),
                         fontsize=8,
@@ -286,18 +371,18 @@ def plot_accuracy_vs_params(frame: pd.DataFrame, path: str | Path) -> None:
                     )
         for kind, style in (("teacher", "--"), ("baseline", ":")):
             for row in part[part["kind"] == kind].to_dict("records"):
-                if pd.notna(row["test_acc"]):
+                if pd.notna(row[score]):
                     ax.axhline(
-                        100 * row["test_acc"],
+                        100 * row[score],
                         color="black" if kind == "teacher" else "tab:green",
                         linestyle=style,
                         linewidth=1,
-                        label=f"{row['model']} ({row['params'] / 1e6:.2f}M params): {100 * row['test_acc']:.2f}",
+                        label=f"{row['model']} ({row['params'] / 1e6:.2f}M params): {100 * row[score]:.2f}",
                     )
         ax.set_xscale("log")
         ax.set_xlabel("student parameters (log scale)")
-        ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"{dataset}: accuracy vs size")
+        ax.set_ylabel(f"test {score_name} (%)")
+        ax.set_title(f"{dataset}: {score_name} vs size")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

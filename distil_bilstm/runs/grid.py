@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -35,14 +36,32 @@ from ..rundir import RunDir
 from ..utils import signal_handler, write_json
 from .config import DistilConfig, apply_overrides, load_mapping
 
+if TYPE_CHECKING:
+    from .tagging import TagRunConfig
+
 logger = logging.getLogger(__name__)
 
 FINISHED, FAILED, STOPPED = "finished", "failed", "stopped"
 
 
+def run_config_from_dict(values: dict) -> "DistilConfig | TagRunConfig":
+    """A grid combination's config: a tagger's (``TagRunConfig``) when its dataset is a tagged one
+    (conll2003, klue_ner, a .jsonl of tokens and tags), else a sentence student's (``DistilConfig``)."""
+    from ..data.tagging import is_tagged_source
+    from .tagging import TagRunConfig
+
+    if is_tagged_source(str(values.get("dataset") or "")):
+        return TagRunConfig.from_dict(values)
+    return DistilConfig.from_dict(values)
+
+
+def _inert_keys(config) -> set[str]:
+    return config.inert_keys() if isinstance(config, DistilConfig) else set()
+
+
 @dataclass
 class GridRun:
-    config: DistilConfig
+    config: "DistilConfig | TagRunConfig"
     axes: dict  # this combination's value of each list-valued key
 
     @property
@@ -74,7 +93,7 @@ def plan_grid(values: dict, overrides: list[str] | None = None, *, source: str =
     for combo, axes in _combinations(values, source):
         chosen = {k: combo[k] for k in axes}
         try:
-            config = DistilConfig.from_dict(combo)
+            config = run_config_from_dict(combo)
         except ValueError as err:
             errors.append(f"  {', '.join(f'{k}={v}' for k, v in chosen.items())}: {err}")
             continue
@@ -84,7 +103,7 @@ def plan_grid(values: dict, overrides: list[str] | None = None, *, source: str =
                 "%s is the same run as %s (keys %s do not matter for loss=%s)",
                 chosen,
                 seen[identity].axes,
-                sorted(config.inert_keys()),
+                sorted(_inert_keys(config)),
                 config.loss,
             )
             continue
@@ -139,9 +158,10 @@ def run_status(run: GridRun) -> str:
     return folder.read_status().get("status", "pending")
 
 
-def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
+def execute_run(config: "DistilConfig | TagRunConfig", *, resources=None, callbacks=()) -> dict:
     """Run (or skip, or resume) one grid run; never raises for a failing run, except Ctrl-C."""
     from .pipeline import run_distillation
+    from .tagging import TagRunConfig, train_tagger
 
     run = GridRun(config, {})
     status, started = run_status(run), time.perf_counter()
@@ -156,7 +176,10 @@ def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
     resume = status == "interrupted"
     logger.info("%s %s", "resume" if resume else "start", run.run_dir)
     try:
-        metrics = run_distillation(config, resume=resume, resources=resources, callbacks=callbacks)
+        if isinstance(config, TagRunConfig):
+            metrics = train_tagger(config, resume=resume, callbacks=list(callbacks))
+        else:
+            metrics = run_distillation(config, resume=resume, resources=resources, callbacks=callbacks)
     except KeyboardInterrupt:
         raise
     except Exception as err:  # one bad run must not end the grid: record it and go on
@@ -183,11 +206,12 @@ def execute_run(config: DistilConfig, *, resources=None, callbacks=()) -> dict:
 
 
 def headline(metrics: dict) -> dict:
-    keys = (
-        ("valid_spearman", "test_spearman")
-        if metrics.get("task") == "regression"
-        else ("valid_accuracy", "test_accuracy")
-    )
+    if metrics.get("task") == "regression":
+        keys = ("valid_spearman", "test_spearman")
+    elif "test_entity_f1" in metrics:  # a tagger
+        keys = ("valid_entity_f1", "test_entity_f1")
+    else:
+        keys = ("valid_accuracy", "test_accuracy")
     return {k: metrics.get(k) for k in (*keys, "params", "train_seconds")}
 
 
@@ -231,7 +255,7 @@ def _init_worker(threads: int, log_level: int) -> None:
 
 
 def _execute_in_worker(config_values: dict) -> dict:
-    return execute_run(DistilConfig.from_dict(config_values), resources=_worker_resources)
+    return execute_run(run_config_from_dict(config_values), resources=_worker_resources)
 
 
 def run_grid(runs: list[GridRun], *, workers: int = 1, summary_path: str | Path | None = None) -> list[dict]:

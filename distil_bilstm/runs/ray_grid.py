@@ -9,8 +9,17 @@ from pathlib import Path
 import torch
 
 from ..rundir import RunDir
-from .config import DistilConfig
-from .grid import FAILED, FINISHED, STOPPED, GridRun, available_cores, execute_run, headline, run_status
+from .grid import (
+    FAILED,
+    FINISHED,
+    STOPPED,
+    GridRun,
+    available_cores,
+    execute_run,
+    headline,
+    run_config_from_dict,
+    run_status,
+)
 
 
 def run_grid_ray(
@@ -75,7 +84,7 @@ def run_grid_ray(
     result_grid = tuner.fit()
     by_dir = {}
     for result in result_grid:
-        run_dir = Path(result.config["workdir"]) / DistilConfig.from_dict(result.config["config"]).run_dir()
+        run_dir = Path(result.config["workdir"]) / run_config_from_dict(result.config["config"]).run_dir()
         finished = RunDir(run_dir).is_finished()
         status = FINISHED if finished else FAILED if result.error else STOPPED  # stopped: by the scheduler
         last = result.metrics or {}
@@ -111,6 +120,6 @@ def _ray_trial(trial: dict) -> None:
 
     torch.set_num_threads(int(trial["threads"]))
     os.chdir(trial["workdir"])  # relative paths in the config mean the driver's folder
-    row = execute_run(DistilConfig.from_dict(trial["config"]), callbacks=[ReportToTune()])
+    row = execute_run(run_config_from_dict(trial["config"]), callbacks=[ReportToTune()])
     if row["status"] == FAILED:
         raise RuntimeError(row["error"])

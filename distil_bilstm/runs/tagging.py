@@ -26,10 +26,10 @@ from ..students.tagger import BiLSTMTagger, TaggerConfig, TaggerShape
 from ..teachers.running.source import TeacherSource
 from ..teachers.running.tagger import label_tagged, open_tagged_store
 from ..training.batching import SplitTensors
-from ..training.callbacks import Callback
+from ..training.callbacks import Callback, TensorBoardCallback
 from ..training.config import TrainingConfig
 from ..training.losses import DistillationLoss
-from ..training.tokens import CrfTagLoss, TokenKDLoss
+from ..training.tokens import KD_TOKENS, CrfTagLoss, TokenKDLoss
 from ..training.trainer import Trainer
 from ..utils import compose_settings, dataclass_from_dict, field_checker, path_safe, resolve_device
 
@@ -46,6 +46,14 @@ class TagDataSettings:
     lowercase: bool = True  # the word lookup's; characters keep their case
     min_count: int = 1  # a training word seen fewer times is [UNK] to the word lookup (its characters still count)
     max_chars: int = 20  # characters per token the character encoder reads; 0: no character encoder
+    # random | skipgram: word vectors trained on the training sentences and embedding_texts (Lample et
+    # al.'s pretrained embeddings, from text this machine has)
+    embedding_init: str = "random"
+    embedding_texts: tuple[str, ...] = ()  # untagged sentences for skip-gram (files, or data-dir names)
+    # words of embedding_texts and transfer_sets beyond the training split's, most frequent first, that
+    # join the word vocabulary (0: the training split's words alone)
+    untagged_words: int = 0
+    skipgram_epochs: int = 5
 
     def __post_init__(self) -> None:
         check = field_checker(self)
@@ -53,6 +61,14 @@ class TagDataSettings:
         check(0.0 < self.valid_size < 1.0, "valid_size", "must be in (0, 1)")
         check(self.min_count >= 1, "min_count", "must be >= 1")
         check(self.max_chars >= 0, "max_chars", "must be >= 0")
+        check(self.embedding_init in ("random", "skipgram"), "embedding_init", "must be 'random' or 'skipgram'")
+        check(
+            self.embedding_init == "skipgram" or not self.embedding_texts,
+            "embedding_texts",
+            "are read by embedding_init 'skipgram' only",
+        )
+        check(self.untagged_words >= 0, "untagged_words", "must be >= 0")
+        check(self.skipgram_epochs >= 1, "skipgram_epochs", "must be >= 1")
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -67,6 +83,8 @@ class TagDistillSettings:
     # labels per token; they join the training split with the teacher's logits as their only targets
     transfer_sets: tuple[str, ...] = ()
     transfer_per_epoch: int | None = None  # transfer sentences drawn per epoch (None: all)
+    # all | agree: a gold-tagged token learns from the teacher only where the teacher's best tag is gold
+    kd_tokens: str = "all"
 
     def __post_init__(self) -> None:
         check = field_checker(self)
@@ -78,6 +96,7 @@ class TagDistillSettings:
         check(self.teacher_max_length is None or self.teacher_max_length >= 2, "teacher_max_length", "must be >= 2")
         check(not self.transfer_sets or self.loss == "kl", "transfer_sets", "need loss 'kl' and a teacher_path")
         check(self.transfer_per_epoch is None or self.transfer_per_epoch >= 1, "transfer_per_epoch", "must be >= 1")
+        check(self.kd_tokens in KD_TOKENS, "kd_tokens", f"must be one of {KD_TOKENS}")
 
 
 SECTIONS: dict[str, type] = {
@@ -90,7 +109,9 @@ SECTIONS: dict[str, type] = {
 
 class _TagRecipe:
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_sections", compose_settings(self, SECTIONS, file_lists=("transfer_sets",)))
+        object.__setattr__(
+            self, "_sections", compose_settings(self, SECTIONS, file_lists=("transfer_sets", "embedding_texts"))
+        )
 
     def training_config(self) -> TrainingConfig:
         return self._sections["training"]
@@ -184,13 +205,30 @@ def with_transfer(train: SplitTensors, pools: list[tuple[TokenUnits, torch.Tenso
     )
 
 
+def skipgram_init(model: BiLSTMTagger, units: TagUnits, sentences, config: TagRunConfig, run: RunDir) -> None:
+    """The tagger's word embedding from skip-gram vectors of ``sentences`` (the training split and the
+    untagged texts, each read as the word lookup reads it)."""
+    from ..students.embeddings import SkipgramConfig, init_embedding_from_vectors, skipgram_for_words
+
+    lookup = (lambda t: t.lower()) if units.lowercase else (lambda t: t)
+    vectors = skipgram_for_words(
+        ([lookup(t) for t in s.tokens] for s in sentences),
+        units.words,
+        config=SkipgramConfig(dim=config.embedding_dim, epochs=config.skipgram_epochs, seed=config.seed),
+        folder=run.path,
+    )
+    rows = init_embedding_from_vectors(model.embedding.weight, vectors)
+    logger.info("skip-gram vectors for %d of %d words", rows, len(units.words))
+
+
 def tagger_loss(model: BiLSTMTagger, settings: TagDistillSettings):
     """The loss the Trainer is given: a CRF's (gold NLL, and KD on its emissions), else per-token KD,
     else cross entropy on the gold tags (training/tokens.py)."""
+    soft = dict(alpha=settings.loss_rate, temperature=settings.temperature, kd_tokens=settings.kd_tokens)
     if model.crf is not None:
-        return CrfTagLoss(model.crf, kind=settings.loss, alpha=settings.loss_rate, temperature=settings.temperature)
+        return CrfTagLoss(model.crf, kind=settings.loss, **soft)
     if settings.loss == "kl":
-        return TokenKDLoss(alpha=settings.loss_rate, temperature=settings.temperature)
+        return TokenKDLoss(**soft)
     return DistillationLoss(kind="ce")
 
 
@@ -211,16 +249,25 @@ def train_tagger(
         strict=config.strict,
     )
     train = dataset.split("train")
-    units = TagUnits.build(train, lowercase=config.lowercase, min_count=config.min_count, max_chars=config.max_chars)
+    unit = dataset.unit
+
+    def untagged(paths) -> list[TaggedDataset]:
+        return [untagged_dataset(p, dataset=dataset, unit=unit, data_dir=config.data_dir) for p in paths]
+
+    transfer, texts = untagged(config.transfer_sets), untagged(config.embedding_texts)
+    units = TagUnits.build(
+        train,
+        lowercase=config.lowercase,
+        min_count=config.min_count,
+        max_chars=config.max_chars,
+        untagged=[s for d in (*transfer, *texts) for s in d.sentences],
+        untagged_words=config.untagged_words,
+    )
     shape = {f.name: getattr(config, f.name) for f in fields(TaggerShape)}
     model_config = TaggerConfig(
         **shape, vocab_size=len(units.words), num_tags=len(dataset.tag_names), char_vocab_size=len(units.chars)
     )
     device = resolve_device(config.device)
-    transfer = [
-        untagged_dataset(path, dataset=dataset, unit=units.tokens, data_dir=config.data_dir)
-        for path in config.transfer_sets
-    ]
     teachers = teacher_tag_logits(config, [dataset, *transfer], device=device) if config.teacher_path else [None]
     train_split = _split(units, train, dataset.tag_names, teachers[0])
     if transfer:
@@ -231,6 +278,8 @@ def train_tagger(
     model = BiLSTMTagger(model_config)
     run = RunDir(config.run_dir())
     run.mkdir()
+    if config.embedding_init == "skipgram" and not (resume and run.has_checkpoint()):
+        skipgram_init(model, units, [*train, *(s for d in (*transfer, *texts) for s in d.sentences)], config, run)
     run.write_config(config.to_dict())
     run.vocab_dir.mkdir(parents=True, exist_ok=True)
     units.save(run.vocab_dir)
@@ -254,7 +303,10 @@ def train_tagger(
         test=_split(units, dataset.split("test"), dataset.tag_names),
         run_dir=run.path,
         device=device,
-        callbacks=callbacks or [],
+        callbacks=[
+            TensorBoardCallback(run.path, {k: v for k, v in config.to_dict().items() if v is not None}),
+            *(callbacks or []),
+        ],
         label_names=dataset.tag_names,
     )
     metrics = {

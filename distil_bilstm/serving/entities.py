@@ -19,9 +19,11 @@ from typing import Sequence
 import numpy as np
 
 from ..data.tag_units import split_tokens
-from ..rundir import TAGGER_ARCHITECTURE, RunDir, split_student_json
+from ..rundir import TAGGER_ARCHITECTURE, ExportDir, RunDir, split_student_json
 from ..training.entities import entity_scores, entity_spans
-from ..utils import length_sorted_batches
+from ..utils import length_sorted_batches, read_json, softmax
+from .inference import OnnxBackend
+from .tag_decoding import CrfParams, best_tags
 
 
 @dataclass
@@ -33,25 +35,73 @@ class Entity:
     score: float
 
 
+class TorchTagScorer:
+    """A tagger run's model as a backend: ids ``(batch, seq, width)`` and lengths (numpy) → its
+    emission scores ``(batch, seq, tags)`` (numpy), like an exported tagger's ONNX session."""
+
+    def __init__(self, model, *, device):
+        self.model, self.device = model, device
+
+    def __call__(self, input_ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            logits = self.model(torch.from_numpy(input_ids).to(self.device), torch.from_numpy(lengths))
+        return logits.float().cpu().numpy()
+
+
 class TagPredictor:
-    """``TagPredictor.load(run).entities(["..."])``: the entities of each text."""
+    """``TagPredictor.load(run or export).entities(["..."])``: the entities of each text."""
 
     reads_pairs = False  # what serving asks every model it serves
 
-    def __init__(self, model, units, tag_names: list[str], *, device, source: str = "", batch_size: int = 256):
-        self.model, self.units, self.tag_names, self.device, self.source = model, units, tag_names, device, source
-        self.batch_size = batch_size
+    def __init__(
+        self,
+        scorer,
+        units,
+        tag_names: list[str],
+        *,
+        crf: CrfParams | None,
+        source: str = "",
+        format: str = "torch",
+        batch_size: int = 256,
+    ):
+        self.scorer, self.units, self.tag_names, self.crf = scorer, units, tag_names, crf
+        self.source, self.format, self.batch_size = source, format, batch_size
 
     @property
     def types(self) -> list[str]:
         return sorted({tag[2:] for tag in self.tag_names if tag != "O"})
 
     def describe(self) -> dict:
-        return {"source": self.source, "format": "torch", "task": "entities", "types": self.types, "pairs": False}
+        return {"source": self.source, "format": self.format, "task": "entities", "types": self.types, "pairs": False}
 
     @classmethod
-    def load(cls, path: str | Path, *, device: str = "auto") -> "TagPredictor":
+    def load(
+        cls, path: str | Path, *, device: str = "auto", batch_size: int = 256, threads: int | None = None
+    ) -> "TagPredictor":
+        """A tagger run folder (torch on ``device``) or its export (ONNX on the CPU, ``threads``)."""
         from ..data.tag_units import TagUnits
+
+        export = ExportDir(path)
+        if export.is_export():
+            info = export.read_info()
+            if info.get("task") != "entities":
+                raise ValueError(
+                    f"{path}: an export of a {info.get('student', {}).get('architecture')} student, not a tagger"
+                )
+            units = _matching_units(TagUnits.load(export.vocab_dir), info["student"], recorded_in=export.info_file)
+            crf = CrfParams.from_dict(read_json(export.crf_file)) if info.get("crf") else None
+            backend = OnnxBackend(export.model_file(info), threads=threads)
+            return cls(
+                backend,
+                units,
+                info["label_names"],
+                crf=crf,
+                source=str(path),
+                format=info["format"],
+                batch_size=batch_size,
+            )
         from ..students.tagger import BiLSTMTagger, TaggerConfig
         from ..utils import read_safetensors, resolve_device
 
@@ -61,16 +111,18 @@ class TagPredictor:
         if architecture != TAGGER_ARCHITECTURE:
             raise ValueError(f"{path}: a {architecture} run, not a tagger")
         device = resolve_device(device)
-        units = TagUnits.load(run.vocab_dir)
-        config = TaggerConfig.from_dict(values)
-        if len(units.words) != config.vocab_size:
-            raise ValueError(
-                f"{run.vocab_dir}: {len(units.words)} words, but {run.student_file} says the tagger was trained with "
-                f"{config.vocab_size}: these units do not belong to the model"
-            )
-        model = BiLSTMTagger(config)
+        units = _matching_units(TagUnits.load(run.vocab_dir), values, recorded_in=run.student_file)
+        model = BiLSTMTagger(TaggerConfig.from_dict(values))
         model.load_state_dict(read_safetensors(run.weights_file, device=str(device)))
-        return cls(model.to(device).eval(), units, tag_names, device=device, source=str(path))
+        model = model.to(device).eval()
+        return cls(
+            TorchTagScorer(model, device=device),
+            units,
+            tag_names,
+            crf=crf_params(model),
+            source=str(path),
+            batch_size=batch_size,
+        )
 
     def tag_ids(self, sentences: Sequence[Sequence[str]]) -> tuple[list[list[int]], list[list[float]]]:
         """Each sentence's (tag ids, the probability of each) — an empty sentence has none."""
@@ -82,11 +134,10 @@ class TagPredictor:
         for batch in length_sorted_batches([len(sentences[i]) for i in present], self.batch_size):
             chunk = present[batch].tolist()  # sentences of similar length: little padding
             encoded = self.units.encode([sentences[i] for i in chunk])
-            ids, lengths = encoded.batch(torch.arange(len(chunk)))
-            with torch.inference_mode():
-                logits = self.model(ids.to(self.device), lengths)  # (batch, seq, tags)
-                best = self.model.decode(logits, lengths)  # (batch, seq)
-                p = logits.softmax(dim=-1).gather(2, best.unsqueeze(2)).squeeze(2)  # (batch, seq)
+            ids, lengths = (t.numpy() for t in encoded.batch(torch.arange(len(chunk))))
+            emissions = self.scorer(ids, lengths)  # (batch, seq, tags)
+            best = best_tags(emissions, lengths, self.crf)  # (batch, seq)
+            p = np.take_along_axis(softmax(emissions), best[..., None], axis=2)[..., 0]  # (batch, seq)
             for row, i in enumerate(chunk):
                 n = int(lengths[row])
                 tags[i], probs[i] = best[row, :n].tolist(), p[row, :n].tolist()
@@ -113,6 +164,24 @@ class TagPredictor:
         """Entity scores on tagged sentences (their own tokens), as the tagger run reports them."""
         tags, _ = self.tag_ids([s.tokens for s in sentences])
         return entity_scores([list(s.tags) for s in sentences], [[self.tag_names[i] for i in row] for row in tags])
+
+
+def crf_params(model) -> CrfParams | None:
+    """A torch tagger's CRF as numpy parameters (None without one): what the decoding here and an export's crf.json take."""
+    if model.crf is None:
+        return None
+    return CrfParams(
+        **{name: getattr(model.crf, name).detach().float().cpu().numpy() for name in ("start", "end", "transitions")}
+    )
+
+
+def _matching_units(units, student: dict, *, recorded_in: Path):
+    if len(units.words) != student["vocab_size"]:
+        raise ValueError(
+            f"{recorded_in} says the tagger was trained with {student['vocab_size']} words, but its units hold "
+            f"{len(units.words)}: these units do not belong to the model"
+        )
+    return units
 
 
 def dumps_entities(text: str, entities: list[Entity]) -> str:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..rundir import ExportDir, RunDir, split_student_json
+from ..rundir import TAGGER_ARCHITECTURE, ExportDir, RunDir, split_student_json
 from ..students.registry import STUDENTS
 from ..utils import atomic_dir, quiet_onnx_quantizer
 from .inference import OnnxBackend, TorchBackend
@@ -91,22 +91,30 @@ def example_inputs(
     return ids, lengths
 
 
-def _onnx_export(model: torch.nn.Module, path: Path, *, vocab_size: int, config: ExportConfig) -> None:
-    ids, lengths = example_inputs(vocab_size, 4, 12, seed=0)
+def _onnx_export(
+    model: torch.nn.Module,
+    path: Path,
+    *,
+    example: tuple[torch.Tensor, torch.Tensor],
+    config: ExportConfig,
+    per_token: bool,
+) -> None:
+    """``model(input_ids, lengths)`` as ONNX at ``path``, batch and sequence axes dynamic (``per_token``:
+    its logits have a sequence axis too — a tagger's)."""
     common = dict(input_names=["input_ids", "lengths"], output_names=["logits"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notices are not the user's concern
         if config.exporter == "legacy":
             torch.onnx.export(
                 model,
-                (ids, lengths),
+                example,
                 str(path),
                 opset_version=config.opset,
                 dynamo=False,
                 dynamic_axes={
                     "input_ids": {0: "batch", 1: "sequence"},
                     "lengths": {0: "batch"},
-                    "logits": {0: "batch"},
+                    "logits": {0: "batch", 1: "sequence"} if per_token else {0: "batch"},
                 },
                 **common,
             )
@@ -114,13 +122,43 @@ def _onnx_export(model: torch.nn.Module, path: Path, *, vocab_size: int, config:
             batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1)
             program = torch.onnx.export(
                 model,
-                (ids, lengths),
+                example,
                 dynamo=True,
                 opset_version=max(config.opset, 18),
                 dynamic_shapes=({0: batch, 1: seq}, {0: batch}),
                 **common,
             )
             program.save(str(path), external_data=False)  # one self-contained file, like the legacy exporter's
+
+
+def write_onnx(
+    model: torch.nn.Module,
+    staging: ExportDir,
+    *,
+    example: tuple[torch.Tensor, torch.Tensor],
+    config: ExportConfig,
+    per_token: bool = False,
+) -> tuple[Path, dict]:
+    """The ONNX file of ``config.format`` in ``staging`` (int8: quantized from the fp32 one, which is
+    then removed) → (its path, what export.json says of its size)."""
+    fp32 = staging.model_path("onnx")
+    _onnx_export(model, fp32, example=example, config=config, per_token=per_token)
+    if config.format != "onnx-int8":
+        return fp32, {"size_bytes": fp32.stat().st_size}
+    target = staging.model_path("onnx-int8")
+    _quantize_int8(fp32, target)
+    sizes = {"size_bytes": target.stat().st_size, "fp32_size_bytes": fp32.stat().st_size}
+    fp32.unlink()
+    return target, sizes
+
+
+def require_tolerance(check: dict, *, config: ExportConfig, source: Path) -> None:
+    """An fp32 export that differs from PyTorch by more than the tolerance is refused (int8 reports)."""
+    if config.format != "onnx-int8" and check["max_abs_diff"] > config.tolerance:
+        raise ValueError(
+            f"{config.format} export of {source} differs from PyTorch by {check['max_abs_diff']:.2e} "
+            f"(> tolerance {config.tolerance:g}); nothing was written"
+        )
 
 
 def _quantize_int8(fp32: Path, out: Path) -> None:
@@ -164,6 +202,10 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
     if out.path.exists() and any(out.path.iterdir()) and not config.overwrite:
         raise ValueError(f"{out.path} is not empty; choose another --out or pass --overwrite")
     architecture, values, label_names = split_student_json(run.read_student())
+    if architecture == TAGGER_ARCHITECTURE:
+        from .tagger_export import export_tagger
+
+        return export_tagger(run, out, config)
     if architecture == "siamese_bilstm" and config.format != "torchscript" and config.exporter == "dynamo":
         raise ValueError(
             f"{run.path}: the siamese student exports with --exporter legacy only (the dynamo exporter "
@@ -184,24 +226,17 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
     start = time.perf_counter()
     with atomic_dir(out.path) as folder:  # the folder appears complete or not at all
         staging = ExportDir(folder)
-        target = staging.model_path(config.format)
         if config.format == "torchscript":
+            target = staging.model_path(config.format)
             _torchscript(model, target)
+            sizes = {"size_bytes": target.stat().st_size}
             backend = TorchBackend.from_torchscript(target, device="cpu")
         else:
-            fp32 = staging.model_path("onnx")
-            _onnx_export(model, fp32, vocab_size=vocab_size, config=config)
-            if config.format == "onnx-int8":
-                _quantize_int8(fp32, target)
-                fp32_size = fp32.stat().st_size
-                fp32.unlink()
+            example = example_inputs(vocab_size, 4, 12, seed=0)
+            target, sizes = write_onnx(model, staging, example=example, config=config)
             backend = OnnxBackend(target)
         check = compare_with_torch(model, backend, vocab_size=vocab_size)
-        if config.format != "onnx-int8" and check["max_abs_diff"] > config.tolerance:
-            raise ValueError(
-                f"{config.format} export of {run.path} differs from PyTorch by {check['max_abs_diff']:.2e} "
-                f"(> tolerance {config.tolerance:g}); nothing was written"
-            )
+        require_tolerance(check, config=config, source=run.path)
         shutil.copytree(run.vocab_dir, staging.vocab_dir)
         run_config = run.read_config() if run.config_file.is_file() else {}
         info = {
@@ -218,8 +253,7 @@ def export_student(run_path: str | Path, out_dir: str | Path, config: ExportConf
             "student": {"architecture": architecture, **values},
             "source_run": str(run.path),
             "check": check,
-            "size_bytes": target.stat().st_size,
-            **({"fp32_size_bytes": fp32_size} if config.format == "onnx-int8" else {}),
+            **sizes,
             "export_seconds": round(time.perf_counter() - start, 2),
         }
         staging.write_info(info)

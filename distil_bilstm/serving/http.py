@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..data.pairs import PAIR_SEP, Pair, Text, is_pair, make_pair
-from ..rundir import RunDir
+from ..rundir import holds_tagger
 from .inference import Predictor
 
 logger = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ PREDICT_OPENAPI = {
 
 def served(model: str | Path):
     """The model in ``model``: a tagger's ``TagPredictor`` (its entities), else a ``Predictor``."""
-    if not RunDir(model).is_tagger():
+    if not holds_tagger(model):
         return Predictor.load(model)
     from .entities import TagPredictor  # a tagger's code only for a tagger (it reads torch)
 

@@ -27,6 +27,13 @@ class Callback:
     def on_fit_end(self, trainer: "Trainer", *, metrics: dict) -> None: ...
 
 
+HEADLINE_SCORES = ("accuracy", "macro_f1", "entity_f1", "spearman", "pearson")  # what a run may be judged by
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 class TensorBoardCallback(Callback):
     """Scalars per step (loss, lr) and per epoch (accuracy, loss); hparams at the end."""
 
@@ -42,15 +49,17 @@ class TensorBoardCallback(Callback):
         self.writer.add_scalar("train/lr", lr, trainer.global_step)
 
     def on_epoch_end(self, trainer: "Trainer", *, metrics: dict) -> None:
-        for key in ("train_loss", "valid_accuracy", "valid_macro_f1", "valid_loss", "lr"):
-            self.writer.add_scalar(f"epoch/{key}", metrics[key], metrics["epoch"])
+        for key in ("train_loss", "valid_loss", "lr", *(f"valid_{name}" for name in HEADLINE_SCORES)):
+            if _is_number(metrics.get(key)):  # a sentence run has accuracy, a tagger entity F1, a pair task Spearman
+                self.writer.add_scalar(f"epoch/{key}", metrics[key], metrics["epoch"])
         self.writer.flush()
 
     def on_fit_end(self, trainer: "Trainer", *, metrics: dict) -> None:
         final = {
-            f"hparam/{k}": metrics[k]
-            for k in ("valid_accuracy", "valid_macro_f1", "test_accuracy", "test_macro_f1")
-            if metrics.get(k) is not None
+            f"hparam/{split}_{name}": metrics[f"{split}_{name}"]
+            for split in ("valid", "test")
+            for name in HEADLINE_SCORES
+            if _is_number(metrics.get(f"{split}_{name}"))
         }
         self.writer.add_hparams(self.hparams, final, run_name=".")
         self.writer.close()

@@ -61,6 +61,21 @@ def teacher_seen(teacher: torch.Tensor) -> torch.Tensor:
     return teacher.abs().sum(dim=-1) > 0
 
 
+KD_TOKENS = ("all", "agree")
+
+
+def taught_tokens(teacher: torch.Tensor, labels: torch.Tensor, *, kd_tokens: str = "all") -> torch.Tensor:
+    """Which tokens learn from the teacher ``(...)`` bool: those it has logits for (``teacher_seen``);
+    with ``kd_tokens="agree"``, of the gold-tagged ones only those whose gold tag is the teacher's best
+    (a token without gold, label -1 — a transfer sentence's — keeps its teacher). Where a teacher that
+    reads pieces labels characters (KLUE), its wrong tags are mostly a piece's inside an entity's end:
+    taught there, the student learns the piece's boundary, not the entity's."""
+    seen = teacher_seen(teacher)
+    if kd_tokens == "agree":
+        seen = seen & ((labels < 0) | (teacher.argmax(dim=-1) == labels))
+    return seen
+
+
 class TokenKDLoss:
     """A softmax tagger's distillation, per token (on the flattened tokens the Trainer passes):
 
@@ -74,11 +89,14 @@ class TokenKDLoss:
     needs_teacher = True
     needs_features = False
 
-    def __init__(self, *, alpha: float = 0.1, temperature: float = 2.0):
-        self.alpha, self.temperature = alpha, temperature
+    def __init__(self, *, alpha: float = 0.1, temperature: float = 2.0, kd_tokens: str = "all"):
+        if kd_tokens not in KD_TOKENS:
+            raise ValueError(f"kd_tokens must be one of {KD_TOKENS}, got {kd_tokens!r}")
+        self.alpha, self.temperature, self.kd_tokens = alpha, temperature, kd_tokens
 
     def __call__(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return kd_kl_loss(s, t, y, alpha=self.alpha, temperature=self.temperature, seen=teacher_seen(t))
+        seen = taught_tokens(t, y, kd_tokens=self.kd_tokens)
+        return kd_kl_loss(s, t, y, alpha=self.alpha, temperature=self.temperature, seen=seen)
 
 
 class CrfTagLoss:
@@ -94,12 +112,17 @@ class CrfTagLoss:
     per_sequence = True  # the Trainer passes the padded batch and its lengths, not flattened tokens
     needs_features = False
 
-    def __init__(self, crf, *, kind: str = "ce", alpha: float = 0.1, temperature: float = 2.0):
+    def __init__(
+        self, crf, *, kind: str = "ce", alpha: float = 0.1, temperature: float = 2.0, kd_tokens: str = "all"
+    ):
         if kind not in ("ce", "kl"):
             raise ValueError(
                 f"a CRF tagger distils with loss 'kl' (on its emissions) or learns with 'ce'; got {kind!r}"
             )
+        if kd_tokens not in KD_TOKENS:
+            raise ValueError(f"kd_tokens must be one of {KD_TOKENS}, got {kd_tokens!r}")
         self.crf, self.kind, self.alpha, self.temperature = crf, kind, alpha, temperature
+        self.kd_tokens = kd_tokens
 
     @property
     def needs_teacher(self) -> bool:
@@ -118,7 +141,7 @@ class CrfTagLoss:
             return hard
         mask = length_mask(lengths, logits.shape[1])
         targets = teacher[:, : logits.shape[1]][mask]  # (tokens, tags)
-        seen = teacher_seen(targets)  # the tokens the teacher has logits for
+        seen = taught_tokens(targets, labels[:, : logits.shape[1]][mask], kd_tokens=self.kd_tokens)  # (tokens,)
         soft = soft_kl(logits[mask][seen], targets[seen], self.temperature).mean() if seen.any() else None
         if soft is None or hard is None:
             return hard if soft is None else soft

@@ -28,23 +28,25 @@ def test_features_see_the_word_its_shape_and_its_neighbours():
     assert token_features(["Kim"], 0)["title"] is True
 
 
-def test_a_crf_learns_a_toy_tagging_and_writes_a_run(tmp_path, capsys):
+def test_a_crf_learns_a_toy_tagging_and_writes_a_run(tmp_path, capsys, caplog):
     path = write_sentences(tmp_path / "toy.jsonl")
     metrics = train_crf_baseline(
         CrfConfig(dataset=str(path), c1_values=[0.0, 0.1], max_iterations=50, run_root=str(tmp_path / "runs"))
     )
-    assert metrics["test_f1"] == 1.0 and metrics["valid_f1"] == 1.0
+    assert metrics["test_entity_f1"] == 1.0 and metrics["valid_entity_f1"] == 1.0
     run = tmp_path / "runs" / metrics["run_dir"].split("/runs/")[1]
     assert (run / "model.crfsuite").stat().st_size > 0 and json.loads((run / "metrics.json").read_text())["c1"] in (
         0.0,
         0.1,
     )
-    assert (
-        main(["baseline", "--kind", "crf", "--dataset", str(path), "--run-root", str(tmp_path / "cli"), "--c", "0.1"])
-        == 0
-    )
+    student = json.loads((run / "student.json").read_text())  # what compare finds it by
+    assert student["architecture"] == "crf" and metrics["params"] >= student["features"] > 0
+    # a tagged dataset's baseline is the CRF without --kind; tfidf-lr is refused for it
+    assert main(["baseline", "--dataset", str(path), "--run-root", str(tmp_path / "cli"), "--c", "0.1"]) == 0
     out = capsys.readouterr().out
     assert "test entity F1" in out and "baseline saved to" in out and list((tmp_path / "cli").rglob("model.crfsuite"))
+    assert main(["baseline", "--kind", "tfidf-lr", "--dataset", str(path), "--run-root", str(tmp_path / "x")]) == 1
+    assert "is a tagged dataset: its baseline is --kind crf, not tfidf-lr" in caplog.text
 
 
 def test_config_is_checked():

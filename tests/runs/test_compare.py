@@ -68,3 +68,26 @@ def test_compare_without_finished_runs_fails_clearly(tmp_path, caplog):
     (tmp_path / "runs").mkdir()
     assert main(["compare", str(tmp_path / "runs")]) == 1
     assert "no finished runs (folders with metrics.json) to compare" in caplog.text
+
+
+def test_compare_tabulates_taggers_by_entity_f1_beside_the_crf_baseline(tmp_path):
+    from distil_bilstm.baselines.crf import CrfConfig, train_crf_baseline
+    from distil_bilstm.runs.tagging import TagRunConfig, train_tagger
+    from tests.conftest import write_tagged
+
+    data = write_tagged(tmp_path / "people.jsonl", n=120)
+    common = dict(dataset=str(data), run_root=str(tmp_path / "runs"), device="cpu", train_epoch=2)
+    small = dict(embedding_dim=8, hidden_dim=8, char_dim=4, char_filters=4)
+    crf = train_tagger(TagRunConfig(crf=True, **small, **common))
+    baseline = train_crf_baseline(CrfConfig(dataset=str(data), c1_values=[0.1], run_root=str(tmp_path / "runs")))
+    out = tmp_path / "results"
+    assert main(["compare", str(tmp_path / "runs"), "--out", str(out)]) == 0
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["kind"]) == ["baseline", "student"]
+    assert table.iloc[1]["entity_f1"] == crf["test_entity_f1"] and table.iloc[1]["params"] == crf["params"]
+    assert table.iloc[0]["entity_f1"] == baseline["test_entity_f1"] and table.iloc[0]["params"] > 0
+    markdown = (out / "results.md").read_text()
+    assert markdown.startswith("| Model | Total Parameters | Model Size | Entity F1 |")
+    assert "| Acc |" not in markdown and "BiLSTM-CNN-CRF tagger · CE" in markdown
+    assert "Baseline: CRF on hand features (c1=0.1)" in markdown and "No baseline" not in markdown
+    assert (out / "accuracy_vs_params.png").stat().st_size > 5000

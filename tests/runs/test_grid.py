@@ -216,3 +216,34 @@ def test_grid_with_ray_tune(tmp_path, small_nsmc, tiny_teacher_dir, monkeypatch)
     assert finished and all(
         json.loads((r.run_dir / "metrics.json").read_text())["valid_accuracy"] > 0 for r in finished
     )
+
+
+def test_a_grid_over_a_tagged_dataset_trains_taggers_and_reports_entity_f1(tmp_path, capsys):
+    from tests.conftest import write_tagged
+
+    data = write_tagged(tmp_path / "people.jsonl", n=120)
+    grid = {
+        "dataset": str(data),
+        "run_root": str(tmp_path / "runs"),
+        "embedding_dim": 8,
+        "hidden_dim": 8,
+        "char_dim": 4,
+        "char_filters": 4,
+        "train_epoch": 1,
+        "device": "cpu",
+        "crf": [True, False],
+    }
+    config = tmp_path / "tagger-grid.yaml"
+    config.write_text(yaml.safe_dump(grid))
+    runs = plan_grid(grid)
+    assert [type(r.config).__name__ for r in runs] == ["TagRunConfig", "TagRunConfig"]
+    assert main(["grid", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "test entity F1" in out and "2 runs: 2 ok, 0 failed" in out
+    for run in runs:
+        assert run_status(run) == FINISHED
+        assert list(run.run_dir.glob("events.out.tfevents.*"))  # TensorBoard, as a sentence run's
+    summary = json.loads((tmp_path / "runs" / "grid-tagger-grid.json").read_text())
+    assert all(r["test_entity_f1"] is not None for r in summary["runs"])
+    with pytest.raises(ValueError, match=r"crf=True: unknown TagRunConfig key\(s\) \['vocab_size'\]"):
+        plan_grid({**grid, "vocab_size": 300})

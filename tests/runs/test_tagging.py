@@ -87,6 +87,9 @@ class StopAfter:
         ({"max_chars": -1}, r"TagRunConfig.max_chars must be >= 0"),
         ({"hidden_dim": 0}, r"TagRunConfig.hidden_dim must be >= 1"),
         ({"select_metric": "f1"}, r"TagRunConfig.select_metric must be one of"),
+        ({"embedding_init": "glove"}, r"TagRunConfig.embedding_init must be 'random' or 'skipgram'"),
+        ({"embedding_texts": ("a.txt",)}, r"TagRunConfig.embedding_texts are read by embedding_init 'skipgram' only"),
+        ({"untagged_words": -1}, r"TagRunConfig.untagged_words must be >= 0"),
     ],
 )
 def test_config_errors_name_the_key(values, match):
@@ -208,3 +211,30 @@ def test_untagged_transfer_sentences_are_labelled_by_the_teacher_and_join_traini
     assert metrics["test_entity_f1"] is not None
     with pytest.raises(ValueError, match="TagRunConfig.transfer_sets need loss 'kl' and a teacher_path"):
         TagRunConfig(dataset=str(data), transfer_sets=[str(extra)])
+
+
+def test_skipgram_vectors_start_the_word_embedding_and_untagged_words_join_the_vocabulary(tmp_path, caplog):
+    data = write_tagged(tmp_path / "people.jsonl", n=120)
+    texts = tmp_path / "untagged.txt"
+    lines = ["Yesterday Garcia went to Madrid", "Garcia lives in Madrid", "Yesterday Kim went to Lisbon"] * 30
+    texts.write_text("text\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    values = dict(dataset=str(data), embedding_dim=8, hidden_dim=8, char_dim=4, char_filters=4, train_epoch=1)
+    plain = train_tagger(TagRunConfig(**values, run_root=str(tmp_path / "plain")))
+    caplog.set_level("INFO")
+    config = TagRunConfig(
+        **values,
+        run_root=str(tmp_path / "sg"),
+        embedding_init="skipgram",
+        embedding_texts=(str(texts),),
+        untagged_words=2,
+    )
+    metrics = train_tagger(config)
+    words = TagUnits.load(RunDir(metrics["run_dir"]).vocab_dir).words
+    # the two most frequent untagged words the training split lacks: "garcia" (60) and "madrid" (60)
+    assert (
+        words[-2:] == ("garcia", "madrid")
+        and len(words) == len(TagUnits.load(RunDir(plain["run_dir"]).vocab_dir).words) + 2
+    )
+    assert f"skip-gram vectors for {len(words) - 2} of {len(words)} words" in caplog.text  # all but [PAD], [UNK]
+    assert not list(RunDir(metrics["run_dir"]).path.glob("skipgram-corpus.txt"))  # the corpus is not kept
+    assert config.identity() != TagRunConfig(**values, run_root=str(tmp_path / "sg")).identity()

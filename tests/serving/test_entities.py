@@ -87,3 +87,47 @@ def test_predict_file_writes_one_json_line_a_row_in_order(tiny_tagger_run, tmp_p
     lines = [json.loads(x) for x in (tmp_path / "texts.txt.entities.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [x["text"] for x in lines] == ["Yesterday Smith went to Paris", "", "Lee Jr lives in Busan"]
     assert [[e["type"] for e in x["entities"]] for x in lines] == [["PER", "LOC"], [], ["PER", "LOC"]]
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "onnx-int8"])
+def test_an_exported_tagger_finds_the_runs_entities(tiny_tagger_run, tmp_path, capsys, fmt):
+    from distil_bilstm.serving.entities import TagPredictor
+
+    data, run = tiny_tagger_run
+    out = tmp_path / fmt
+    assert main(["export", "--model", run, "--format", fmt, "--out", str(out)]) == 0
+    assert "tag agreement" in capsys.readouterr().out
+    info = json.loads((out / "export.json").read_text())
+    assert info["task"] == "entities" and info["crf"] and (out / "crf.json").is_file()
+    assert info["inputs"][0]["shape"][2] == 1 + json.loads((out / "vocab" / "units.json").read_text())["max_chars"]
+    if fmt == "onnx":
+        assert info["check"]["max_abs_diff"] < 1e-4 and info["check"]["tag_agreement"] == 1.0
+    else:
+        assert info["size_bytes"] < info["fp32_size_bytes"] and info["check"]["tag_agreement"] > 0.9
+    texts = ["Yesterday Smith went to Paris", "Lee Jr lives in Busan", "went to"]
+    exported, original = TagPredictor.load(out), TagPredictor.load(run, device="cpu")
+    assert exported.describe()["format"] == fmt
+    assert [[(e.text, e.type) for e in row] for row in exported.entities(texts)] == [
+        [(e.text, e.type) for e in row] for row in original.entities(texts)
+    ]
+    # predict and evaluate take the export folder as they take the run
+    assert main(["predict", "--model", str(out), texts[0]]) == 0
+    assert {e["text"] for e in json.loads(capsys.readouterr().out)["entities"]} == {"Smith", "Paris"}
+    assert main(["evaluate", "--model", str(out), "--dataset", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f1"] == pytest.approx(
+        original.evaluate(_test_split(data))["f1"], abs=0.05
+    )
+
+
+def _test_split(data):
+    from distil_bilstm.data.tagging import load_tagged_dataset
+
+    return load_tagged_dataset(str(data)).split("test")
+
+
+def test_a_tagger_refuses_torchscript_and_the_dynamo_exporter(tiny_tagger_run, tmp_path, caplog):
+    _, run = tiny_tagger_run
+    assert main(["export", "--model", run, "--format", "torchscript", "--out", str(tmp_path / "ts")]) == 1
+    assert main(["export", "--model", run, "--exporter", "dynamo", "--out", str(tmp_path / "dy")]) == 1
+    assert caplog.text.count("it exports as --format onnx or onnx-int8 with --exporter legacy") == 2
+    assert not (tmp_path / "ts").exists() and not (tmp_path / "dy").exists()

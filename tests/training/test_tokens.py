@@ -68,3 +68,32 @@ def test_token_kd_falls_back_to_gold_where_the_teacher_read_no_piece():
     soft = soft_kl(s, t, 2.0)
     expected = (0.2 * hard[0] + 0.8 * soft[0] + hard[1] + soft[2] + 0.2 * hard[3] + 0.8 * soft[3]) / 4
     assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_kd_only_where_the_teacher_agrees_with_gold_keeps_transfer_tokens():
+    from distil_bilstm.students.crf import CRF
+    from distil_bilstm.training.losses import soft_kl
+    from distil_bilstm.training.tokens import CrfTagLoss, TokenKDLoss, taught_tokens
+
+    t = torch.tensor([[5.0, 0, 0], [5.0, 0, 0], [0, 0, 0], [0, 5.0, 0]])
+    y = torch.tensor([0, 2, 1, -1])  # agrees, disagrees, no teacher view, a transfer token
+    assert taught_tokens(t, y).tolist() == [True, True, False, True]
+    assert taught_tokens(t, y, kd_tokens="agree").tolist() == [True, False, False, True]
+    torch.manual_seed(4)
+    s = torch.randn(4, 3)
+    loss = TokenKDLoss(alpha=0.2, temperature=2.0, kd_tokens="agree")(s, t, y)
+    hard = F.cross_entropy(s, y.clamp_min(0), reduction="none")
+    soft = soft_kl(s, t, 2.0)
+    # the disagreeing token learns from its gold tag alone, as one the teacher did not read
+    expected = (0.2 * hard[0] + 0.8 * soft[0] + hard[1] + hard[2] + soft[3]) / 4
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    crf = CRF(3)
+    emissions, lengths = s.view(1, 4, 3), torch.tensor([4])
+    labels = torch.tensor([[0, 2, 1, 1]])  # a gold sentence: the teacher agrees on its first and last tokens
+    assert taught_tokens(t, labels[0], kd_tokens="agree").tolist() == [True, False, False, True]
+    hard_crf = crf.nll(emissions, labels, lengths).sum() / 4
+    expected_crf = 0.5 * hard_crf + 0.5 * soft_kl(s[[0, 3]], t[[0, 3]], 2.0).mean()
+    got = CrfTagLoss(crf, kind="kl", alpha=0.5, kd_tokens="agree")(emissions, t.view(1, 4, 3), labels, lengths=lengths)
+    assert float(got) == pytest.approx(float(expected_crf), rel=1e-5)
+    with pytest.raises(ValueError, match=r"kd_tokens must be one of \('all', 'agree'\)"):
+        TokenKDLoss(kd_tokens="some")

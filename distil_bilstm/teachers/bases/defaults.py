@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ...data.datasets import Dataset, LeakageGuard, hangul_share
 from ...data.files import iter_texts
@@ -22,6 +22,9 @@ from ...data.pairs import each_side
 from ...utils import path_safe
 from .e5_image import cache_root, e5_small_base
 from .unigram_prune import PruneConfig, prune_base
+
+if TYPE_CHECKING:
+    from ...data.tagging import TaggedDataset
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,19 @@ def pruning_texts(dataset: Dataset, extra_files: Sequence[str | os.PathLike] = (
         texts += list(guard(iter_texts(path)))
     guard.warn_dropped(", ".join(map(str, extra_files)) or dataset.name)
     return list(each_side(texts))  # each side of a pair is a text of its own to the vocabulary
+
+
+def tagged_pruning_texts(dataset: "TaggedDataset", extra_files: Sequence[str | os.PathLike] = ()) -> list[str]:
+    """The texts a base may be pruned to for a tagged dataset: its training sentences as written
+    and the untagged sentences of ``extra_files`` (a validation or test sentence among them left out)."""
+    from ...data.tag_units import as_written
+    from ...data.tagging import untagged_dataset
+
+    unit = dataset.unit
+    sentences = list(dataset.split("train"))
+    for path in extra_files:
+        sentences += untagged_dataset(path, dataset=dataset, unit=unit).split("train")
+    return [as_written(s.tokens, unit=unit) for s in sentences]
 
 
 def pruned_e5_base(
