@@ -186,3 +186,21 @@ def test_prune_cli_refuses_a_missing_tokenizer(small_nsmc, tmp_path, caplog):
         != 0
     )
     assert "empty/tokenizer.json: no such file" in caplog.text
+
+
+def test_the_prune_command_reads_a_tagged_datasets_training_sentences_as_written(tiny_xlmr, tmp_path, capsys):
+    from distil_bilstm.cli import main
+    from distil_bilstm.data.tagging import load_tagged_dataset
+    from distil_bilstm.teachers.bases.defaults import tagged_pruning_texts
+
+    from ...conftest import write_tagged
+
+    data = write_tagged(tmp_path / "people.jsonl", n=60)
+    dataset = load_tagged_dataset(str(data))
+    texts = tagged_pruning_texts(dataset)
+    assert len(texts) == len(dataset.split("train")) and texts[0] == " ".join(dataset.split("train")[0].tokens)
+    out = tmp_path / "pruned"
+    args = ["teacher", "prune", "--base", str(tiny_xlmr), "--dataset", str(data), "--out", str(out)]
+    assert main([*args, "--ascii-pieces", "20", "--unk-min-count", "0"]) == 0
+    assert f"{len(texts):,} texts use" in capsys.readouterr().out
+    assert tokens(out, texts[:5]) == tokens(tiny_xlmr, texts[:5])
