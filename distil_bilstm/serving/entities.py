@@ -81,35 +81,41 @@ class TagPredictor:
         cls, path: str | Path, *, device: str = "auto", batch_size: int = 256, threads: int | None = None
     ) -> "TagPredictor":
         """A tagger run folder (torch on ``device``) or its export (ONNX on the CPU, ``threads``)."""
-        from ..data.tag_units import TagUnits
-
         export = ExportDir(path)
         if export.is_export():
-            info = export.read_info()
-            if info.get("task") != "entities":
-                raise ValueError(
-                    f"{path}: an export of a {info.get('student', {}).get('architecture')} student, not a tagger"
-                )
-            units = _matching_units(TagUnits.load(export.vocab_dir), info["student"], recorded_in=export.info_file)
-            crf = CrfParams.from_dict(read_json(export.crf_file)) if info.get("crf") else None
-            backend = OnnxBackend(export.model_file(info), threads=threads)
-            return cls(
-                backend,
-                units,
-                info["label_names"],
-                crf=crf,
-                source=str(path),
-                format=info["format"],
-                batch_size=batch_size,
+            return cls._from_export(export, batch_size=batch_size, threads=threads)
+        return cls._from_run(RunDir(path), device=device, batch_size=batch_size)
+
+    @classmethod
+    def _from_export(cls, export: ExportDir, *, batch_size: int, threads: int | None) -> "TagPredictor":
+        from ..data.tag_units import TagUnits
+
+        info = export.read_info()
+        if info.get("task") != "entities":
+            raise ValueError(
+                f"{export.path}: an export of a {info.get('student', {}).get('architecture')} student, not a tagger"
             )
+        units = _matching_units(TagUnits.load(export.vocab_dir), info["student"], recorded_in=export.info_file)
+        return cls(
+            OnnxBackend(export.model_file(info), threads=threads),
+            units,
+            info["label_names"],
+            crf=CrfParams.from_dict(read_json(export.crf_file)) if info.get("crf") else None,
+            source=str(export.path),
+            format=info["format"],
+            batch_size=batch_size,
+        )
+
+    @classmethod
+    def _from_run(cls, run: RunDir, *, device: str, batch_size: int) -> "TagPredictor":
+        from ..data.tag_units import TagUnits
         from ..students.tagger import BiLSTMTagger, TaggerConfig
         from ..utils import read_safetensors, resolve_device
 
-        run = RunDir(path)
         run.require_model()
         architecture, values, tag_names = split_student_json(run.read_student())
         if architecture != TAGGER_ARCHITECTURE:
-            raise ValueError(f"{path}: a {architecture} run, not a tagger")
+            raise ValueError(f"{run.path}: a {architecture} run, not a tagger")
         device = resolve_device(device)
         units = _matching_units(TagUnits.load(run.vocab_dir), values, recorded_in=run.student_file)
         model = BiLSTMTagger(TaggerConfig.from_dict(values))
@@ -120,7 +126,7 @@ class TagPredictor:
             units,
             tag_names,
             crf=crf_params(model),
-            source=str(path),
+            source=str(run.path),
             batch_size=batch_size,
         )
 

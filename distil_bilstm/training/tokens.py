@@ -112,9 +112,7 @@ class CrfTagLoss:
     per_sequence = True  # the Trainer passes the padded batch and its lengths, not flattened tokens
     needs_features = False
 
-    def __init__(
-        self, crf, *, kind: str = "ce", alpha: float = 0.1, temperature: float = 2.0, kd_tokens: str = "all"
-    ):
+    def __init__(self, crf, *, kind: str = "ce", alpha: float = 0.1, temperature: float = 2.0, kd_tokens: str = "all"):
         if kind not in ("ce", "kl"):
             raise ValueError(
                 f"a CRF tagger distils with loss 'kl' (on its emissions) or learns with 'ce'; got {kind!r}"
