@@ -4,7 +4,10 @@
     loss: [kl, ce]            →  2 × 2 = 4 runs (a CE run ignores α and T, so
     temperature: 2                duplicates collapse: see ``DistilConfig.inert_keys``)
 
-Each run's identity is ``DistilConfig.identity()`` (a hash of its resolved config), which also
+A grid whose ``dataset`` is a tagged one (conll2003, klue_ner, a .jsonl of tokens and tags) holds
+``TagRunConfig`` keys and trains taggers (runs/tagging.py); any other, ``DistilConfig`` keys.
+
+Each run's identity is its config's ``identity()`` (a hash of its resolved config), which also
 names its folder. Rerunning the grid skips finished runs (``metrics.json``), resumes interrupted
 ones (``checkpoint.pt``) and retries failed ones. A failing run writes ``status.json`` with its
 error and the grid goes on; ``<run_root>/grid-<name>.json`` summarises every run's status.

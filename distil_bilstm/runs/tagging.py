@@ -205,6 +205,31 @@ def with_transfer(train: SplitTensors, pools: list[tuple[TokenUnits, torch.Tenso
     )
 
 
+def training_split(
+    config: TagRunConfig, dataset: TaggedDataset, units: TagUnits, transfer: list[TaggedDataset], *, device
+) -> SplitTensors:
+    """The training sentences (with the teacher's logits when there is one), then the transfer sentences."""
+    teachers = teacher_tag_logits(config, [dataset, *transfer], device=device) if config.teacher_path else [None]
+    split = _split(units, dataset.split("train"), dataset.tag_names, teachers[0])
+    if not transfer:
+        return split
+    pools = [(units.encode(t.sentences), logits) for t, logits in zip(transfer, teachers[1:])]
+    logger.info("transfer: %s sentences labelled by the teacher", f"{sum(len(t.sentences) for t in transfer):,}")
+    return with_transfer(split, pools, per_epoch=config.transfer_per_epoch)
+
+
+def _write_run(run: RunDir, config: TagRunConfig, units: TagUnits, model_config: TaggerConfig, *, tag_names) -> None:
+    run.write_config(config.to_dict())
+    run.vocab_dir.mkdir(parents=True, exist_ok=True)
+    units.save(run.vocab_dir)
+    run.write_student(TAGGER_ARCHITECTURE, model_config.to_dict(), label_names=tag_names)
+
+
+def untagged_sets(paths, *, dataset: TaggedDataset, data_dir: str | None) -> list[TaggedDataset]:
+    """Each file of untagged sentences cut as ``dataset``'s tokens, its validation and test sentences left out."""
+    return [untagged_dataset(p, dataset=dataset, unit=dataset.unit, data_dir=data_dir) for p in paths]
+
+
 def skipgram_init(model: BiLSTMTagger, units: TagUnits, sentences, config: TagRunConfig, run: RunDir) -> None:
     """The tagger's word embedding from skip-gram vectors of ``sentences`` (the training split and the
     untagged texts, each read as the word lookup reads it)."""
@@ -249,18 +274,15 @@ def train_tagger(
         strict=config.strict,
     )
     train = dataset.split("train")
-    unit = dataset.unit
-
-    def untagged(paths) -> list[TaggedDataset]:
-        return [untagged_dataset(p, dataset=dataset, unit=unit, data_dir=config.data_dir) for p in paths]
-
-    transfer, texts = untagged(config.transfer_sets), untagged(config.embedding_texts)
+    transfer = untagged_sets(config.transfer_sets, dataset=dataset, data_dir=config.data_dir)
+    texts = untagged_sets(config.embedding_texts, dataset=dataset, data_dir=config.data_dir)
+    untagged = [s for d in (*transfer, *texts) for s in d.sentences]  # what the student meets beyond train
     units = TagUnits.build(
         train,
         lowercase=config.lowercase,
         min_count=config.min_count,
         max_chars=config.max_chars,
-        untagged=[s for d in (*transfer, *texts) for s in d.sentences],
+        untagged=untagged,
         untagged_words=config.untagged_words,
     )
     shape = {f.name: getattr(config, f.name) for f in fields(TaggerShape)}
@@ -268,22 +290,14 @@ def train_tagger(
         **shape, vocab_size=len(units.words), num_tags=len(dataset.tag_names), char_vocab_size=len(units.chars)
     )
     device = resolve_device(config.device)
-    teachers = teacher_tag_logits(config, [dataset, *transfer], device=device) if config.teacher_path else [None]
-    train_split = _split(units, train, dataset.tag_names, teachers[0])
-    if transfer:
-        pools = [(units.encode(t.sentences), logits) for t, logits in zip(transfer, teachers[1:])]
-        train_split = with_transfer(train_split, pools, per_epoch=config.transfer_per_epoch)
-        logger.info("transfer: %s sentences labelled by the teacher", f"{sum(len(t.sentences) for t in transfer):,}")
+    train_split = training_split(config, dataset, units, transfer, device=device)
     torch.manual_seed(config.seed)
     model = BiLSTMTagger(model_config)
     run = RunDir(config.run_dir())
     run.mkdir()
     if config.embedding_init == "skipgram" and not (resume and run.has_checkpoint()):
-        skipgram_init(model, units, [*train, *(s for d in (*transfer, *texts) for s in d.sentences)], config, run)
-    run.write_config(config.to_dict())
-    run.vocab_dir.mkdir(parents=True, exist_ok=True)
-    units.save(run.vocab_dir)
-    run.write_student(TAGGER_ARCHITECTURE, model_config.to_dict(), label_names=dataset.tag_names)
+        skipgram_init(model, units, [*train, *untagged], config, run)
+    _write_run(run, config, units, model_config, tag_names=dataset.tag_names)
     logger.info(
         "%s: %d training sentences, %d words, %d characters, %d tags; %s parameters",
         dataset.name,
