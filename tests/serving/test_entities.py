@@ -110,7 +110,15 @@ def test_an_exported_tagger_finds_the_runs_entities(tiny_tagger_run, tmp_path, c
     assert [[(e.text, e.type) for e in row] for row in exported.entities(texts)] == [
         [(e.text, e.type) for e in row] for row in original.entities(texts)
     ]
-    # predict and evaluate take the export folder as they take the run
+    # predict, evaluate and serve take the export folder as they take the run
+    from fastapi.testclient import TestClient
+
+    from distil_bilstm.serving.http import create_app
+
+    client = TestClient(create_app(str(out)))
+    assert client.get("/health").json()["model"]["format"] == fmt
+    body = client.post("/predict", json={"texts": texts[:1]}).json()
+    assert [e["text"] for e in body["entities"][0]] == ["Smith", "Paris"]
     assert main(["predict", "--model", str(out), texts[0]]) == 0
     assert {e["text"] for e in json.loads(capsys.readouterr().out)["entities"]} == {"Smith", "Paris"}
     assert main(["evaluate", "--model", str(out), "--dataset", str(data), "--json"]) == 0
