@@ -198,39 +198,28 @@ def _teacher_entity_f1(path: str | None) -> float | None:
 
 def baseline_row(run: dict) -> dict:
     """An n-gram baseline run (``distil-bilstm baseline``): the reference every student must beat."""
-    c, m = run["config"], run["metrics"]
-    return {
-        "kind": "baseline",
-        "model": f"Baseline: TF-IDF + LR (C={m['C']:g})",
-        "family": "TF-IDF",
-        "preset": "baseline",
-        "params": m["params"],
-        "size_bytes": m["size_bytes"],
-        "test_acc": m.get("test_accuracy"),
-        "valid_acc": m.get("valid_accuracy"),
-        "dataset": m.get("dataset", c["dataset"]),
-        "vocab": m.get("features"),
-        "train_s": m.get("train_seconds"),
-        "loss": None,
-        "init": None,
-        "teacher": None,
-        "teacher_test_acc": None,
-        "run_dir": run["run_dir"],
-    }
+    m = run["metrics"]
+    scores = {"test_acc": m.get("test_accuracy"), "valid_acc": m.get("valid_accuracy"), "teacher_test_acc": None}
+    return _baseline(run, model=f"Baseline: TF-IDF + LR (C={m['C']:g})", family="TF-IDF", scores=scores)
 
 
 def crf_baseline_row(run: dict) -> dict:
     """The CRF on hand features (``distil-bilstm baseline`` of a tagged dataset): the taggers' reference."""
+    m = run["metrics"]
+    scores = {"entity_f1": m.get("test_entity_f1"), "valid_f1": m.get("valid_entity_f1")}
+    return _baseline(run, model=f"Baseline: CRF on hand features (c1={m['c1']:g})", family="CRF", scores=scores)
+
+
+def _baseline(run: dict, *, model: str, family: str, scores: dict) -> dict:
     c, m = run["config"], run["metrics"]
     return {
         "kind": "baseline",
-        "model": f"Baseline: CRF on hand features (c1={m['c1']:g})",
-        "family": "CRF",
+        "model": model,
+        "family": family,
         "preset": "baseline",
         "params": m["params"],
         "size_bytes": m["size_bytes"],
-        "entity_f1": m.get("test_entity_f1"),
-        "valid_f1": m.get("valid_entity_f1"),
+        **scores,
         "dataset": m.get("dataset", c["dataset"]),
         "vocab": m.get("features"),
         "train_s": m.get("train_seconds"),
