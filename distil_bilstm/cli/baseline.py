@@ -24,7 +24,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         valid_size=args.valid_size,
         split_seed=args.split_seed,
-        kind=args.kind,
+        kind=args.kind or "tfidf-lr",
         min_df=args.min_df,
         run_root=args.run_root,
         **({"c_values": args.c} if args.c is not None else {}),

@@ -22,7 +22,9 @@ import torch
 from ..data.tag_units import TagUnits, TokenUnits, padded_tags
 from ..data.tagging import TaggedDataset, load_tagged_dataset, untagged_dataset
 from ..rundir import TAGGER_ARCHITECTURE, RunDir
+from ..students.embeddings import SkipgramConfig
 from ..students.tagger import BiLSTMTagger, TaggerConfig, TaggerShape
+from ..students.tagger_vectors import init_word_embedding
 from ..teachers.running.source import TeacherSource
 from ..teachers.running.tagger import label_tagged, open_tagged_store
 from ..training.batching import SplitTensors
@@ -230,22 +232,6 @@ def untagged_sets(paths, *, dataset: TaggedDataset, data_dir: str | None) -> lis
     return [untagged_dataset(p, dataset=dataset, unit=dataset.unit, data_dir=data_dir) for p in paths]
 
 
-def skipgram_init(model: BiLSTMTagger, units: TagUnits, sentences, config: TagRunConfig, run: RunDir) -> None:
-    """The tagger's word embedding from skip-gram vectors of ``sentences`` (the training split and the
-    untagged texts, each read as the word lookup reads it)."""
-    from ..students.embeddings import SkipgramConfig, init_embedding_from_vectors, skipgram_for_words
-
-    lookup = (lambda t: t.lower()) if units.lowercase else (lambda t: t)
-    vectors = skipgram_for_words(
-        ([lookup(t) for t in s.tokens] for s in sentences),
-        units.words,
-        config=SkipgramConfig(dim=config.embedding_dim, epochs=config.skipgram_epochs, seed=config.seed),
-        folder=run.path,
-    )
-    rows = init_embedding_from_vectors(model.embedding.weight, vectors)
-    logger.info("skip-gram vectors for %d of %d words", rows, len(units.words))
-
-
 def tagger_loss(model: BiLSTMTagger, settings: TagDistillSettings):
     """The loss the Trainer is given: a CRF's (gold NLL, and KD on its emissions), else per-token KD,
     else cross entropy on the gold tags (training/tokens.py)."""
@@ -296,7 +282,14 @@ def train_tagger(
     run = RunDir(config.run_dir())
     run.mkdir()
     if config.embedding_init == "skipgram" and not (resume and run.has_checkpoint()):
-        skipgram_init(model, units, [*train, *untagged], config, run)
+        init_word_embedding(
+            model.embedding,
+            units.words,
+            (s.tokens for s in [*train, *untagged]),
+            lowercase=units.lowercase,
+            config=SkipgramConfig(dim=config.embedding_dim, epochs=config.skipgram_epochs, seed=config.seed),
+            folder=run.path,
+        )
     _write_run(run, config, units, model_config, tag_names=dataset.tag_names)
     logger.info(
         "%s: %d training sentences, %d words, %d characters, %d tags; %s parameters",

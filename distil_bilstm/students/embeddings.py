@@ -374,35 +374,6 @@ def _build(
     return header
 
 
-def skipgram_for_words(
-    sentences: Iterable[Sequence[str]], words: Sequence[str], *, config: SkipgramConfig, folder: Path
-) -> SkipgramVectors:
-    """Skip-gram over word-tokenised ``sentences`` (a tagger's: its tokens, already cased as its
-    lookup reads them) for the vocabulary ``words`` (in id order); the corpus is written in
-    ``folder`` and removed after. Nothing is cached: a tagger run trains its vectors once."""
-    folder.mkdir(parents=True, exist_ok=True)
-    corpus = folder / "skipgram-corpus.txt"
-    start, tokens = time.perf_counter(), 0
-    try:
-        with open(corpus, "w", encoding="utf-8") as out:
-            for sentence in sentences:
-                if sentence:
-                    out.write(" ".join(sentence) + "\n")
-                    tokens += len(sentence)
-        vectors, known = train_skipgram(corpus, words, config)
-    finally:
-        corpus.unlink(missing_ok=True)
-    stats = {"tokens": tokens, "known_tokens": int(known.sum()), "vocab_size": len(words)}
-    logger.info(
-        "skip-gram over %s tokens: vectors for %d of %d words in %.0f s",
-        f"{tokens:,}",
-        stats["known_tokens"],
-        len(words),
-        time.perf_counter() - start,
-    )
-    return SkipgramVectors(vectors=vectors, known=known, header={"stats": stats}, folder=folder)
-
-
 # --------------------------------------------------------------------------------------------
 # student initialisation
 

@@ -149,4 +149,4 @@ def test_command_defaults_are_the_configs_defaults():
                 f"{' '.join(names)} --{f.name.replace('_', '-')}: {flags[f.name]!r} != {default!r}"
             )
             checked += 1
-    assert checked >= 24
+    assert checked >= 23  # baseline --kind defers: crf for a tagged dataset, else BaselineConfig's
