@@ -139,3 +139,24 @@ def test_a_tagger_refuses_torchscript_and_the_dynamo_exporter(tiny_tagger_run, t
     assert main(["export", "--model", run, "--exporter", "dynamo", "--out", str(tmp_path / "dy")]) == 1
     assert caplog.text.count("it exports as --format onnx or onnx-int8 with --exporter legacy") == 2
     assert not (tmp_path / "ts").exists() and not (tmp_path / "dy").exists()
+
+
+def test_a_tagger_of_characters_exports_without_a_character_encoder(tmp_path):
+    from distil_bilstm.runs.tagging import TagRunConfig, train_tagger
+    from distil_bilstm.serving.entities import TagPredictor
+
+    data = tmp_path / "chars.jsonl"
+    rows = [{"tokens": list("김씨 집"), "tags": ["B-PS", "I-PS", "O", "O"]}] * 40
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    values = dict(embedding_dim=8, hidden_dim=8, max_chars=0, lowercase=False, train_epoch=2, lr=1e-2)
+    run = train_tagger(TagRunConfig(dataset=str(data), run_root=str(tmp_path / "runs"), **values))["run_dir"]
+    out = tmp_path / "export"
+    assert main(["export", "--model", run, "--out", str(out)]) == 0
+    info = json.loads((out / "export.json").read_text())
+    assert (
+        info["inputs"][0]["shape"] == ["batch", "sequence", 1] and not info["crf"] and not (out / "crf.json").exists()
+    )
+    texts = ["김씨 집", "집"]
+    exported, original = TagPredictor.load(out), TagPredictor.load(run, device="cpu")
+    (tags, probs), (tags_torch, probs_torch) = (p.tag_ids([list(t) for t in texts]) for p in (exported, original))
+    assert tags == tags_torch and probs[0] == pytest.approx(probs_torch[0], abs=1e-5)
