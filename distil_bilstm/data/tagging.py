@@ -354,11 +354,9 @@ def is_tagged_source(name: str) -> bool:
     return isinstance(record, dict) and "tokens" in record and "tags" in record
 
 
-def untagged_dataset(
-    path: str | Path, *, dataset: TaggedDataset, unit: str, data_dir: str | Path | None = None
-) -> TaggedDataset:
+def untagged_dataset(path: str | Path, *, dataset: TaggedDataset, data_dir: str | Path | None = None) -> TaggedDataset:
     """The untagged sentences of ``path`` (one a line, or a file with a text column) as a transfer set of ``dataset``: cut into
-    tokens as ``dataset``'s (``unit``: "words" or "characters", data/tag_units.split_tokens), each tag a
+    tokens as ``dataset``'s (its ``unit``: "words" or "characters", data/tag_units.split_tokens), each tag a
     placeholder ``O`` (the teacher's logits are their targets), a sentence equal to a validation or test
     sentence of ``dataset`` left out. Its split is "train": what a teacher labels."""
     from .files import iter_texts
@@ -366,6 +364,7 @@ def untagged_dataset(
     from .tag_units import as_written, split_tokens
 
     path = resolve_text_file(str(path), data_dir)
+    unit = dataset.unit
 
     def key(tokens) -> str:
         return as_written(tokens, unit=unit)

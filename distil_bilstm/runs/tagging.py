@@ -229,7 +229,7 @@ def _write_run(run: RunDir, config: TagRunConfig, units: TagUnits, model_config:
 
 def untagged_sets(paths, *, dataset: TaggedDataset, data_dir: str | None) -> list[TaggedDataset]:
     """Each file of untagged sentences cut as ``dataset``'s tokens, its validation and test sentences left out."""
-    return [untagged_dataset(p, dataset=dataset, unit=dataset.unit, data_dir=data_dir) for p in paths]
+    return [untagged_dataset(p, dataset=dataset, data_dir=data_dir) for p in paths]
 
 
 def tagger_loss(model: BiLSTMTagger, settings: TagDistillSettings):

@@ -67,7 +67,7 @@ def tagged_pruning_texts(dataset: "TaggedDataset", extra_files: Sequence[str | o
     unit = dataset.unit
     sentences = list(dataset.split("train"))
     for path in extra_files:
-        sentences += untagged_dataset(path, dataset=dataset, unit=unit).split("train")
+        sentences += untagged_dataset(path, dataset=dataset).split("train")
     return [as_written(s.tokens, unit=unit) for s in sentences]
 
 
