@@ -64,6 +64,11 @@ def teacher_seen(teacher: torch.Tensor) -> torch.Tensor:
 KD_TOKENS = ("all", "agree")
 
 
+def _check_kd_tokens(kd_tokens: str) -> None:
+    if kd_tokens not in KD_TOKENS:
+        raise ValueError(f"kd_tokens must be one of {KD_TOKENS}, got {kd_tokens!r}")
+
+
 def taught_tokens(teacher: torch.Tensor, labels: torch.Tensor, *, kd_tokens: str = "all") -> torch.Tensor:
     """Which tokens learn from the teacher ``(...)`` bool: those it has logits for (``teacher_seen``);
     with ``kd_tokens="agree"``, of the gold-tagged ones only those whose gold tag is the teacher's best
@@ -90,8 +95,7 @@ class TokenKDLoss:
     needs_features = False
 
     def __init__(self, *, alpha: float = 0.1, temperature: float = 2.0, kd_tokens: str = "all"):
-        if kd_tokens not in KD_TOKENS:
-            raise ValueError(f"kd_tokens must be one of {KD_TOKENS}, got {kd_tokens!r}")
+        _check_kd_tokens(kd_tokens)
         self.alpha, self.temperature, self.kd_tokens = alpha, temperature, kd_tokens
 
     def __call__(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -117,8 +121,7 @@ class CrfTagLoss:
             raise ValueError(
                 f"a CRF tagger distils with loss 'kl' (on its emissions) or learns with 'ce'; got {kind!r}"
             )
-        if kd_tokens not in KD_TOKENS:
-            raise ValueError(f"kd_tokens must be one of {KD_TOKENS}, got {kd_tokens!r}")
+        _check_kd_tokens(kd_tokens)
         self.crf, self.kind, self.alpha, self.temperature = crf, kind, alpha, temperature
         self.kd_tokens = kd_tokens
 
